@@ -1,0 +1,54 @@
+//! Loom models of the open protocol. Run with `ci/loom.sh`.
+
+use crate::init::{InitState, InitWord};
+use crate::sync::{AtomicU64, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+/// The creator writes a header field, then publishes READY; an opener that
+/// sees READY must see the field (the Release/Acquire pair of `InitWord`).
+#[test]
+fn ready_publishes_the_header() {
+    loom::model(|| {
+        let word = Arc::new(InitWord::new());
+        // Stands in for a plain header field: Relaxed, so only the init
+        // word's Release/Acquire can make it visible.
+        let field = Arc::new(AtomicU64::new(0));
+        let (w2, f2) = (word.clone(), field.clone());
+        let creator = thread::spawn(move || {
+            assert!(w2.begin(7));
+            f2.store(0xC0FFEE, Ordering::Relaxed);
+            w2.publish_ready(7);
+        });
+        match word.poll_ready(2) {
+            InitState::Ready { pid } => {
+                assert_eq!(pid, 7);
+                assert_eq!(field.load(Ordering::Relaxed), 0xC0FFEE);
+            }
+            InitState::Empty | InitState::Initializing { pid: 7 } => {}
+            other => panic!("unexpected state {other:?}"),
+        }
+        creator.join().unwrap();
+        assert_eq!(word.state(), InitState::Ready { pid: 7 });
+    });
+}
+
+/// Two would-be creators race to claim one word: exactly one wins.
+#[test]
+fn exactly_one_creator_claims() {
+    loom::model(|| {
+        let word = Arc::new(InitWord::new());
+        let handles: Vec<_> = (1..=2u32)
+            .map(|pid| {
+                let w = word.clone();
+                thread::spawn(move || w.begin(pid))
+            })
+            .collect();
+        let wins = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|won| *won)
+            .count();
+        assert_eq!(wins, 1);
+    });
+}
