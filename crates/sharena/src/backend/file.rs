@@ -1,0 +1,112 @@
+//! File-backed segments: the heap persists; reopen the file next run and
+//! find your data.
+
+use super::raw_span;
+use shm_layout::{Error, Result, HEADER_LEN};
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+pub(crate) struct FileMap {
+    map: memmap2::MmapRaw,
+    _file: File,
+    /// Set while creating: the file is removed if creation fails.
+    remove_on_drop: Option<PathBuf>,
+}
+
+impl FileMap {
+    pub(crate) fn span(&self) -> (NonNull<u8>, u64) {
+        raw_span(&self.map)
+    }
+
+    pub(crate) fn keep(&mut self) {
+        self.remove_on_drop = None;
+    }
+}
+
+impl Drop for FileMap {
+    fn drop(&mut self) {
+        if let Some(p) = self.remove_on_drop.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+pub(crate) fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+pub(crate) fn create(path: &Path, size: u64, mode: u32) -> Result<FileMap> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = display(path);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| Error::io(&name, "create", e))?;
+    // From here on a failure removes the file.
+    let cleanup = RemoveGuard(Some(path.to_path_buf()));
+    file.set_len(size)
+        .map_err(|e| Error::io(&name, "set_len", e))?;
+    let map = memmap2::MmapRaw::map_raw(&file).map_err(|e| Error::io(&name, "mmap", e))?;
+    Ok(FileMap {
+        map,
+        _file: file,
+        remove_on_drop: cleanup.disarm(),
+    })
+}
+
+pub(crate) fn open(path: &Path, timeout: Duration) -> Result<FileMap> {
+    let name = display(path);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(&name, "open", e))?;
+    let start = Instant::now();
+    loop {
+        let meta = file.metadata().map_err(|e| Error::io(&name, "stat", e))?;
+        if !meta.is_file() {
+            return Err(Error::Unsupported {
+                op: "mapping something that is not a regular file",
+                by: "file-backed segments",
+            });
+        }
+        if meta.len() >= HEADER_LEN {
+            break;
+        }
+        if start.elapsed() >= timeout {
+            return Err(Error::TooSmall {
+                segment: name,
+                len: meta.len(),
+                min: HEADER_LEN,
+            });
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let map = memmap2::MmapRaw::map_raw(&file).map_err(|e| Error::io(&name, "mmap", e))?;
+    Ok(FileMap {
+        map,
+        _file: file,
+        remove_on_drop: None,
+    })
+}
+
+struct RemoveGuard(Option<PathBuf>);
+
+impl RemoveGuard {
+    fn disarm(mut self) -> Option<PathBuf> {
+        self.0.take()
+    }
+}
+
+impl Drop for RemoveGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+#![doc = include_str!("../../../README.md")]
+//!
+//! # This crate
+//! `sharena` is the facade: [`Segment`] maps memory on one of four backends
+//! (named POSIX, anonymous-for-fork, file, caller's buffer) and runs the
+//! open protocol; the allocators (`bump`, `freelist`, `slab`) and the
+//! window mapper ([`window`]) are re-exported here as they land.
+//!
+//! # Safety and correctness
+//! See [the safety model](Segment#safety-model): nothing read from a segment
+//! is trusted, offsets are checked before they become pointers, and a dead or
+//! hostile process yields an [`Error`], never undefined behaviour.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+mod backend;
+mod list;
+mod name;
+mod options;
+mod process;
+mod segment;
+
+pub use backend::{AlignedBuffer, BackendKind, CallerBuffer};
+pub use list::{list, SegmentInfo};
+pub use name::{validate_name, MAX_NAME_LEN};
+pub use options::{OpenOptions, SegmentOptions};
+pub use process::is_alive;
+pub use segment::{Opened, Segment};
+pub use shm_layout::{
+    AllocatorKind, Error, Header, InitState, Offset, Region, RegionId, Result, SegmentView,
+    TypedOffset,
+};
+
+/// The segment byte layout (header, regions, offsets, sync shim).
+pub use shm_layout as layout;
+
+/// Windowed mapping of files larger than memory.
+pub use window;

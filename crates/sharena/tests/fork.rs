@@ -1,0 +1,85 @@
+//! Anonymous segments are shared with `fork`ed children; named segments are
+//! opened by name in each child. `harness = false`: `main` is
+//! single-threaded, so `fork` is safe here.
+
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, ForkResult};
+use sharena::layout::sync::Ordering;
+use sharena::{AllocatorKind, Offset, OpenOptions, RegionId, Segment, SegmentOptions};
+
+const WORKERS: u64 = 4;
+const ROUNDS: u64 = 10_000;
+
+/// Each child adds to a shared counter and writes its own stripe.
+fn work(seg: &Segment, k: u64) {
+    let pool = seg.view().region(RegionId::Pool).offset;
+    let counter = seg.view().atomic_u64(Offset::new(pool)).unwrap();
+    for _ in 0..ROUNDS {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    let stripe = Offset::new(pool + 4096 * (k + 1));
+    seg.view()
+        .write_bytes(stripe, &[k as u8 + 1; 4096])
+        .unwrap();
+}
+
+fn check(seg: &Segment, what: &str) {
+    let pool = seg.view().region(RegionId::Pool).offset;
+    let counter = seg.view().atomic_u64(Offset::new(pool)).unwrap();
+    assert_eq!(
+        counter.load(Ordering::Relaxed),
+        WORKERS * ROUNDS,
+        "{what}: counter"
+    );
+    for k in 0..WORKERS {
+        let mut buf = [0u8; 4096];
+        seg.view()
+            .read_bytes(Offset::new(pool + 4096 * (k + 1)), &mut buf)
+            .unwrap();
+        assert!(buf.iter().all(|b| *b == k as u8 + 1), "{what}: stripe {k}");
+    }
+    println!("{what}: {WORKERS} forked workers, counter and stripes verified");
+}
+
+fn run_children(mut child: impl FnMut(u64)) {
+    let mut pids = Vec::new();
+    for k in 0..WORKERS {
+        // SAFETY: this test's `main` is single-threaded (harness = false), so
+        // the child may run arbitrary code after fork.
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                let ok =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child(k))).is_ok();
+                std::process::exit(i32::from(!ok));
+            }
+            ForkResult::Parent { child } => pids.push(child),
+        }
+    }
+    for pid in pids {
+        assert_eq!(waitpid(pid, None).unwrap(), WaitStatus::Exited(pid, 0));
+    }
+}
+
+fn main() {
+    // Anonymous: inherited through fork.
+    let seg = Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, 1 << 20)).unwrap();
+    run_children(|k| work(&seg, k));
+    check(&seg, "anonymous");
+
+    // Named: each child opens it by name and maps it at its own address.
+    let name = format!("/sharena-test-{}-fork", std::process::id());
+    struct Unlink<'a>(&'a str);
+    impl Drop for Unlink<'_> {
+        fn drop(&mut self) {
+            let _ = Segment::unlink(self.0);
+        }
+    }
+    let _guard = Unlink(&name);
+    let seg = Segment::create(&name, &SegmentOptions::new(AllocatorKind::Raw, 1 << 20)).unwrap();
+    run_children(|k| {
+        let mine = Segment::open(&name, &OpenOptions::new().kind(AllocatorKind::Raw)).unwrap();
+        work(&mine, k);
+    });
+    check(&seg, "named");
+    println!("2 passed, 0 failed");
+}
