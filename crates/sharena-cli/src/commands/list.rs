@@ -1,0 +1,49 @@
+//! `sharena list [--json]`
+
+use crate::size::human;
+use crate::Failure;
+
+/// Arguments of `list`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `list`.
+pub fn run(a: &Args) -> Result<(), Failure> {
+    let found = sharena::list()?;
+    if a.json {
+        let segs: Vec<serde_json::Value> = found
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "kind": s.kind.map_or("unknown", |k| k.name()),
+                    "size": s.size,
+                    "layout_version": s.layout_version,
+                    "creator_pid": s.creator_pid,
+                    "ready": s.ready,
+                })
+            })
+            .collect();
+        super::print_json(&serde_json::json!({ "segments": segs }));
+        return Ok(());
+    }
+    if found.is_empty() {
+        println!("no sharena segments in /dev/shm");
+        return Ok(());
+    }
+    println!("{:<32} {:<9} {:>10}  state", "NAME", "KIND", "SIZE");
+    for s in &found {
+        println!(
+            "{:<32} {:<9} {:>10}  {}",
+            s.name,
+            s.kind.map_or("unknown", |k| k.name()),
+            human(s.size),
+            if s.ready { "ready" } else { "initialising" }
+        );
+    }
+    Ok(())
+}

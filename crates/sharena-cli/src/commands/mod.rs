@@ -1,0 +1,28 @@
+//! One module per verb.
+
+pub mod create;
+pub mod info;
+pub mod list;
+pub mod unlink;
+
+use crate::Failure;
+use sharena::{OpenOptions, Segment};
+
+/// Opens NAME: a POSIX name (`/x`) or, failing the naming rules, a
+/// file-backed segment's path.
+pub fn open_any(name: &str) -> Result<Segment, Failure> {
+    if sharena::validate_name(name).is_ok() {
+        Ok(Segment::open(name, &OpenOptions::new())?)
+    } else if std::path::Path::new(name).exists() {
+        Ok(Segment::open_file(name, &OpenOptions::new())?)
+    } else {
+        Err(Failure::usage(format!(
+            "{name:?} is neither a segment name (one leading '/', no other '/') nor an existing file"
+        )))
+    }
+}
+
+/// Prints a JSON value as one line.
+pub fn print_json(v: &serde_json::Value) {
+    println!("{v}");
+}

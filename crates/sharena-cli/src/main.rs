@@ -1,0 +1,128 @@
+//! The `sharena` command: create, inspect, list and unlink sharena segments.
+//!
+//! The contract (DESIGN.md §5) is what scripts rely on: exit status 0 when
+//! done, 1 when the operation failed or found a problem, 2 for bad usage;
+//! errors are one line on stderr; `--json` prints one JSON object.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod commands;
+mod size;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Inspect and manage sharena shared-memory segments.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sharena",
+    version,
+    about,
+    after_help = "Examples:\n  sharena create /orders --kind freelist --size 64M\n  sharena info /orders --json\n  sharena list\n  sharena unlink /orders"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a named segment for an allocator kind.
+    #[command(
+        after_help = "Example:\n  sharena create /orders --kind slab --size 64MiB --slot-size 128 --mode 640"
+    )]
+    Create(commands::create::Args),
+    /// Show a segment's header, regions, stats, processes and directory.
+    #[command(
+        after_help = "Examples:\n  sharena info /orders\n  sharena info /var/tmp/heap.shm --json   (a file-backed segment)"
+    )]
+    Info(commands::info::Args),
+    /// List the sharena segments in /dev/shm.
+    #[command(after_help = "Example:\n  sharena list --json")]
+    List(commands::list::Args),
+    /// Remove a named segment (processes that have it mapped keep it).
+    #[command(after_help = "Example:\n  sharena unlink /orders")]
+    Unlink(commands::unlink::Args),
+}
+
+/// A failure with its exit status.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// Exit status 1: the operation failed or found a problem.
+    pub fn op(message: impl std::fmt::Display) -> Self {
+        Failure {
+            code: 1,
+            message: message.to_string(),
+        }
+    }
+
+    /// Exit status 2: bad usage.
+    pub fn usage(message: impl std::fmt::Display) -> Self {
+        Failure {
+            code: 2,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<sharena::Error> for Failure {
+    fn from(e: sharena::Error) -> Self {
+        match e {
+            sharena::Error::InvalidName { .. } => Failure::usage(e),
+            e => Failure::op(e),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    let result = match cli.command {
+        Command::Create(a) => commands::create::run(&a),
+        Command::Info(a) => commands::info::run(&a),
+        Command::List(a) => commands::list::run(&a),
+        Command::Unlink(a) => commands::unlink::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let line = f.message.replace('\n', " ");
+            eprintln!("sharena: {line}");
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Help and version go to stdout with status 0; every other parse error is
+/// one line on stderr with status 2.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("bad usage")
+        .trim_start_matches("error: ");
+    eprintln!("sharena: {first} (see 'sharena --help')");
+    ExitCode::from(2)
+}

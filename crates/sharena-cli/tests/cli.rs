@@ -1,0 +1,175 @@
+//! The command's contract (DESIGN.md §5): exit statuses, one-line errors,
+//! JSON keys.
+
+use std::process::{Command, Output};
+use sharena::layout::sync::{AtomicU32, Ordering};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn name(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("/sharena-test-{}-{n}-{tag}", std::process::id())
+}
+
+struct Unlink(String);
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        let _ = sharena::Segment::unlink(&self.0);
+    }
+}
+
+fn sharena(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sharena"))
+        .args(args)
+        .output()
+        .expect("run sharena")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn stderr_line(o: &Output) -> String {
+    let s = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(s.trim_end().lines().count(), 1, "not one line: {s:?}");
+    s
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(s.trim_end().lines().count(), 1, "not one object: {s}");
+    serde_json::from_str(&s).expect("valid JSON")
+}
+
+#[test]
+fn create_info_list_unlink_round_trip() {
+    let n = name("cli");
+    let _g = Unlink(n.clone());
+    let o = sharena(&[
+        "create",
+        &n,
+        "--kind",
+        "slab",
+        "--size",
+        "4MiB",
+        "--slot-size",
+        "100",
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let o = sharena(&["info", &n, "--json"]);
+    assert_eq!(code(&o), 0);
+    let v = json(&o);
+    for key in [
+        "name",
+        "kind",
+        "layout_version",
+        "size",
+        "capacity",
+        "used",
+        "free",
+        "allocations",
+        "processes",
+        "directory",
+    ] {
+        assert!(v.get(key).is_some(), "info --json lacks {key}: {v}");
+    }
+    assert_eq!(v["kind"], "slab");
+    assert_eq!(v["size"], 4 << 20);
+    let o = sharena(&["info", &n]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("slab"));
+    let v = json(&sharena(&["list", "--json"]));
+    assert!(v["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["name"] == n.as_str()));
+    assert!(String::from_utf8_lossy(&sharena(&["list"]).stdout).contains(&n));
+    let o = sharena(&["unlink", &n]);
+    assert_eq!(code(&o), 0);
+    let o = sharena(&["unlink", &n]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr_line(&o).contains("does not exist"));
+}
+
+#[test]
+fn operation_failures_exit_1_with_one_line() {
+    let n = name("dup");
+    let _g = Unlink(n.clone());
+    assert_eq!(
+        code(&sharena(&["create", &n, "--kind", "bump", "--size", "1M"])),
+        0
+    );
+    let o = sharena(&["create", &n, "--kind", "bump", "--size", "1M"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr_line(&o).contains("already exists"));
+    let o = sharena(&["info", &name("missing")]);
+    assert_eq!(code(&o), 1);
+    stderr_line(&o);
+    let o = sharena(&["create", &name("small"), "--kind", "bump", "--size", "100"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr_line(&o).contains("smallest"));
+}
+
+#[test]
+fn bad_usage_exits_2_with_one_line() {
+    let n = name("usage");
+    for args in [
+        vec!["create", &n, "--kind", "bump", "--size", "0"],
+        vec!["create", &n, "--kind", "bump", "--size", "-1"],
+        vec!["create", &n, "--kind", "bump", "--size", "1e9"],
+        vec!["create", &n, "--kind", "bump", "--sise", "1M"],
+        vec!["create", &n, "--kind", "blob", "--size", "1M"],
+        vec![
+            "create",
+            &n,
+            "--kind",
+            "bump",
+            "--size",
+            "1M",
+            "--slot-size",
+            "8",
+        ],
+        vec![
+            "create", &n, "--kind", "bump", "--size", "1M", "--mode", "999",
+        ],
+        vec!["create", "no-slash", "--kind", "bump", "--size", "1M"],
+        vec!["frobnicate"],
+    ] {
+        let o = sharena(&args);
+        assert_eq!(code(&o), 2, "{args:?}: {o:?}");
+        stderr_line(&o);
+    }
+    assert!(!std::path::Path::new("/dev/shm").join(&n[1..]).exists());
+}
+
+#[test]
+fn help_shows_examples() {
+    for verb in ["create", "info", "list", "unlink"] {
+        let o = sharena(&[verb, "--help"]);
+        assert_eq!(code(&o), 0);
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("Example"),
+            "{verb}"
+        );
+    }
+    assert_eq!(code(&sharena(&["--help"])), 0);
+}
+
+#[test]
+fn sizes_with_suffixes() {
+    for (size, bytes) in [
+        ("64MiB", 64u64 << 20),
+        ("64M", 64 << 20),
+        ("1048576", 1 << 20),
+    ] {
+        let n = name("sz");
+        let _g = Unlink(n.clone());
+        assert_eq!(
+            code(&sharena(&[
+                "create", &n, "--kind", "freelist", "--size", size
+            ])),
+            0
+        );
+        assert_eq!(json(&sharena(&["info", &n, "--json"]))["size"], bytes);
+    }
+}
