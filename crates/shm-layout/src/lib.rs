@@ -59,6 +59,8 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+#[cfg(not(shm_loom))]
+pub mod alloc;
 pub mod consts;
 pub mod error;
 pub mod header;
@@ -70,6 +72,8 @@ pub mod validate;
 #[cfg(not(shm_loom))]
 pub mod view;
 
+#[cfg(not(shm_loom))]
+pub use alloc::{AllocStats, ShmAllocator};
 pub use consts::*;
 pub use error::{Error, Result};
 pub use header::{align_up, fnv1a64, Header, LayoutSpec, Region, RegionId};
