@@ -6,6 +6,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod bench;
 mod commands;
 mod size;
 
@@ -40,6 +41,11 @@ enum Command {
     /// List the sharena segments in /dev/shm.
     #[command(after_help = "Example:\n  sharena list --json")]
     List(commands::list::Args),
+    /// Run the benchmark workloads beside their baselines.
+    #[command(
+        after_help = "Examples:\n  sharena bench --workload W2 --quick\n  sharena bench --json > results.jsonl"
+    )]
+    Bench(bench::Args),
     /// Remove a named segment (processes that have it mapped keep it).
     #[command(after_help = "Example:\n  sharena unlink /orders")]
     Unlink(commands::unlink::Args),
@@ -89,6 +95,7 @@ fn main() -> ExitCode {
         Command::Info(a) => commands::info::run(&a),
         Command::List(a) => commands::list::run(&a),
         Command::Unlink(a) => commands::unlink::run(&a),
+        Command::Bench(a) => bench::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,8 @@
 //! The command's contract (DESIGN.md §5): exit statuses, one-line errors,
 //! JSON keys.
 
-use std::process::{Command, Output};
 use sharena::layout::sync::{AtomicU32, Ordering};
+use std::process::{Command, Output};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

@@ -153,10 +153,10 @@ fn scan_once(path: &Path, subject: Subject) -> io::Result<u64> {
     let mut sum = 0;
     match subject {
         Subject::Window(window_size) => {
-            // SAFETY: the benchmark's own temporary file; nothing truncates or writes it.
             let config = Config::sliding()
                 .window_size(window_size)
                 .hint(Hint::Sequential);
+            // SAFETY: the benchmark's own temporary file; nothing truncates or writes it.
             let manager = unsafe { Manager::new(config) };
             let mut cursor = manager.cursor(path).map_err(io::Error::other)?;
             let size = cursor.file_size().map_err(io::Error::other)?;
