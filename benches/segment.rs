@@ -19,14 +19,20 @@ fn open_named(c: &mut Criterion) {
 fn create_named(c: &mut Criterion) {
     let mut g = c.benchmark_group("create_named_and_unlink");
     for mib in [1u64, 64, 1024] {
-        g.bench_with_input(BenchmarkId::new("sharena", format!("{mib}MiB")), &mib, |b, &mib| {
-            let name = format!("/sharena-bench-{}-c", std::process::id());
-            b.iter(|| {
-                let s = Segment::create(&name, &SegmentOptions::new(AllocatorKind::Raw, mib << 20)).unwrap();
-                Segment::unlink(&name).unwrap();
-                s
-            });
-        });
+        g.bench_with_input(
+            BenchmarkId::new("sharena", format!("{mib}MiB")),
+            &mib,
+            |b, &mib| {
+                let name = format!("/sharena-bench-{}-c", std::process::id());
+                b.iter(|| {
+                    let s =
+                        Segment::create(&name, &SegmentOptions::new(AllocatorKind::Raw, mib << 20))
+                            .unwrap();
+                    Segment::unlink(&name).unwrap();
+                    s
+                });
+            },
+        );
     }
     g.finish();
 }

@@ -1,0 +1,64 @@
+//! Criterion bench for `Cursor::use_region`: a pass over a 64 MiB file in 64 KiB steps,
+//! per window size, under a 16 MiB budget so that windows are unmapped and remapped
+//! as a long scan does. `static` (window size 0, whole file) is the no-sliding reference.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
+use window::{Config, Manager};
+
+const FILE: u64 = 64 << 20;
+const STEP: u64 = 64 << 10;
+
+/// The patterned bench file, removed on drop.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn bench_use_region(c: &mut Criterion) {
+    let path = std::env::temp_dir().join(format!("window-bench-{}.dat", std::process::id()));
+    let bytes: Vec<u8> = (0..FILE).map(|i| ((i % 251 * 7 + 3) % 251) as u8).collect();
+    std::fs::write(&path, bytes).expect("write bench file");
+    let file = TempFile(path);
+
+    let mut group = c.benchmark_group("use_region");
+    group.throughput(Throughput::Elements(FILE / STEP));
+    let subjects: [(&str, u64, u64); 4] = [
+        ("sliding", 256 << 10, 16 << 20),
+        ("sliding", 1 << 20, 16 << 20),
+        ("sliding", 4 << 20, 16 << 20),
+        ("static", 0, 2 * FILE),
+    ];
+    for (name, window, budget) in subjects {
+        let config = Config::sliding().window_size(window).memory_budget(budget);
+        // SAFETY: the bench's own temporary file; nothing truncates or writes it.
+        let manager = unsafe { Manager::new(config) };
+        let mut cursor = manager.cursor(&file.0).expect("cursor");
+        let id = BenchmarkId::new(name, if window == 0 { FILE } else { window });
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                let mut sum = 0u64;
+                let mut at = 0;
+                while at < FILE {
+                    let bytes = cursor.use_region(at, STEP as usize).expect("use_region");
+                    sum = sum.wrapping_add(u64::from(bytes[0]));
+                    at += STEP;
+                }
+                black_box(sum)
+            });
+        });
+    }
+    group.finish();
+}
+
+mod group {
+    //! The criterion group (its generated function lives here, out of the crate's API).
+    criterion::criterion_group!(benches, super::bench_use_region);
+}
+
+criterion_main!(group::benches);
