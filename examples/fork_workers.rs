@@ -89,12 +89,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Verify every record: each (pid, seq) exactly once, every byte right.
     let pool = seg.view().region(RegionId::Pool);
-    let total = seg.view().atomic_u64(Offset::new(pool.offset))?.load(Ordering::Relaxed);
+    let total = seg
+        .view()
+        .atomic_u64(Offset::new(pool.offset))?
+        .load(Ordering::Relaxed);
     let mut seen = std::collections::HashSet::new();
     let mut corrupt = 0;
     for index in 0..total {
         let mut rec = [0u8; 64];
-        seg.view().read_bytes(Offset::new(pool.offset + RECORD * (index + 1)), &mut rec)?;
+        seg.view()
+            .read_bytes(Offset::new(pool.offset + RECORD * (index + 1)), &mut rec)?;
         let pid = u32::from_le_bytes(rec[..4].try_into()?);
         let seq = u64::from_le_bytes(rec[8..16].try_into()?);
         if rec != stamp(pid, seq) || !seen.insert((pid, seq)) {

@@ -99,7 +99,8 @@ pub trait ShmAllocator {
     /// Copies `data` into the block at `offset`, starting `at` bytes in.
     fn write_at(&self, offset: Offset, at: u64, data: &[u8]) -> Result<()> {
         self.block_ptr(offset, at, data.len() as u64)?;
-        self.view().write_bytes(Offset::new(offset.get() + at), data)
+        self.view()
+            .write_bytes(Offset::new(offset.get() + at), data)
     }
 
     /// Reads `len` bytes from the start of the block at `offset`.
