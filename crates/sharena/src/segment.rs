@@ -268,6 +268,12 @@ impl Segment {
     }
 }
 
+impl AsRef<SegmentView> for Segment {
+    fn as_ref(&self) -> &SegmentView {
+        &self.view
+    }
+}
+
 impl fmt::Debug for Segment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Segment")
