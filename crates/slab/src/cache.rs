@@ -1,0 +1,194 @@
+//! A per-process cache of free slots: one entry of the registry in the
+//! state region, claimed by a process (CAS on its owner word) and then
+//! touched by that process alone, so its operations are plain loads and
+//! stores on an uncontended line.
+//!
+//! Invariant kept at every instruction, so that a process killed anywhere
+//! leaves a recoverable entry: every index in `array[0..count]` names a
+//! slot whose word is CACHED with this entry's owner id. The converse may
+//! fail briefly (a slot already CACHED but not yet in the array, or just
+//! taken out of it), so recovery scans the slot words for CACHED slots of
+//! a dead owner as well as the array; see the crate's `implementation`
+//! notes.
+
+use crate::layout::CacheHead;
+use crate::stack::{Fault, Shared};
+use crate::word::{SlotState, SlotWord};
+use shm_layout::sync::{AtomicU32, Ordering};
+
+/// Most slots moved by one refill or flush (a stack buffer bound).
+pub const MAX_BATCH: usize = 256;
+
+/// A claimed cache entry.
+#[derive(Clone, Copy, Debug)]
+pub struct Cache<'a> {
+    /// The entry's head line.
+    pub head: &'a CacheHead,
+    /// The entry's index array (its length is the capacity).
+    pub array: &'a [AtomicU32],
+    /// The entry id + 1: the owner id stamped in slot words.
+    pub owner: u16,
+    /// The entry id (for fault reports).
+    pub id: u32,
+}
+
+impl Cache<'_> {
+    /// Claims entry `head` for `owner_word` (`epoch << 32 | pid`, nonzero) if
+    /// it is free.
+    pub fn try_claim(head: &CacheHead, owner_word: u64) -> bool {
+        debug_assert!(owner_word != 0);
+        // SYNC POINT (claim, Acquire): pairs with the Release store in
+        // `release`, so the last owner's count and array are visible.
+        head.owner.load(Ordering::Relaxed) == 0
+            && head
+                .owner
+                .compare_exchange(0, owner_word, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Gives the entry back (after a full flush).
+    pub fn release(&self) {
+        // SYNC POINT (release, Release): pairs with the Acquire CAS in
+        // `try_claim`.
+        self.head.owner.store(0, Ordering::Release);
+    }
+
+    /// The capacity.
+    #[inline(always)]
+    pub fn cap(&self) -> u64 {
+        self.array.len() as u64
+    }
+
+    /// The count, checked against the capacity.
+    #[inline(always)]
+    fn count(&self) -> Result<u64, Fault> {
+        let c = self.head.count.load(Ordering::Relaxed);
+        if c > self.cap() {
+            return Err(Fault::CacheCount(self.id, c));
+        }
+        Ok(c)
+    }
+
+    /// Adds one to an owner-written counter (load + store: only the owner
+    /// writes it, so no RMW is needed).
+    #[inline(always)]
+    fn bump(counter: &shm_layout::sync::AtomicU64) {
+        counter.store(
+            counter.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Takes a cached slot and marks it ALLOCATED. `None`: the cache is
+    /// empty.
+    ///
+    /// Relaxed throughout: only this process's owning thread touches the
+    /// entry and CACHED slot words of its id (program order), and slots came
+    /// in either through its own frees or through `Shared::pop`'s Acquire.
+    #[inline(always)]
+    pub fn pop(&self, shared: &Shared<'_>) -> Result<Option<u32>, Fault> {
+        let c = self.count()?;
+        if c == 0 {
+            return Ok(None);
+        }
+        let index = self.array[(c - 1) as usize].load(Ordering::Relaxed);
+        if index >= shared.len() {
+            return Err(Fault::CacheIndex(self.id, u64::from(index)));
+        }
+        let cell = shared.word(index);
+        let w = SlotWord::unpack(cell.load(Ordering::Relaxed));
+        let Some(w) = w.filter(|w| w.state == SlotState::Cached && w.owner == self.owner) else {
+            return Err(Fault::Slot(index, "in a cache but not CACHED by it"));
+        };
+        // Count first: the array never names a slot that is not CACHED.
+        self.head.count.store(c - 1, Ordering::Relaxed);
+        cell.store(
+            SlotWord::allocated(self.owner, w.generation).pack(),
+            Ordering::Relaxed,
+        );
+        Self::bump(&self.head.allocs);
+        Ok(Some(index))
+    }
+
+    /// Adds a slot the caller made CACHED with this owner id; flushes half
+    /// the cache to the shared stack first if it is full.
+    #[inline(always)]
+    pub fn push(&self, shared: &Shared<'_>, index: u32) -> Result<(), Fault> {
+        let mut c = self.count()?;
+        if c == self.cap() {
+            c = self.flush(shared, self.cap() / 2)?;
+        }
+        self.array[c as usize].store(index, Ordering::Relaxed);
+        self.head.count.store(c + 1, Ordering::Relaxed);
+        Self::bump(&self.head.frees);
+        Ok(())
+    }
+
+    /// Counts a free that went through this entry without caching.
+    pub fn count_free(&self) {
+        Self::bump(&self.head.frees);
+    }
+
+    /// Moves slots from the top of the cache to the shared stack until
+    /// `keep` remain (in batches of at most [`MAX_BATCH`], one CAS each).
+    /// Returns the new count.
+    #[cold]
+    #[inline(never)]
+    pub fn flush(&self, shared: &Shared<'_>, keep: u64) -> Result<u64, Fault> {
+        let mut c = self.count()?;
+        let mut chain = [0u32; MAX_BATCH];
+        let mut gens = [0u8; MAX_BATCH];
+        while c > keep {
+            let n = ((c - keep) as usize).min(MAX_BATCH);
+            for k in 0..n {
+                let index = self.array[c as usize - 1 - k].load(Ordering::Relaxed);
+                if index >= shared.len() {
+                    return Err(Fault::CacheIndex(self.id, u64::from(index)));
+                }
+                let w = SlotWord::unpack(shared.word(index).load(Ordering::Relaxed));
+                match w {
+                    Some(w) if w.state == SlotState::Cached && w.owner == self.owner => {
+                        chain[k] = index;
+                        gens[k] = w.generation;
+                    }
+                    _ => return Err(Fault::Slot(index, "in a cache but not CACHED by it")),
+                }
+            }
+            // Count first (see the module invariant), then link and push.
+            c -= n as u64;
+            self.head.count.store(c, Ordering::Relaxed);
+            shared.push_chain(&chain[..n], |k| gens[k]);
+        }
+        Ok(c)
+    }
+
+    /// Refills an empty cache with up to `batch` slots: from the shared
+    /// stack first, then from the never-used counter. Returns how many.
+    #[cold]
+    #[inline(never)]
+    pub fn refill(&self, shared: &Shared<'_>, batch: u64) -> Result<u64, Fault> {
+        let mut c = self.count()?;
+        let want = batch.min(self.cap() - c);
+        let target = c + want;
+        let owner = self.owner;
+        while c < target {
+            let Some(index) = shared.pop(|w| SlotWord::cached(owner, w.generation))? else {
+                break;
+            };
+            self.array[c as usize].store(index, Ordering::Relaxed);
+            c += 1;
+            self.head.count.store(c, Ordering::Relaxed);
+        }
+        if c < target {
+            let (first, n) = shared.take_unused((target - c) as u32)?;
+            for index in first..first + n {
+                let w = SlotWord::cached(owner, 0);
+                shared.word(index).store(w.pack(), Ordering::Relaxed);
+                self.array[c as usize].store(index, Ordering::Relaxed);
+                c += 1;
+                self.head.count.store(c, Ordering::Relaxed);
+            }
+        }
+        Ok(c)
+    }
+}

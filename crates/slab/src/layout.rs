@@ -1,0 +1,288 @@
+//! Where everything lives in the state region, computed from the header
+//! params alone (so every process agrees), and the `#[repr(C)]` structs of
+//! shim atomics laid over it.
+//!
+//! ```text
+//! state region (offsets from its start)
+//! 0x000  Control      4 lines of 128 B: head | never-used counter |
+//!                     shared stats + format word | registry clock
+//! 0x200  registry     n_caches entries of entry_len bytes:
+//!                     CacheHead (128 B) + cache_cap u32 indices, rounded to 128
+//! ...    slot words   slot_count u64 state words (see `word.rs`)
+//! ```
+
+use crate::word::NIL;
+use shm_layout::sync::{AtomicU32, AtomicU64};
+use shm_layout::CACHE_LINE;
+
+/// `params[0]`: the slot size in bytes (at least 8, a multiple of 8).
+pub const PARAM_SLOT_SIZE: usize = 0;
+/// `params[1]`: the most slots to use; 0 = as many as the pool and the
+/// state region hold.
+pub const PARAM_MAX_SLOTS: usize = 1;
+/// `params[2]`: cache registry entries; 0 = [`DEFAULT_CACHES`].
+pub const PARAM_CACHES: usize = 2;
+/// `params[3]`: slots each cache holds; 0 = [`DEFAULT_CACHE_CAP`].
+pub const PARAM_CACHE_CAP: usize = 3;
+
+/// `params[4]`: flags; bit 0 is [`FLAG_STRICT_FREE`], the rest zero.
+pub const PARAM_FLAGS: usize = 4;
+/// Flag: every free CASes its slot word, so even two frees of one slot
+/// racing at the same instant are told apart (costs one uncontended CAS
+/// per free on the fast path).
+pub const FLAG_STRICT_FREE: u64 = 1;
+
+/// Cache registry entries when `params[2]` is 0.
+pub const DEFAULT_CACHES: u64 = 64;
+/// Slots per cache when `params[3]` is 0.
+pub const DEFAULT_CACHE_CAP: u64 = 128;
+/// The most cache entries (owner ids are 16 bits: entry id + 1).
+pub const MAX_CACHES: u64 = 4096;
+/// The most slots per cache.
+pub const MAX_CACHE_CAP: u64 = 1 << 16;
+/// The most slots (indices are `u32`, `u32::MAX` means none).
+pub const MAX_SLOTS: u64 = NIL as u64;
+/// The largest slot size (a slot must fit the 2^47-byte segment limit).
+pub const MAX_SLOT_SIZE: u64 = 1 << 40;
+/// The largest alignment a slot start can have (the creator places the
+/// pool on a page).
+pub const MAX_ALIGN: u64 = 4096;
+
+/// The value `init` writes into [`SharedStats::format`]: "SLAB" and format 1.
+pub const FORMAT_WORD: u64 = 0x0000_0001_424C_4153;
+
+/// Bytes of the control block.
+pub const CONTROL_LEN: u64 = 4 * CACHE_LINE;
+/// Bytes of a cache entry's head (one line).
+pub const CACHE_HEAD_LEN: u64 = CACHE_LINE;
+
+/// One 128-byte line holding one hot word (STYLE.md 10).
+#[derive(Debug, Default)]
+#[repr(C, align(128))]
+pub struct Line<T>(pub T);
+
+/// The control block at the start of the state region.
+#[derive(Debug, Default)]
+#[repr(C)]
+pub struct Control {
+    /// The free-stack head (`word::Head`).
+    pub head: Line<AtomicU64>,
+    /// Slots `0..unused` have been handed out at least once; the rest are
+    /// UNUSED and come from this counter.
+    pub unused: Line<AtomicU64>,
+    /// Counters of the slow path (threads that do not own the cache) and
+    /// the format word.
+    pub shared: Line<SharedStats>,
+    /// Bumped by every cache claim: the epoch in the owner word.
+    pub clock: Line<AtomicU64>,
+}
+
+/// Counters of operations that bypass a cache, and the format word.
+#[derive(Debug, Default)]
+#[repr(C)]
+pub struct SharedStats {
+    /// Allocations that bypassed a cache.
+    pub allocs: AtomicU64,
+    /// Frees that bypassed a cache.
+    pub frees: AtomicU64,
+    /// [`FORMAT_WORD`] once `init` ran.
+    pub format: AtomicU64,
+}
+
+/// The head of one cache registry entry (its index array follows it).
+#[derive(Debug, Default)]
+#[repr(C, align(128))]
+pub struct CacheHead {
+    /// 0: free entry; else `epoch << 32 | pid` of the owning process.
+    pub owner: AtomicU64,
+    /// Slot indices in the array (at most the cache capacity).
+    pub count: AtomicU64,
+    /// Allocations made through this entry (monotonic, owner-written).
+    pub allocs: AtomicU64,
+    /// Frees made through this entry (monotonic, owner-written).
+    pub frees: AtomicU64,
+    /// Reserved for the recovery issue (owner start time); zero.
+    pub owner_start: AtomicU64,
+    /// Reserved; zero.
+    pub reserved: [AtomicU64; 3],
+}
+
+/// The element type of the slot state words.
+pub type SlotCell = AtomicU64;
+/// The element type of a cache's index array.
+pub type IndexCell = AtomicU32;
+
+#[cfg(not(shm_loom))]
+const _: () = {
+    assert!(core::mem::size_of::<Control>() as u64 == CONTROL_LEN);
+    assert!(core::mem::offset_of!(Control, unused) == 128);
+    assert!(core::mem::offset_of!(Control, shared) == 256);
+    assert!(core::mem::offset_of!(Control, clock) == 384);
+    assert!(core::mem::size_of::<CacheHead>() as u64 == CACHE_HEAD_LEN);
+    assert!(core::mem::offset_of!(CacheHead, count) == 8);
+    assert!(core::mem::size_of::<SlotCell>() == 8);
+    assert!(core::mem::size_of::<IndexCell>() == 4);
+};
+
+/// Rounds up to a multiple of `a` (a power of two), `None` on overflow.
+const fn round_up(v: u64, a: u64) -> Option<u64> {
+    match v.checked_add(a - 1) {
+        Some(x) => Some(x & !(a - 1)),
+        None => None,
+    }
+}
+
+/// The slab's geometry, all derived from header params and region lengths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Slot size in bytes.
+    pub slot_size: u64,
+    /// Slots in the slab.
+    pub slot_count: u64,
+    /// Cache registry entries.
+    pub caches: u64,
+    /// Slot indices per cache.
+    pub cache_cap: u64,
+    /// `params[4]` bit 0: every free CASes its slot word.
+    pub strict_free: bool,
+}
+
+impl Geometry {
+    /// Bytes of one registry entry.
+    pub const fn entry_len(cache_cap: u64) -> u64 {
+        // cache_cap <= MAX_CACHE_CAP, so no overflow.
+        CACHE_HEAD_LEN + ((cache_cap * 4 + CACHE_LINE - 1) & !(CACHE_LINE - 1))
+    }
+
+    /// Offset of the registry from the state region's start.
+    pub const REGISTRY_OFFSET: u64 = CONTROL_LEN;
+
+    /// Offset of the slot words from the state region's start.
+    pub const fn slots_offset(caches: u64, cache_cap: u64) -> u64 {
+        CONTROL_LEN + caches * Self::entry_len(cache_cap)
+    }
+
+    /// Bytes of state this geometry needs, `None` on overflow.
+    pub const fn state_len(self) -> Option<u64> {
+        let fixed = Self::slots_offset(self.caches, self.cache_cap);
+        match self.slot_count.checked_mul(8) {
+            Some(words) => match fixed.checked_add(words) {
+                Some(total) => round_up(total, CACHE_LINE),
+                None => None,
+            },
+            None => None,
+        }
+    }
+
+    /// Decodes the params, applying defaults; `Err` names the invalid word
+    /// and what it must be.
+    /// `slot_count` is left 0: see [`Geometry::fit`].
+    pub fn from_params(params: &[u64]) -> Result<Geometry, (usize, &'static str)> {
+        let slot_size = params[PARAM_SLOT_SIZE];
+        if slot_size < 8 || slot_size % 8 != 0 || slot_size > MAX_SLOT_SIZE {
+            return Err((0, "a multiple of 8 from 8 to 2^40 (the slot size)"));
+        }
+        let caches = match params[PARAM_CACHES] {
+            0 => DEFAULT_CACHES,
+            n if n <= MAX_CACHES => n,
+            _ => return Err((2, "at most 4096 (cache entries; 0 for 64)")),
+        };
+        let cache_cap = match params[PARAM_CACHE_CAP] {
+            0 => DEFAULT_CACHE_CAP,
+            n if (2..=MAX_CACHE_CAP).contains(&n) => n,
+            _ => return Err((3, "2 to 65536 (slots per cache; 0 for 128)")),
+        };
+        if params[PARAM_FLAGS] & !FLAG_STRICT_FREE != 0 {
+            return Err((4, "0 or 1 (flags: bit 0 strict free)"));
+        }
+        if params[5] != 0 {
+            return Err((5, "0 (reserved)"));
+        }
+        Ok(Geometry {
+            slot_size,
+            slot_count: 0,
+            caches,
+            cache_cap,
+            strict_free: params[PARAM_FLAGS] & FLAG_STRICT_FREE != 0,
+        })
+    }
+
+    /// The most slots that fit a pool of `pool_len` bytes and a state region
+    /// of `state_len` bytes, capped by `params[1]` (0: no cap).
+    pub fn fit(self, max_slots: u64, pool_len: u64, state_len: u64) -> Geometry {
+        let by_pool = pool_len / self.slot_size;
+        let fixed = Self::slots_offset(self.caches, self.cache_cap);
+        let by_state = state_len.saturating_sub(fixed) / 8;
+        let mut n = by_pool.min(by_state).min(MAX_SLOTS);
+        if max_slots != 0 {
+            n = n.min(max_slots);
+        }
+        Geometry {
+            slot_count: n,
+            ..self
+        }
+    }
+
+    /// The largest power of two dividing both the slot size and the pool
+    /// offset, capped at [`MAX_ALIGN`]: the alignment every slot start has.
+    pub const fn max_align(self, pool_offset: u64) -> u64 {
+        let tz = (self.slot_size | pool_offset | MAX_ALIGN).trailing_zeros();
+        1 << tz
+    }
+}
+
+/// Bytes of state region a slab of `slot_count` slots of `slot_size` bytes
+/// needs with the default cache registry; `None` if the size is invalid or
+/// the sum overflows.
+pub const fn state_len(slot_size: u64, slot_count: u64) -> Option<u64> {
+    if slot_size < 8 || slot_count > MAX_SLOTS {
+        return None;
+    }
+    Geometry {
+        slot_size: (slot_size + 7) & !7,
+        slot_count,
+        caches: DEFAULT_CACHES,
+        cache_cap: DEFAULT_CACHE_CAP,
+        strict_free: false,
+    }
+    .state_len()
+}
+
+/// How many slots of `slot_size` bytes a slab segment of `total_len` bytes
+/// holds (default caches, no `params[1]` cap), with `metadata_len` bytes of
+/// metadata region, and the state length to ask for: `(slot_count,
+/// state_len)`, where `slot_count` is exactly what [`Geometry::fit`] will
+/// derive when the segment is attached. `None` if not one slot fits.
+///
+/// Regions are laid out as `shm_layout::LayoutSpec::build` does: header
+/// page, metadata and state each rounded to a page, pool the rest.
+pub fn slots_for_segment(slot_size: u64, total_len: u64, metadata_len: u64) -> Option<(u64, u64)> {
+    let page = shm_layout::REGION_PLACEMENT_ALIGN;
+    let slot_size = round_up(slot_size.max(8), 8)?;
+    let meta = round_up(metadata_len, 64)?;
+    let state_off = round_up(shm_layout::HEADER_LEN.checked_add(meta)?, page)?;
+    let room = total_len.checked_sub(state_off)?;
+    // Each slot costs slot_size of pool and 8 bytes of state; estimate,
+    // then step down while the page rounding of the state does not fit.
+    let fixed = state_len(slot_size, 0)?;
+    let mut n = (room.checked_sub(round_up(fixed, page)?)? / (slot_size + 8)).min(MAX_SLOTS);
+    let geo = Geometry {
+        slot_size,
+        slot_count: 0,
+        caches: DEFAULT_CACHES,
+        cache_cap: DEFAULT_CACHE_CAP,
+        strict_free: false,
+    };
+    loop {
+        let st = state_len(slot_size, n)?;
+        if let Some(pool) = room.checked_sub(round_up(st, page)?) {
+            let got = geo.fit(0, pool & !63, st).slot_count;
+            if got >= n {
+                return if got == 0 { None } else { Some((got, st)) };
+            }
+        }
+        // At most a page's worth of slots is lost to rounding, so this loop
+        // runs at most 4096 / 16 + 1 times.
+        n = n.checked_sub(1)?;
+    }
+}

@@ -1,0 +1,197 @@
+//! Loom models of the slab's lock-free parts (run with `.ci/loom.sh`):
+//! the Treiber stack under racing alloc and free, the ABA schedule, and a
+//! cache flush racing allocations. Tiny on purpose (STYLE.md 5).
+
+use crate::cache::Cache;
+use crate::layout::{CacheHead, Control};
+use crate::stack::Shared;
+use crate::word::{Head, SlotState, SlotWord, NIL};
+use loom::sync::Arc;
+use loom::thread;
+use shm_layout::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// A slab state on the heap: control block, slot words, and a claim table
+/// that proves no slot has two holders at once.
+struct Heap {
+    ctl: Control,
+    slots: Vec<AtomicU64>,
+    held: Vec<AtomicU64>,
+}
+
+impl Heap {
+    fn new(n: usize) -> Arc<Heap> {
+        let heap = Heap {
+            ctl: Control::default(),
+            slots: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            held: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        };
+        heap.shared().init();
+        Arc::new(heap)
+    }
+
+    fn shared(&self) -> Shared<'_> {
+        Shared::new(&self.ctl, &self.slots)
+    }
+
+    /// Allocates one slot for `who` and records the claim.
+    fn alloc(&self, who: u64) -> Option<u32> {
+        let i = self.shared().alloc_one(1).unwrap()?;
+        assert_eq!(
+            self.held[i as usize].swap(who, Ordering::Relaxed),
+            0,
+            "slot {i} handed out twice"
+        );
+        Some(i)
+    }
+
+    /// Frees slot `i` (claimed by `who`) to the shared stack.
+    fn free(&self, i: u32, who: u64) {
+        assert_eq!(self.held[i as usize].swap(0, Ordering::Relaxed), who);
+        let generation = self.shared().release_live(i, 1, true).unwrap();
+        self.shared().push_chain(&[i], |_| generation);
+    }
+
+    /// Puts slots `0..k` on the stack (as if allocated and freed).
+    fn preload(&self, k: u32) {
+        let taken: Vec<u32> = (0..k).map(|_| self.alloc(99).unwrap()).collect();
+        for i in taken.into_iter().rev() {
+            self.free(i, 99);
+        }
+    }
+
+    /// The stack's slots, top first; panics on a cycle or a non-FREE node.
+    fn walk(&self) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut i = Head::unpack(self.ctl.head.0.load(Ordering::Acquire)).index;
+        while i != NIL {
+            assert!(out.len() < self.slots.len(), "cycle in the free stack");
+            let w = SlotWord::unpack(self.slots[i as usize].load(Ordering::Relaxed)).unwrap();
+            assert_eq!(w.state, SlotState::Free);
+            out.push(i);
+            i = w.next;
+        }
+        out
+    }
+
+    /// Every slot is exactly one of: on the stack, held, never used.
+    fn check_conserved(&self) {
+        let mut on_stack = self.walk();
+        let unused = self.ctl.unused.0.load(Ordering::Relaxed) as usize;
+        for (i, h) in self.held.iter().enumerate() {
+            if h.load(Ordering::Relaxed) != 0 {
+                assert!(
+                    !on_stack.contains(&(i as u32)),
+                    "slot {i} both free and held"
+                );
+                on_stack.push(i as u32);
+            }
+        }
+        on_stack.extend(unused as u32..self.slots.len() as u32);
+        on_stack.sort_unstable();
+        on_stack.dedup();
+        assert_eq!(
+            on_stack.len(),
+            self.slots.len(),
+            "a slot was lost or duplicated"
+        );
+    }
+}
+
+/// Two threads racing alloc and free on a capacity-4 stack (two slots on
+/// the stack, two still from the counter).
+#[test]
+fn racing_alloc_and_free() {
+    loom::model(|| {
+        let heap = Heap::new(4);
+        heap.preload(2);
+        let workers: Vec<_> = (1..=2u64)
+            .map(|who| {
+                let heap = heap.clone();
+                thread::spawn(move || {
+                    let a = heap.alloc(who).unwrap();
+                    let b = heap.alloc(who).unwrap();
+                    heap.free(a, who);
+                    heap.free(b, who);
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        heap.check_conserved();
+        assert_eq!(
+            heap.walk().len() as u64 + (4 - heap.ctl.unused.0.load(Ordering::Relaxed)),
+            4
+        );
+    });
+}
+
+/// The ABA schedule: thread 1 pops (reads head A, next B); thread 2 pops
+/// A, pops B and pushes A back. If thread 1's CAS succeeded on the index
+/// alone it would install B, which thread 2 holds; the tag makes it fail.
+#[test]
+fn aba_is_caught_by_the_tag() {
+    loom::model(|| {
+        let heap = Heap::new(3);
+        heap.preload(3); // stack: 0 -> 1 -> 2
+        let h1 = heap.clone();
+        let t1 = thread::spawn(move || {
+            let i = h1.alloc(1).unwrap();
+            h1.free(i, 1);
+        });
+        let a = heap.alloc(2).unwrap();
+        let b = heap.alloc(2);
+        heap.free(a, 2);
+        t1.join().unwrap();
+        heap.check_conserved();
+        if let Some(b) = b {
+            heap.free(b, 2);
+        }
+        assert_eq!(heap.walk().len(), 3);
+    });
+}
+
+/// A cache flushing half of itself to the shared stack (one chain CAS)
+/// while another process allocates from the stack.
+#[test]
+fn cache_flush_races_alloc() {
+    loom::model(|| {
+        let heap = Heap::new(4);
+        heap.preload(1); // stack: 0; cache gets 1, 2; slot 3 unused
+        let head = Arc::new(CacheHead::default());
+        let array: Arc<Vec<AtomicU32>> = Arc::new((0..2).map(|_| AtomicU32::new(0)).collect());
+        {
+            let cache = Cache {
+                head: &head,
+                array: &array,
+                owner: 2,
+                id: 1,
+            };
+            assert_eq!(cache.refill(&heap.shared(), 2).unwrap(), 2);
+            // The cache pulled slot 0 from the stack and slot 1 from the counter.
+            for i in 0..2 {
+                let w = SlotWord::unpack(heap.slots[i].load(Ordering::Relaxed)).unwrap();
+                assert_eq!((w.state, w.owner), (SlotState::Cached, 2));
+            }
+        }
+        let h2 = heap.clone();
+        let other = thread::spawn(move || {
+            let got: Vec<u32> = (0..2).filter_map(|_| h2.alloc(7)).collect();
+            got
+        });
+        let cache = Cache {
+            head: &head,
+            array: &array,
+            owner: 2,
+            id: 1,
+        };
+        assert_eq!(cache.flush(&heap.shared(), 0).unwrap(), 0);
+        let got = other.join().unwrap();
+        assert_eq!(got.len(), 2, "slot 2 and 3 or flushed ones were available");
+        heap.check_conserved();
+        for i in got {
+            heap.free(i, 7);
+        }
+        heap.check_conserved();
+    });
+}

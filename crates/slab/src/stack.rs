@@ -1,0 +1,291 @@
+//! The shared free stack of slot indices and the never-used counter.
+//!
+//! A Treiber stack (R. K. Treiber, *Systems Programming: Coping with
+//! Parallelism*, IBM RJ 5118, 1986) whose head is one 64-bit word: a 32-bit
+//! slot index and a 32-bit ABA tag bumped by every successful CAS (the
+//! "counted pointer" of IBM System/370, also in Michael & Scott 1996). The
+//! `next` links live in the slots' state words (`word.rs`), never in the
+//! user's bytes, so a stale reader races only with atomics.
+//!
+//! Never-used slots are not on the stack: they come from a counter, so a
+//! fresh slab of any size needs one word written, not a pass over its slots.
+//!
+//! Every index read from shared memory (the head, a `next` link) is
+//! bounds-checked, and the node it names must be FREE, before it is used or
+//! installed. A check that fails while the head is unchanged (confirmed by a
+//! CAS that bumps only the tag) is corruption, not a race, and is reported
+//! as a [`Fault`]; a CAS that fails means another
+//! process changed the head, so every retry follows someone's progress
+//! (lock-free), and a corrupt chain cannot make a loop spin for ever: a cycle
+//! reaches a node that is no longer FREE.
+
+use crate::layout::Control;
+use crate::word::{Head, SlotState, SlotWord, NIL};
+use shm_layout::sync::{spin_loop, AtomicU64, Ordering};
+
+/// Where a corrupt value was found (turned into a byte offset by the slab).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The head word names a slot past the end.
+    Head(u64),
+    /// The never-used counter is past the slot count.
+    Counter(u64),
+    /// A slot's state word is impossible here.
+    Slot(u32, &'static str),
+    /// A cache's count is past its capacity.
+    CacheCount(u32, u64),
+    /// A cache's index array names a slot past the end.
+    CacheIndex(u32, u64),
+}
+
+/// The shared part of a slab: control block and slot words.
+#[derive(Clone, Copy, Debug)]
+pub struct Shared<'a> {
+    /// Head, counter, shared stats.
+    pub ctl: &'a Control,
+    /// One state word per slot; `slots.len()` is the slot count.
+    pub slots: &'a [AtomicU64],
+}
+
+impl<'a> Shared<'a> {
+    /// The shared part over `ctl` and `slots` (at most `u32::MAX - 1`
+    /// slots).
+    pub fn new(ctl: &'a Control, slots: &'a [AtomicU64]) -> Self {
+        debug_assert!(slots.len() < NIL as usize);
+        Shared { ctl, slots }
+    }
+
+    /// The slot count.
+    #[inline(always)]
+    pub fn len(&self) -> u32 {
+        self.slots.len() as u32
+    }
+
+    /// Whether the slab has no slots.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Sets a fresh slab's state: an empty stack. The counter and every
+    /// slot word are already zero (fresh memory), so this is O(1).
+    pub fn init(&self) {
+        self.ctl.head.0.store(Head::EMPTY.pack(), Ordering::Relaxed);
+        self.ctl.unused.0.store(0, Ordering::Relaxed);
+    }
+
+    /// The slot word of `index` (checked by the caller).
+    #[inline(always)]
+    pub fn word(&self, index: u32) -> &'a AtomicU64 {
+        &self.slots[index as usize]
+    }
+
+    /// Pops one slot, giving it the state `to(free_word)`. `None`: empty.
+    ///
+    /// Linearization point: the successful CAS on the head.
+    pub fn pop(&self, to: impl Fn(SlotWord) -> SlotWord) -> Result<Option<u32>, Fault> {
+        // SYNC POINT (pop, Acquire): pairs with the Release CAS of `push_chain`,
+        // so the FREE word (and `next`) the pusher stored, and the block bytes
+        // the last owner wrote, are visible before we read or reuse them. The
+        // CASes on the head form one release sequence, so reading any later
+        // head value synchronises with every earlier push.
+        let mut head = Head::unpack(self.ctl.head.0.load(Ordering::Acquire));
+        loop {
+            if head.index == NIL {
+                return Ok(None);
+            }
+            let checked = self.check_free(head.index);
+            let (word, next) = match checked {
+                Ok(v) => v,
+                Err(fault) => {
+                    // A node that is not FREE, or a bad link, is fine only if
+                    // someone popped it meanwhile. Re-reading the head cannot
+                    // tell (a Relaxed observation of the node gives no
+                    // happens-before with the pop that changed it), so
+                    // confirm with an RMW: bump only the tag. If that CAS
+                    // succeeds, no CAS came between our load and it, so
+                    // nobody popped the node: the segment is corrupt. If it
+                    // fails, the head moved: retry from the new head.
+                    match self.ctl.head.0.compare_exchange(
+                        head.pack(),
+                        head.next(head.index).pack(),
+                        Ordering::Acquire,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => return Err(fault),
+                        Err(now) => {
+                            head = Head::unpack(now);
+                            spin_loop();
+                            continue;
+                        }
+                    }
+                }
+            };
+            match self.ctl.head.0.compare_exchange(
+                head.pack(),
+                head.next(next).pack(),
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    // The slot is ours: nobody else writes a node they did not
+                    // pop (a stale popper only reads it and then fails its CAS).
+                    self.word(head.index)
+                        .store(to(word).pack(), Ordering::Relaxed);
+                    return Ok(Some(head.index));
+                }
+                Err(now) => {
+                    head = Head::unpack(now);
+                    spin_loop();
+                }
+            }
+        }
+    }
+
+    /// Checks that `index` is a FREE slot with a valid link; returns its
+    /// word and `next`.
+    #[inline]
+    fn check_free(&self, index: u32) -> Result<(SlotWord, u32), Fault> {
+        if index >= self.len() {
+            return Err(Fault::Head(u64::from(index)));
+        }
+        let word = SlotWord::unpack(self.word(index).load(Ordering::Relaxed))
+            .ok_or(Fault::Slot(index, "reserved bits set"))?;
+        if word.state != SlotState::Free {
+            return Err(Fault::Slot(index, "on the free stack but not FREE"));
+        }
+        if word.next != NIL && word.next >= self.len() {
+            return Err(Fault::Slot(index, "free-stack link past the last slot"));
+        }
+        Ok((word, word.next))
+    }
+
+    /// Pushes `chain` (slots this caller owns, first becomes the top) in one
+    /// CAS. `generation(i)` is the generation to keep for `chain[i]`.
+    ///
+    /// Linearization point: the successful CAS on the head.
+    pub fn push_chain(&self, chain: &[u32], generation: impl Fn(usize) -> u8) {
+        let Some((&last, _)) = chain.split_last() else {
+            return;
+        };
+        for (i, pair) in chain.windows(2).enumerate() {
+            let w = SlotWord::free(generation(i), pair[1]);
+            self.word(pair[0]).store(w.pack(), Ordering::Relaxed);
+        }
+        let last_gen = generation(chain.len() - 1);
+        let mut head = Head::unpack(self.ctl.head.0.load(Ordering::Relaxed));
+        loop {
+            // The link is whatever the head holds; a corrupt head index is
+            // caught by the popper that reaches it.
+            let w = SlotWord::free(last_gen, head.index);
+            self.word(last).store(w.pack(), Ordering::Relaxed);
+            // SYNC POINT (push, Release): pairs with the Acquire load in
+            // `pop`; publishes the FREE words stored above and the bytes the
+            // slots' last owners wrote.
+            match self.ctl.head.0.compare_exchange(
+                head.pack(),
+                head.next(chain[0]).pack(),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => {
+                    head = Head::unpack(now);
+                    spin_loop();
+                }
+            }
+        }
+    }
+
+    /// Takes up to `max` never-used slots from the counter: `(first, n)`,
+    /// `n == 0` when none are left. Slots taken are still UNUSED (all-zero
+    /// words); the caller gives them their state.
+    ///
+    /// Linearization point: the successful CAS on the counter.
+    pub fn take_unused(&self, max: u32) -> Result<(u32, u32), Fault> {
+        let len = u64::from(self.len());
+        // Relaxed: never-used slots carry nothing to publish (their words
+        // and bytes are as creation left them, visible since READY).
+        let mut cur = self.ctl.unused.0.load(Ordering::Relaxed);
+        loop {
+            if cur > len {
+                return Err(Fault::Counter(cur));
+            }
+            let n = (len - cur).min(u64::from(max));
+            if n == 0 {
+                return Ok((0, 0));
+            }
+            match self.ctl.unused.0.compare_exchange(
+                cur,
+                cur + n,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok((cur as u32, n as u32)),
+                Err(now) => {
+                    cur = now;
+                    spin_loop();
+                }
+            }
+        }
+    }
+
+    /// The never-used counter (slots ever handed out), clamped to the count.
+    pub fn used_ever(&self) -> u64 {
+        self.ctl
+            .unused
+            .0
+            .load(Ordering::Relaxed)
+            .min(u64::from(self.len()))
+    }
+
+    /// Allocates one slot without a cache: the stack first, then the
+    /// counter; the slot's new word is `allocated(owner)`.
+    pub fn alloc_one(&self, owner: u16) -> Result<Option<u32>, Fault> {
+        if let Some(i) = self.pop(|w| SlotWord::allocated(owner, w.generation))? {
+            return Ok(Some(i));
+        }
+        let (first, n) = self.take_unused(1)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let w = SlotWord::allocated(owner, 0);
+        self.word(first).store(w.pack(), Ordering::Relaxed);
+        Ok(Some(first))
+    }
+
+    /// Takes a live slot back for freeing: ALLOCATED -> CACHED(`owner`).
+    /// `Err(Some(word))` if it was not ALLOCATED (a double free) or, with
+    /// `cas`, changed meanwhile (a racing free); `Err(None)` if the word is
+    /// corrupt. The word is untouched on error.
+    ///
+    /// With `cas` the transition is a CAS, so of two racing frees of one slot
+    /// exactly one wins. Without it (the cache owner's fast path, unless the
+    /// slab was created strict) it is a load and a store: every free that
+    /// comes after another in time is still caught, but two frees racing at
+    /// the same instant (a use-after-free bug of the caller) are not.
+    ///
+    /// Linearization point of a free: this CAS (or store).
+    #[inline(always)]
+    pub fn release_live(&self, index: u32, owner: u16, cas: bool) -> Result<u8, Option<SlotWord>> {
+        let cell = self.word(index);
+        let raw = cell.load(Ordering::Relaxed);
+        let w = SlotWord::unpack(raw).ok_or(None)?;
+        if w.state != SlotState::Allocated {
+            return Err(Some(w));
+        }
+        let to = SlotWord::cached(owner, w.generation).pack();
+        if !cas {
+            cell.store(to, Ordering::Relaxed);
+            return Ok(w.generation);
+        }
+        // Relaxed: the CAS decides ownership of the slot word only. The bytes
+        // of the block were handed to this thread by the user's own
+        // synchronisation (or it allocated the block itself); they travel on
+        // to the next owner through the stack's Release/Acquire pair or
+        // program order within this thread.
+        match cell.compare_exchange(raw, to, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => Ok(w.generation),
+            Err(now) => Err(SlotWord::unpack(now)),
+        }
+    }
+}
