@@ -20,6 +20,7 @@ mod name;
 mod options;
 mod process;
 mod segment;
+mod slab;
 
 pub use backend::{AlignedBuffer, BackendKind, CallerBuffer};
 pub use list::{list, SegmentInfo};
@@ -28,9 +29,10 @@ pub use options::{OpenOptions, SegmentOptions};
 pub use process::is_alive;
 pub use segment::{Opened, Segment};
 pub use shm_layout::{
-    AllocatorKind, Error, Header, InitState, Offset, Region, RegionId, Result, SegmentView,
-    TypedOffset,
+    AllocStats, AllocatorKind, Error, Header, InitState, Offset, Region, RegionId, Result,
+    SegmentView, ShmAllocator, TypedOffset,
 };
+pub use slab::{SharedSegment, Slab};
 
 /// The segment byte layout (header, regions, offsets, sync shim).
 pub use shm_layout as layout;

@@ -95,6 +95,12 @@ impl SegmentOptions {
         o
     }
 
+    /// Bytes of the metadata region these options ask for.
+    pub fn metadata_len(&self) -> u64 {
+        u64::from(self.max_processes) * PROCESS_ENTRY_LEN
+            + u64::from(self.directory_slots) * DIRECTORY_ENTRY_LEN
+    }
+
     /// The allocator kind.
     pub fn kind(&self) -> AllocatorKind {
         self.kind
@@ -121,8 +127,7 @@ impl SegmentOptions {
         let mut params = self.params;
         params[PARAM_MAX_PROCESSES] = self.max_processes.into();
         params[PARAM_DIRECTORY_SLOTS] = self.directory_slots.into();
-        let metadata_len = u64::from(self.max_processes) * PROCESS_ENTRY_LEN
-            + u64::from(self.directory_slots) * DIRECTORY_ENTRY_LEN;
+        let metadata_len = self.metadata_len();
         let spec = LayoutSpec {
             kind: self.kind,
             total_len: self.size,

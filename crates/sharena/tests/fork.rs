@@ -2,6 +2,9 @@
 //! opened by name in each child. `harness = false`: `main` is
 //! single-threaded, so `fork` is safe here.
 
+mod common;
+
+use common::stamp::{churn, Tally};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 use sharena::layout::sync::Ordering;
@@ -60,6 +63,61 @@ fn run_children(mut child: impl FnMut(u64)) {
     }
 }
 
+/// Issue 3: 4 forked processes x 1,000,000 operations on an anonymous slab,
+/// each child attaching its own cache; tallies come back through the
+/// segment itself (a slot per worker in a second anonymous segment).
+fn anonymous_slab() {
+    const OPS: u64 = 1_000_000;
+    let slab = sharena::Slab::anonymous(8 << 20, 64).unwrap();
+    let results = Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, 1 << 20)).unwrap();
+    let res_base = results.view().region(RegionId::Pool).offset;
+    run_children(|k| {
+        let mine = slab.reattach().unwrap();
+        let t = churn(&*mine, k, OPS);
+        let words = [t.ops, t.verified, t.duplicates, t.corruptions, t.oom];
+        for (i, w) in words.iter().enumerate() {
+            let at = Offset::new(res_base + 64 * k + 8 * i as u64);
+            results
+                .view()
+                .atomic_u64(at)
+                .unwrap()
+                .store(*w, Ordering::Relaxed);
+        }
+    });
+    let mut total = Tally::default();
+    for k in 0..WORKERS {
+        let w: Vec<u64> = (0..5)
+            .map(|i| {
+                let at = Offset::new(res_base + 64 * k + 8 * i);
+                results
+                    .view()
+                    .atomic_u64(at)
+                    .unwrap()
+                    .load(Ordering::Relaxed)
+            })
+            .collect();
+        total.add(&Tally {
+            ops: w[0],
+            verified: w[1],
+            duplicates: w[2],
+            corruptions: w[3],
+            oom: w[4],
+        });
+    }
+    assert_eq!(total.ops, WORKERS * OPS, "{total:?}");
+    assert_eq!(
+        (total.duplicates, total.corruptions, total.oom),
+        (0, 0, 0),
+        "{total:?}"
+    );
+    use sharena::ShmAllocator;
+    assert_eq!(slab.stats().allocations, 0);
+    println!(
+        "anonymous slab: {WORKERS} forked workers x {OPS} ops, {} bytes verified, no duplicates",
+        total.verified
+    );
+}
+
 fn main() {
     // Anonymous: inherited through fork.
     let seg = Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, 1 << 20)).unwrap();
@@ -81,5 +139,7 @@ fn main() {
         work(&mine, k);
     });
     check(&seg, "named");
-    println!("2 passed, 0 failed");
+
+    anonymous_slab();
+    println!("3 passed, 0 failed");
 }

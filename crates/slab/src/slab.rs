@@ -27,6 +27,11 @@ use std::cell::Cell;
 /// read-modify-write on the fast path); other threads sharing the same
 /// `Slab` bypass the cache and use the shared stack directly (lock-free,
 /// one CAS per operation, still correct).
+///
+/// After `fork`, a child must not use a `Slab` inherited from its parent
+/// (the cache entry is the parent's): attach a new one. Dropping the
+/// inherited copy is harmless: `Drop` does nothing outside the process that
+/// attached.
 #[derive(Debug)]
 pub struct Slab<S: AsRef<SegmentView>> {
     seg: S,
@@ -47,6 +52,9 @@ pub struct Slab<S: AsRef<SegmentView>> {
     strict: bool,
     /// The thread that owns the cache (0: none yet). Process-local.
     owner_thread: AtomicU64,
+    /// The process that attached. A `fork`ed child inherits a copy of this
+    /// value; its `Drop` must not flush or release the parent's cache.
+    attach_pid: u32,
 }
 
 thread_local! {
@@ -173,6 +181,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             cache_id: None,
             strict: geo.strict_free,
             owner_thread: AtomicU64::new(0),
+            attach_pid: std::process::id(),
             seg,
         };
         for id in 0..geo.caches as u32 {
@@ -564,6 +573,10 @@ impl<S: AsRef<SegmentView>> Drop for Slab<S> {
     /// Flushes the cache back to the shared stack and releases the entry.
     /// If the cache is found corrupt, the entry stays claimed for recovery.
     fn drop(&mut self) {
+        if std::process::id() != self.attach_pid {
+            // A forked child's copy: the cache entry is the parent's.
+            return;
+        }
         if let Some(cache) = self.cache() {
             if cache.flush(&self.shared(), 0).is_ok() {
                 cache.release();

@@ -5,6 +5,7 @@
 pub mod harness;
 pub mod pool;
 pub mod rng;
+pub mod subjects;
 pub mod w1;
 pub mod w5;
 
@@ -150,6 +151,10 @@ fn w2(p: usize, ops: u64, reps: usize) -> Result<Vec<Figure>, Failure> {
         p,
         reps,
         &[
+            (
+                "slab",
+                Box::new(move || subjects::slab_run(p, ops, POOL_SEGMENT)),
+            ),
             ("limit-treiber-slab", Box::new(move || treiber_run(p, ops))),
             (
                 "system",

@@ -2,7 +2,7 @@
 
 use crate::size::{human, parse_mode, parse_size};
 use crate::Failure;
-use sharena::{AllocatorKind, RegionId, Segment, SegmentOptions};
+use sharena::{AllocatorKind, RegionId, Segment, SegmentOptions, Slab};
 
 /// Arguments of `create`.
 #[derive(Debug, clap::Args)]
@@ -15,7 +15,7 @@ pub struct Args {
     /// Segment size in bytes, or with K, M, G, KiB, MiB, GiB (e.g. 64M).
     #[arg(long, value_parser = parse_size, allow_hyphen_values = true)]
     pub size: u64,
-    /// Slot size in bytes (slab only; at least 8, rounded up to 8).
+    /// Slot size in bytes (slab only; at least 8, rounded up to 8; default 64).
     #[arg(long, value_parser = parse_size)]
     pub slot_size: Option<u64>,
     /// Permission bits, octal.
@@ -40,11 +40,21 @@ pub fn run(a: &Args) -> Result<(), Failure> {
     if a.slot_size.is_some() && a.kind != AllocatorKind::Slab {
         return Err(Failure::usage("--slot-size only applies to --kind slab"));
     }
-    let mut opts = SegmentOptions::new(a.kind, a.size).mode(a.mode);
-    if let Some(slot) = a.slot_size {
-        opts = opts.param(0, slot.next_multiple_of(8).max(8));
-    }
-    let seg = Segment::create(&a.name, &opts)?;
+    let slab;
+    let plain;
+    let seg: &Segment = if a.kind == AllocatorKind::Slab {
+        let slot = a.slot_size.unwrap_or(64);
+        let opts = Slab::options(a.size, slot)
+            .map_err(|e| Failure::op(format!("segment {}: {e}", a.name)))?
+            .mode(a.mode);
+        slab = Slab::create_with_options(&a.name, &opts)?;
+        slab.segment()
+    } else {
+        // The free list and handle heaps initialise their state when their
+        // issues land; until then the segment is laid out and validated.
+        plain = Segment::create(&a.name, &SegmentOptions::new(a.kind, a.size).mode(a.mode))?;
+        &plain
+    };
     let pool = seg.view().region(RegionId::Pool);
     if a.json {
         super::print_json(&serde_json::json!({

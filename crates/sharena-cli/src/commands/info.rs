@@ -19,10 +19,10 @@ pub fn run(a: &Args) -> Result<(), Failure> {
     let seg = super::open_any(&a.name)?;
     let h = *seg.view().header();
     let pool = seg.view().region(RegionId::Pool);
-    // Allocation statistics, the process table and the directory come from
-    // the allocators (later issues); a segment without them has nothing
-    // allocated, no attached processes and an empty directory.
-    let (used, allocations) = (0u64, 0u64);
+    // Allocation statistics come from the allocator; kinds whose allocator
+    // has not landed yet report an empty pool. The process table and the
+    // directory arrive with the recovery and directory issues.
+    let (used, allocations, extra) = stats(&a.name, seg.kind())?;
     let regions: serde_json::Map<String, serde_json::Value> = RegionId::ALL
         .iter()
         .map(|id| {
@@ -49,6 +49,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             "creator_pid": h.creator_pid,
             "created_unix_ns": h.created_unix_ns,
             "regions": regions,
+            "allocator": extra,
         }));
         return Ok(());
     }
@@ -74,7 +75,30 @@ pub fn run(a: &Args) -> Result<(), Failure> {
         human(used),
         human(pool.len - used)
     );
+    if let Some(obj) = extra.as_object() {
+        for (k, v) in obj {
+            println!("  {k:<9} {v}");
+        }
+    }
     println!("processes (none attached)");
     println!("directory (empty)");
     Ok(())
+}
+
+/// (used bytes, live allocations, allocator-specific details).
+fn stats(
+    name: &str,
+    kind: sharena::AllocatorKind,
+) -> Result<(u64, u64, serde_json::Value), Failure> {
+    use sharena::ShmAllocator;
+    if kind == sharena::AllocatorKind::Slab && sharena::validate_name(name).is_ok() {
+        let slab = sharena::Slab::open(name)?;
+        let s = slab.stats();
+        let extra = serde_json::json!({
+            "slot_size": slab.slot_size(), "slot_count": slab.slot_count(),
+            "high_water": s.high_water, "available": s.available,
+        });
+        return Ok((s.used, s.allocations, extra));
+    }
+    Ok((0, 0, serde_json::Value::Null))
 }

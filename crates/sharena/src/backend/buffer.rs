@@ -111,6 +111,12 @@ impl From<&'static mut [u8]> for CallerBuffer {
 }
 
 impl CallerBuffer {
+    /// The bytes a segment can use: the length from the first 128-byte
+    /// aligned address on.
+    pub fn usable_len(&self) -> u64 {
+        self.span().1
+    }
+
     pub(crate) fn span(&self) -> (NonNull<u8>, u64) {
         let p = self.ptr.as_ptr() as usize;
         let skip = p.next_multiple_of(MIN_BASE_ALIGN) - p;

@@ -113,3 +113,5 @@ pub fn recv(from: &mut impl std::io::BufRead) -> String {
         }
     }
 }
+
+pub mod stamp;

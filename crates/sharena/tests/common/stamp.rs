@@ -1,0 +1,110 @@
+//! Stamped-block churn shared by the multi-process tests: every block gets
+//! (pid, worker, sequence) and a pattern, and is verified before it is
+//! freed, so two processes handed the same block show up as a duplicate.
+
+use sharena::{Offset, ShmAllocator};
+
+/// Bytes per stamped block.
+pub const BLOCK: u64 = 64;
+
+/// What a worker found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Operations done.
+    pub ops: u64,
+    /// Bytes read back and found right.
+    pub verified: u64,
+    /// Blocks holding another live worker's stamp.
+    pub duplicates: u64,
+    /// Blocks holding anything else.
+    pub corruptions: u64,
+    /// Failed allocations.
+    pub oom: u64,
+}
+
+impl Tally {
+    /// One line for a parent to parse.
+    pub fn encode(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.ops, self.verified, self.duplicates, self.corruptions, self.oom
+        )
+    }
+    /// Parses [`Tally::encode`].
+    pub fn decode(s: &str) -> Tally {
+        let v: Vec<u64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect();
+        Tally {
+            ops: v[0],
+            verified: v[1],
+            duplicates: v[2],
+            corruptions: v[3],
+            oom: v[4],
+        }
+    }
+    /// Adds another tally.
+    pub fn add(&mut self, o: &Tally) {
+        self.ops += o.ops;
+        self.verified += o.verified;
+        self.duplicates += o.duplicates;
+        self.corruptions += o.corruptions;
+        self.oom += o.oom;
+    }
+}
+
+fn stamp(worker: u64, seq: u64) -> [u8; BLOCK as usize] {
+    let mut b = [0u8; BLOCK as usize];
+    b[..4].copy_from_slice(&std::process::id().to_le_bytes());
+    b[4..8].copy_from_slice(&(worker as u32).to_le_bytes());
+    b[8..16].copy_from_slice(&seq.to_le_bytes());
+    for (i, x) in b[16..].iter_mut().enumerate() {
+        *x = (seq.wrapping_mul(0x9E37_79B9) ^ worker ^ i as u64) as u8;
+    }
+    b
+}
+
+/// Random alloc/free churn over a working set of 256 blocks.
+pub fn churn(alloc: &impl ShmAllocator, worker: u64, ops: u64) -> Tally {
+    let mut t = Tally::default();
+    let mut rng = 42 + worker;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut live: Vec<Option<(Offset, u64)>> = vec![None; 256];
+    let check = |t: &mut Tally, off: Offset, seq: u64| {
+        let got = alloc.read(off, BLOCK).expect("read a live block");
+        if got[..] == stamp(worker, seq)[..] {
+            t.verified += BLOCK;
+        } else if got[..4] != std::process::id().to_le_bytes()
+            || got[4..8] != (worker as u32).to_le_bytes()
+        {
+            t.duplicates += 1;
+        } else {
+            t.corruptions += 1;
+        }
+    };
+    for n in 0..ops {
+        let i = (next() % 256) as usize;
+        if let Some((off, seq)) = live[i].take() {
+            check(&mut t, off, seq);
+            alloc.free(off).expect("free a live block");
+        }
+        match alloc.alloc(BLOCK) {
+            Ok(off) => {
+                alloc
+                    .write(off, &stamp(worker, n))
+                    .expect("write a new block");
+                live[i] = Some((off, n));
+            }
+            Err(_) => t.oom += 1,
+        }
+        t.ops += 1;
+    }
+    for (off, seq) in live.into_iter().flatten() {
+        check(&mut t, off, seq);
+        alloc.free(off).expect("free a live block");
+    }
+    t
+}
