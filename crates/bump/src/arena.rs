@@ -1,0 +1,411 @@
+//! [`Bump`]: the allocator handle, its constructors and its allocation paths.
+
+use crate::block::{self, HEADER_LEN};
+use crate::local::{Registry, Slot};
+use crate::state::{BumpState, Fault, GRAIN, OFF_CAPACITY, OFF_MAGIC, STATE_LEN, STATE_MAGIC};
+use shm_layout::sync::Ordering;
+use shm_layout::{
+    AllocStats, AllocatorKind, Error, Offset, RegionId, Result, SegmentView, ShmAllocator,
+    CACHE_LINE,
+};
+use std::hash::{BuildHasher, Hasher};
+use std::ptr::NonNull;
+
+/// The chunk size a segment gets when `params[0]` is 0: 64 KiB.
+pub const DEFAULT_CHUNK: u64 = 64 * 1024;
+/// The smallest chunk size `params[0]` may name.
+pub const MIN_CHUNK: u64 = 64;
+/// The largest chunk size `params[0]` may name (1 GiB).
+pub const MAX_CHUNK: u64 = 1 << 30;
+/// Byte offset of the header's `params` words (docs/FORMAT.md).
+const PARAMS_AT: u64 = 0x68;
+
+/// A bump allocator over a shared-memory segment of kind
+/// [`AllocatorKind::Bump`].
+///
+/// `S` is whatever owns the mapping: `sharena::Segment` in the facade, or
+/// any type that hands out a [`SegmentView`]. The handle is `Send + Sync`
+/// when `S` is; each thread that allocates through it gets its own chunk
+/// (see the crate docs' *Implementation* section).
+pub struct Bump<S: AsRef<SegmentView>> {
+    pub(crate) seg: S,
+    /// Segment-relative offset of the state region.
+    pub(crate) state_off: u64,
+    /// Segment-relative start and end of the pool.
+    pub(crate) pool_off: u64,
+    pub(crate) pool_end: u64,
+    /// The pool's length (the validated header's, never the state's word).
+    pub(crate) capacity: u64,
+    /// Bytes a thread reserves at once.
+    pub(crate) chunk: u64,
+    pub(crate) salt: u64,
+    /// The view must cover this many bytes (state and pool).
+    limit: u64,
+    pub(crate) local: Registry,
+}
+
+impl<S: AsRef<SegmentView>> std::fmt::Debug for Bump<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bump")
+            .field("segment", &self.seg.as_ref().name())
+            .field("pool_off", &self.pool_off)
+            .field("capacity", &self.capacity)
+            .field("chunk", &self.chunk)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The chunk size `params[0]` names, or why it is refused.
+fn chunk_param(view: &SegmentView) -> std::result::Result<u64, String> {
+    match view.header().params[0] {
+        0 => Ok(DEFAULT_CHUNK),
+        c if (MIN_CHUNK..=MAX_CHUNK).contains(&c) && c % GRAIN == 0 => Ok(c),
+        c => Err(format!(
+            "params[0] (chunk size) is {c}; expected 0 or a multiple of 8 in {MIN_CHUNK}..={MAX_CHUNK}"
+        )),
+    }
+}
+
+/// The state region as a `BumpState`, after checking its length and
+/// alignment.
+fn state_of(view: &SegmentView) -> std::result::Result<&BumpState, (String, u64)> {
+    let r = view.region(RegionId::State);
+    if r.len < STATE_LEN || r.offset % CACHE_LINE != 0 {
+        return Err((
+            format!(
+                "the state region ({} bytes at {}) must hold {STATE_LEN} bytes at a multiple of {CACHE_LINE}",
+                r.len, r.offset
+            ),
+            r.offset,
+        ));
+    }
+    let p = view
+        .ptr_in(RegionId::State, Offset::new(r.offset), STATE_LEN)
+        .map_err(|e| (e.to_string(), r.offset))?;
+    // SAFETY: `p` covers STATE_LEN = size_of::<BumpState>() bytes inside the
+    // mapping (checked by `ptr_in`) and is 128-byte aligned (the region
+    // offset is a multiple of CACHE_LINE and the base is 128-aligned);
+    // `BumpState` is `repr(C)` and made of `AtomicU64`s only, whose layout
+    // is `u64`'s, so any bytes are a valid value and concurrent writes by
+    // other processes are atomic accesses; the format makes these words
+    // atomics for every process; the reference lives no longer than `view`.
+    Ok(unsafe { &*p.as_ptr().cast::<BumpState>() })
+}
+
+#[cold]
+fn view_changed() -> Error {
+    Error::Unsupported {
+        op: "allocating through a view shorter than the one attached",
+        by: "the bump allocator",
+    }
+}
+
+fn salt_for(view: &SegmentView) -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(view.header().created_unix_ns);
+    h.write_u32(view.header().creator_pid);
+    h.write_usize(view.base().as_ptr() as usize);
+    h.finish()
+}
+
+impl<S: AsRef<SegmentView>> Bump<S> {
+    /// Bytes the state region needs (`LayoutSpec::state_len`).
+    pub const fn state_len() -> u64 {
+        STATE_LEN
+    }
+
+    /// The creator's hook, run before READY: writes the initial state.
+    ///
+    /// Fails with [`Error::InvalidSize`] if the state region is too short or
+    /// misaligned or `params[0]` is not a valid chunk size.
+    pub fn init(view: &SegmentView) -> Result<()> {
+        let invalid = |reason: String| Error::InvalidSize {
+            segment: view.name().to_string(),
+            size: view.len(),
+            reason,
+        };
+        if view.kind() != AllocatorKind::Bump {
+            return Err(invalid(format!(
+                "the segment's kind is {}, not bump",
+                view.kind()
+            )));
+        }
+        chunk_param(view).map_err(invalid)?;
+        let state = state_of(view).map_err(|(what, _)| invalid(what))?;
+        state.init(view.region(RegionId::Pool).len, salt_for(view));
+        Ok(())
+    }
+
+    /// Attaches to an initialised bump segment.
+    ///
+    /// Checks the kind ([`Error::KindMismatch`]), then the state: region
+    /// length and alignment, magic, capacity and the control words, each
+    /// failure an [`Error::Corrupt`] that names the word.
+    pub fn attach(seg: S) -> Result<Self> {
+        let view = seg.as_ref();
+        let corrupt = |what: String, at: u64| Error::Corrupt {
+            segment: view.name().to_string(),
+            what,
+            at,
+        };
+        if view.kind() != AllocatorKind::Bump {
+            return Err(Error::KindMismatch {
+                segment: view.name().to_string(),
+                found: view.kind(),
+                expected: AllocatorKind::Bump,
+            });
+        }
+        let chunk = chunk_param(view).map_err(|w| corrupt(w, PARAMS_AT))?;
+        let state = state_of(view).map_err(|(w, at)| corrupt(w, at))?;
+        let state_off = view.region(RegionId::State).offset;
+        let pool = view.region(RegionId::Pool);
+        if state.magic() != STATE_MAGIC {
+            return Err(corrupt(
+                format!("the bump state's magic is {:#018x}", state.magic()),
+                state_off + OFF_MAGIC,
+            ));
+        }
+        if state.capacity() != pool.len {
+            return Err(corrupt(
+                format!(
+                    "the bump state's capacity is {}, but the pool holds {} bytes",
+                    state.capacity(),
+                    pool.len
+                ),
+                state_off + OFF_CAPACITY,
+            ));
+        }
+        let salt = state.salt();
+        let bump = Bump {
+            state_off,
+            pool_off: pool.offset,
+            pool_end: pool.offset + pool.len,
+            capacity: pool.len,
+            chunk,
+            salt,
+            limit: (pool.offset + pool.len).max(state_off + STATE_LEN),
+            local: Registry::new(),
+            seg,
+        };
+        let (_, st) = bump.parts()?;
+        st.snapshot(bump.capacity).map_err(|f| bump.fault(f, 0))?;
+        Ok(bump)
+    }
+
+    /// The segment this allocator lives in.
+    pub fn segment(&self) -> &S {
+        &self.seg
+    }
+
+    /// Bytes a thread reserves from the shared cursor at once (`params[0]`).
+    pub fn chunk_size(&self) -> u64 {
+        self.chunk
+    }
+
+    /// The view and the state, checked to still cover what `attach`
+    /// validated (an `S` could hand out another view later). An `Option`,
+    /// not a `Result`, so that the fast path builds no error value.
+    #[inline(always)]
+    fn try_parts(&self) -> Option<(&SegmentView, &BumpState)> {
+        let view = self.seg.as_ref();
+        if view.len() < self.limit {
+            return None;
+        }
+        // SAFETY: `attach` checked (through `state_of`) that the state
+        // region holds a 128-aligned `BumpState` at `state_off`; the view
+        // still covers `limit >= state_off + STATE_LEN` bytes (checked
+        // above); see `state_of` for why the cast is sound.
+        let st = unsafe { &*view.base().as_ptr().add(self.state_off as usize).cast() };
+        Some((view, st))
+    }
+
+    /// As `try_parts`, with the error a caller sees.
+    pub(crate) fn parts(&self) -> Result<(&SegmentView, &BumpState)> {
+        self.try_parts().ok_or_else(view_changed)
+    }
+
+    /// Turns a state fault into the error a caller sees.
+    pub(crate) fn fault(&self, f: Fault, requested: u64) -> Error {
+        let segment = self.seg.as_ref().name().to_string();
+        match f {
+            Fault::Corrupt { what, word } => Error::Corrupt {
+                segment,
+                what: what.to_string(),
+                at: self.state_off + word,
+            },
+            Fault::Contended => Error::Corrupt {
+                segment,
+                what: format!(
+                    "the bump state kept changing for {} attempts",
+                    crate::state::MAX_RETRIES
+                ),
+                at: self.state_off,
+            },
+            Fault::Exhausted { available } => Error::OutOfMemory {
+                requested,
+                available,
+            },
+            Fault::WrongGeneration { current } | Fault::MarkReleased { current } => Error::Stale {
+                offset: requested,
+                generation: current,
+                current,
+            },
+        }
+    }
+
+    /// Writes the header of the block `start..start + size8` (inside the
+    /// pool: the caller reserved it).
+    #[inline(always)]
+    fn write_header(&self, base: NonNull<u8>, start: u64, size8: u64, generation: u64) {
+        debug_assert!(start >= self.pool_off + HEADER_LEN && start + size8 <= self.pool_end);
+        let word = block::encode(self.salt, start, size8, generation);
+        // SAFETY: `start - 8 .. start` lies in the pool (the caller reserved
+        // `start - 8 .. start + size8` from it), which `parts` checked the
+        // view still maps; it is 8-aligned (start is, and the base is
+        // 128-aligned); header words are accessed atomically by every
+        // process (FORMAT-bump.md).
+        let w = unsafe {
+            shm_layout::sync::atomic_u64_at(base.as_ptr().add((start - HEADER_LEN) as usize).cast())
+        };
+        // Relaxed: the offset is published by the caller (returning it, or
+        // a directory publish with its own Release); `usable_size` in a
+        // thread that received it reads this word after that.
+        w.store(word, Ordering::Relaxed);
+    }
+
+    /// The fast path: carve from this thread's chunk, no shared write.
+    #[inline(always)]
+    fn alloc_local(
+        &self,
+        view: &SegmentView,
+        st: &BumpState,
+        slot: &Slot,
+        size8: u64,
+        align: u64,
+    ) -> Option<Offset> {
+        if Slot::get(&slot.epoch) != st.epoch_relaxed() {
+            return None;
+        }
+        let (start, end) = block::carve(Slot::get(&slot.cur), size8, align)?;
+        if end > Slot::get(&slot.end) {
+            return None;
+        }
+        self.write_header(view.base(), start, size8, Slot::get(&slot.generation));
+        Slot::set(&slot.cur, end);
+        Slot::set(&slot.count, Slot::get(&slot.count) + 1);
+        Some(Offset::new(start))
+    }
+
+    /// The slow path: one CAS on the shared cursor reserves a new chunk,
+    /// extends this thread's chunk, or (for large blocks) the block itself.
+    #[cold]
+    #[inline(never)]
+    fn alloc_shared(&self, size: u64, size8: u64, align: u64) -> Result<Offset> {
+        // A chunk reserved here can be retired by a transition before the
+        // block is carved from it; then go again, a bounded number of times.
+        for _ in 0..64 {
+            if let Some(at) = self.alloc_shared_once(size, size8, align)? {
+                return Ok(at);
+            }
+        }
+        Err(self.fault(Fault::Contended, size))
+    }
+
+    fn alloc_shared_once(&self, size: u64, size8: u64, align: u64) -> Result<Option<Offset>> {
+        let (view, st) = self.parts()?;
+        let slot = self.local.current();
+        let large = HEADER_LEN + size8 + (align - GRAIN) > self.chunk / 2;
+        let (pool, cap, chunk) = (self.pool_off, self.capacity, self.chunk);
+        let mut contiguous = false;
+        let (snap, new) = st
+            .reserve(cap, |snap| {
+                // Pool-relative (cur, end) of this thread's chunk, if current.
+                let mine = slot
+                    .and_then(|s| s.chunk_in(snap.epoch))
+                    .map(|(c, e)| (c - pool, e - pool));
+                contiguous = mine.is_some_and(|(_, e)| e == snap.cursor);
+                let spare = mine.map_or(0, |(c, e)| e - c);
+                let from = match mine {
+                    Some((c, _)) if contiguous => c,
+                    _ => snap.cursor,
+                };
+                let available = cap - snap.cursor + spare;
+                let exhausted = Fault::Exhausted { available };
+                let (_, end) = block::carve(pool + from, size8, align).ok_or(exhausted)?;
+                let end = end - pool;
+                if end > cap {
+                    return Err(exhausted);
+                }
+                Ok(if large {
+                    end
+                } else {
+                    end.max((snap.cursor + chunk).min(cap))
+                })
+            })
+            .map_err(|f| self.fault(f, size))?;
+        match slot {
+            Some(slot) if contiguous => Slot::set(&slot.end, pool + new),
+            Some(slot) if !large => {
+                st.flush_allocations(Slot::get(&slot.generation), Slot::get(&slot.count));
+                Slot::set(&slot.count, 0);
+                Slot::set(&slot.generation, snap.generation);
+                Slot::set(&slot.cur, pool + snap.cursor);
+                Slot::set(&slot.end, pool + new);
+                Slot::set(&slot.epoch, snap.epoch);
+            }
+            _ => {
+                // A large block beside this thread's chunk, or no slot (the
+                // thread is exiting): the block is the whole reservation.
+                let (start, end) = block::carve(pool + snap.cursor, size8, align)
+                    .ok_or_else(|| self.fault(Fault::Exhausted { available: 0 }, size))?;
+                debug_assert_eq!(end, pool + new);
+                self.write_header(view.base(), start, size8, snap.generation);
+                st.flush_allocations(snap.generation, 1);
+                return Ok(Some(Offset::new(start)));
+            }
+        }
+        let slot = slot.ok_or_else(|| self.fault(Fault::Exhausted { available: 0 }, size))?;
+        // The chunk now holds the block (the plan made sure of it), unless
+        // a transition retired it between the CAS and here (`None`).
+        Ok(self.alloc_local(view, st, slot, size8, align))
+    }
+}
+
+impl<S: AsRef<SegmentView>> ShmAllocator for Bump<S> {
+    fn view(&self) -> &SegmentView {
+        self.seg.as_ref()
+    }
+
+    /// Allocates `size` bytes aligned to `align` (a power of two up to
+    /// [`MAX_ALIGN`](crate::MAX_ALIGN)); the offset is aligned relative to
+    /// the segment base, and so in memory wherever the base is page-aligned.
+    #[inline]
+    fn alloc_aligned(&self, size: u64, align: u64) -> Result<Offset> {
+        let Some((size8, align)) = block::request(size, align) else {
+            return Err(block::request_error(size, align));
+        };
+        if let (Some((view, st)), Some(slot)) = (self.try_parts(), self.local.current()) {
+            if let Some(at) = self.alloc_local(view, st, slot, size8, align) {
+                return Ok(at);
+            }
+        }
+        self.alloc_shared(size, size8, align)
+    }
+
+    /// Always [`Error::Unsupported`]: a bump allocator frees with
+    /// [`Bump::reset`] or [`Bump::rewind`].
+    fn free(&self, _offset: Offset) -> Result<()> {
+        Err(Error::Unsupported {
+            op: "free",
+            by: "the bump allocator (use reset or rewind)",
+        })
+    }
+
+    fn usable_size(&self, offset: Offset) -> Result<u64> {
+        self.check(offset)
+    }
+
+    fn stats(&self) -> AllocStats {
+        self.collect_stats()
+    }
+}
