@@ -42,6 +42,29 @@ pub struct Bump<S: AsRef<SegmentView>> {
     /// The view must cover this many bytes (state and pool).
     limit: u64,
     pub(crate) local: Registry,
+    /// The process that attached: a `fork`ed child's inherited copy must not
+    /// publish the parent's counts when it is dropped.
+    attach_pid: u32,
+}
+
+impl<S: AsRef<SegmentView>> Drop for Bump<S> {
+    /// Publishes the allocation counts this handle's threads have not yet
+    /// flushed (they are otherwise published at the next chunk reservation),
+    /// so `stats()` in other processes adds up after this one is gone.
+    fn drop(&mut self) {
+        if std::process::id() != self.attach_pid {
+            return;
+        }
+        if let Ok((_, st)) = self.parts() {
+            self.local.for_each(|slot| {
+                let n = Slot::get(&slot.count);
+                if n > 0 {
+                    st.flush_allocations(Slot::get(&slot.generation), n);
+                    Slot::set(&slot.count, 0);
+                }
+            });
+        }
+    }
 }
 
 impl<S: AsRef<SegmentView>> std::fmt::Debug for Bump<S> {
@@ -185,6 +208,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
             salt,
             limit: (pool.offset + pool.len).max(state_off + STATE_LEN),
             local: Registry::new(),
+            attach_pid: std::process::id(),
             seg,
         };
         let (_, st) = bump.parts()?;

@@ -15,6 +15,8 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod backend;
+mod bump;
+mod handle;
 mod list;
 mod name;
 mod options;
@@ -23,6 +25,8 @@ mod segment;
 mod slab;
 
 pub use backend::{AlignedBuffer, BackendKind, CallerBuffer};
+pub use bump::Bump;
+pub use handle::SharedSegment;
 pub use list::{list, SegmentInfo};
 pub use name::{validate_name, MAX_NAME_LEN};
 pub use options::{OpenOptions, SegmentOptions};
@@ -32,7 +36,7 @@ pub use shm_layout::{
     AllocStats, AllocatorKind, Error, Header, InitState, Offset, Region, RegionId, Result,
     SegmentView, ShmAllocator, TypedOffset,
 };
-pub use slab::{SharedSegment, Slab};
+pub use slab::Slab;
 
 /// The segment byte layout (header, regions, offsets, sync shim).
 pub use shm_layout as layout;

@@ -1,22 +1,12 @@
 //! [`Slab`]: the fixed-size slab allocator on any backend.
 
 use crate::backend::CallerBuffer;
-use crate::options::{OpenOptions, SegmentOptions};
+use crate::handle::{self, SharedSegment, Source};
+use crate::options::SegmentOptions;
 use crate::segment::{Opened, Segment};
-use shm_layout::{AllocatorKind, Error, Result, SegmentView};
+use shm_layout::{AllocatorKind, Error, Result};
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
-use std::sync::Arc;
-
-/// A segment shared by the allocator handles of one process.
-#[derive(Clone, Debug)]
-pub struct SharedSegment(pub Arc<Segment>);
-
-impl AsRef<SegmentView> for SharedSegment {
-    fn as_ref(&self) -> &SegmentView {
-        self.0.view()
-    }
-}
 
 /// A lock-free slab of fixed-size slots in a shared segment.
 ///
@@ -42,12 +32,14 @@ pub struct Slab {
     inner: slab::Slab<SharedSegment>,
 }
 
+const KIND: AllocatorKind = AllocatorKind::Slab;
+
 impl Slab {
     /// Segment options for a slab of `size` bytes with `slot_size`-byte
     /// slots (at least 8, rounded up to 8).
     pub fn options(size: u64, slot_size: u64) -> Result<SegmentOptions> {
         let slot = slot_size.max(8).next_multiple_of(8);
-        let base = SegmentOptions::new(AllocatorKind::Slab, size).param(0, slot);
+        let base = SegmentOptions::new(KIND, size).param(0, slot);
         let (_, state_len) =
             slab::slots_for_segment(slot, size, base.metadata_len()).ok_or(Error::InvalidSize {
                 segment: String::new(),
@@ -57,100 +49,85 @@ impl Slab {
         Ok(base.state_len(state_len))
     }
 
-    fn wrap(seg: Segment) -> Result<Self> {
+    fn wrap(seg: SharedSegment) -> Result<Self> {
         Ok(Slab {
-            inner: slab::Slab::attach(SharedSegment(Arc::new(seg)))?,
+            inner: slab::Slab::attach(seg)?,
         })
+    }
+
+    fn make(src: Source<'_>, size: u64, slot_size: u64) -> Result<Self> {
+        Self::wrap(handle::segment(
+            src,
+            KIND,
+            &|| Self::options(size, slot_size),
+            slab::init,
+        )?)
     }
 
     /// Creates a named slab segment of `size` bytes.
     pub fn create(name: &str, size: u64, slot_size: u64) -> Result<Self> {
-        let opts = Self::options(size, slot_size).map_err(|e| named(e, name))?;
-        Self::wrap(Segment::create_with(name, &opts, slab::init)?)
+        Self::make(Source::Create(name), size, slot_size)
     }
 
     /// Creates a named slab with options made by [`Slab::options`] (and, say,
     /// a `mode`).
     pub fn create_with_options(name: &str, opts: &SegmentOptions) -> Result<Self> {
-        Self::wrap(Segment::create_with(name, opts, slab::init)?)
+        let opts = opts.clone();
+        Self::wrap(handle::segment(
+            Source::Create(name),
+            KIND,
+            &|| Ok(opts.clone()),
+            slab::init,
+        )?)
     }
 
     /// Opens a named slab segment.
     pub fn open(name: &str) -> Result<Self> {
-        Self::wrap(Segment::open(
-            name,
-            &OpenOptions::new().kind(AllocatorKind::Slab),
-        )?)
+        Self::make(Source::Open(name), 0, 0)
     }
 
     /// Creates the named slab, or opens it if it exists.
     pub fn create_or_open(name: &str, size: u64, slot_size: u64) -> Result<(Self, Opened)> {
-        let opts = Self::options(size, slot_size).map_err(|e| named(e, name))?;
-        loop {
-            match Segment::create_with(name, &opts, slab::init) {
-                Ok(seg) => return Ok((Self::wrap(seg)?, Opened::Created)),
-                Err(Error::AlreadyExists { .. }) => {}
-                Err(e) => return Err(e),
-            }
-            match Self::open(name) {
-                Ok(s) => return Ok((s, Opened::Existing)),
-                Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let (seg, how) =
+            handle::create_or_open(name, KIND, &|| Self::options(size, slot_size), slab::init)?;
+        Ok((Self::wrap(seg)?, how))
     }
 
     /// An anonymous slab shared with children forked after this call (each
     /// child calls [`Slab::reattach`]).
     pub fn anonymous(size: u64, slot_size: u64) -> Result<Self> {
-        let opts = Self::options(size, slot_size)?;
-        Self::wrap(Segment::anonymous_with(&opts, slab::init)?)
+        Self::make(Source::Anonymous, size, slot_size)
     }
 
     /// A file-backed slab at `path` (which must not exist).
     pub fn create_file(path: impl AsRef<Path>, size: u64, slot_size: u64) -> Result<Self> {
-        let opts = Self::options(size, slot_size)?;
-        Self::wrap(Segment::create_file_with(path, &opts, slab::init)?)
+        Self::make(Source::CreateFile(path.as_ref()), size, slot_size)
     }
 
     /// Opens a file-backed slab.
     pub fn open_file(path: impl AsRef<Path>) -> Result<Self> {
-        Self::wrap(Segment::open_file(
-            path,
-            &OpenOptions::new().kind(AllocatorKind::Slab),
-        )?)
+        Self::make(Source::OpenFile(path.as_ref()), 0, 0)
     }
 
     /// A slab over a caller's buffer (its whole usable length).
     pub fn in_buffer(buf: impl Into<CallerBuffer>, slot_size: u64) -> Result<Self> {
-        let buf: CallerBuffer = buf.into();
-        let opts = Self::options(buf.usable_len(), slot_size)?;
-        Self::wrap(Segment::in_buffer_with(buf, &opts, slab::init)?)
+        Self::wrap(handle::in_buffer(
+            buf,
+            &|len| Self::options(len, slot_size),
+            slab::init,
+        )?)
     }
 
     /// A new handle with its own cache on the same segment: what a `fork`ed
     /// child calls before allocating (the inherited handle's cache belongs to
-    /// the parent), or a second thread that wants a cache of its own.
+    /// the parent), or a thread that wants a cache of its own.
     pub fn reattach(&self) -> Result<Self> {
-        Ok(Slab {
-            inner: slab::Slab::attach(self.inner.segment().clone())?,
-        })
+        Self::wrap(self.inner.segment().clone())
     }
 
     /// The segment.
     pub fn segment(&self) -> &Segment {
         &self.inner.segment().0
-    }
-}
-
-fn named(e: Error, name: &str) -> Error {
-    match e {
-        Error::InvalidSize { size, reason, .. } => Error::InvalidSize {
-            segment: name.to_string(),
-            size,
-            reason,
-        },
-        e => e,
     }
 }
 

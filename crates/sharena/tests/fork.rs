@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::stamp::{churn, Tally};
+use common::stamp::{churn, fill_then_verify, Tally};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 use sharena::layout::sync::Ordering;
@@ -67,13 +67,33 @@ fn run_children(mut child: impl FnMut(u64)) {
 /// each child attaching its own cache; tallies come back through the
 /// segment itself (a slot per worker in a second anonymous segment).
 fn anonymous_slab() {
-    const OPS: u64 = 1_000_000;
     let slab = sharena::Slab::anonymous(8 << 20, 64).unwrap();
+    let total = forked_tally(|k| churn(&*slab.reattach().unwrap(), k, OPS));
+    use sharena::ShmAllocator;
+    assert_eq!(slab.stats().allocations, 0);
+    println!(
+        "anonymous slab: {WORKERS} forked workers x {OPS} ops, {} bytes verified, no duplicates",
+        total.verified
+    );
+}
+
+/// The same for an anonymous bump arena (allocate, stamp, verify all).
+fn anonymous_bump() {
+    let arena = sharena::Bump::anonymous(200 << 20).unwrap();
+    let total = forked_tally(|k| fill_then_verify(&*arena.reattach().unwrap(), k, OPS));
+    assert_eq!(total.verified, WORKERS * OPS * 32);
+    println!("anonymous bump: {WORKERS} forked workers x {OPS} allocations, {} bytes verified, no duplicates", total.verified);
+}
+
+const OPS: u64 = 1_000_000;
+
+/// Forks the workers, collects their tallies through a second anonymous
+/// segment, and asserts no duplicates, corruptions or failed allocations.
+fn forked_tally(work: impl Fn(u64) -> Tally) -> Tally {
     let results = Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, 1 << 20)).unwrap();
     let res_base = results.view().region(RegionId::Pool).offset;
     run_children(|k| {
-        let mine = slab.reattach().unwrap();
-        let t = churn(&*mine, k, OPS);
+        let t = work(k);
         let words = [t.ops, t.verified, t.duplicates, t.corruptions, t.oom];
         for (i, w) in words.iter().enumerate() {
             let at = Offset::new(res_base + 64 * k + 8 * i as u64);
@@ -110,12 +130,7 @@ fn anonymous_slab() {
         (0, 0, 0),
         "{total:?}"
     );
-    use sharena::ShmAllocator;
-    assert_eq!(slab.stats().allocations, 0);
-    println!(
-        "anonymous slab: {WORKERS} forked workers x {OPS} ops, {} bytes verified, no duplicates",
-        total.verified
-    );
+    total
 }
 
 fn main() {
@@ -141,5 +156,6 @@ fn main() {
     check(&seg, "named");
 
     anonymous_slab();
-    println!("3 passed, 0 failed");
+    anonymous_bump();
+    println!("4 passed, 0 failed");
 }

@@ -1,26 +1,63 @@
-//! Issue 3: 4 processes x 1,000,000 operations on one named slab segment,
-//! every block stamped and verified: zero duplicates, zero corruptions.
-//! (The anonymous-for-fork variant is in `fork.rs`.)
+//! Issue 3: 4 processes x 1,000,000 operations on one named slab segment
+//! (and on one named bump arena), every block stamped and verified: zero
+//! duplicates, zero corruptions. (The anonymous-for-fork variants are in
+//! `fork.rs`.)
 
 mod common;
 
-use common::stamp::{churn, Tally};
+use common::stamp::{churn, fill_then_verify, Tally};
 use common::{recv, role, send, spawn_child, ChildGuard, ShmGuard};
-use sharena::{ShmAllocator, Slab};
+use sharena::{Bump, ShmAllocator, Slab};
 use std::io::BufReader;
 
 const OPS: u64 = 1_000_000;
 
 #[test]
 fn child_entry() {
-    if role().as_deref() != Some("slab_worker") {
-        return;
-    }
+    let Some(role) = role() else { return };
     let name = std::env::var("SHARENA_NAME").unwrap();
     let worker: u64 = std::env::var("SHARENA_WORKER").unwrap().parse().unwrap();
-    let slab = Slab::open(&name).unwrap();
-    let t = churn(&*slab, worker, OPS);
+    let t = match role.as_str() {
+        "slab_worker" => churn(&*Slab::open(&name).unwrap(), worker, OPS),
+        "bump_worker" => fill_then_verify(&*Bump::open(&name).unwrap(), worker, OPS),
+        other => panic!("unknown role {other}"),
+    };
     send(&t.encode());
+}
+
+/// Starts 4 workers of `role` on `name` and adds up what they report.
+fn four_workers(role: &str, name: &str) -> Tally {
+    let mut children: Vec<ChildGuard> = (0..4)
+        .map(|w| {
+            ChildGuard(spawn_child(
+                "child_entry",
+                role,
+                &[("SHARENA_NAME", name), ("SHARENA_WORKER", &w.to_string())],
+            ))
+        })
+        .collect();
+    let mut total = Tally::default();
+    for c in &mut children {
+        let mut out = BufReader::new(c.0.stdout.take().unwrap());
+        let line = recv(&mut out);
+        assert!(!line.is_empty(), "a worker died");
+        total.add(&Tally::decode(&line));
+        assert!(c.0.wait().unwrap().success());
+    }
+    assert_eq!(total.ops, 4 * OPS);
+    assert_eq!(total.duplicates, 0, "{total:?}");
+    assert_eq!(total.corruptions, 0, "{total:?}");
+    assert_eq!(total.oom, 0, "{total:?}");
+    total
+}
+
+#[test]
+fn four_processes_share_a_named_bump_arena() {
+    let g = ShmGuard::new("bump4");
+    let arena = Bump::create(g.name(), 200 << 20).unwrap();
+    let total = four_workers("bump_worker", g.name());
+    assert_eq!(total.verified, 4 * OPS * 32);
+    assert_eq!(arena.stats().allocations, 4 * OPS);
 }
 
 #[test]

@@ -102,6 +102,10 @@ fn w1(ops: u64, reps: usize) -> Result<Vec<Figure>, Failure> {
         reps,
         &[
             (
+                "bump",
+                Box::new(move || subjects::bump_run(ops, w1::REGION)),
+            ),
+            (
                 "limit-bump-local",
                 Box::new(move || run_limit(Limit::Local, ops)),
             ),

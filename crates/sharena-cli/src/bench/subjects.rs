@@ -1,9 +1,10 @@
 //! The sharena subjects of the workloads: each opened by name in every
 //! child, so each child maps the segment at its own address (the real use).
 
+use super::harness::ChildOut;
 use super::harness::{prefault, run_forked, RunOut};
 use super::pool::{churn, Pool, Sizes};
-use sharena::{Offset, ShmAllocator, Slab};
+use sharena::{Bump, Offset, ShmAllocator, Slab};
 
 /// A unique segment name for one bench run.
 pub fn bench_name(tag: &str) -> String {
@@ -65,6 +66,42 @@ pub fn slab_run(p: usize, ops: u64, segment: u64) -> std::io::Result<RunOut> {
         };
         let mut out = churn(k, ctl, &mut pool, ops, Sizes::Fixed(64));
         out.errors += pool.errors;
+        out
+    });
+    drop(parent);
+    r
+}
+
+/// `bump` in W1: 64-byte allocations from a named segment holding a 1 GiB
+/// pool (plus room for the 8-byte block headers), each writing its tag.
+pub fn bump_run(ops: u64, region: u64) -> std::io::Result<RunOut> {
+    let name = bench_name("bump");
+    let parent =
+        Bump::create(&name, region + region / 8 + (1 << 20)).map_err(std::io::Error::other)?;
+    let _unlink = Unlink(name.clone());
+    let r = run_forked(1, |k, ctl| {
+        let arena = Bump::open(&name).expect("open the bench arena");
+        let view = arena.segment().view();
+        let base = view.base().as_ptr();
+        prefault(base, view.len() as usize);
+        let mut out = ChildOut::default();
+        ctl.start(k);
+        for n in 0..ops {
+            match arena.alloc(64) {
+                Ok(off) => {
+                    let tag = ((k as u64 + 1) << 56) | (n + 1);
+                    // SAFETY: `off` is a fresh 64-byte block of this arena,
+                    // inside the mapping, 8-aligned.
+                    unsafe { base.add(off.get() as usize).cast::<u64>().write(tag) };
+                    out.ops += 1;
+                }
+                Err(_) => {
+                    out.oom += 1;
+                    break;
+                }
+            }
+        }
+        ctl.end(k);
         out
     });
     drop(parent);

@@ -2,7 +2,7 @@
 
 use crate::size::{human, parse_mode, parse_size};
 use crate::Failure;
-use sharena::{AllocatorKind, RegionId, Segment, SegmentOptions, Slab};
+use sharena::{AllocatorKind, Bump, RegionId, Segment, SegmentOptions, Slab};
 
 /// Arguments of `create`.
 #[derive(Debug, clap::Args)]
@@ -41,8 +41,13 @@ pub fn run(a: &Args) -> Result<(), Failure> {
         return Err(Failure::usage("--slot-size only applies to --kind slab"));
     }
     let slab;
+    let bump;
     let plain;
-    let seg: &Segment = if a.kind == AllocatorKind::Slab {
+    let seg: &Segment = if a.kind == AllocatorKind::Bump {
+        let opts = Bump::options(a.size)?.mode(a.mode);
+        bump = Bump::create_with_options(&a.name, &opts)?;
+        bump.segment()
+    } else if a.kind == AllocatorKind::Slab {
         let slot = a.slot_size.unwrap_or(64);
         let opts = Slab::options(a.size, slot)
             .map_err(|e| Failure::op(format!("segment {}: {e}", a.name)))?
@@ -50,7 +55,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
         slab = Slab::create_with_options(&a.name, &opts)?;
         slab.segment()
     } else {
-        // The free list and handle heaps initialise their state when their
+        // The free-list and handle heaps initialise their state when their
         // issues land; until then the segment is laid out and validated.
         plain = Segment::create(&a.name, &SegmentOptions::new(a.kind, a.size).mode(a.mode))?;
         &plain

@@ -100,5 +100,14 @@ fn stats(
         });
         return Ok((s.used, s.allocations, extra));
     }
+    if kind == sharena::AllocatorKind::Bump && sharena::validate_name(name).is_ok() {
+        let arena = sharena::Bump::open(name)?;
+        let s = arena.stats();
+        let extra = serde_json::json!({
+            "generation": arena.generation()?, "chunk_size": arena.chunk_size(),
+            "high_water": s.high_water, "available": s.available,
+        });
+        return Ok((s.used, s.allocations, extra));
+    }
     Ok((0, 0, serde_json::Value::Null))
 }

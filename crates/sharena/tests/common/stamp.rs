@@ -108,3 +108,38 @@ pub fn churn(alloc: &impl ShmAllocator, worker: u64, ops: u64) -> Tally {
     }
     t
 }
+
+/// Bytes per stamped block in [`fill_then_verify`].
+pub const SMALL: u64 = 32;
+
+/// Allocate-only churn for allocators that cannot free (bump): `ops` blocks
+/// of 32 bytes, each stamped, then every one verified.
+pub fn fill_then_verify(alloc: &impl ShmAllocator, worker: u64, ops: u64) -> Tally {
+    let mut t = Tally::default();
+    let mut mine = Vec::with_capacity(ops as usize);
+    for n in 0..ops {
+        match alloc.alloc(SMALL) {
+            Ok(off) => {
+                alloc
+                    .write(off, &stamp(worker, n)[..SMALL as usize])
+                    .expect("write a new block");
+                mine.push((off, n));
+            }
+            Err(_) => t.oom += 1,
+        }
+        t.ops += 1;
+    }
+    for (off, seq) in mine {
+        let got = alloc.read(off, SMALL).expect("read a live block");
+        if got[..] == stamp(worker, seq)[..SMALL as usize] {
+            t.verified += SMALL;
+        } else if got[..4] != std::process::id().to_le_bytes()
+            || got[4..8] != (worker as u32).to_le_bytes()
+        {
+            t.duplicates += 1;
+        } else {
+            t.corruptions += 1;
+        }
+    }
+    t
+}
