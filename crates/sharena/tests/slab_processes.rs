@@ -64,30 +64,7 @@ fn four_processes_share_a_named_bump_arena() {
 fn four_processes_share_a_named_slab() {
     let g = ShmGuard::new("slab4");
     let slab = Slab::create(g.name(), 8 << 20, 64).unwrap();
-    let mut children: Vec<ChildGuard> = (0..4)
-        .map(|w| {
-            ChildGuard(spawn_child(
-                "child_entry",
-                "slab_worker",
-                &[
-                    ("SHARENA_NAME", g.name()),
-                    ("SHARENA_WORKER", &w.to_string()),
-                ],
-            ))
-        })
-        .collect();
-    let mut total = Tally::default();
-    for c in &mut children {
-        let mut out = BufReader::new(c.0.stdout.take().unwrap());
-        let line = recv(&mut out);
-        assert!(!line.is_empty(), "a worker died");
-        total.add(&Tally::decode(&line));
-        assert!(c.0.wait().unwrap().success());
-    }
-    assert_eq!(total.ops, 4 * OPS);
-    assert_eq!(total.duplicates, 0, "{total:?}");
-    assert_eq!(total.corruptions, 0, "{total:?}");
-    assert_eq!(total.oom, 0, "{total:?}");
+    let total = four_workers("slab_worker", g.name());
     assert!(total.verified >= 4 * OPS * 64 / 2, "{total:?}");
     // Every worker freed what it held and dropped its cache.
     assert_eq!(slab.stats().allocations, 0);

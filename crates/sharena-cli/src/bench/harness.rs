@@ -220,3 +220,17 @@ pub fn median(xs: &mut [f64]) -> f64 {
         f64::midpoint(xs[n / 2 - 1], xs[n / 2])
     }
 }
+
+/// A fresh anonymous shared region of at least `len` bytes (a memfd mapped
+/// `MAP_SHARED`, inherited by forked children): the segment and the base and
+/// length of its pool.
+pub fn shared_region(len: u64) -> std::io::Result<(Segment, std::ptr::NonNull<u8>, u64)> {
+    let seg = Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, len))
+        .map_err(std::io::Error::other)?;
+    let pool = seg.view().region(RegionId::Pool);
+    let base = seg
+        .view()
+        .ptr(Offset::new(pool.offset), pool.len)
+        .map_err(std::io::Error::other)?;
+    Ok((seg, base, pool.len))
+}

@@ -12,7 +12,6 @@ pub mod w5;
 use crate::Failure;
 use harness::{median, prefault, run_forked, RunOut};
 use pool::{churn, Sizes, System, Treiber};
-use sharena::{AllocatorKind, Offset, RegionId, Segment, SegmentOptions};
 
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
@@ -125,18 +124,12 @@ fn w1(ops: u64, reps: usize) -> Result<Vec<Figure>, Failure> {
 const POOL_SEGMENT: u64 = 256 << 20;
 
 fn treiber_run(p: usize, ops: u64) -> std::io::Result<RunOut> {
-    let seg = Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, POOL_SEGMENT))
-        .map_err(std::io::Error::other)?;
-    let pool = seg.view().region(RegionId::Pool);
-    let base = seg
-        .view()
-        .ptr(Offset::new(pool.offset), pool.len)
-        .map_err(std::io::Error::other)?;
+    let (_seg, base, pool_len) = harness::shared_region(POOL_SEGMENT)?;
     // SAFETY: the pool region is 4096-aligned, holds 65 * 16384 bytes, and is
     // used only by this stack (in this process and its forked children).
     let stack = unsafe { Treiber::init(base.as_ptr(), 16_384) };
     run_forked(p, |k, ctl| {
-        prefault(base.as_ptr(), pool.len as usize);
+        prefault(base.as_ptr(), pool_len as usize);
         let mut t = stack.attach();
         let mut out = churn(k, ctl, &mut t, ops, Sizes::Fixed(64));
         out.retries = t.retries;

@@ -87,19 +87,15 @@ pub fn bump_run(ops: u64, region: u64) -> std::io::Result<RunOut> {
         let mut out = ChildOut::default();
         ctl.start(k);
         for n in 0..ops {
-            match arena.alloc(64) {
-                Ok(off) => {
-                    let tag = ((k as u64 + 1) << 56) | (n + 1);
-                    // SAFETY: `off` is a fresh 64-byte block of this arena,
-                    // inside the mapping, 8-aligned.
-                    unsafe { base.add(off.get() as usize).cast::<u64>().write(tag) };
-                    out.ops += 1;
-                }
-                Err(_) => {
-                    out.oom += 1;
-                    break;
-                }
-            }
+            let Ok(off) = arena.alloc(64) else {
+                out.oom += 1;
+                break;
+            };
+            let tag = ((k as u64 + 1) << 56) | (n + 1);
+            // SAFETY: `off` is a fresh 64-byte block of this arena, inside
+            // the mapping, 8-aligned.
+            unsafe { base.add(off.get() as usize).cast::<u64>().write(tag) };
+            out.ops += 1;
         }
         ctl.end(k);
         out

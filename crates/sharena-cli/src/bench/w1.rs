@@ -3,7 +3,7 @@
 
 use super::harness::{prefault, run_forked, ChildOut, RunOut};
 use sharena::layout::sync::{AtomicU64, Ordering};
-use sharena::{AllocatorKind, Offset, RegionId, Segment, SegmentOptions};
+use sharena::{Offset, RegionId};
 
 /// The region every W1 subject allocates from.
 pub const REGION: u64 = 1 << 30;
@@ -25,21 +25,16 @@ fn tag(k: usize, n: u64) -> u64 {
 
 /// Runs one W1 limit loop on a fresh region.
 pub fn run_limit(which: Limit, ops: u64) -> std::io::Result<RunOut> {
-    let seg = Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, REGION + (1 << 20)))
-        .map_err(std::io::Error::other)?;
-    let pool = seg.view().region(RegionId::Pool);
-    let base = seg
-        .view()
-        .ptr(Offset::new(pool.offset), pool.len)
-        .map_err(std::io::Error::other)?;
+    let (seg, base, pool_len) = super::harness::shared_region(REGION + (1 << 20))?;
+    let pool_offset = seg.view().region(RegionId::Pool).offset;
     run_forked(1, |k, ctl| {
         // The cursor takes the first cache line; blocks start at 128.
         let cursor = seg
             .view()
-            .atomic_u64(Offset::new(pool.offset))
+            .atomic_u64(Offset::new(pool_offset))
             .expect("cursor");
         let base = base.as_ptr();
-        let len = REGION.min(pool.len);
+        let len = REGION.min(pool_len);
         if which != Limit::FaaCold {
             prefault(base, len as usize);
         }
