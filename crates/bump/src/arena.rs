@@ -287,7 +287,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         // `start - 8 .. start + size8` from it), which `parts` checked the
         // view still maps; it is 8-aligned (start is, and the base is
         // 128-aligned); header words are accessed atomically by every
-        // process (FORMAT-bump.md).
+        // process (docs/FORMAT.md, "Bump segments").
         let w = unsafe {
             shm_layout::sync::atomic_u64_at(base.as_ptr().add((start - HEADER_LEN) as usize).cast())
         };

@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! The state region holds one `#[repr(C)]` struct of 64-bit atomics
-//! (`BumpState`, 640 bytes; see `crates/bump/FORMAT-bump.md`):
+//! (`BumpState`, 640 bytes; see `docs/FORMAT.md`, "Bump segments"):
 //!
 //! | offset | word | written by |
 //! | --- | --- | --- |

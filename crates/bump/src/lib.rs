@@ -75,8 +75,9 @@
 //! no shared cache line. A chunk (`params[0]`, 64 KiB by default) costs one
 //! CAS on the shared cursor; blocks larger than half a chunk take their own
 //! CAS. Each block costs 8 header bytes plus rounding to 8 and alignment
-//! padding. `tests/w1_smoke.rs` (ignored; run it in release) measures 64-byte
-//! allocations with an 8-byte tag against WORKLOADS.md's W1 baselines.
+//! padding. `sharena bench --workload W1` measures 64-byte allocations with
+//! an 8-byte tag against WORKLOADS.md's W1 baselines; the figures are in
+//! `docs/BENCHMARKS.md`.
 //!
 //! See [`implementation`] for the algorithm, the layout and the orderings.
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -33,7 +33,7 @@ pub(crate) const GRAIN: u64 = 8;
 /// changing make an error, never a hang (DESIGN.md §4).
 pub(crate) const MAX_RETRIES: u32 = 1 << 20;
 
-/// Byte offsets of the words inside the state region (docs: FORMAT-bump.md).
+/// Byte offsets of the words inside the state region (docs/FORMAT.md, "Bump segments").
 pub(crate) const OFF_MAGIC: u64 = 0x000;
 pub(crate) const OFF_CAPACITY: u64 = 0x008;
 pub(crate) const OFF_EPOCH: u64 = 0x080;

@@ -79,12 +79,12 @@
 //! shared stack directly (one CAS per operation); they can see
 //! `OutOfMemory` while the owner thread's cache still holds up to `K`
 //! free slots ([`Slab::flush`] returns them). Attach a `Slab` per thread
-//! for the fast path everywhere. A rough in-process W2 (`tests/w2_smoke.rs`,
-//! ignored by default) measured about 1.8x the one-CAS Treiber baseline and
-//! 2.7x the system allocator on a shared 2-core machine.
+//! for the fast path everywhere. `sharena bench --workload W2` measures it
+//! beside the one-CAS Treiber baseline and the system allocator; the
+//! figures are in `docs/BENCHMARKS.md` (1.87x Treiber, 1.09x malloc).
 //!
 //! [`implementation`] describes the algorithm, its linearization points and
-//! memory orderings; `FORMAT-slab.md` the bytes.
+//! memory orderings; `docs/FORMAT.md` the bytes.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs, missing_debug_implementations)]
