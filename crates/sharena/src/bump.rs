@@ -81,7 +81,7 @@ impl Bump {
 
     /// Creates the named arena, or opens it if it exists.
     pub fn create_or_open(name: &str, size: u64) -> Result<(Self, Opened)> {
-        let (seg, how) = handle::create_or_open(name, KIND, &|| Self::options(size), init)?;
+        let (seg, how) = handle::create_or_open(name, &|| Self::options(size), init)?;
         Ok((Self::wrap(seg)?, how))
     }
 

@@ -62,25 +62,15 @@ pub(crate) fn in_buffer(
     )?)))
 }
 
-/// Create, or open if the name is taken; race-free.
+/// Create, or open if the name is taken; race-free and bounded by the
+/// options' timeout ([`Segment::create_or_open_with`]).
 pub(crate) fn create_or_open(
     name: &str,
-    kind: AllocatorKind,
     opts: &dyn Fn() -> Result<SegmentOptions>,
     init: fn(&SegmentView) -> Result<()>,
 ) -> Result<(SharedSegment, Opened)> {
-    loop {
-        match segment(Source::Create(name), kind, opts, init) {
-            Ok(s) => return Ok((s, Opened::Created)),
-            Err(Error::AlreadyExists { .. }) => {}
-            Err(e) => return Err(e),
-        }
-        match segment(Source::Open(name), kind, opts, init) {
-            Ok(s) => return Ok((s, Opened::Existing)),
-            Err(Error::NotFound { .. }) => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let (seg, how) = Segment::create_or_open_with(name, &named(opts(), name)?, init)?;
+    Ok((SharedSegment(Arc::new(seg)), how))
 }
 
 /// Puts the segment's name into a size error made before it had one.

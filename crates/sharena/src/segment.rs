@@ -101,11 +101,22 @@ impl Segment {
     /// Creates the segment, or opens it if it exists; race-free when many
     /// processes call it at once (exactly one creates).
     pub fn create_or_open(name: &str, opts: &SegmentOptions) -> Result<(Segment, Opened)> {
+        Self::create_or_open_with(name, opts, |_| Ok(()))
+    }
+
+    /// As [`Segment::create_or_open`], running `init` if this call creates
+    /// the segment (it may be called again if a create attempt loses a race
+    /// with an unlink, so it must not consume anything).
+    pub fn create_or_open_with(
+        name: &str,
+        opts: &SegmentOptions,
+        init: impl Fn(&SegmentView) -> Result<()>,
+    ) -> Result<(Segment, Opened)> {
         validate_name(name)?;
         let start = Instant::now();
         let open = OpenOptions::new().kind(opts.kind());
         loop {
-            match Self::create(name, opts) {
+            match Self::create_with(name, opts, &init) {
                 Ok(s) => return Ok((s, Opened::Created)),
                 Err(Error::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e),
@@ -130,11 +141,7 @@ impl Segment {
     /// Creates an anonymous shared segment (a memfd mapped `MAP_SHARED`):
     /// children `fork`ed after this call share it.
     pub fn anonymous(opts: &SegmentOptions) -> Result<Segment> {
-        let name = anonymous::ANON_NAME;
-        let spec = opts.layout(name)?;
-        let mapping = Mapping::Anonymous(anonymous::create(spec.total_len)?);
-        let view = Self::initialize(name, &mapping, &spec, false, |_| Ok(()))?;
-        Ok(Segment { view, mapping })
+        Self::anonymous_with(opts, |_| Ok(()))
     }
 
     /// As [`Segment::anonymous`], with an allocator `init` hook.

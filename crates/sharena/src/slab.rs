@@ -89,7 +89,7 @@ impl Slab {
     /// Creates the named slab, or opens it if it exists.
     pub fn create_or_open(name: &str, size: u64, slot_size: u64) -> Result<(Self, Opened)> {
         let (seg, how) =
-            handle::create_or_open(name, KIND, &|| Self::options(size, slot_size), slab::init)?;
+            handle::create_or_open(name, &|| Self::options(size, slot_size), slab::init)?;
         Ok((Self::wrap(seg)?, how))
     }
 

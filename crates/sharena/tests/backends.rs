@@ -193,3 +193,14 @@ fn list_finds_sharena_segments_by_magic() {
     assert_eq!(mine.creator_pid, std::process::id());
     assert!(all.iter().all(|i| i.name != impostor.name()));
 }
+
+#[test]
+fn allocator_handles_create_or_open() {
+    let g = ShmGuard::new("handles-coo");
+    let (a, how_a) = sharena::Slab::create_or_open(g.name(), MIB, 64).unwrap();
+    let (b, how_b) = sharena::Slab::create_or_open(g.name(), MIB, 64).unwrap();
+    assert_eq!((how_a, how_b), (Opened::Created, Opened::Existing));
+    assert_eq!(a.slot_count(), b.slot_count());
+    let err = sharena::Bump::create_or_open(g.name(), MIB).unwrap_err();
+    assert!(matches!(err, Error::KindMismatch { .. }), "{err}");
+}
