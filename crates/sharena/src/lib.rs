@@ -16,6 +16,7 @@
 
 mod backend;
 mod bump;
+mod freelist;
 mod handle;
 mod list;
 mod name;
@@ -26,6 +27,7 @@ mod slab;
 
 pub use backend::{AlignedBuffer, BackendKind, CallerBuffer};
 pub use bump::Bump;
+pub use freelist::FreeList;
 pub use handle::SharedSegment;
 pub use list::{list, SegmentInfo};
 pub use name::{validate_name, MAX_NAME_LEN};

@@ -1,0 +1,574 @@
+//! An arena: one thread's heap of blocks carved from its spans, with TLSF
+//! bins (`class.rs`) and boundary-tag coalescing. Only the arena's owner
+//! runs the code here (plain loads and stores through the shim's atomics,
+//! `Relaxed`, on lines no one else writes); other threads and processes
+//! only push onto its remote list (`remote.rs`) and CAS a USED tag to
+//! REMOTE first, which the owner's own free does with a CAS too.
+//!
+//! Invariants the owner keeps between its operations (`docs/ALLOCATORS.md`
+//! lists them all): blocks tile each span; no two FREE blocks are
+//! neighbours; every FREE block is in exactly the bin of its size, and
+//! every block in a bin is FREE; a block's `Link` says whether the block
+//! before it is FREE and, if so, its size; a span that is entirely free is
+//! parked or given back, never left in a bin.
+
+// Offset arithmetic reads best with the usual short names: `b` a block,
+// `g` granules, `p` the pool, `s` the stats, `t` a tag.
+#![allow(clippy::many_single_char_names)]
+
+use crate::block::{cas_state, Link, State, Tag, HEADER, MIN_BLOCK};
+use crate::chunks::{self, ChunkMap, Entry, Kind};
+use crate::class::{bin_index, bin_of, search_bin, BINS, FL_COUNT, GRANULE, GRANULE_SHIFT};
+use crate::layout::{ArenaHead, Control};
+use crate::remote;
+use shm_layout::sync::{atomic_u64_at, AtomicU64, Ordering};
+
+/// A corrupt value met by the owner (turned into `Error::Corrupt`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The chunk table.
+    Chunk(chunks::Fault),
+    /// A block header or link at this offset is impossible here.
+    Block(u64, &'static str),
+}
+
+impl From<chunks::Fault> for Fault {
+    fn from(f: chunks::Fault) -> Self {
+        Fault::Chunk(f)
+    }
+}
+
+/// The pool as the owner sees it: where it is, how it is cut, and the
+/// chunk heap.
+#[derive(Clone, Copy, Debug)]
+pub struct Pool<'a> {
+    /// The mapping's base in this process.
+    pub base: *mut u8,
+    /// The pool's first byte (a segment offset, page-aligned).
+    pub start: u64,
+    /// One past the last chunk's last byte.
+    pub end: u64,
+    /// log2 of the chunk size.
+    pub chunk_shift: u32,
+    /// Chunks per span.
+    pub span_chunks: u64,
+    /// The chunk heap.
+    pub map: ChunkMap<'a>,
+    /// The control block.
+    pub ctl: &'a Control,
+}
+
+impl<'a> Pool<'a> {
+    /// The word at segment offset `off`: `Err` unless it lies in the pool,
+    /// 8-aligned. Every offset read from shared memory goes through here.
+    #[inline(always)]
+    pub fn word(&self, off: u64) -> Result<&'a AtomicU64, Fault> {
+        if off < self.start || off >= self.end || off % 8 != 0 {
+            return Err(Fault::Block(off, "an offset outside the pool"));
+        }
+        // SAFETY: `start <= off < end`, and `end` is inside the mapping of
+        // `base` (the handle checked the pool region against the view),
+        // 8-aligned (the pool is page-aligned); the format makes every
+        // header and link word an atomic u64 for every process; the handle
+        // keeps the mapping alive for `'a`.
+        Ok(unsafe { atomic_u64_at(self.base.add(off as usize).cast()) })
+    }
+
+    /// The chunk holding segment offset `off` (which must be in the pool).
+    #[inline(always)]
+    pub fn chunk_of(&self, off: u64) -> u64 {
+        (off - self.start) >> self.chunk_shift
+    }
+
+    /// The segment offset of chunk `c`.
+    #[inline(always)]
+    pub fn chunk_off(&self, c: u64) -> u64 {
+        self.start + (c << self.chunk_shift)
+    }
+
+    /// The tag of the block at `b`.
+    #[inline(always)]
+    pub fn tag(&self, b: u64) -> Result<Tag, Fault> {
+        let w = self.word(b)?.load(Ordering::Relaxed);
+        Tag::unpack(w).ok_or(Fault::Block(b, "not a block header"))
+    }
+
+    /// Chunks taken now and at most, after taking `k` more.
+    pub fn count_claim(&self, k: u64) {
+        // Relaxed: statistics only.
+        let now = self.ctl.heap.0.claimed.fetch_add(k, Ordering::Relaxed) + k;
+        self.ctl
+            .heap
+            .0
+            .claimed_peak
+            .fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Gives `k` chunks at `first` back to the heap (table, bits, count).
+    pub fn give_back(&self, first: u64, k: u64) {
+        self.map.clear_run(first, k);
+        self.map.release(first, k);
+        // Relaxed: statistics only.
+        self.ctl.heap.0.claimed.fetch_sub(k, Ordering::Relaxed);
+    }
+}
+
+/// One arena, seen by its owner.
+#[derive(Clone, Copy, Debug)]
+pub struct Arena<'a> {
+    /// The pool.
+    pub pool: Pool<'a>,
+    /// The entry's head.
+    pub head: &'a ArenaHead,
+    /// The bins (one free-list head offset each, 0 = empty).
+    pub bins: &'a [AtomicU64],
+    /// Arena id + 1: the owner id in tags and chunk entries.
+    pub owner: u16,
+}
+
+#[inline(always)]
+fn load(w: &AtomicU64) -> u64 {
+    w.load(Ordering::Relaxed)
+}
+
+#[inline(always)]
+fn store(w: &AtomicU64, v: u64) {
+    // Relaxed: owner-only words (module docs); others read them only for
+    // checks, which tolerate a stale value.
+    w.store(v, Ordering::Relaxed);
+}
+
+impl<'a> Arena<'a> {
+    /// The bins slice must hold [`BINS`] words.
+    pub fn new(pool: Pool<'a>, head: &'a ArenaHead, bins: &'a [AtomicU64], owner: u16) -> Self {
+        debug_assert_eq!(bins.len(), BINS);
+        Arena {
+            pool,
+            head,
+            bins,
+            owner,
+        }
+    }
+
+    // ---- bins --------------------------------------------------------
+
+    fn insert(&self, b: u64, g: u64) -> Result<(), Fault> {
+        let (fl, sl) = bin_of(g);
+        let bin = &self.bins[bin_index(fl, sl)];
+        let first = load(bin);
+        store(self.pool.word(b + 16)?, first);
+        store(self.pool.word(b + 24)?, 0);
+        if first != 0 {
+            store(self.pool.word(first + 24)?, b);
+        }
+        store(bin, b);
+        store(&self.head.sl_map[fl], load(&self.head.sl_map[fl]) | 1 << sl);
+        store(&self.head.fl_map, load(&self.head.fl_map) | 1 << fl);
+        Ok(())
+    }
+
+    fn remove(&self, b: u64, g: u64) -> Result<(), Fault> {
+        let (fl, sl) = bin_of(g);
+        let bin = &self.bins[bin_index(fl, sl)];
+        let next = load(self.pool.word(b + 16)?);
+        let prev = load(self.pool.word(b + 24)?);
+        if prev == 0 {
+            if load(bin) != b {
+                return Err(Fault::Block(b, "a free block missing from its bin"));
+            }
+            store(bin, next);
+        } else {
+            store(self.pool.word(prev + 16)?, next);
+        }
+        if next != 0 {
+            store(self.pool.word(next + 24)?, prev);
+        }
+        if load(bin) == 0 {
+            let sl_map = load(&self.head.sl_map[fl]) & !(1 << sl);
+            store(&self.head.sl_map[fl], sl_map);
+            if sl_map == 0 {
+                store(&self.head.fl_map, load(&self.head.fl_map) & !(1 << fl));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first non-empty bin whose blocks all hold `g` granules.
+    #[inline(always)]
+    fn find(&self, g: u64) -> Option<usize> {
+        let (fl, sl) = search_bin(g)?;
+        let sl_map = load(&self.head.sl_map[fl]) & (u64::MAX << sl) & 0xFFFF;
+        if sl_map != 0 {
+            return Some(bin_index(fl, sl_map.trailing_zeros() as usize));
+        }
+        let fl_map = load(&self.head.fl_map) & (u64::MAX << (fl + 1)) & ((1 << FL_COUNT) - 1);
+        if fl_map == 0 {
+            return None;
+        }
+        let fl = fl_map.trailing_zeros() as usize;
+        let sl_map = load(&self.head.sl_map[fl]) & 0xFFFF;
+        (sl_map != 0).then(|| bin_index(fl, sl_map.trailing_zeros() as usize))
+    }
+
+    // ---- neighbours --------------------------------------------------
+
+    /// Whether a block of this arena starts at `off`, which is the end of
+    /// one of its blocks: the end of the pool, or a chunk boundary where
+    /// another run starts, ends the span.
+    #[inline(always)]
+    fn has_block_at(&self, off: u64) -> Result<bool, Fault> {
+        let p = &self.pool;
+        if off >= p.end {
+            return Ok(false);
+        }
+        if (off - p.start) & ((1 << p.chunk_shift) - 1) != 0 {
+            return Ok(true);
+        }
+        let e = p.map.entry(p.chunk_of(off))?;
+        Ok(e.kind == Kind::SpanBody && e.owner == self.owner)
+    }
+
+    /// The tag of a neighbour, which must be one of this arena's in-span
+    /// blocks.
+    #[inline(always)]
+    fn own_tag(&self, b: u64) -> Result<Tag, Fault> {
+        let t = self.pool.tag(b)?;
+        if t.huge || t.owner != self.owner || u64::from(t.size) < MIN_BLOCK {
+            return Err(Fault::Block(
+                b,
+                "a neighbour that is not this arena's block",
+            ));
+        }
+        Ok(t)
+    }
+
+    fn set_prev(&self, next: u64, prev_free: bool, size: u64) -> Result<(), Fault> {
+        if self.has_block_at(next)? {
+            let link = Link {
+                prev_free,
+                size: size as u32,
+            };
+            store(self.pool.word(next + 8)?, link.pack());
+        }
+        Ok(())
+    }
+
+    // ---- alloc -------------------------------------------------------
+
+    /// A block of `g` granules whose payload is `align`-aligned (`align` a
+    /// power of two up to 4096): its header offset, `None` when the arena
+    /// has no room and no chunks can be had.
+    #[inline(always)]
+    pub fn alloc(&self, g: u64, align: u64) -> Result<Option<u64>, Fault> {
+        let extra = if align > GRANULE {
+            (align >> GRANULE_SHIFT) + MIN_BLOCK
+        } else {
+            0
+        };
+        let want = g + extra;
+        if load(&self.head.remote.0) != 0 {
+            self.drain_remote()?;
+        }
+        let mut grown = false;
+        loop {
+            if let Some(i) = self.find(want) {
+                let b = load(&self.bins[i]);
+                let t = self.own_tag(b)?;
+                if t.state != State::Free || u64::from(t.size) < want {
+                    return Err(Fault::Block(b, "a bin holds a block that does not fit it"));
+                }
+                self.remove(b, u64::from(t.size))?;
+                let b = if extra != 0 {
+                    self.align_front(b, u64::from(t.size), align)?
+                } else {
+                    (b, u64::from(t.size))
+                };
+                return self.carve(b.0, b.1, g).map(Some);
+            }
+            if grown || !self.grow(want)? {
+                return Ok(None);
+            }
+            grown = true;
+        }
+    }
+
+    /// Splits the free, unbinned block `b` of `size` granules so that the
+    /// payload of what follows is `align`-aligned; the front part goes back
+    /// to a bin. Returns the aligned block and its size.
+    fn align_front(&self, b: u64, size: u64, align: u64) -> Result<(u64, u64), Fault> {
+        let mut p = (b + HEADER).next_multiple_of(align);
+        if p - HEADER != b && p - HEADER - b < MIN_BLOCK * GRANULE {
+            p += align;
+        }
+        let a = p - HEADER;
+        let front = (a - b) >> GRANULE_SHIFT;
+        if front == 0 {
+            return Ok((b, size));
+        }
+        let rest = size - front;
+        store(
+            self.pool.word(b)?,
+            Tag::free(self.owner, front as u32).pack(),
+        );
+        store(
+            self.pool.word(a + 8)?,
+            Link {
+                prev_free: true,
+                size: front as u32,
+            }
+            .pack(),
+        );
+        self.insert(b, front)?;
+        Ok((a, rest))
+    }
+
+    /// Hands out the first `g` granules of the free, unbinned block `b` of
+    /// `size` granules; the rest, if big enough, goes back to a bin.
+    #[inline(always)]
+    fn carve(&self, b: u64, size: u64, g: u64) -> Result<u64, Fault> {
+        let next = b + (size << GRANULE_SHIFT);
+        let used = if size - g >= MIN_BLOCK {
+            let r = b + (g << GRANULE_SHIFT);
+            let rem = size - g;
+            store(self.pool.word(r)?, Tag::free(self.owner, rem as u32).pack());
+            store(self.pool.word(r + 8)?, Link::NONE.pack());
+            self.set_prev(next, true, rem)?;
+            self.insert(r, rem)?;
+            g
+        } else {
+            self.set_prev(next, false, 0)?;
+            size
+        };
+        // Relaxed: the caller hands the offset on with its own
+        // synchronisation; a remote free CASes from this exact word.
+        store(
+            self.pool.word(b)?,
+            Tag::used(self.owner, used as u32).pack(),
+        );
+        let s = &self.head.stats.0;
+        store(&s.used, load(&s.used) + (used << GRANULE_SHIFT));
+        store(&s.live, load(&s.live) + 1);
+        store(&s.allocs, load(&s.allocs) + 1);
+        Ok(b)
+    }
+
+    /// Adds room for a block of `g` granules: the parked span, else a new
+    /// span from the chunk heap (stealing parked spans if it is full).
+    #[cold]
+    #[inline(never)]
+    fn grow(&self, g: u64) -> Result<bool, Fault> {
+        let p = &self.pool;
+        let s = &self.head.stats.0;
+        let parked = load(&s.parked);
+        if parked != 0 {
+            store(&s.parked, 0);
+            let first = parked - 1;
+            if first < p.map.chunks() {
+                let e = p.map.entry(first)?;
+                if e.kind == Kind::Parked
+                    && e.owner == self.owner
+                    && p.map.unpark(first, self.owner, e.n)
+                {
+                    let b = p.chunk_off(first);
+                    let t = self.own_tag(b)?;
+                    if t.state != State::Free
+                        || u64::from(t.size) << GRANULE_SHIFT != u64::from(e.n) << p.chunk_shift
+                    {
+                        return Err(Fault::Block(b, "a parked span that is not one free block"));
+                    }
+                    self.insert(b, u64::from(t.size))?;
+                    if u64::from(t.size) >= g {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        let min = (g << GRANULE_SHIFT).div_ceil(1 << p.chunk_shift);
+        let max_run = (1u64 << 35) >> p.chunk_shift; // sizes in granules fit u32
+        let k = p.span_chunks.max(min).min(max_run.max(1));
+        if min > k {
+            return Ok(false);
+        }
+        let first = match p.map.claim(k) {
+            Some(c) => Some((c, k)),
+            None => p.map.claim(min).map(|c| (c, min)).or_else(|| {
+                p.map.steal_parked();
+                p.map.claim(min).map(|c| (c, min))
+            }),
+        };
+        let Some((first, k)) = first else {
+            return Ok(false);
+        };
+        p.count_claim(k);
+        let head = Entry {
+            kind: Kind::SpanHead,
+            owner: self.owner,
+            n: k as u32,
+        };
+        p.map.set_run(first, k, head, Kind::SpanBody);
+        let b = p.chunk_off(first);
+        let size = (k << p.chunk_shift) >> GRANULE_SHIFT;
+        store(p.word(b)?, Tag::free(self.owner, size as u32).pack());
+        store(p.word(b + 8)?, Link::NONE.pack());
+        self.insert(b, size)?;
+        store(&s.spans, load(&s.spans) + 1);
+        Ok(true)
+    }
+
+    // ---- free --------------------------------------------------------
+
+    /// Frees this arena's USED block `b` (tag `t`, read by the caller).
+    #[inline(always)]
+    pub fn free_local(&self, b: u64, t: Tag) -> Result<(), FreeFault> {
+        let word = self.pool.word(b).map_err(FreeFault::Corrupt)?;
+        if !cas_state(word, t, State::Free) {
+            return Err(FreeFault::Lost);
+        }
+        let s = &self.head.stats.0;
+        store(
+            &s.used,
+            load(&s.used).wrapping_sub(u64::from(t.size) << GRANULE_SHIFT),
+        );
+        store(&s.live, load(&s.live).wrapping_sub(1));
+        store(&s.frees, load(&s.frees) + 1);
+        self.coalesce(b, u64::from(t.size))
+            .map_err(FreeFault::Corrupt)
+    }
+
+    /// Merges the FREE-tagged, unbinned block `b` with free neighbours and
+    /// bins the result (or parks or gives back its span).
+    fn coalesce(&self, b: u64, size: u64) -> Result<(), Fault> {
+        let p = &self.pool;
+        let mut start = b;
+        let mut g = size;
+        let next = b + (size << GRANULE_SHIFT);
+        if self.has_block_at(next)? {
+            let nt = self.own_tag(next)?;
+            if nt.state == State::Free {
+                self.remove(next, u64::from(nt.size))?;
+                g += u64::from(nt.size);
+            }
+        }
+        let link = Link::unpack(load(p.word(b + 8)?)).ok_or(Fault::Block(b, "a bad link word"))?;
+        if link.prev_free {
+            let back = u64::from(link.size) << GRANULE_SHIFT;
+            let prev = b.checked_sub(back).filter(|&x| back != 0 && x >= p.start);
+            let prev = prev.ok_or(Fault::Block(b, "a link to a block before the pool"))?;
+            let pt = self.own_tag(prev)?;
+            if pt.state != State::Free || pt.size != link.size {
+                return Err(Fault::Block(
+                    b,
+                    "a link that does not match the block before",
+                ));
+            }
+            self.remove(prev, u64::from(pt.size))?;
+            start = prev;
+            g += u64::from(pt.size);
+        }
+        store(p.word(start)?, Tag::free(self.owner, g as u32).pack());
+        let end = start + (g << GRANULE_SHIFT);
+        self.set_prev(end, true, g)?;
+        // A whole span?
+        if (start - p.start) & ((1 << p.chunk_shift) - 1) == 0 {
+            let c = p.chunk_of(start);
+            let e = p.map.entry(c)?;
+            if e.kind == Kind::SpanHead
+                && e.owner == self.owner
+                && (u64::from(e.n) << p.chunk_shift) == g << GRANULE_SHIFT
+            {
+                self.retire_span(c, e.n);
+                return Ok(());
+            }
+        }
+        self.insert(start, g)
+    }
+
+    /// An entirely free span leaves the bins: parked if the arena has none
+    /// parked, else given back to the chunk heap.
+    fn retire_span(&self, first: u64, n: u32) {
+        let s = &self.head.stats.0;
+        if load(&s.parked) == 0 {
+            self.pool.map.park(first, self.owner, n);
+            store(&s.parked, first + 1);
+        } else {
+            self.pool.give_back(first, u64::from(n));
+            store(&s.spans, load(&s.spans).wrapping_sub(1));
+        }
+    }
+
+    /// Gives the parked span back to the chunk heap (when the owner leaves).
+    pub fn release_parked(&self) {
+        let s = &self.head.stats.0;
+        let parked = load(&s.parked);
+        store(&s.parked, 0);
+        if parked == 0 || parked > self.pool.map.chunks() {
+            return;
+        }
+        let first = parked - 1;
+        if let Ok(e) = self.pool.map.entry(first) {
+            if e.kind == Kind::Parked
+                && e.owner == self.owner
+                && self.pool.map.unpark(first, self.owner, e.n)
+            {
+                self.pool.give_back(first, u64::from(e.n));
+                store(&s.spans, load(&s.spans).wrapping_sub(1));
+            }
+        }
+    }
+
+    /// Takes in every block on the remote list; returns how many.
+    #[cold]
+    #[inline(never)]
+    pub fn drain_remote(&self) -> Result<u64, Fault> {
+        let p = &self.pool;
+        let mut off = remote::take_all(&self.head.remote.0);
+        let bound = ((p.end - p.start) >> GRANULE_SHIFT) / MIN_BLOCK + 1;
+        let mut n = 0;
+        let s = &self.head.stats.0;
+        while off != 0 {
+            n += 1;
+            if n > bound {
+                return Err(Fault::Block(off, "the remote list has a cycle"));
+            }
+            let t = self.own_tag(off)?;
+            if t.state != State::Remote {
+                return Err(Fault::Block(
+                    off,
+                    "a block on the remote list is not REMOTE",
+                ));
+            }
+            let next = load(p.word(off + 16)?);
+            store(p.word(off)?, t.with(State::Free).pack());
+            store(
+                &s.used,
+                load(&s.used).wrapping_sub(u64::from(t.size) << GRANULE_SHIFT),
+            );
+            store(&s.live, load(&s.live).wrapping_sub(1));
+            store(&s.frees, load(&s.frees) + 1);
+            self.coalesce(off, u64::from(t.size))?;
+            off = next;
+        }
+        Ok(n)
+    }
+}
+
+/// Why a local free did not happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeFault {
+    /// Another free of the block won the race (a double free).
+    Lost,
+    /// Corruption.
+    Corrupt(Fault),
+}
+
+/// Frees a USED block `b` (tag `t`) of another arena: CAS to REMOTE, then
+/// push onto that arena's remote list. `false` if another free won.
+pub fn free_remote(pool: &Pool<'_>, head: &ArenaHead, b: u64, t: Tag) -> Result<bool, Fault> {
+    Ok(remote::free_block(
+        pool.word(b)?,
+        t,
+        pool.word(b + 16)?,
+        &head.remote.0,
+        b,
+    ))
+}

@@ -1,0 +1,215 @@
+//! The block header: two words at the start of every block, the payload
+//! right after (STYLE.md 9: packed words with typed pack/unpack helpers).
+//!
+//! ```text
+//! word 0 (tag):  bits 0..2   state: 1 FREE, 2 USED, 3 REMOTE (0: not a header)
+//!                bit  2      SHARED (reserved for the recovery issue; 0)
+//!                bit  3      HUGE: a block of whole chunks (see `chunks.rs`)
+//!                bits 4..8   zero
+//!                bits 8..24  owner: arena id + 1 (0: none)
+//!                bits 24..32 MAGIC
+//!                bits 32..64 size in granules, header included (0 if HUGE)
+//! word 1 (link): bits 0..32  size of the previous block in granules
+//!                bit  32     the previous block is FREE (bits 0..32 valid)
+//!                bits 33..64 zero
+//!                (HUGE: bits 0..32 are the bytes from the run start to the
+//!                 payload, in granules)
+//! payload of a FREE block:   word 2 next, word 3 previous block in its bin
+//!                            (offsets from the segment base, 0 ends)
+//! payload of a REMOTE block: word 2 next block on the arena's remote list
+//! ```
+//! Word 0 is written by the arena's owner, except that any thread may CAS a
+//! USED word to REMOTE (a free by a non-owner); word 1 and the payload links
+//! of FREE blocks are the owner's alone.
+
+use shm_layout::sync::{AtomicU64, Ordering};
+
+/// Bytes of header before every payload.
+pub const HEADER: u64 = 16;
+/// The smallest block in granules (header + two link words).
+pub const MIN_BLOCK: u64 = 2;
+/// The byte that marks a header word.
+pub const MAGIC: u64 = 0xB7;
+
+/// What a block is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// In a bin of its arena.
+    Free = 1,
+    /// Handed out to a user.
+    Used = 2,
+    /// Freed by a non-owner, on (or about to go on) its arena's remote list.
+    Remote = 3,
+}
+
+/// A decoded tag word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tag {
+    /// The state.
+    pub state: State,
+    /// A block of whole chunks.
+    pub huge: bool,
+    /// Arena id + 1 of the owner.
+    pub owner: u16,
+    /// Size in granules, header included (0 for huge blocks).
+    pub size: u32,
+}
+
+const STATE_MASK: u64 = 0b11;
+const SHARED_BIT: u64 = 1 << 2;
+const HUGE_BIT: u64 = 1 << 3;
+const ZERO_MASK: u64 = 0xF0;
+
+impl Tag {
+    /// Packs into the shared word.
+    #[inline(always)]
+    pub const fn pack(self) -> u64 {
+        (self.state as u64)
+            | if self.huge { HUGE_BIT } else { 0 }
+            | ((self.owner as u64) << 8)
+            | (MAGIC << 24)
+            | ((self.size as u64) << 32)
+    }
+
+    /// Unpacks a shared word; `None` unless it is a well-formed header word
+    /// (magic, state, zero bits).
+    #[inline(always)]
+    pub const fn unpack(word: u64) -> Option<Tag> {
+        if (word >> 24) & 0xFF != MAGIC || word & (ZERO_MASK | SHARED_BIT) != 0 {
+            return None;
+        }
+        let state = match word & STATE_MASK {
+            1 => State::Free,
+            2 => State::Used,
+            3 => State::Remote,
+            _ => return None,
+        };
+        Some(Tag {
+            state,
+            huge: word & HUGE_BIT != 0,
+            owner: (word >> 8) as u16,
+            size: (word >> 32) as u32,
+        })
+    }
+
+    /// A FREE tag of `size` granules owned by `owner`.
+    #[inline(always)]
+    pub const fn free(owner: u16, size: u32) -> Tag {
+        Tag {
+            state: State::Free,
+            huge: false,
+            owner,
+            size,
+        }
+    }
+
+    /// A USED tag of `size` granules owned by `owner`.
+    #[inline(always)]
+    pub const fn used(owner: u16, size: u32) -> Tag {
+        Tag {
+            state: State::Used,
+            huge: false,
+            owner,
+            size,
+        }
+    }
+
+    /// The same tag in another state.
+    #[inline(always)]
+    pub const fn with(self, state: State) -> Tag {
+        Tag { state, ..self }
+    }
+}
+
+/// Moves the tag word `word` from exactly `t` to `t` in state `to`:
+/// `false` if it is not `t` any more (another free of the block won).
+///
+/// Relaxed: this CAS only decides which of two racing frees wins; the block's
+/// bytes are ordered by the user's own hand-off, and a remote free publishes
+/// the new tag to the owner with the Release of its push.
+#[inline(always)]
+pub fn cas_state(word: &AtomicU64, t: Tag, to: State) -> bool {
+    word.compare_exchange(
+        t.pack(),
+        t.with(to).pack(),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    )
+    .is_ok()
+}
+
+/// The previous-block word (word 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// The previous block is FREE.
+    pub prev_free: bool,
+    /// Its size in granules (meaningful when `prev_free`), or for a huge
+    /// block the granules from the run start to the payload.
+    pub size: u32,
+}
+
+const PREV_FREE_BIT: u64 = 1 << 32;
+
+impl Link {
+    /// No free block before this one.
+    pub const NONE: Link = Link {
+        prev_free: false,
+        size: 0,
+    };
+
+    /// Packs into the shared word.
+    #[inline(always)]
+    pub const fn pack(self) -> u64 {
+        (self.size as u64) | if self.prev_free { PREV_FREE_BIT } else { 0 }
+    }
+
+    /// Unpacks; `None` if reserved bits are set.
+    #[inline(always)]
+    pub const fn unpack(word: u64) -> Option<Link> {
+        if word >> 33 != 0 {
+            return None;
+        }
+        Some(Link {
+            prev_free: word & PREV_FREE_BIT != 0,
+            size: word as u32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn tags_round_trip(s in 1u8..4, huge: bool, owner: u16, size: u32) {
+            let state = [State::Free, State::Used, State::Remote][s as usize - 1];
+            let t = Tag { state, huge, owner, size };
+            prop_assert_eq!(Tag::unpack(t.pack()), Some(t));
+        }
+
+        #[test]
+        fn any_word_unpacks_to_itself_or_none(w: u64) {
+            if let Some(t) = Tag::unpack(w) {
+                prop_assert_eq!(t.pack(), w);
+            }
+            if let Some(l) = Link::unpack(w) {
+                prop_assert_eq!(l.pack(), w);
+            }
+        }
+
+        #[test]
+        fn links_round_trip(prev_free: bool, size: u32) {
+            let l = Link { prev_free, size };
+            prop_assert_eq!(Link::unpack(l.pack()), Some(l));
+        }
+    }
+
+    #[test]
+    fn zero_is_not_a_header() {
+        assert_eq!(Tag::unpack(0), None);
+        assert_eq!(Tag::unpack(MAGIC << 24), None);
+        assert_eq!(Link::unpack(0), Some(Link::NONE));
+    }
+}

@@ -1,0 +1,61 @@
+//! The remote-free list of an arena: blocks freed by threads or processes
+//! that do not own the arena, waiting for the owner to take them in.
+//!
+//! Many producers push with a CAS on the head (a Treiber push, R. K.
+//! Treiber, IBM RJ 5118, 1986); the one consumer, the arena's owner, takes
+//! the whole list at once with a swap. ABA cannot bite: a push only needs
+//! the head it read to still be the head, and whatever happened in between
+//! (the owner took the list, others pushed the same blocks again), the
+//! block it links to *is* the current head's block; the consumer never
+//! pops single nodes, so no reader follows a stale `next` (the scheme of
+//! mimalloc's thread-delayed free lists, Leijen, Zorn, de Moura 2019).
+//!
+//! The link lives in the freed block's payload (its first word after the
+//! header), which its user gave up.
+
+use crate::block::{cas_state, State, Tag};
+use shm_layout::sync::{spin_loop, AtomicU64, Ordering};
+
+/// Pushes block `off` (nonzero) onto the list at `head`; `link` is the
+/// block's link word.
+#[inline]
+pub fn push(head: &AtomicU64, off: u64, link: &AtomicU64) {
+    debug_assert!(off != 0);
+    let mut cur = head.load(Ordering::Relaxed);
+    loop {
+        link.store(cur, Ordering::Relaxed);
+        // SYNC POINT (remote push, Release): pairs with the Acquire swap in
+        // `take_all`: the link and the block's REMOTE tag are visible to the
+        // owner before it follows the list.
+        match head.compare_exchange_weak(cur, off, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(now) => {
+                cur = now;
+                spin_loop();
+            }
+        }
+    }
+}
+
+/// Takes the whole list (the owner only); returns its first block, 0 if
+/// empty. The caller follows the links with a bound and checks every one.
+#[inline]
+pub fn take_all(head: &AtomicU64) -> u64 {
+    if head.load(Ordering::Relaxed) == 0 {
+        return 0;
+    }
+    // SYNC POINT (remote take, Acquire): pairs with the Release CAS in
+    // `push`.
+    head.swap(0, Ordering::Acquire)
+}
+
+/// A free by a non-owner: moves block `b`'s tag word `tag` from USED (`t`)
+/// to REMOTE, then pushes `b` (with its link word `link`) onto the list at
+/// `head`. `false` if another free of the block won.
+pub fn free_block(tag: &AtomicU64, t: Tag, link: &AtomicU64, head: &AtomicU64, b: u64) -> bool {
+    if !cas_state(tag, t, State::Remote) {
+        return false;
+    }
+    push(head, b, link);
+    true
+}
