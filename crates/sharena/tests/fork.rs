@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::stamp::{churn, fill_then_verify, Tally};
+use common::stamp::{churn, churn_sized, fill_then_verify, Tally};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 use sharena::layout::sync::Ordering;
@@ -85,6 +85,22 @@ fn anonymous_bump() {
     println!("anonymous bump: {WORKERS} forked workers x {OPS} allocations, {} bytes verified, no duplicates", total.verified);
 }
 
+/// Issue 4: the same with random sizes in [1, 4096] on an anonymous free
+/// list; afterwards nothing is in use and the whole pool is one block.
+fn anonymous_freelist() {
+    use sharena::ShmAllocator;
+    let heap = sharena::FreeList::anonymous(64 << 20).unwrap();
+    let total = forked_tally(|k| churn_sized(&*heap.reattach().unwrap(), k, OPS, 4096));
+    let s = heap.stats();
+    assert_eq!((s.used, s.allocations), (0, 0), "{s:?}");
+    let all = heap.alloc(heap.max_alloc()).unwrap();
+    heap.free(all).unwrap();
+    println!(
+        "anonymous freelist: {WORKERS} forked workers x {OPS} ops, {} bytes verified, no duplicates",
+        total.verified
+    );
+}
+
 const OPS: u64 = 1_000_000;
 
 /// Forks the workers, collects their tallies through a second anonymous
@@ -157,5 +173,6 @@ fn main() {
 
     anonymous_slab();
     anonymous_bump();
-    println!("4 passed, 0 failed");
+    anonymous_freelist();
+    println!("5 passed, 0 failed");
 }

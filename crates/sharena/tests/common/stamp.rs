@@ -143,3 +143,67 @@ pub fn fill_then_verify(alloc: &impl ShmAllocator, worker: u64, ops: u64) -> Tal
     }
     t
 }
+
+/// The stamp of a block of `len` bytes: (pid, worker, seq) in the first 16
+/// bytes (as many as fit), then a pattern of `seq`.
+fn stamp_sized(worker: u64, seq: u64, len: usize) -> Vec<u8> {
+    let mut b = stamp(worker, seq).to_vec();
+    b.resize(len.max(16), 0);
+    for (i, x) in b.iter_mut().enumerate().skip(BLOCK as usize) {
+        *x = (seq.wrapping_mul(0x9E37_79B9) ^ worker ^ i as u64) as u8;
+    }
+    b.truncate(len);
+    b
+}
+
+/// Random alloc/free churn with random sizes in `[1, max]` over a working
+/// set of 256 blocks: every block stamped whole and verified whole before
+/// it is freed.
+pub fn churn_sized(alloc: &impl ShmAllocator, worker: u64, ops: u64, max: u64) -> Tally {
+    let mut t = Tally::default();
+    let mut rng = 42 + worker;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut live: Vec<Option<(Offset, u64, u64)>> = vec![None; 256];
+    let check = |t: &mut Tally, off: Offset, seq: u64, len: u64| {
+        let got = alloc.read(off, len).expect("read a live block");
+        let want = stamp_sized(worker, seq, len as usize);
+        let head = (len as usize).min(8);
+        if got == want {
+            t.verified += len;
+        } else if got[..head.min(4)] != want[..head.min(4)]
+            || got[head.min(4)..head] != want[head.min(4)..head]
+        {
+            t.duplicates += 1;
+        } else {
+            t.corruptions += 1;
+        }
+    };
+    for n in 0..ops {
+        let i = (next() % 256) as usize;
+        if let Some((off, seq, len)) = live[i].take() {
+            check(&mut t, off, seq, len);
+            alloc.free(off).expect("free a live block");
+        }
+        let len = 1 + next() % max;
+        match alloc.alloc(len) {
+            Ok(off) => {
+                alloc
+                    .write(off, &stamp_sized(worker, n, len as usize))
+                    .expect("write a new block");
+                live[i] = Some((off, n, len));
+            }
+            Err(_) => t.oom += 1,
+        }
+        t.ops += 1;
+    }
+    for (off, seq, len) in live.into_iter().flatten() {
+        check(&mut t, off, seq, len);
+        alloc.free(off).expect("free a live block");
+    }
+    t
+}
