@@ -145,7 +145,9 @@ const _: () = {
     assert!(core::mem::offset_of!(ArenaHead, remote) == 128);
     assert!(core::mem::offset_of!(ArenaHead, stats) == 256);
     assert!(core::mem::offset_of!(ArenaHead, fl_map) == 384);
-    assert!(BINS_OFFSET % 8 == 0);
+    assert!(core::mem::offset_of!(ArenaHead, sl_map) == 392);
+    assert!(BINS_OFFSET == 640);
+    assert!(ARENA_LEN == 3072);
 };
 
 /// Rounds up to a multiple of `a` (a power of two), `None` on overflow.
