@@ -1,0 +1,409 @@
+//! Hot paths of the slab allocator (`sharena::Slab`, 64-byte slots, over an
+//! anonymous segment), beside the system allocator (a 64-byte `Box`) and a
+//! `Mutex<Vec<u32>>` free list over as many 64-byte slots of an anonymous
+//! region of the same size:
+//!
+//! - `slab_pair`: one alloc + free pair with an 8-byte tag write (the slab's
+//!   cache-hit fast path);
+//! - `slab_churn`: W2 of WORKLOADS.md in one thread: 4096 live slots, each
+//!   op reads and checks a random slot's tag (xorshift64, seed 42), frees it,
+//!   allocates a new one and tags it; the fill and teardown are untimed;
+//! - `slab_pair_threads`: the pair loop in 2 threads at once, started by a
+//!   `Barrier` and timed with `iter_custom` (wall = last end - first start);
+//!   for the slab each thread owns its own `Slab` handle attached to one
+//!   segment.
+//!
+//! Medians are in docs/BENCHMARKS.md.
+
+use std::hint::black_box;
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
+use sharena::{AllocatorKind, Offset, RegionId, Segment, SegmentOptions, ShmAllocator, Slab};
+
+/// Bytes of the slab's segment and of the free list's region.
+const SEGMENT: u64 = 16 << 20;
+/// The slot (block) size.
+const SLOT: u64 = 64;
+/// Live slots in the churn (WORKLOADS.md §1, "Working set").
+const LIVE: usize = 4096;
+/// Threads in `slab_pair_threads`.
+const THREADS: usize = 2;
+
+/// xorshift64 (WORKLOADS.md §1).
+fn next(s: &mut u64) -> u64 {
+    let mut x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *s = x;
+    x
+}
+
+/// Touches every page of `len` bytes at `ptr` so that page faults stay out
+/// of the timed loops (WORKLOADS.md §1, "Segment").
+fn prefault(ptr: NonNull<u8>, len: u64) {
+    for at in (0..len).step_by(4096) {
+        // SAFETY: `at < len` and the caller passes a mapped range that no
+        // allocator has handed out yet; it is fresh zeroed memory, and
+        // writing a zero leaves it as it was.
+        unsafe { ptr.as_ptr().add(at as usize).write_volatile(0) };
+    }
+}
+
+/// The pool of `view` as a checked pointer and a length.
+fn pool_of(view: &sharena::SegmentView) -> (NonNull<u8>, u64) {
+    let pool = view.region(RegionId::Pool);
+    let ptr = view
+        .ptr_in(RegionId::Pool, Offset::new(pool.offset), pool.len)
+        .expect("the pool is mapped");
+    (ptr, pool.len)
+}
+
+/// What every subject offers the loops: a 64-byte block, at least
+/// 8-aligned, whose first word the loops read and write.
+trait Pool {
+    type Handle;
+    fn alloc(&mut self) -> Self::Handle;
+    fn free(&mut self, h: Self::Handle);
+    /// The block's first word; valid until `free(h)`.
+    fn word(&mut self, h: &mut Self::Handle) -> *mut u64;
+}
+
+/// `slab`: offsets from a `Slab`, the tag through the zero-copy pointer.
+struct SlabPool<'a> {
+    slab: &'a Slab,
+    base: *mut u8,
+}
+
+impl<'a> SlabPool<'a> {
+    fn new(slab: &'a Slab) -> Self {
+        let base = slab.segment().view().base().as_ptr();
+        SlabPool { slab, base }
+    }
+}
+
+impl Pool for SlabPool<'_> {
+    type Handle = Offset;
+    #[inline(always)]
+    fn alloc(&mut self) -> Offset {
+        self.slab.alloc(SLOT).expect("slab alloc")
+    }
+    #[inline(always)]
+    fn free(&mut self, h: Offset) {
+        self.slab.free(h).expect("slab free");
+    }
+    #[inline(always)]
+    fn word(&mut self, h: &mut Offset) -> *mut u64 {
+        // The offset came from `alloc` of this slab, so it lies in the pool.
+        self.base.wrapping_add(h.get() as usize).cast()
+    }
+}
+
+/// `system`: a 64-byte `Box` from the global (system) allocator, left
+/// uninitialised as a slab slot is.
+struct SystemPool;
+
+type Block = MaybeUninit<[u64; 8]>;
+
+impl Pool for SystemPool {
+    type Handle = Box<Block>;
+    #[inline(always)]
+    fn alloc(&mut self) -> Box<Block> {
+        Box::new_uninit()
+    }
+    #[inline(always)]
+    fn free(&mut self, h: Box<Block>) {
+        drop(h);
+    }
+    #[inline(always)]
+    fn word(&mut self, h: &mut Box<Block>) -> *mut u64 {
+        h.as_mut_ptr().cast()
+    }
+}
+
+/// The slots of the `mutex-vec` free list: an anonymous segment of the
+/// slab's size, prefaulted, cut into 64-byte slots.
+struct Slots {
+    seg: Segment,
+    count: u32,
+}
+
+impl Slots {
+    fn new(max: u64) -> Slots {
+        let seg = Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, SEGMENT))
+            .expect("anonymous region");
+        let (ptr, len) = pool_of(seg.view());
+        prefault(ptr, len);
+        let count = (len / SLOT).min(max).min(u64::from(u32::MAX)) as u32;
+        Slots { seg, count }
+    }
+
+    /// A full free list, popping slot 0 first.
+    fn free_list(&self) -> Mutex<Vec<u32>> {
+        Mutex::new((0..self.count).rev().collect())
+    }
+}
+
+/// `mutex-vec`: indices popped from and pushed to a `Mutex<Vec<u32>>`.
+struct MutexPool<'a> {
+    list: &'a Mutex<Vec<u32>>,
+    base: *mut u8,
+}
+
+impl<'a> MutexPool<'a> {
+    fn new(list: &'a Mutex<Vec<u32>>, slots: &Slots) -> Self {
+        let (base, _) = pool_of(slots.seg.view());
+        MutexPool {
+            list,
+            base: base.as_ptr(),
+        }
+    }
+}
+
+impl Pool for MutexPool<'_> {
+    type Handle = u32;
+    #[inline(always)]
+    fn alloc(&mut self) -> u32 {
+        self.list.lock().expect("lock").pop().expect("a free slot")
+    }
+    #[inline(always)]
+    fn free(&mut self, h: u32) {
+        self.list.lock().expect("lock").push(h);
+    }
+    #[inline(always)]
+    fn word(&mut self, h: &mut u32) -> *mut u64 {
+        // `h < count`, and `count` slots fit the region's pool.
+        self.base.wrapping_add(*h as usize * SLOT as usize).cast()
+    }
+}
+
+/// One alloc + tag + free.
+#[inline(always)]
+fn pair<P: Pool>(p: &mut P, seq: u64) {
+    let mut h = black_box(p.alloc());
+    let w = p.word(&mut h);
+    // SAFETY: `h` is a live 64-byte block of `p`, at least 8-aligned, that
+    // only this thread holds until the free below.
+    unsafe { w.write(seq) };
+    p.free(h);
+}
+
+/// W2 in one thread: fill (untimed), `iters` ops (timed), teardown
+/// (untimed). Panics if a tag read back is wrong.
+fn churn<P: Pool>(p: &mut P, iters: u64) -> Duration {
+    let mut slot: Vec<Option<P::Handle>> = Vec::with_capacity(LIVE);
+    let mut tag = vec![0u64; LIVE];
+    for (j, t) in tag.iter_mut().enumerate() {
+        let mut h = p.alloc();
+        *t = (1 << 56) | (u64::MAX - j as u64).wrapping_add(1);
+        // SAFETY: `h` is a live 64-byte block, 8-aligned, held only here.
+        unsafe { p.word(&mut h).write(*t) };
+        slot.push(Some(h));
+    }
+    let mut rng = 42u64;
+    let (mut errors, mut sum) = (0u64, 0u64);
+    let start = Instant::now();
+    for n in 0..iters {
+        let i = (next(&mut rng) % LIVE as u64) as usize;
+        let mut h = slot[i].take().expect("a live slot");
+        // SAFETY: `h` is live (slot `i` holds it) and 8-aligned.
+        let seen = unsafe { p.word(&mut h).read() };
+        errors += u64::from(seen != tag[i]);
+        sum = sum.wrapping_add(seen);
+        p.free(h);
+        let mut h = p.alloc();
+        let new_tag = (1 << 56) | (n + 1);
+        // SAFETY: `h` is a fresh live 64-byte block, 8-aligned, held only
+        // here.
+        unsafe { p.word(&mut h).write(new_tag) };
+        tag[i] = new_tag;
+        slot[i] = Some(h);
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(errors, 0, "tags read back wrong");
+    black_box(sum);
+    for h in slot.into_iter().flatten() {
+        p.free(h);
+    }
+    elapsed
+}
+
+/// Runs each worker in its own thread; they wait on one barrier, then each
+/// times its own loop. Returns the last end minus the first start (WORKLOADS.md
+/// §1's wall time, taken by the workers themselves so that a late wake-up of
+/// this thread cannot shorten it).
+fn run_threads<F>(workers: Vec<F>) -> Duration
+where
+    F: FnOnce(&Barrier) -> (Instant, Instant) + Send,
+{
+    let bar = Barrier::new(workers.len());
+    std::thread::scope(|s| {
+        let bar = &bar;
+        let joins: Vec<_> = workers
+            .into_iter()
+            .map(|w| s.spawn(move || w(bar)))
+            .collect();
+        let spans: Vec<(Instant, Instant)> = joins
+            .into_iter()
+            .map(|j| j.join().expect("worker"))
+            .collect();
+        let start = spans.iter().map(|span| span.0).min().expect("workers");
+        let end = spans.iter().map(|span| span.1).max().expect("workers");
+        end - start
+    })
+}
+
+/// A worker's loop: one untimed pair (a slab handle's first use claims its
+/// cache), the barrier, `iters` pairs; returns its start and end times.
+fn pairs_after<P: Pool>(p: &mut P, iters: u64, bar: &Barrier) -> (Instant, Instant) {
+    pair(p, 0);
+    bar.wait();
+    let start = Instant::now();
+    for n in 0..iters {
+        pair(p, n + 1);
+    }
+    (start, Instant::now())
+}
+
+fn new_slab() -> Slab {
+    let slab = Slab::anonymous(SEGMENT, SLOT).expect("anonymous slab");
+    let (ptr, len) = pool_of(slab.segment().view());
+    prefault(ptr, len);
+    slab
+}
+
+fn slab_pair(c: &mut Criterion) {
+    let mut g = c.benchmark_group("slab_pair");
+    g.throughput(Throughput::Elements(1));
+    let slab = new_slab();
+    let slots = Slots::new(slab.slot_count());
+    let list = slots.free_list();
+    let mut seq = 0u64;
+    {
+        let mut p = SlabPool::new(&slab);
+        g.bench_function(BenchmarkId::new("slab", SLOT), |b| {
+            b.iter(|| {
+                seq += 1;
+                pair(&mut p, seq);
+            });
+        });
+    }
+    g.bench_function(BenchmarkId::new("system", SLOT), |b| {
+        b.iter(|| {
+            seq += 1;
+            pair(&mut SystemPool, seq);
+        });
+    });
+    {
+        let mut p = MutexPool::new(&list, &slots);
+        g.bench_function(BenchmarkId::new("mutex-vec", SLOT), |b| {
+            b.iter(|| {
+                seq += 1;
+                pair(&mut p, seq);
+            });
+        });
+    }
+    g.finish();
+}
+
+fn slab_churn(c: &mut Criterion) {
+    let mut g = c.benchmark_group("slab_churn");
+    g.throughput(Throughput::Elements(1));
+    let slab = new_slab();
+    let slots = Slots::new(slab.slot_count());
+    let list = slots.free_list();
+    let live = LIVE as u64;
+    {
+        let mut p = SlabPool::new(&slab);
+        g.bench_function(BenchmarkId::new("slab", live), |b| {
+            b.iter_custom(|iters| churn(&mut p, iters));
+        });
+    }
+    g.bench_function(BenchmarkId::new("system", live), |b| {
+        b.iter_custom(|iters| churn(&mut SystemPool, iters));
+    });
+    {
+        let mut p = MutexPool::new(&list, &slots);
+        g.bench_function(BenchmarkId::new("mutex-vec", live), |b| {
+            b.iter_custom(|iters| churn(&mut p, iters));
+        });
+    }
+    g.finish();
+}
+
+fn slab_pair_threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("slab_pair_threads");
+    // One iteration is one pair in each thread.
+    g.throughput(Throughput::Elements(THREADS as u64));
+    let slab = new_slab();
+    let mut handles: Vec<Slab> = (0..THREADS)
+        .map(|_| slab.reattach().expect("reattach"))
+        .collect();
+    let slots = Slots::new(slab.slot_count());
+    let list = slots.free_list();
+    let threads = THREADS as u64;
+    g.bench_function(BenchmarkId::new("slab", threads), |b| {
+        b.iter_custom(|iters| {
+            run_threads(
+                handles
+                    .iter_mut()
+                    .map(|h| {
+                        move |bar: &Barrier| {
+                            let span = pairs_after(&mut SlabPool::new(h), iters, bar);
+                            // Untimed: hands the cache back, so that the next
+                            // sample's thread owns it.
+                            h.flush().expect("flush");
+                            span
+                        }
+                    })
+                    .collect(),
+            )
+        });
+    });
+    g.bench_function(BenchmarkId::new("system", threads), |b| {
+        b.iter_custom(|iters| {
+            run_threads(
+                (0..THREADS)
+                    .map(|_| move |bar: &Barrier| pairs_after(&mut SystemPool, iters, bar))
+                    .collect(),
+            )
+        });
+    });
+    g.bench_function(BenchmarkId::new("mutex-vec", threads), |b| {
+        b.iter_custom(|iters| {
+            run_threads(
+                (0..THREADS)
+                    .map(|_| {
+                        let (list, slots) = (&list, &slots);
+                        move |bar: &Barrier| {
+                            pairs_after(&mut MutexPool::new(list, slots), iters, bar)
+                        }
+                    })
+                    .collect(),
+            )
+        });
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+}
+
+mod group {
+    //! The criterion group (its generated function lives here, out of the crate's API).
+    criterion::criterion_group! {
+        name = benches;
+        config = super::config();
+        targets = super::slab_pair, super::slab_churn, super::slab_pair_threads
+    }
+}
+
+criterion_main!(group::benches);
