@@ -113,6 +113,11 @@ impl<'a> Pool<'a> {
     }
 }
 
+/// The most bytes one span (so one in-span block) can have.
+pub fn max_span_bytes(geo: crate::layout::Geometry) -> u64 {
+    (geo.span_chunks.max(2) << geo.chunk_shift).min(1 << 35)
+}
+
 /// One arena, seen by its owner.
 #[derive(Clone, Copy, Debug)]
 pub struct Arena<'a> {
@@ -225,7 +230,7 @@ impl<'a> Arena<'a> {
             return Ok(true);
         }
         let e = p.map.entry(p.chunk_of(off))?;
-        Ok(e.kind == Kind::SpanBody && e.owner == self.owner)
+        Ok(e.kind() == Kind::SpanBody && e.owner() == self.owner)
     }
 
     /// The tag of a neighbour, which must be one of this arena's in-span
@@ -233,7 +238,7 @@ impl<'a> Arena<'a> {
     #[inline(always)]
     fn own_tag(&self, b: u64) -> Result<Tag, Fault> {
         let t = self.pool.tag(b)?;
-        if t.huge || t.owner != self.owner || u64::from(t.size) < MIN_BLOCK {
+        if t.huge() || t.owner() != self.owner || u64::from(t.size()) < MIN_BLOCK {
             return Err(Fault::Block(
                 b,
                 "a neighbour that is not this arena's block",
@@ -274,14 +279,14 @@ impl<'a> Arena<'a> {
             if let Some(i) = self.find(want) {
                 let b = load(&self.bins[i]);
                 let t = self.own_tag(b)?;
-                if t.state != State::Free || u64::from(t.size) < want {
+                if t.state() != State::Free || u64::from(t.size()) < want {
                     return Err(Fault::Block(b, "a bin holds a block that does not fit it"));
                 }
-                self.remove(b, u64::from(t.size))?;
+                self.remove(b, u64::from(t.size()))?;
                 let b = if extra != 0 {
-                    self.align_front(b, u64::from(t.size), align)?
+                    self.align_front(b, u64::from(t.size()), align)?
                 } else {
-                    (b, u64::from(t.size))
+                    (b, u64::from(t.size()))
                 };
                 return self.carve(b.0, b.1, g).map(Some);
             }
@@ -346,6 +351,9 @@ impl<'a> Arena<'a> {
             Tag::used(self.owner, used as u32).pack(),
         );
         let s = &self.head.stats.0;
+        if load(&s.idle) != 0 {
+            store(&s.idle, 0);
+        }
         store(&s.used, load(&s.used) + (used << GRANULE_SHIFT));
         store(&s.live, load(&s.live) + 1);
         store(&s.allocs, load(&s.allocs) + 1);
@@ -365,19 +373,19 @@ impl<'a> Arena<'a> {
             let first = parked - 1;
             if first < p.map.chunks() {
                 let e = p.map.entry(first)?;
-                if e.kind == Kind::Parked
-                    && e.owner == self.owner
-                    && p.map.unpark(first, self.owner, e.n)
+                if e.kind() == Kind::Parked
+                    && e.owner() == self.owner
+                    && p.map.unpark(first, self.owner, e.n())
                 {
                     let b = p.chunk_off(first);
                     let t = self.own_tag(b)?;
-                    if t.state != State::Free
-                        || u64::from(t.size) << GRANULE_SHIFT != u64::from(e.n) << p.chunk_shift
+                    if t.state() != State::Free
+                        || u64::from(t.size()) << GRANULE_SHIFT != u64::from(e.n()) << p.chunk_shift
                     {
                         return Err(Fault::Block(b, "a parked span that is not one free block"));
                     }
-                    self.insert(b, u64::from(t.size))?;
-                    if u64::from(t.size) >= g {
+                    self.insert(b, u64::from(t.size()))?;
+                    if u64::from(t.size()) >= g {
                         return Ok(true);
                     }
                 }
@@ -400,11 +408,7 @@ impl<'a> Arena<'a> {
             return Ok(false);
         };
         p.count_claim(k);
-        let head = Entry {
-            kind: Kind::SpanHead,
-            owner: self.owner,
-            n: k as u32,
-        };
+        let head = Entry::new(Kind::SpanHead, self.owner, k as u32);
         p.map.set_run(first, k, head, Kind::SpanBody);
         let b = p.chunk_off(first);
         let size = (k << p.chunk_shift) >> GRANULE_SHIFT;
@@ -427,11 +431,11 @@ impl<'a> Arena<'a> {
         let s = &self.head.stats.0;
         store(
             &s.used,
-            load(&s.used).wrapping_sub(u64::from(t.size) << GRANULE_SHIFT),
+            load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
         );
         store(&s.live, load(&s.live).wrapping_sub(1));
         store(&s.frees, load(&s.frees) + 1);
-        self.coalesce(b, u64::from(t.size))
+        self.coalesce(b, u64::from(t.size()))
             .map_err(FreeFault::Corrupt)
     }
 
@@ -444,9 +448,9 @@ impl<'a> Arena<'a> {
         let next = b + (size << GRANULE_SHIFT);
         if self.has_block_at(next)? {
             let nt = self.own_tag(next)?;
-            if nt.state == State::Free {
-                self.remove(next, u64::from(nt.size))?;
-                g += u64::from(nt.size);
+            if nt.state() == State::Free {
+                self.remove(next, u64::from(nt.size()))?;
+                g += u64::from(nt.size());
             }
         }
         let link = Link::unpack(load(p.word(b + 8)?)).ok_or(Fault::Block(b, "a bad link word"))?;
@@ -455,15 +459,15 @@ impl<'a> Arena<'a> {
             let prev = b.checked_sub(back).filter(|&x| back != 0 && x >= p.start);
             let prev = prev.ok_or(Fault::Block(b, "a link to a block before the pool"))?;
             let pt = self.own_tag(prev)?;
-            if pt.state != State::Free || pt.size != link.size {
+            if pt.state() != State::Free || pt.size() != link.size {
                 return Err(Fault::Block(
                     b,
                     "a link that does not match the block before",
                 ));
             }
-            self.remove(prev, u64::from(pt.size))?;
+            self.remove(prev, u64::from(pt.size()))?;
             start = prev;
-            g += u64::from(pt.size);
+            g += u64::from(pt.size());
         }
         store(p.word(start)?, Tag::free(self.owner, g as u32).pack());
         let end = start + (g << GRANULE_SHIFT);
@@ -472,12 +476,22 @@ impl<'a> Arena<'a> {
         if (start - p.start) & ((1 << p.chunk_shift) - 1) == 0 {
             let c = p.chunk_of(start);
             let e = p.map.entry(c)?;
-            if e.kind == Kind::SpanHead
-                && e.owner == self.owner
-                && (u64::from(e.n) << p.chunk_shift) == g << GRANULE_SHIFT
+            if e.kind() == Kind::SpanHead
+                && e.owner() == self.owner
+                && (u64::from(e.n()) << p.chunk_shift) == g << GRANULE_SHIFT
             {
-                self.retire_span(c, e.n);
-                return Ok(());
+                let s = &self.head.stats.0;
+                let active = load(&s.spans) - u64::from(load(&s.parked) != 0);
+                if active > 1 {
+                    self.retire_span(c, e.n());
+                    return Ok(());
+                }
+                // The arena's only span: keep it in the bins (a thread that
+                // allocates and frees one block in a loop must not take and
+                // give back a span each time), but remember it, so that it
+                // can be given back when memory runs short or the owner
+                // leaves (`retire_idle`).
+                store(&s.idle, c + 1);
             }
         }
         self.insert(start, g)
@@ -506,14 +520,43 @@ impl<'a> Arena<'a> {
         }
         let first = parked - 1;
         if let Ok(e) = self.pool.map.entry(first) {
-            if e.kind == Kind::Parked
-                && e.owner == self.owner
-                && self.pool.map.unpark(first, self.owner, e.n)
+            if e.kind() == Kind::Parked
+                && e.owner() == self.owner
+                && self.pool.map.unpark(first, self.owner, e.n())
             {
-                self.pool.give_back(first, u64::from(e.n));
+                self.pool.give_back(first, u64::from(e.n()));
                 store(&s.spans, load(&s.spans).wrapping_sub(1));
             }
         }
+    }
+
+    /// Gives back the arena's idle span (its only span, entirely free, kept
+    /// in the bins): parked if none is, else to the chunk heap. Returns
+    /// whether there was one.
+    pub fn retire_idle(&self) -> Result<bool, Fault> {
+        let s = &self.head.stats.0;
+        let idle = load(&s.idle);
+        store(&s.idle, 0);
+        if idle == 0 || idle > self.pool.map.chunks() {
+            return Ok(false);
+        }
+        let c = idle - 1;
+        let e = self.pool.map.entry(c)?;
+        let b = self.pool.chunk_off(c);
+        let t = self.own_tag(b)?;
+        let span = u64::from(e.n()) << self.pool.chunk_shift;
+        if e.kind() != Kind::SpanHead
+            || e.owner() != self.owner
+            || t.state() != State::Free
+            || u64::from(t.size()) << GRANULE_SHIFT != span
+        {
+            // Every allocation clears the hint, so this means the hint was
+            // stale or corrupt: leave the span where it is.
+            return Ok(false);
+        }
+        self.remove(b, u64::from(t.size()))?;
+        self.retire_span(c, e.n());
+        Ok(true)
     }
 
     /// Takes in every block on the remote list; returns how many.
@@ -531,7 +574,7 @@ impl<'a> Arena<'a> {
                 return Err(Fault::Block(off, "the remote list has a cycle"));
             }
             let t = self.own_tag(off)?;
-            if t.state != State::Remote {
+            if t.state() != State::Remote {
                 return Err(Fault::Block(
                     off,
                     "a block on the remote list is not REMOTE",
@@ -541,11 +584,11 @@ impl<'a> Arena<'a> {
             store(p.word(off)?, t.with(State::Free).pack());
             store(
                 &s.used,
-                load(&s.used).wrapping_sub(u64::from(t.size) << GRANULE_SHIFT),
+                load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
             );
             store(&s.live, load(&s.live).wrapping_sub(1));
             store(&s.frees, load(&s.frees) + 1);
-            self.coalesce(off, u64::from(t.size))?;
+            self.coalesce(off, u64::from(t.size()))?;
             off = next;
         }
         Ok(n)

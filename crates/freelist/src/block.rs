@@ -42,18 +42,10 @@ pub enum State {
     Remote = 3,
 }
 
-/// A decoded tag word.
+/// A validated tag word, decoded by its accessors (a packed word moves
+/// through registers whole; see `chunks::Entry`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tag {
-    /// The state.
-    pub state: State,
-    /// A block of whole chunks.
-    pub huge: bool,
-    /// Arena id + 1 of the owner.
-    pub owner: u16,
-    /// Size in granules, header included (0 for huge blocks).
-    pub size: u32,
-}
+pub struct Tag(u64);
 
 const STATE_MASK: u64 = 0b11;
 const SHARED_BIT: u64 = 1 << 2;
@@ -61,63 +53,79 @@ const HUGE_BIT: u64 = 1 << 3;
 const ZERO_MASK: u64 = 0xF0;
 
 impl Tag {
+    /// A tag of `state`, `huge` or not, owner `owner`, `size` granules.
+    #[inline(always)]
+    pub const fn new(state: State, huge: bool, owner: u16, size: u32) -> Tag {
+        Tag((state as u64)
+            | if huge { HUGE_BIT } else { 0 }
+            | ((owner as u64) << 8)
+            | (MAGIC << 24)
+            | ((size as u64) << 32))
+    }
+
+    /// The state.
+    #[inline(always)]
+    pub const fn state(self) -> State {
+        match self.0 & STATE_MASK {
+            1 => State::Free,
+            2 => State::Used,
+            _ => State::Remote,
+        }
+    }
+
+    /// A block of whole chunks.
+    #[inline(always)]
+    pub const fn huge(self) -> bool {
+        self.0 & HUGE_BIT != 0
+    }
+
+    /// Arena id + 1 of the owner.
+    #[inline(always)]
+    pub const fn owner(self) -> u16 {
+        (self.0 >> 8) as u16
+    }
+
+    /// Size in granules, header included (0 for huge blocks).
+    #[inline(always)]
+    pub const fn size(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
     /// Packs into the shared word.
     #[inline(always)]
     pub const fn pack(self) -> u64 {
-        (self.state as u64)
-            | if self.huge { HUGE_BIT } else { 0 }
-            | ((self.owner as u64) << 8)
-            | (MAGIC << 24)
-            | ((self.size as u64) << 32)
+        self.0
     }
 
     /// Unpacks a shared word; `None` unless it is a well-formed header word
     /// (magic, state, zero bits).
     #[inline(always)]
     pub const fn unpack(word: u64) -> Option<Tag> {
-        if (word >> 24) & 0xFF != MAGIC || word & (ZERO_MASK | SHARED_BIT) != 0 {
+        if (word >> 24) & 0xFF != MAGIC
+            || word & (ZERO_MASK | SHARED_BIT) != 0
+            || word & STATE_MASK == 0
+        {
             return None;
         }
-        let state = match word & STATE_MASK {
-            1 => State::Free,
-            2 => State::Used,
-            3 => State::Remote,
-            _ => return None,
-        };
-        Some(Tag {
-            state,
-            huge: word & HUGE_BIT != 0,
-            owner: (word >> 8) as u16,
-            size: (word >> 32) as u32,
-        })
+        Some(Tag(word))
     }
 
     /// A FREE tag of `size` granules owned by `owner`.
     #[inline(always)]
     pub const fn free(owner: u16, size: u32) -> Tag {
-        Tag {
-            state: State::Free,
-            huge: false,
-            owner,
-            size,
-        }
+        Tag::new(State::Free, false, owner, size)
     }
 
     /// A USED tag of `size` granules owned by `owner`.
     #[inline(always)]
     pub const fn used(owner: u16, size: u32) -> Tag {
-        Tag {
-            state: State::Used,
-            huge: false,
-            owner,
-            size,
-        }
+        Tag::new(State::Used, false, owner, size)
     }
 
     /// The same tag in another state.
     #[inline(always)]
     pub const fn with(self, state: State) -> Tag {
-        Tag { state, ..self }
+        Tag((self.0 & !STATE_MASK) | state as u64)
     }
 }
 
@@ -185,7 +193,8 @@ mod tests {
         #[test]
         fn tags_round_trip(s in 1u8..4, huge: bool, owner: u16, size: u32) {
             let state = [State::Free, State::Used, State::Remote][s as usize - 1];
-            let t = Tag { state, huge, owner, size };
+            let t = Tag::new(state, huge, owner, size);
+            prop_assert_eq!((t.state(), t.huge(), t.owner(), t.size()), (state, huge, owner, size));
             prop_assert_eq!(Tag::unpack(t.pack()), Some(t));
         }
 

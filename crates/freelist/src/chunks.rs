@@ -42,52 +42,63 @@ pub enum Kind {
     Parked = 5,
 }
 
-/// A decoded chunk-table word:
+/// A validated chunk-table word:
 /// `kind (bits 0..3) | owner (bits 8..24) | n (bits 32..64)`.
+///
+/// Kept as the packed word and decoded by its accessors, so that it moves
+/// through registers whole (a struct of narrow fields was rebuilt in memory
+/// and read back wide, stalling store forwarding on the hot path).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Entry {
-    /// The kind.
-    pub kind: Kind,
-    /// Arena id + 1 of the owner (0: none).
-    pub owner: u16,
-    /// Run length (heads) or distance back to the head (bodies).
-    pub n: u32,
-}
+pub struct Entry(u64);
 
 impl Entry {
     /// The entry of a free chunk.
-    pub const FREE: Entry = Entry {
-        kind: Kind::Free,
-        owner: 0,
-        n: 0,
-    };
+    pub const FREE: Entry = Entry(0);
 
-    /// Packs into the table word.
+    /// An entry of `kind`, owner `owner` and run length or back distance `n`.
     #[inline(always)]
-    pub const fn pack(self) -> u64 {
-        (self.kind as u64) | ((self.owner as u64) << 8) | ((self.n as u64) << 32)
+    pub const fn new(kind: Kind, owner: u16, n: u32) -> Entry {
+        Entry((kind as u64) | ((owner as u64) << 8) | ((n as u64) << 32))
     }
 
-    /// Unpacks; `None` for reserved bits or an unknown kind.
+    /// The kind.
     #[inline(always)]
-    pub const fn unpack(w: u64) -> Option<Entry> {
-        if w & 0xFF00_00F8 != 0 {
-            return None;
-        }
-        let kind = match w & 7 {
-            0 => Kind::Free,
+    pub const fn kind(self) -> Kind {
+        match self.0 & 7 {
             1 => Kind::SpanHead,
             2 => Kind::SpanBody,
             3 => Kind::HugeHead,
             4 => Kind::HugeBody,
             5 => Kind::Parked,
-            _ => return None,
-        };
-        Some(Entry {
-            kind,
-            owner: (w >> 8) as u16,
-            n: (w >> 32) as u32,
-        })
+            _ => Kind::Free,
+        }
+    }
+
+    /// Arena id + 1 of the owner (0: none).
+    #[inline(always)]
+    pub const fn owner(self) -> u16 {
+        (self.0 >> 8) as u16
+    }
+
+    /// Run length (heads) or distance back to the head (bodies).
+    #[inline(always)]
+    pub const fn n(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    /// Packs into the table word.
+    #[inline(always)]
+    pub const fn pack(self) -> u64 {
+        self.0
+    }
+
+    /// Unpacks; `None` for reserved bits or an unknown kind.
+    #[inline(always)]
+    pub const fn unpack(w: u64) -> Option<Entry> {
+        if w & 0xFF00_00F8 != 0 || w & 7 > 5 {
+            return None;
+        }
+        Some(Entry(w))
     }
 }
 
@@ -261,11 +272,7 @@ impl<'a> ChunkMap<'a> {
     /// (Release), so a reader that sees the head sees the bodies.
     pub fn set_run(&self, first: u64, n: u64, head: Entry, body: Kind) {
         for c in 1..n {
-            let e = Entry {
-                kind: body,
-                owner: head.owner,
-                n: c as u32,
-            };
+            let e = Entry::new(body, head.owner(), c as u32);
             self.table[(first + c) as usize].store(e.pack(), Ordering::Relaxed);
         }
         // SYNC POINT (run, Release): pairs with the Acquire load in `entry`.
@@ -285,26 +292,26 @@ impl<'a> ChunkMap<'a> {
     /// run reaches `c`, and the run fits the pool).
     pub fn run_of(&self, c: u64) -> Result<(u64, Entry), Fault> {
         let e = self.entry(c)?;
-        let (first, head) = match e.kind {
+        let (first, head) = match e.kind() {
             Kind::SpanHead | Kind::HugeHead | Kind::Parked => (c, e),
             Kind::SpanBody | Kind::HugeBody => {
-                let back = u64::from(e.n);
+                let back = u64::from(e.n());
                 if back == 0 || back > c {
                     return Err(Fault::Entry(c, e.pack()));
                 }
                 let h = self.entry(c - back)?;
-                let ok = match e.kind {
-                    Kind::SpanBody => matches!(h.kind, Kind::SpanHead | Kind::Parked),
-                    _ => h.kind == Kind::HugeHead,
+                let ok = match e.kind() {
+                    Kind::SpanBody => matches!(h.kind(), Kind::SpanHead | Kind::Parked),
+                    _ => h.kind() == Kind::HugeHead,
                 };
-                if !ok || h.owner != e.owner || u64::from(h.n) <= back {
+                if !ok || h.owner() != e.owner() || u64::from(h.n()) <= back {
                     return Err(Fault::Entry(c, e.pack()));
                 }
                 (c - back, h)
             }
             Kind::Free => return Ok((c, e)),
         };
-        let n = u64::from(head.n);
+        let n = u64::from(head.n());
         if n == 0 || first + n > self.chunks() {
             return Err(Fault::Entry(first, head.pack()));
         }
@@ -314,11 +321,7 @@ impl<'a> ChunkMap<'a> {
     /// Marks the span at `first` (of `n` chunks, owned by `owner`, entirely
     /// free) parked.
     pub fn park(&self, first: u64, owner: u16, n: u32) {
-        let e = Entry {
-            kind: Kind::Parked,
-            owner,
-            n,
-        };
+        let e = Entry::new(Kind::Parked, owner, n);
         // SYNC POINT (park, Release): pairs with the Acquire CAS of
         // `unpark` or `steal_parked`: the span's free header is written.
         self.table[first as usize].store(e.pack(), Ordering::Release);
@@ -326,15 +329,8 @@ impl<'a> ChunkMap<'a> {
 
     /// Takes a parked span back for its owner; `false` if it was stolen.
     pub fn unpark(&self, first: u64, owner: u16, n: u32) -> bool {
-        let parked = Entry {
-            kind: Kind::Parked,
-            owner,
-            n,
-        };
-        let head = Entry {
-            kind: Kind::SpanHead,
-            ..parked
-        };
+        let parked = Entry::new(Kind::Parked, owner, n);
+        let head = Entry::new(Kind::SpanHead, owner, n);
         // Acquire: pairs with the Release in `park` (ours, or a later owner
         // of the same chunks that parked them again with the same word, in
         // which case the span it left is just as free).
@@ -360,8 +356,8 @@ impl<'a> ChunkMap<'a> {
                 c += 1;
                 continue;
             };
-            let len = u64::from(e.n);
-            if e.kind == Kind::Parked && len > 0 && c + len <= n {
+            let len = u64::from(e.n());
+            if e.kind() == Kind::Parked && len > 0 && c + len <= n {
                 // Acquire: pairs with the Release in `park`.
                 if self.table[c as usize]
                     .compare_exchange(w, 0, Ordering::Acquire, Ordering::Relaxed)
@@ -374,7 +370,7 @@ impl<'a> ChunkMap<'a> {
                 c += len;
                 continue;
             }
-            c += match e.kind {
+            c += match e.kind() {
                 Kind::SpanHead | Kind::HugeHead if len > 0 && c + len <= n => len,
                 _ => 1,
             };
@@ -440,36 +436,16 @@ mod tests {
     fn runs_resolve_from_any_chunk() {
         let (b, t) = map(70);
         let m = ChunkMap::new(&b, &t);
-        let head = Entry {
-            kind: Kind::SpanHead,
-            owner: 3,
-            n: 5,
-        };
+        let head = Entry::new(Kind::SpanHead, 3, 5);
         m.set_run(60, 5, head, Kind::SpanBody);
         for c in 60..65 {
             assert_eq!(m.run_of(c), Ok((60, head)));
         }
         assert_eq!(m.run_of(65).unwrap().1, Entry::FREE);
         // A body pointing past the start, or at a head that does not reach it.
-        t[66].store(
-            Entry {
-                kind: Kind::SpanBody,
-                owner: 3,
-                n: 67,
-            }
-            .pack(),
-            Ordering::Relaxed,
-        );
+        t[66].store(Entry::new(Kind::SpanBody, 3, 67).pack(), Ordering::Relaxed);
         assert!(m.run_of(66).is_err());
-        t[66].store(
-            Entry {
-                kind: Kind::SpanBody,
-                owner: 3,
-                n: 6,
-            }
-            .pack(),
-            Ordering::Relaxed,
-        );
+        t[66].store(Entry::new(Kind::SpanBody, 3, 6).pack(), Ordering::Relaxed);
         assert!(m.run_of(66).is_err());
         t[66].store(u64::MAX, Ordering::Relaxed);
         assert!(m.run_of(66).is_err());
@@ -480,16 +456,7 @@ mod tests {
         let (b, t) = map(64);
         let m = ChunkMap::new(&b, &t);
         assert_eq!(m.claim(4), Some(0));
-        m.set_run(
-            0,
-            4,
-            Entry {
-                kind: Kind::SpanHead,
-                owner: 1,
-                n: 4,
-            },
-            Kind::SpanBody,
-        );
+        m.set_run(0, 4, Entry::new(Kind::SpanHead, 1, 4), Kind::SpanBody);
         m.park(0, 1, 4);
         assert!(m.unpark(0, 1, 4));
         assert!(!m.unpark(0, 1, 4));

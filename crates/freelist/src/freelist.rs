@@ -38,6 +38,9 @@ pub struct FreeList<S: AsRef<SegmentView>> {
     state_off: u64,
     pool_off: u64,
     pool_end: u64,
+    /// Segment offsets of the chunk bitmap and table.
+    bitmap_off: u64,
+    table_off: u64,
     /// The arena claimed at attach, if one was free.
     primary: Option<u32>,
     /// The thread that owns `primary` (0: none yet). Process-local.
@@ -46,6 +49,8 @@ pub struct FreeList<S: AsRef<SegmentView>> {
     extra: Mutex<Vec<u32>>,
     /// This handle's process-unique id (keys the threads' arena lists).
     uid: u64,
+    /// The most bytes a span (so an in-span block) can have.
+    max_span: u64,
     /// `epoch << 32 | pid`, stamped into claimed arenas.
     owner_word: u64,
     /// The process that attached; a forked child's copy must not release.
@@ -142,6 +147,9 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             state_off,
             pool_off,
             pool_end: pool_off + (geo.chunks << geo.chunk_shift),
+            max_span: crate::arena::max_span_bytes(geo),
+            bitmap_off: state_off + geo.bitmap_offset(),
+            table_off: state_off + geo.table_offset(),
             primary: None,
             owner_thread: AtomicU64::new(0),
             extra: Mutex::new(Vec::new()),
@@ -203,15 +211,14 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         // view, whose length `view()` checked; all of it is atomics by
         // format; `self.seg` keeps the mapping alive for `&self`.
         let (ctl, bitmap, table) = unsafe {
-            let st = base.add(self.state_off as usize);
             (
-                &*st.cast::<Control>(),
+                &*base.add(self.state_off as usize).cast::<Control>(),
                 std::slice::from_raw_parts(
-                    st.add(g.bitmap_offset() as usize).cast::<AtomicU64>(),
+                    base.add(self.bitmap_off as usize).cast::<AtomicU64>(),
                     g.bitmap_words() as usize,
                 ),
                 std::slice::from_raw_parts(
-                    st.add(g.table_offset() as usize).cast::<AtomicU64>(),
+                    base.add(self.table_off as usize).cast::<AtomicU64>(),
                     g.chunks as usize,
                 ),
             )
@@ -278,7 +285,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         let a = self.arena(id);
         // Errors here mean corruption; the arena stays claimed for the
         // recovery issue rather than handing a broken heap to the next owner.
-        if a.drain_remote().is_err() {
+        if a.drain_remote().is_err() || a.retire_idle().is_err() {
             return;
         }
         a.release_parked();
@@ -343,7 +350,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         let (what, at) = match f {
             Fault::Chunk(crate::chunks::Fault::Entry(c, w)) => (
                 format!("chunk {c}'s table word {w:#x} is impossible"),
-                self.state_off + self.geo.table_offset() + 8 * c,
+                self.table_off + 8 * c,
             ),
             Fault::Block(off, why) => (format!("block at {off}: {why}"), off),
         };
@@ -378,49 +385,50 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         }
         let b = off - HEADER;
         let pool = self.pool();
-        let (first, head) = pool
-            .map
-            .run_of(pool.chunk_of(b))
-            .map_err(|f| self.corrupt(f.into()))?;
-        let run_end = pool.chunk_off(first) + (u64::from(head.n) << self.geo.chunk_shift);
+        let c = pool.chunk_of(b);
+        let e = pool.map.entry(c).map_err(|f| self.corrupt(f.into()))?;
         let tag = Tag::unpack(
             pool.word(b)
                 .map_err(|f| self.corrupt(f))?
                 .load(Ordering::Relaxed),
         )
         .ok_or_else(|| invalid("not the start of a block"))?;
-        if matches!(head.kind, Kind::Free | Kind::Parked) {
-            // A block freed with its whole span or run: its tag still says
-            // so until the chunks are used again.
-            return Err(match tag.state {
-                State::Free | State::Remote => Error::DoubleFree { offset: off },
-                State::Used => invalid("not inside a live block"),
-            });
-        }
-        let ok = match head.kind {
-            Kind::SpanHead => {
-                !tag.huge
-                    && tag.owner == head.owner
-                    && u64::from(tag.size) >= MIN_BLOCK
-                    && b + (u64::from(tag.size) << GRANULE_SHIFT) <= run_end
+        let ok = match e.kind() {
+            // One table word suffices for a span block: the chunk belongs to
+            // the tag's arena, and the size is at most a span (the arena
+            // checks every neighbour it touches).
+            Kind::SpanHead | Kind::SpanBody => {
+                !tag.huge()
+                    && tag.owner() == e.owner()
+                    && u64::from(tag.size()) >= MIN_BLOCK
+                    && u64::from(tag.size()) << GRANULE_SHIFT <= self.max_span
+                    && b + (u64::from(tag.size()) << GRANULE_SHIFT) <= self.pool_end
             }
             Kind::HugeHead => {
                 let link = pool
                     .word(b + 8)
                     .map_err(|f| self.corrupt(f))?
                     .load(Ordering::Relaxed);
-                tag.huge
-                    && tag.owner == head.owner
+                tag.huge()
+                    && tag.owner() == e.owner()
                     && Link::unpack(link).is_some_and(|l| {
-                        pool.chunk_off(first) + (u64::from(l.size) << GRANULE_SHIFT) == off
+                        pool.chunk_off(c) + (u64::from(l.size) << GRANULE_SHIFT) == off
                     })
             }
-            _ => return Err(invalid("not inside a live block")),
+            Kind::Free | Kind::Parked => {
+                // A block freed with its whole span or run: its tag still
+                // says so until the chunks are used again.
+                return Err(match tag.state() {
+                    State::Free | State::Remote => Error::DoubleFree { offset: off },
+                    State::Used => invalid("not inside a live block"),
+                });
+            }
+            Kind::HugeBody => false,
         };
         if !ok {
             return Err(invalid("not the start of a block"));
         }
-        match tag.state {
+        match tag.state() {
             State::Used => Ok((b, tag)),
             State::Free | State::Remote => Err(Error::DoubleFree { offset: off }),
         }
@@ -439,25 +447,25 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             .map
             .claim(k)
             .or_else(|| {
+                // Short of chunks: give back this thread's idle span, then
+                // steal every parked span (ours included).
+                if let Some(id) = self.current_arena() {
+                    let a = self.arena(id);
+                    if a.drain_remote().is_ok() {
+                        let _ = a.retire_idle();
+                        a.release_parked();
+                    }
+                }
                 pool.map.steal_parked();
                 pool.map.claim(k)
             })
             .ok_or_else(|| self.out_of_memory(size))?;
         pool.count_claim(k);
         let owner = self.current_arena().map_or(0, |id| (id + 1) as u16);
-        let head = Entry {
-            kind: Kind::HugeHead,
-            owner,
-            n: k as u32,
-        };
+        let head = Entry::new(Kind::HugeHead, owner, k as u32);
         let start = pool.chunk_off(first);
         let b = start + front - HEADER;
-        let tag = Tag {
-            state: State::Used,
-            huge: true,
-            owner,
-            size: 0,
-        };
+        let tag = Tag::new(State::Used, true, owner, 0);
         let link = Link {
             prev_free: false,
             size: (front >> GRANULE_SHIFT) as u32,
@@ -489,7 +497,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             .map
             .run_of(pool.chunk_of(b))
             .map_err(|f| err(f.into()))?;
-        let k = u64::from(head.n);
+        let k = u64::from(head.n());
         pool.give_back(first, k);
         let h = &pool.ctl.huge.0;
         // Relaxed: statistics only.
@@ -546,10 +554,10 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
     #[inline]
     fn free(&self, offset: Offset) -> Result<()> {
         let (b, tag) = self.locate(offset)?;
-        if tag.huge {
+        if tag.huge() {
             return self.free_huge(b, tag);
         }
-        let owner_id = u32::from(tag.owner) - 1;
+        let owner_id = u32::from(tag.owner()) - 1;
         if self.current_arena() == Some(owner_id) {
             return match self.arena(owner_id).free_local(b, tag) {
                 Ok(()) => Ok(()),
@@ -573,16 +581,16 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
 
     fn usable_size(&self, offset: Offset) -> Result<u64> {
         let (b, tag) = self.locate(offset)?;
-        if tag.huge {
+        if tag.huge() {
             let pool = self.pool();
             let (first, head) = pool
                 .map
                 .run_of(pool.chunk_of(b))
                 .map_err(|f| self.corrupt(f.into()))?;
-            let end = pool.chunk_off(first) + (u64::from(head.n) << self.geo.chunk_shift);
+            let end = pool.chunk_off(first) + (u64::from(head.n()) << self.geo.chunk_shift);
             return Ok(end - offset.get());
         }
-        Ok((u64::from(tag.size) << GRANULE_SHIFT) - HEADER)
+        Ok((u64::from(tag.size()) << GRANULE_SHIFT) - HEADER)
     }
 
     /// `used` is the bytes of live blocks, headers and rounding included

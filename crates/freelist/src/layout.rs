@@ -126,8 +126,11 @@ pub struct ArenaStats {
     /// The parked span's first chunk + 1 (0: none): an entirely free span
     /// kept for reuse, which any process may take back (`chunks.rs`).
     pub parked: AtomicU64,
-    /// Spans this arena holds now.
+    /// Spans this arena holds now (the parked one included).
     pub spans: AtomicU64,
+    /// The idle span's first chunk + 1 (0: none): the arena's only active
+    /// span, entirely free but kept in the bins; cleared by any allocation.
+    pub idle: AtomicU64,
 }
 
 /// Bytes of an arena entry: head, then one `u64` free-list head per bin

@@ -59,7 +59,7 @@ fn an_owner_free_and_a_remote_free_of_one_block_race() {
         assert!(local ^ remote, "exactly one free wins");
         let on_list = remote::take_all(&head) == 64;
         assert_eq!(on_list, remote);
-        let end = Tag::unpack(tag.load(Ordering::Relaxed)).unwrap().state;
+        let end = Tag::unpack(tag.load(Ordering::Relaxed)).unwrap().state();
         assert_eq!(end, if remote { State::Remote } else { State::Free });
     });
 }
@@ -107,16 +107,7 @@ fn a_parked_span_goes_to_its_owner_or_a_thief() {
         let (bitmap, table) = map_words(4, &[0, 1]);
         let m = Arc::new((bitmap, table));
         let map = ChunkMap::new(&m.0, &m.1);
-        map.set_run(
-            0,
-            2,
-            Entry {
-                kind: Kind::SpanHead,
-                owner: 1,
-                n: 2,
-            },
-            Kind::SpanBody,
-        );
+        map.set_run(0, 2, Entry::new(Kind::SpanHead, 1, 2), Kind::SpanBody);
         map.park(0, 1, 2);
         let thief = {
             let m = Arc::clone(&m);
