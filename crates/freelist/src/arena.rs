@@ -16,10 +16,10 @@
 // `g` granules, `p` the pool, `s` the stats, `t` a tag.
 #![allow(clippy::many_single_char_names)]
 
-use crate::block::{cas_state, Link, State, Tag, HEADER, MIN_BLOCK};
+use crate::block::{cas_state, cas_tag, Link, State, Tag, HEADER, MIN_BLOCK};
 use crate::chunks::{self, ChunkMap, Entry, Kind};
 use crate::class::{bin_index, bin_of, search_bin, BINS, FL_COUNT, GRANULE, GRANULE_SHIFT};
-use crate::layout::{ArenaHead, Control};
+use crate::layout::{ArenaHead, Control, CACHE_CLASSES, CACHE_DEPTH, CACHE_STRIDE};
 use crate::remote;
 use shm_layout::sync::{atomic_u64_at, AtomicU64, Ordering};
 
@@ -127,6 +127,8 @@ pub struct Arena<'a> {
     pub head: &'a ArenaHead,
     /// The bins (one free-list head offset each, 0 = empty).
     pub bins: &'a [AtomicU64],
+    /// The class caches: per class a count, then `CACHE_DEPTH` offsets.
+    pub cache: &'a [AtomicU64],
     /// Arena id + 1: the owner id in tags and chunk entries.
     pub owner: u16,
 }
@@ -144,15 +146,126 @@ fn store(w: &AtomicU64, v: u64) {
 }
 
 impl<'a> Arena<'a> {
-    /// The bins slice must hold [`BINS`] words.
-    pub fn new(pool: Pool<'a>, head: &'a ArenaHead, bins: &'a [AtomicU64], owner: u16) -> Self {
+    /// The bins slice must hold [`BINS`] words, the cache slice
+    /// `CACHE_CLASSES * CACHE_STRIDE`.
+    pub fn new(
+        pool: Pool<'a>,
+        head: &'a ArenaHead,
+        bins: &'a [AtomicU64],
+        cache: &'a [AtomicU64],
+        owner: u16,
+    ) -> Self {
         debug_assert_eq!(bins.len(), BINS);
+        debug_assert_eq!(cache.len(), CACHE_CLASSES * CACHE_STRIDE);
         Arena {
             pool,
             head,
             bins,
+            cache,
             owner,
         }
+    }
+
+    // ---- class caches ------------------------------------------------
+
+    /// A cached block of class `search_bin(g)` (every block there holds
+    /// `g` granules), marked USED again; `None` if that cache is empty.
+    #[inline(always)]
+    fn cache_pop(&self, g: u64) -> Result<Option<u64>, Fault> {
+        let Some((fl, sl)) = search_bin(g) else {
+            return Ok(None);
+        };
+        let class = bin_index(fl, sl);
+        if class >= CACHE_CLASSES {
+            return Ok(None);
+        }
+        let at = class * CACHE_STRIDE;
+        let n = load(&self.cache[at]);
+        if n == 0 {
+            return Ok(None);
+        }
+        if n > CACHE_DEPTH as u64 {
+            return Err(Fault::Block(0, "a class cache count past its depth"));
+        }
+        let b = load(&self.cache[at + n as usize]);
+        let t = self.own_tag(b)?;
+        if t.state() != State::Used || !t.cached() || u64::from(t.size()) < g {
+            return Err(Fault::Block(
+                b,
+                "a class cache holds a block that is not cached there",
+            ));
+        }
+        // Count first: the array never names a block that is not CACHED.
+        store(&self.cache[at], n - 1);
+        store(self.pool.word(b)?, t.with_cached(false).pack());
+        let s = &self.head.stats.0;
+        store(
+            &s.used,
+            load(&s.used) + (u64::from(t.size()) << GRANULE_SHIFT),
+        );
+        store(&s.live, load(&s.live) + 1);
+        store(&s.allocs, load(&s.allocs) + 1);
+        Ok(Some(b))
+    }
+
+    /// Caches this arena's USED block `b` (tag `t`) instead of coalescing
+    /// it, if its class caches and has room. `Ok(false)`: not cached.
+    #[inline(always)]
+    fn cache_push(&self, b: u64, t: Tag) -> Result<bool, FreeFault> {
+        let (fl, sl) = bin_of(u64::from(t.size()));
+        let class = bin_index(fl, sl);
+        if class >= CACHE_CLASSES {
+            return Ok(false);
+        }
+        let at = class * CACHE_STRIDE;
+        let n = load(&self.cache[at]);
+        if n >= CACHE_DEPTH as u64 {
+            return Ok(false);
+        }
+        let word = self.pool.word(b).map_err(FreeFault::Corrupt)?;
+        if !cas_tag(word, t, t.with_cached(true)) {
+            return Err(FreeFault::Lost);
+        }
+        store(&self.cache[at + 1 + n as usize], b);
+        store(&self.cache[at], n + 1);
+        let s = &self.head.stats.0;
+        store(
+            &s.used,
+            load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
+        );
+        store(&s.live, load(&s.live).wrapping_sub(1));
+        store(&s.frees, load(&s.frees) + 1);
+        Ok(true)
+    }
+
+    /// Empties every class cache into the bins (coalescing each block);
+    /// returns how many blocks it moved.
+    #[cold]
+    #[inline(never)]
+    pub fn flush_cache(&self) -> Result<u64, Fault> {
+        let mut moved = 0;
+        for class in 0..CACHE_CLASSES {
+            let at = class * CACHE_STRIDE;
+            let n = load(&self.cache[at]);
+            if n > CACHE_DEPTH as u64 {
+                return Err(Fault::Block(0, "a class cache count past its depth"));
+            }
+            for k in (1..=n as usize).rev() {
+                let b = load(&self.cache[at + k]);
+                let t = self.own_tag(b)?;
+                if t.state() != State::Used || !t.cached() {
+                    return Err(Fault::Block(
+                        b,
+                        "a class cache holds a block that is not cached there",
+                    ));
+                }
+                store(&self.cache[at], k as u64 - 1);
+                store(self.pool.word(b)?, t.with(State::Free).pack());
+                self.coalesce(b, u64::from(t.size()))?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
     }
 
     // ---- bins --------------------------------------------------------
@@ -274,7 +387,13 @@ impl<'a> Arena<'a> {
         if load(&self.head.remote.0) != 0 {
             self.drain_remote()?;
         }
+        if extra == 0 {
+            if let Some(b) = self.cache_pop(g)? {
+                return Ok(Some(b));
+            }
+        }
         let mut grown = false;
+        let mut flushed = false;
         loop {
             if let Some(i) = self.find(want) {
                 let b = load(&self.bins[i]);
@@ -289,6 +408,13 @@ impl<'a> Arena<'a> {
                     (b, u64::from(t.size()))
                 };
                 return self.carve(b.0, b.1, g).map(Some);
+            }
+            if !flushed {
+                // Before taking more chunks, put cached blocks back.
+                flushed = true;
+                if self.flush_cache()? > 0 {
+                    continue;
+                }
             }
             if grown || !self.grow(want)? {
                 return Ok(None);
@@ -424,6 +550,9 @@ impl<'a> Arena<'a> {
     /// Frees this arena's USED block `b` (tag `t`, read by the caller).
     #[inline(always)]
     pub fn free_local(&self, b: u64, t: Tag) -> Result<(), FreeFault> {
+        if self.cache_push(b, t)? {
+            return Ok(());
+        }
         let word = self.pool.word(b).map_err(FreeFault::Corrupt)?;
         if !cas_state(word, t, State::Free) {
             return Err(FreeFault::Lost);

@@ -5,7 +5,9 @@
 //! word 0 (tag):  bits 0..2   state: 1 FREE, 2 USED, 3 REMOTE (0: not a header)
 //!                bit  2      SHARED (reserved for the recovery issue; 0)
 //!                bit  3      HUGE: a block of whole chunks (see `chunks.rs`)
-//!                bits 4..8   zero
+//!                bit  4      CACHED: a USED block parked in its arena's
+//!                            class cache (not the user's any more)
+//!                bits 5..8   zero
 //!                bits 8..24  owner: arena id + 1 (0: none)
 //!                bits 24..32 MAGIC
 //!                bits 32..64 size in granules, header included (0 if HUGE)
@@ -50,7 +52,8 @@ pub struct Tag(u64);
 const STATE_MASK: u64 = 0b11;
 const SHARED_BIT: u64 = 1 << 2;
 const HUGE_BIT: u64 = 1 << 3;
-const ZERO_MASK: u64 = 0xF0;
+const CACHED_BIT: u64 = 1 << 4;
+const ZERO_MASK: u64 = 0xE0;
 
 impl Tag {
     /// A tag of `state`, `huge` or not, owner `owner`, `size` granules.
@@ -77,6 +80,22 @@ impl Tag {
     #[inline(always)]
     pub const fn huge(self) -> bool {
         self.0 & HUGE_BIT != 0
+    }
+
+    /// A freed block held in its arena's class cache (state USED).
+    #[inline(always)]
+    pub const fn cached(self) -> bool {
+        self.0 & CACHED_BIT != 0
+    }
+
+    /// The same tag, cached or not.
+    #[inline(always)]
+    pub const fn with_cached(self, cached: bool) -> Tag {
+        if cached {
+            Tag(self.0 | CACHED_BIT)
+        } else {
+            Tag(self.0 & !CACHED_BIT)
+        }
     }
 
     /// Arena id + 1 of the owner.
@@ -122,11 +141,19 @@ impl Tag {
         Tag::new(State::Used, false, owner, size)
     }
 
-    /// The same tag in another state.
+    /// The same tag in another state (and not cached).
     #[inline(always)]
     pub const fn with(self, state: State) -> Tag {
-        Tag((self.0 & !STATE_MASK) | state as u64)
+        Tag((self.0 & !(STATE_MASK | CACHED_BIT)) | state as u64)
     }
+}
+
+/// Moves the tag word `word` from exactly `t` to `new`: `false` if it is not
+/// `t` any more (another free of the block won). Relaxed, as `cas_state`.
+#[inline(always)]
+pub fn cas_tag(word: &AtomicU64, t: Tag, new: Tag) -> bool {
+    word.compare_exchange(t.pack(), new.pack(), Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
 }
 
 /// Moves the tag word `word` from exactly `t` to `t` in state `to`:

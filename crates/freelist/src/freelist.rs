@@ -5,7 +5,10 @@ use crate::arena::{free_remote, Arena, Fault, FreeFault, Pool};
 use crate::block::{cas_state, Link, State, Tag, HEADER, MIN_BLOCK};
 use crate::chunks::{ChunkMap, Entry, Kind};
 use crate::class::{BINS, GRANULE, GRANULE_SHIFT};
-use crate::layout::{ArenaHead, Control, Geometry, ARENA_LEN, BINS_OFFSET, FORMAT_WORD};
+use crate::layout::{
+    ArenaHead, Control, Geometry, ARENA_LEN, BINS_OFFSET, CACHE_CLASSES, CACHE_OFFSET,
+    CACHE_STRIDE, FORMAT_WORD,
+};
 use crate::thread::{self, THREAD_ARENAS};
 use shm_layout::sync::{AtomicU64, Ordering};
 use shm_layout::{
@@ -187,7 +190,12 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     /// calling thread's arena (they are counted as used until then).
     pub fn collect(&self) -> Result<u64> {
         match self.current_arena() {
-            Some(id) => self.arena(id).drain_remote().map_err(|f| self.corrupt(f)),
+            Some(id) => {
+                let a = self.arena(id);
+                let n = a.drain_remote().map_err(|f| self.corrupt(f))?;
+                a.flush_cache().map_err(|f| self.corrupt(f))?;
+                Ok(n)
+            }
             None => Ok(0),
         }
     }
@@ -255,16 +263,20 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     #[inline(always)]
     fn arena(&self, id: u32) -> Arena<'_> {
         let off = self.arena_off(id);
-        // SAFETY: as in `arena_head`; the bins follow the head inside the
-        // entry (ARENA_LEN covers them), 8-aligned.
-        let (head, bins) = unsafe {
+        // SAFETY: as in `arena_head`; the bins and the class caches follow
+        // the head inside the entry (ARENA_LEN covers them), 8-aligned.
+        let (head, bins, cache) = unsafe {
             let p = self.view().base().as_ptr().add(off as usize);
             (
                 &*p.cast::<ArenaHead>(),
                 std::slice::from_raw_parts(p.add(BINS_OFFSET as usize).cast::<AtomicU64>(), BINS),
+                std::slice::from_raw_parts(
+                    p.add(CACHE_OFFSET as usize).cast::<AtomicU64>(),
+                    CACHE_CLASSES * CACHE_STRIDE,
+                ),
             )
         };
-        Arena::new(self.pool(), head, bins, (id + 1) as u16)
+        Arena::new(self.pool(), head, bins, cache, (id + 1) as u16)
     }
 
     /// Claims a free arena entry for this process.
@@ -285,7 +297,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         let a = self.arena(id);
         // Errors here mean corruption; the arena stays claimed for the
         // recovery issue rather than handing a broken heap to the next owner.
-        if a.drain_remote().is_err() || a.retire_idle().is_err() {
+        if a.drain_remote().is_err() || a.flush_cache().is_err() || a.retire_idle().is_err() {
             return;
         }
         a.release_parked();
@@ -429,6 +441,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             return Err(invalid("not the start of a block"));
         }
         match tag.state() {
+            State::Used if tag.cached() => Err(Error::DoubleFree { offset: off }),
             State::Used => Ok((b, tag)),
             State::Free | State::Remote => Err(Error::DoubleFree { offset: off }),
         }
@@ -451,7 +464,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 // steal every parked span (ours included).
                 if let Some(id) = self.current_arena() {
                     let a = self.arena(id);
-                    if a.drain_remote().is_ok() {
+                    if a.drain_remote().is_ok() && a.flush_cache().is_ok() {
                         let _ = a.retire_idle();
                         a.release_parked();
                     }

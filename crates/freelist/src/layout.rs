@@ -133,12 +133,22 @@ pub struct ArenaStats {
     pub idle: AtomicU64,
 }
 
-/// Bytes of an arena entry: head, then one `u64` free-list head per bin
-/// (an offset, 0 = empty), rounded to a line.
+/// Size classes (the first bins) whose freed blocks an arena caches
+/// without coalescing: blocks up to 257 granules (4096 bytes of payload).
+pub const CACHE_CLASSES: usize = 81;
+/// Blocks each class's cache holds.
+pub const CACHE_DEPTH: usize = 4;
+/// Words per class cache: a count, then `CACHE_DEPTH` block offsets.
+pub const CACHE_STRIDE: usize = CACHE_DEPTH + 1;
+
+/// Bytes of an arena entry: head, one `u64` free-list head per bin (an
+/// offset, 0 = empty), then the class caches, rounded to a line.
 pub const ARENA_LEN: u64 = {
-    let raw = core::mem::size_of::<ArenaHead>() as u64 + 8 * BINS as u64;
+    let raw = CACHE_OFFSET + 8 * (CACHE_CLASSES * CACHE_STRIDE) as u64;
     (raw + CACHE_LINE - 1) & !(CACHE_LINE - 1)
 };
+/// Offset of the class caches inside an arena entry.
+pub const CACHE_OFFSET: u64 = core::mem::size_of::<ArenaHead>() as u64 + 8 * BINS as u64;
 /// Offset of the bins inside an arena entry.
 pub const BINS_OFFSET: u64 = core::mem::size_of::<ArenaHead>() as u64;
 
@@ -150,7 +160,8 @@ const _: () = {
     assert!(core::mem::offset_of!(ArenaHead, fl_map) == 384);
     assert!(core::mem::offset_of!(ArenaHead, sl_map) == 392);
     assert!(BINS_OFFSET == 640);
-    assert!(ARENA_LEN == 3072);
+    assert!(CACHE_OFFSET == 3072);
+    assert!(ARENA_LEN == 6400);
 };
 
 /// Rounds up to a multiple of `a` (a power of two), `None` on overflow.

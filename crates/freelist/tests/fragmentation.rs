@@ -65,8 +65,10 @@ fn a_large_block_fits_once_its_neighbours_go() {
     }
     // Every other run of chunks is free, none two in a row.
     assert!(matches!(h.alloc(3 * chunk), Err(Error::OutOfMemory { .. })));
-    h.free(blocks[n / 2 + 1]).unwrap();
-    h.free(blocks[n / 2 + 3]).unwrap();
+    // Two live (odd-index) blocks with a free one between them.
+    let mid = (n / 2) | 1;
+    h.free(blocks[mid]).unwrap();
+    h.free(blocks[mid + 2]).unwrap();
     let big = h.alloc(3 * chunk).unwrap();
     h.free(big).unwrap();
 }
