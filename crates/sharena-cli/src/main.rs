@@ -9,6 +9,7 @@
 mod bench;
 mod commands;
 mod size;
+mod stress;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ enum Command {
         after_help = "Examples:\n  sharena bench --workload W2 --quick\n  sharena bench --json > results.jsonl"
     )]
     Bench(bench::Args),
+    /// Run N processes on one segment, verifying every block they hold.
+    #[command(after_help = stress::AFTER_HELP)]
+    Stress(stress::Args),
     /// Remove a named segment (processes that have it mapped keep it).
     #[command(after_help = "Example:\n  sharena unlink /orders")]
     Unlink(commands::unlink::Args),
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::List(a) => commands::list::run(&a),
         Command::Unlink(a) => commands::unlink::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Stress(a) => stress::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,223 @@
+//! The parent's side of a stress run: forks the workers from the
+//! command's single-threaded `main`, reaps them, kills one at random on
+//! request and forks its replacement, and on every exit path kills and
+//! reaps whatever still runs (so no worker outlives the command).
+
+use super::shared::{Claims, Control, Tally, NO_PHASE};
+use super::subject::Subject;
+use super::worker::{self, Env};
+use crate::Failure;
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, getpid, getppid, ForkResult, Pid};
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+/// The workers of one run, slot by slot.
+pub struct Fleet<'a, S> {
+    name: &'a str,
+    ctl: &'a Control,
+    claims: &'a Claims,
+    slots: Vec<Option<Pid>>,
+    next_serial: u32,
+    /// Counters of every worker reaped so far.
+    pub totals: Tally,
+    /// Workers killed on purpose (`--kill-every`).
+    pub killed: u64,
+    /// Workers that died or exited uncleanly on their own.
+    pub crashed: u64,
+    kind: PhantomData<S>,
+}
+
+impl<'a, S: Subject> Fleet<'a, S> {
+    /// Forks `procs` workers on the segment `name`.
+    pub fn start(
+        name: &'a str,
+        ctl: &'a Control,
+        claims: &'a Claims,
+        procs: usize,
+    ) -> Result<Self, Failure> {
+        let mut fleet = Fleet {
+            name,
+            ctl,
+            claims,
+            slots: vec![None; procs],
+            next_serial: 1,
+            totals: Tally::default(),
+            killed: 0,
+            crashed: 0,
+            kind: PhantomData,
+        };
+        for k in 0..procs {
+            fleet.spawn(k)?;
+        }
+        Ok(fleet)
+    }
+
+    /// Forks a worker into slot `k` (which must be empty).
+    fn spawn(&mut self, k: usize) -> Result<(), Failure> {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.ctl.prepare(k, serial);
+        let parent = getpid();
+        // SAFETY: the `sharena` command's main is single-threaded (the
+        // stress verb starts no thread), so the child may run arbitrary
+        // code after fork.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                child_setup(parent);
+                let env = Env {
+                    ctl: self.ctl,
+                    claims: self.claims,
+                    k,
+                    procs: self.slots.len(),
+                };
+                let name = self.name;
+                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    worker::main::<S>(name, &env)
+                }));
+                // Never return into the parent's code (its guards would
+                // unlink the segment): exit here.
+                std::process::exit(code.unwrap_or(101));
+            }
+            Ok(ForkResult::Parent { child }) => {
+                self.slots[k] = Some(child);
+                Ok(())
+            }
+            Err(e) => Err(Failure::op(format!("stress: fork failed: {e}"))),
+        }
+    }
+
+    /// Accounts for slot `k`'s worker, reaped with `status`.
+    fn reaped(&mut self, k: usize, status: WaitStatus, killed_on_purpose: bool) {
+        self.slots[k] = None;
+        let (t, finished) = self.ctl.tally(k);
+        self.totals.add(&t);
+        match status {
+            WaitStatus::Signaled(_, Signal::SIGKILL, _) if killed_on_purpose => {
+                self.killed += 1;
+                // Withdraw its claims: its blocks are lost (or, for reset
+                // kinds, handed out again after the next reset).
+                self.claims.forget(self.ctl.serial(k));
+            }
+            WaitStatus::Exited(_, 0) if finished => {}
+            _ => {
+                self.crashed += 1;
+                self.claims.forget(self.ctl.serial(k));
+            }
+        }
+    }
+
+    /// Reaps workers that exited on their own (before the stop, a crash).
+    pub fn poll_exits(&mut self) {
+        for k in 0..self.slots.len() {
+            let Some(pid) = self.slots[k] else { continue };
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => {}
+                Ok(status) => self.reaped(k, status, false),
+                Err(_) => self.reaped(k, WaitStatus::StillAlive, false),
+            }
+        }
+    }
+
+    /// SIGKILLs the worker of a slot chosen by `draw`, reaps it, and forks
+    /// its replacement.
+    pub fn kill_one(&mut self, draw: u64) -> Result<(), Failure> {
+        let live: Vec<usize> = (0..self.slots.len())
+            .filter(|k| self.slots[*k].is_some())
+            .collect();
+        if live.is_empty() {
+            return Ok(());
+        }
+        let k = live[(draw % live.len() as u64) as usize];
+        let Some(pid) = self.slots[k] else {
+            return Ok(());
+        };
+        let _ = kill(pid, Signal::SIGKILL);
+        let status = wait_blocking(pid);
+        self.reaped(k, status, true);
+        self.spawn(k)
+    }
+
+    /// Whether every live worker finished `phase` (and at least one lives).
+    pub fn all_done(&self, phase: u64) -> bool {
+        let mut any = false;
+        for (k, pid) in self.slots.iter().enumerate() {
+            if pid.is_some() {
+                any = true;
+                let done = self.ctl.finished_phase(k);
+                if done == NO_PHASE || done != phase {
+                    return false;
+                }
+            }
+        }
+        any
+    }
+
+    /// Waits for every worker to exit (the parent said stop); those still
+    /// running after `patience` are killed and count as crashed.
+    pub fn wait_all(&mut self, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        while self.slots.iter().any(Option::is_some) {
+            self.poll_exits();
+            if Instant::now() > deadline {
+                self.kill_all();
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// SIGKILLs and reaps every worker still running (counted as crashed).
+    fn kill_all(&mut self) {
+        for k in 0..self.slots.len() {
+            if let Some(pid) = self.slots[k] {
+                let _ = kill(pid, Signal::SIGKILL);
+                let status = wait_blocking(pid);
+                self.reaped(k, status, false);
+            }
+        }
+    }
+}
+
+impl<S> Drop for Fleet<'_, S> {
+    /// On an error path: no worker outlives the run.
+    fn drop(&mut self) {
+        for pid in self.slots.iter_mut().filter_map(Option::take) {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = wait_blocking(pid);
+        }
+    }
+}
+
+/// `waitpid` without a timeout, retried on EINTR.
+fn wait_blocking(pid: Pid) -> WaitStatus {
+    loop {
+        match waitpid(pid, None) {
+            Err(Errno::EINTR) => {}
+            Ok(status) => return status,
+            Err(_) => return WaitStatus::StillAlive,
+        }
+    }
+}
+
+/// A fresh worker: Ctrl-C at the terminal is the parent's to handle (it
+/// stops the run and reports), SIGTERM kills as usual, and the worker dies
+/// with its parent.
+fn child_setup(parent: Pid) {
+    use nix::sys::signal::{signal, SigHandler};
+    // SAFETY: installing SIG_IGN / SIG_DFL runs no code of ours in a
+    // signal context.
+    unsafe {
+        let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
+        let _ = signal(Signal::SIGTERM, SigHandler::SigDfl);
+    }
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes plain integers and only sets a
+    // flag of this process.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    if getppid() != parent {
+        // The parent died before the flag was set.
+        std::process::exit(worker::EXIT_OPEN);
+    }
+}

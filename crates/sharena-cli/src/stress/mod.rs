@@ -1,0 +1,260 @@
+//! `sharena stress [--kind K] [--procs N] [--secs S] [--size SIZE]
+//! [--kill-every MS] [--json]`: N forked processes on one named segment,
+//! every block stamped and verified, duplicates caught in a side table,
+//! and the allocator's `used` bytes checked at the end (DESIGN.md §5).
+//!
+//! - `subject.rs`: what each kind brings (the one place a kind plugs in).
+//! - `worker.rs`: the worker loops, generic over `ShmAllocator`.
+//! - `stamp.rs`: the bytes written over every block and their check.
+//! - `shared.rs`: the control block and the duplicate table.
+//! - `fleet.rs`: forking, reaping, killing and replacing workers.
+//! - `supervise.rs`: one run from the parent's side.
+
+mod fleet;
+mod shared;
+mod stamp;
+mod subject;
+mod supervise;
+mod worker;
+
+use crate::size::{human, parse_size};
+use crate::Failure;
+use sharena::{AllocatorKind, Bump, Slab};
+use std::io::IsTerminal;
+use std::time::Duration;
+use supervise::{Config, Outcome};
+
+/// The help text after the options.
+pub const AFTER_HELP: &str = "\
+Examples:
+  sharena stress                      (4 processes, 10 s, a free list)
+  sharena stress --kind slab --procs 8 --secs 30
+  sharena stress --kind bump --secs 5 --json
+  sharena stress --kind slab --kill-every 200   (lost_bytes > 0: no recovery yet)
+
+Every block is stamped with (pid, worker, sequence) and a pattern over all
+its bytes, and checked before it is given back; each block's start is
+claimed in a side table while held, so a block handed out twice counts as a
+duplicate. At the end the allocator's used bytes must be back to their value
+after creation; the difference is lost_bytes. ops counts allocations and
+frees. Exit status 1 on any corruption, duplicate, lost byte, allocator
+error or crashed worker; Ctrl-C stops the run early, prints the summary
+and exits 1.
+
+freelist (the default): random sizes in [1, 64 KiB]; each worker churns a
+working set (free, then allocate a random size). slab: 64-byte slots; each worker churns a working set (free, then allocate
+a random slot). bump cannot free: workers allocate blocks of 1-512 bytes
+until the arena is full, verify all their own blocks, and wait; once every
+worker is done the parent resets the arena and the next phase starts. A
+reset releases killed workers' blocks too, so bump's lost_bytes stay 0.
+
+--kill-every MS SIGKILLs a random worker every MS milliseconds and forks a
+replacement. Recovering a dead process's blocks (reclaim) does not exist
+yet, so after kills the slab reports the killed workers' blocks as
+lost_bytes and exits 1. handles is not built yet.";
+
+/// Arguments of `stress`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Allocator kind: bump, slab, freelist or handles.
+    #[arg(long, default_value = "freelist", value_parser = parse_kind)]
+    pub kind: AllocatorKind,
+    /// Worker processes at once (1 to 1024).
+    #[arg(long, default_value_t = 4)]
+    pub procs: usize,
+    /// Seconds to run (may be fractional, e.g. 0.5).
+    #[arg(long, default_value = "10")]
+    pub secs: f64,
+    /// Segment size in bytes, or with K, M, G, KiB, MiB, GiB.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, allow_hyphen_values = true)]
+    pub size: u64,
+    /// SIGKILL a random worker every MS milliseconds and fork a replacement.
+    #[arg(long, value_name = "MS")]
+    pub kill_every: Option<u64>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_kind(s: &str) -> Result<AllocatorKind, String> {
+    match s.parse::<AllocatorKind>() {
+        Ok(AllocatorKind::Raw) | Err(_) => Err(format!(
+            "unknown kind {s:?} (expected bump, slab, freelist or handles)"
+        )),
+        Ok(k) => Ok(k),
+    }
+}
+
+/// The most worker processes.
+const MAX_PROCS: usize = 1024;
+/// The longest run, in seconds (a week).
+const MAX_SECS: f64 = 7.0 * 86_400.0;
+
+fn config(a: &Args) -> Result<Config, Failure> {
+    if a.procs == 0 || a.procs > MAX_PROCS {
+        return Err(Failure::usage(format!(
+            "--procs must be between 1 and {MAX_PROCS} (got {})",
+            a.procs
+        )));
+    }
+    if !(a.secs.is_finite() && a.secs > 0.0 && a.secs <= MAX_SECS) {
+        return Err(Failure::usage(format!(
+            "--secs must be a number of seconds greater than 0 and at most {MAX_SECS} (got {})",
+            a.secs
+        )));
+    }
+    if a.kill_every == Some(0) {
+        return Err(Failure::usage(
+            "--kill-every must be at least 1 millisecond",
+        ));
+    }
+    Ok(Config {
+        procs: a.procs,
+        secs: Duration::from_secs_f64(a.secs),
+        size: a.size,
+        kill_every: a.kill_every.map(Duration::from_millis),
+    })
+}
+
+/// Runs the kind's stress test: the one place a new kind plugs in (with
+/// its `impl Subject` in `subject.rs`).
+fn dispatch(kind: AllocatorKind, cfg: &Config) -> Result<Outcome, Failure> {
+    match kind {
+        AllocatorKind::Slab => supervise::run::<Slab>(cfg),
+        AllocatorKind::Bump => supervise::run::<Bump>(cfg),
+        AllocatorKind::FreeList => supervise::run::<sharena::FreeList>(cfg),
+        AllocatorKind::Handles | AllocatorKind::Raw => Err(Failure::usage(format!(
+            "kind {} is not built yet; use --kind freelist, slab or bump",
+            kind.name()
+        ))),
+    }
+}
+
+/// Runs `stress`.
+pub fn run(a: &Args) -> Result<(), Failure> {
+    let cfg = config(a)?;
+    if !matches!(
+        a.kind,
+        AllocatorKind::Slab | AllocatorKind::Bump | AllocatorKind::FreeList
+    ) {
+        // Refuse before any segment or process exists.
+        return dispatch(a.kind, &cfg).map(|_| ());
+    }
+    let chatty = !a.json && std::io::stdout().is_terminal();
+    if chatty {
+        println!(
+            "sharena stress: {} processes on a {} {} segment for {} s ...",
+            cfg.procs,
+            human(cfg.size),
+            a.kind.name(),
+            a.secs
+        );
+    }
+    let out = dispatch(a.kind, &cfg)?;
+    if a.json {
+        print_json(&out, cfg.procs);
+    } else {
+        print_table(&out, cfg.procs);
+    }
+    verdict(&out)
+}
+
+fn ops_per_sec(out: &Outcome) -> f64 {
+    if out.secs > 0.0 {
+        out.tally.ops as f64 / out.secs
+    } else {
+        0.0
+    }
+}
+
+fn print_json(out: &Outcome, procs: usize) {
+    let t = &out.tally;
+    crate::commands::print_json(&serde_json::json!({
+        "kind": out.kind, "procs": procs, "secs": out.secs, "ops": t.ops,
+        "ops_per_sec": ops_per_sec(out), "verified_bytes": t.verified,
+        "corruptions": t.corruptions, "duplicates": t.duplicates, "killed": out.killed,
+        "lost_bytes": out.lost_bytes(), "crashed": out.crashed, "errors": t.errors,
+        "oom": t.oom, "resets": out.resets, "size": out.segment_len,
+        "capacity": out.capacity, "segment": out.name, "interrupted": out.interrupted, "ok": problems(out).is_empty() && !out.interrupted,
+    }));
+}
+
+fn print_table(out: &Outcome, procs: usize) {
+    let t = &out.tally;
+    println!(
+        "stress {}: {procs} processes, {:.2} s, {} segment",
+        out.kind,
+        out.secs,
+        human(out.segment_len)
+    );
+    let rows: [(&str, String); 11] = [
+        ("ops", format!("{} ({:.0} ops/s)", t.ops, ops_per_sec(out))),
+        (
+            "verified",
+            format!("{} ({} bytes)", human(t.verified), t.verified),
+        ),
+        ("corruptions", t.corruptions.to_string()),
+        ("duplicates", t.duplicates.to_string()),
+        ("killed", out.killed.to_string()),
+        ("lost bytes", out.lost_bytes().to_string()),
+        ("crashed", out.crashed.to_string()),
+        ("errors", t.errors.to_string()),
+        ("out of memory", t.oom.to_string()),
+        ("resets", out.resets.to_string()),
+        (
+            "interrupted",
+            if out.interrupted { "yes" } else { "no" }.into(),
+        ),
+    ];
+    for (k, v) in rows {
+        println!("  {k:<14} {v}");
+    }
+    let p = problems(out);
+    let result = match (p.is_empty(), out.interrupted) {
+        (true, false) => "clean".to_string(),
+        (true, true) => "interrupted".to_string(),
+        (false, _) => p.join(", "),
+    };
+    println!("  {:<14} {result}", "result");
+}
+
+/// What makes the exit status 1.
+fn problems(out: &Outcome) -> Vec<String> {
+    let t = &out.tally;
+    let mut p = Vec::new();
+    for (n, what) in [
+        (t.corruptions, "corrupt blocks"),
+        (t.duplicates, "duplicate blocks"),
+        (out.lost_bytes(), "lost bytes"),
+        (out.crashed, "crashed workers"),
+        (t.errors, "allocator errors"),
+    ] {
+        if n > 0 {
+            p.push(format!("{n} {what}"));
+        }
+    }
+    p
+}
+
+fn verdict(out: &Outcome) -> Result<(), Failure> {
+    let p = problems(out);
+    if out.interrupted {
+        let found = if p.is_empty() {
+            String::new()
+        } else {
+            format!("; found {}", p.join(", "))
+        };
+        Err(Failure::op(format!(
+            "stress {} interrupted after {:.2} s{found}",
+            out.kind, out.secs
+        )))
+    } else if p.is_empty() {
+        Ok(())
+    } else {
+        let mut msg = format!("stress {} found {}", out.kind, p.join(", "));
+        if out.killed > 0 && out.lost_bytes() > 0 {
+            msg.push_str(" (killed workers' blocks are lost until reclaim exists)");
+        }
+        Err(Failure::op(msg))
+    }
+}

@@ -1,0 +1,210 @@
+//! What each allocator kind brings to a stress run: how the parent creates
+//! its segment, how a worker opens it, which block sizes it asks for, how
+//! blocks go back, and how far apart two live block starts always are (the
+//! duplicate table's granule).
+//!
+//! Plugging in a kind is one `impl Subject` here and one arm in
+//! [`super::dispatch`].
+
+use sharena::{Bump, Error, FreeList, Result, Segment, ShmAllocator, Slab};
+
+/// Slot size of the slab under stress.
+pub const SLAB_SLOT: u64 = 64;
+
+/// Block sizes a worker asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sizes {
+    /// Always this many bytes.
+    Fixed(u64),
+    /// Uniform in `lo..=hi` (`1 <= lo <= hi`).
+    Uniform {
+        /// Smallest size.
+        lo: u64,
+        /// Largest size.
+        hi: u64,
+    },
+}
+
+impl Sizes {
+    /// A size for the next block, from a random draw.
+    #[inline]
+    pub fn pick(self, draw: u64) -> u64 {
+        match self {
+            Sizes::Fixed(s) => s,
+            Sizes::Uniform { lo, hi } => lo + draw % (hi - lo + 1),
+        }
+    }
+
+    /// The mean size (to size each worker's working set).
+    pub fn mean(self) -> u64 {
+        match self {
+            Sizes::Fixed(s) => s,
+            Sizes::Uniform { lo, hi } => lo + (hi - lo) / 2,
+        }
+    }
+}
+
+/// How a worker gives blocks back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// Each block is verified and freed on its own (random churn).
+    Free,
+    /// Blocks cannot be freed: workers fill the arena in phases and the
+    /// parent resets it between phases (see `worker::phases`).
+    Reset,
+}
+
+/// An allocator kind under stress: a handle on its segment.
+pub trait Subject: Sized {
+    /// The kind's name, as `--kind` spells it.
+    const NAME: &'static str;
+
+    /// Creates the named segment of `size` bytes (the parent).
+    fn create(name: &str, size: u64) -> Result<Self>;
+
+    /// Opens the named segment (each worker, after fork).
+    fn open(name: &str) -> Result<Self>;
+
+    /// The allocator surface.
+    fn allocator(&self) -> &impl ShmAllocator;
+
+    /// The segment.
+    fn segment(&self) -> &Segment;
+
+    /// The smallest distance between two live block starts: every live
+    /// block owns the duplicate-table entry `offset / granule` alone.
+    fn granule(&self) -> u64;
+
+    /// The sizes workers ask for.
+    fn sizes(&self) -> Sizes;
+
+    /// How blocks go back.
+    fn release(&self) -> Release {
+        Release::Free
+    }
+
+    /// Releases every block at once ([`Release::Reset`] kinds; called by the
+    /// parent only while no worker allocates).
+    fn reset(&self) -> Result<()> {
+        Err(Error::Unsupported {
+            op: "reset",
+            by: Self::NAME,
+        })
+    }
+}
+
+impl Subject for Slab {
+    const NAME: &'static str = "slab";
+
+    fn create(name: &str, size: u64) -> Result<Self> {
+        Slab::create(name, size, SLAB_SLOT)
+    }
+
+    fn open(name: &str) -> Result<Self> {
+        Slab::open(name)
+    }
+
+    fn allocator(&self) -> &impl ShmAllocator {
+        &**self
+    }
+
+    fn segment(&self) -> &Segment {
+        Slab::segment(self)
+    }
+
+    fn granule(&self) -> u64 {
+        self.slot_size()
+    }
+
+    fn sizes(&self) -> Sizes {
+        // The whole slot, so every byte of it is stamped and verified.
+        Sizes::Fixed(self.slot_size())
+    }
+}
+
+impl Subject for Bump {
+    const NAME: &'static str = "bump";
+
+    fn create(name: &str, size: u64) -> Result<Self> {
+        Bump::create(name, size)
+    }
+
+    fn open(name: &str) -> Result<Self> {
+        Bump::open(name)
+    }
+
+    fn allocator(&self) -> &impl ShmAllocator {
+        &**self
+    }
+
+    fn segment(&self) -> &Segment {
+        Bump::segment(self)
+    }
+
+    fn granule(&self) -> u64 {
+        // Block starts are 8-aligned and each block has an 8-byte header
+        // before it, so two starts are at least 16 bytes apart.
+        16
+    }
+
+    fn sizes(&self) -> Sizes {
+        Sizes::Uniform { lo: 1, hi: 512 }
+    }
+
+    fn release(&self) -> Release {
+        Release::Reset
+    }
+
+    fn reset(&self) -> Result<()> {
+        (**self).reset().map(|_| ())
+    }
+}
+
+impl Subject for FreeList {
+    const NAME: &'static str = "freelist";
+
+    fn create(name: &str, size: u64) -> Result<Self> {
+        FreeList::create(name, size)
+    }
+
+    fn open(name: &str) -> Result<Self> {
+        FreeList::open(name)
+    }
+
+    fn allocator(&self) -> &impl ShmAllocator {
+        &**self
+    }
+
+    fn segment(&self) -> &Segment {
+        FreeList::segment(self)
+    }
+
+    fn granule(&self) -> u64 {
+        // The smallest block is 32 bytes (a 16-byte header and two link
+        // words), and blocks tile their spans.
+        32
+    }
+
+    fn sizes(&self) -> Sizes {
+        // DESIGN.md §5: random sizes in [1, 64 KiB].
+        Sizes::Uniform {
+            lo: 1,
+            hi: 64 << 10,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_stay_in_range() {
+        let s = Sizes::Uniform { lo: 1, hi: 512 };
+        for d in [0, 1, 511, 512, u64::MAX] {
+            assert!((1..=512).contains(&s.pick(d)));
+        }
+        assert_eq!(Sizes::Fixed(64).pick(7), 64);
+        assert_eq!(s.mean(), 256);
+    }
+}

@@ -1,0 +1,360 @@
+//! One worker process: opens the segment by name, then either churns
+//! (allocate, stamp, claim; later verify, release the claim, free) or, for
+//! kinds that cannot free, fills the arena in phases that the parent ends
+//! with a reset. Generic over [`ShmAllocator`], so a new kind only brings
+//! its [`Subject`] impl.
+
+use super::shared::{Claims, Control, Tally};
+use super::stamp::Stamp;
+use super::subject::{Release, Sizes, Subject};
+use crate::bench::rng::XorShift;
+use sharena::{Error, Offset, RegionId, ShmAllocator};
+use std::time::Duration;
+
+/// Operations between two looks at the stop word (and two publications of
+/// the counters).
+const POLL: u64 = 256;
+
+/// The most blocks a worker holds in one phase of a reset kind.
+const MAX_HELD: usize = 1 << 20;
+
+/// Exit status of a worker that could not open the segment.
+pub const EXIT_OPEN: i32 = 3;
+
+/// Where a worker stands.
+#[derive(Debug)]
+pub struct Env<'a> {
+    /// The control block.
+    pub ctl: &'a Control,
+    /// The duplicate table.
+    pub claims: &'a Claims,
+    /// This worker's slot.
+    pub k: usize,
+    /// Workers running at once (to size the working set).
+    pub procs: usize,
+}
+
+/// A block this worker holds.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    at: Offset,
+    len: u64,
+    stamp: Stamp,
+}
+
+/// What one allocation gave.
+enum Got {
+    /// A block, claimed and stamped.
+    Block(Held),
+    /// A block this worker must not touch (a duplicate or a bad offset).
+    Dropped,
+    /// Out of memory.
+    Full,
+    /// Another allocator error.
+    Failed,
+}
+
+struct Worker<'a, A> {
+    a: &'a A,
+    env: &'a Env<'a>,
+    pid: u32,
+    serial: u32,
+    seq: u64,
+    rng: XorShift,
+    sizes: Sizes,
+    t: Tally,
+}
+
+impl<'a, A: ShmAllocator> Worker<'a, A> {
+    fn new(a: &'a A, env: &'a Env<'a>, sizes: Sizes) -> Self {
+        let pid = std::process::id();
+        let serial = env.ctl.serial(env.k);
+        Worker {
+            a,
+            env,
+            pid,
+            serial,
+            seq: 0,
+            rng: XorShift::for_process((u64::from(pid) << 20 ^ u64::from(serial)) as usize),
+            sizes,
+            t: Tally::default(),
+        }
+    }
+
+    /// A pointer to the block's bytes, checked to lie in the pool and to be
+    /// 8-aligned.
+    fn bytes(&self, at: Offset, len: u64) -> Option<*mut u8> {
+        let p = self.a.view().ptr_in(RegionId::Pool, at, len).ok()?.as_ptr();
+        (p as usize % 8 == 0).then_some(p)
+    }
+
+    /// Allocates, claims and stamps one block.
+    fn take(&mut self) -> Got {
+        let len = self.sizes.pick(self.rng.next());
+        let at = match self.a.alloc(len) {
+            Ok(at) => at,
+            Err(Error::OutOfMemory { .. }) => {
+                self.t.oom += 1;
+                return Got::Full;
+            }
+            Err(_) => {
+                self.t.errors += 1;
+                return Got::Failed;
+            }
+        };
+        self.t.ops += 1;
+        let Some(p) = self.bytes(at, len) else {
+            self.t.errors += 1;
+            return Got::Dropped;
+        };
+        if !self.env.claims.claim(at, self.serial) {
+            // Another worker holds this block: leave its bytes alone.
+            self.t.duplicates += 1;
+            return Got::Dropped;
+        }
+        self.seq += 1;
+        let stamp = Stamp {
+            pid: self.pid,
+            serial: self.serial,
+            seq: self.seq,
+        };
+        // SAFETY: `bytes` checked that `p..p + len` lies in the mapped pool
+        // and is 8-aligned; the block is live and claimed by this worker.
+        unsafe { stamp.write(p, len as usize) };
+        Got::Block(Held { at, len, stamp })
+    }
+
+    /// Verifies a held block and releases its claim (before it is freed).
+    fn retire(&mut self, h: &Held) {
+        match self.bytes(h.at, h.len) {
+            // SAFETY: as in `take`: in the pool, 8-aligned, still live.
+            Some(p) if unsafe { h.stamp.check(p, h.len as usize) } => self.t.verified += h.len,
+            Some(_) => self.t.corruptions += 1,
+            None => self.t.errors += 1,
+        }
+        if !self.env.claims.release(h.at, self.serial) {
+            self.t.errors += 1;
+        }
+    }
+
+    /// Publishes the counters and says whether to stop.
+    fn poll(&self) -> bool {
+        self.env.ctl.publish(self.env.k, &self.t);
+        self.env.ctl.stopped()
+    }
+}
+
+/// The working set of a churning worker: about half the pool over all
+/// workers, between 16 and 4096 blocks.
+pub fn working_set(capacity: u64, procs: usize, sizes: Sizes) -> usize {
+    let per = capacity / (2 * procs.max(1) as u64 * sizes.mean().max(1));
+    per.clamp(16, 4096) as usize
+}
+
+/// Random churn over `slots` blocks until the parent says stop; then every
+/// held block is verified and freed.
+fn churn<A: ShmAllocator>(a: &A, env: &Env<'_>, sizes: Sizes, slots: usize) -> Tally {
+    let mut w = Worker::new(a, env, sizes);
+    let mut live: Vec<Option<Held>> = vec![None; slots.max(1)];
+    for n in 0u64.. {
+        if n % POLL == 0 && w.poll() {
+            break;
+        }
+        let i = (w.rng.next() % live.len() as u64) as usize;
+        if let Some(h) = live[i].take() {
+            give_back(&mut w, &h);
+        }
+        if let Got::Block(h) = w.take() {
+            live[i] = Some(h);
+        }
+    }
+    for h in live.into_iter().flatten() {
+        give_back(&mut w, &h);
+    }
+    w.t
+}
+
+fn give_back<A: ShmAllocator>(w: &mut Worker<'_, A>, h: &Held) {
+    w.retire(h);
+    match w.a.free(h.at) {
+        Ok(()) => w.t.ops += 1,
+        Err(_) => w.t.errors += 1,
+    }
+}
+
+/// Phases for kinds that cannot free: allocate and stamp until the arena
+/// is full (or `MAX_HELD` blocks), verify every own block and release its
+/// claim, report the phase done, and wait until the parent (once every
+/// live worker is done) resets the arena and starts the next phase.
+fn phases<A: ShmAllocator>(a: &A, env: &Env<'_>, sizes: Sizes) -> Tally {
+    let mut w = Worker::new(a, env, sizes);
+    let mut mine: Vec<Held> = Vec::new();
+    let mut stop = false;
+    while !stop {
+        let phase = env.ctl.phase();
+        for n in 0u64.. {
+            if n % POLL == 0 && w.poll() {
+                stop = true;
+                break;
+            }
+            if mine.len() >= MAX_HELD {
+                break;
+            }
+            match w.take() {
+                Got::Block(h) => mine.push(h),
+                Got::Dropped => {}
+                Got::Full | Got::Failed => break,
+            }
+        }
+        for h in std::mem::take(&mut mine) {
+            w.retire(&h);
+        }
+        env.ctl.publish(env.k, &w.t);
+        env.ctl.done_phase(env.k, phase);
+        while !stop && env.ctl.phase() == phase {
+            stop = env.ctl.stopped();
+            std::thread::sleep(Duration::from_micros(20));
+        }
+    }
+    w.t
+}
+
+/// A worker's life: open the segment by name, run, drop the handle (a
+/// slab flushes its cache), report. Returns the exit status.
+pub fn main<S: Subject>(name: &str, env: &Env<'_>) -> i32 {
+    let Ok(subject) = S::open(name) else {
+        return EXIT_OPEN;
+    };
+    let sizes = subject.sizes();
+    let t = {
+        let a = subject.allocator();
+        match subject.release() {
+            Release::Free => {
+                let slots = working_set(a.stats().capacity, env.procs, sizes);
+                churn(a, env, sizes, slots)
+            }
+            Release::Reset => phases(a, env, sizes),
+        }
+    };
+    drop(subject);
+    env.ctl.finish(env.k, &t);
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sharena::layout::sync::{AtomicU64, Ordering};
+    use sharena::{AllocStats, AllocatorKind, Result, Segment, SegmentOptions, SegmentView};
+
+    /// A broken allocator: hands out 64-byte blocks from a counter, but
+    /// every block twice when `twice` is set.
+    struct Fake {
+        seg: Segment,
+        next: AtomicU64,
+        twice: bool,
+    }
+
+    impl Fake {
+        fn new(twice: bool) -> Self {
+            let seg =
+                Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, 1 << 20)).unwrap();
+            let first = seg.view().region(RegionId::Pool).offset;
+            Fake {
+                seg,
+                next: AtomicU64::new(first),
+                twice,
+            }
+        }
+    }
+
+    impl ShmAllocator for Fake {
+        fn view(&self) -> &SegmentView {
+            self.seg.view()
+        }
+        fn alloc_aligned(&self, _size: u64, _align: u64) -> Result<Offset> {
+            let step = if self.twice { 32 } else { 64 };
+            // Relaxed: a test counter in one thread.
+            let n = self.next.fetch_add(step, Ordering::Relaxed);
+            Ok(Offset::new(n & !63))
+        }
+        fn free(&self, _offset: Offset) -> Result<()> {
+            Ok(())
+        }
+        fn usable_size(&self, _offset: Offset) -> Result<u64> {
+            Ok(64)
+        }
+        fn stats(&self) -> AllocStats {
+            AllocStats::default()
+        }
+    }
+
+    fn two_workers(fake: &Fake, run: impl FnOnce(&mut Worker<'_, Fake>, &mut Worker<'_, Fake>)) {
+        let ctl = Control::new(2).unwrap();
+        let claims = Claims::new(fake.seg.view().len(), 64).unwrap();
+        ctl.prepare(0, 1);
+        ctl.prepare(1, 2);
+        let env = |k| Env {
+            ctl: &ctl,
+            claims: &claims,
+            k,
+            procs: 2,
+        };
+        let (e0, e1) = (env(0), env(1));
+        let mut w0 = Worker::new(fake, &e0, Sizes::Fixed(64));
+        let mut w1 = Worker::new(fake, &e1, Sizes::Fixed(64));
+        run(&mut w0, &mut w1);
+    }
+
+    #[test]
+    fn a_block_handed_out_twice_is_a_duplicate() {
+        let fake = Fake::new(true);
+        two_workers(&fake, |w0, w1| {
+            let Got::Block(h) = w0.take() else {
+                panic!("first take")
+            };
+            assert!(matches!(w1.take(), Got::Dropped));
+            assert_eq!(w1.t.duplicates, 1);
+            w0.retire(&h);
+            assert_eq!((w0.t.verified, w0.t.corruptions, w0.t.errors), (64, 0, 0));
+        });
+    }
+
+    #[test]
+    fn a_changed_byte_is_a_corruption() {
+        let fake = Fake::new(false);
+        two_workers(&fake, |w0, w1| {
+            let Got::Block(h) = w0.take() else {
+                panic!("take")
+            };
+            let Got::Block(g) = w1.take() else {
+                panic!("take")
+            };
+            let p = fake.view().ptr(Offset::new(h.at.get() + 63), 1).unwrap();
+            // SAFETY: the last byte of a block of the fake's pool.
+            unsafe { p.as_ptr().write_volatile(p.as_ptr().read_volatile() ^ 1) };
+            w0.retire(&h);
+            w1.retire(&g);
+            assert_eq!((w0.t.verified, w0.t.corruptions), (0, 1));
+            assert_eq!((w1.t.verified, w1.t.corruptions), (64, 0));
+            assert_eq!(w0.t.duplicates + w1.t.duplicates, 0);
+        });
+    }
+
+    #[test]
+    fn working_sets() {
+        assert_eq!(working_set(64 << 20, 4, Sizes::Fixed(64)), 4096);
+        assert_eq!(working_set(64 << 10, 4, Sizes::Fixed(64)), 128);
+        assert_eq!(
+            working_set(
+                1 << 20,
+                8,
+                Sizes::Uniform {
+                    lo: 1,
+                    hi: 64 << 10
+                }
+            ),
+            16
+        );
+    }
+}

@@ -1,0 +1,187 @@
+//! `sharena stress` (DESIGN.md §5): the JSON keys, clean runs of the kinds
+//! that exist, exit status 1 after kills (no recovery yet) and on Ctrl-C,
+//! exit status 2 on bad usage, and no segment left in /dev/shm.
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const KEYS: [&str; 10] = [
+    "kind",
+    "procs",
+    "secs",
+    "ops",
+    "ops_per_sec",
+    "verified_bytes",
+    "corruptions",
+    "duplicates",
+    "killed",
+    "lost_bytes",
+];
+
+fn sharena(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sharena"))
+        .args(args)
+        .output()
+        .expect("run sharena")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("an exit status")
+}
+
+fn stderr_line(o: &Output) -> String {
+    let s = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(s.trim_end().lines().count(), 1, "not one line: {s:?}");
+    s
+}
+
+/// The one JSON object on stdout, with every contract key, and its
+/// segment gone from /dev/shm.
+fn report(o: &Output) -> serde_json::Value {
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(s.trim_end().lines().count(), 1, "not one object: {s}");
+    let v: serde_json::Value = serde_json::from_str(&s).expect("valid JSON");
+    for k in KEYS {
+        assert!(v.get(k).is_some(), "key {k} missing: {v}");
+    }
+    let seg = v["segment"].as_str().expect("segment name");
+    assert!(
+        !std::path::Path::new(&format!("/dev/shm{seg}")).exists(),
+        "{seg} left in /dev/shm"
+    );
+    v
+}
+
+fn n(v: &serde_json::Value, k: &str) -> u64 {
+    v[k].as_u64()
+        .unwrap_or_else(|| panic!("{k} is not a count: {v}"))
+}
+
+fn assert_clean(o: &Output, kind: &str) -> serde_json::Value {
+    assert_eq!(code(o), 0, "{o:?}");
+    let v = report(o);
+    assert_eq!(v["kind"], kind);
+    assert_eq!(n(&v, "procs"), 2);
+    assert!(n(&v, "ops") > 0, "{v}");
+    assert!(n(&v, "verified_bytes") > 0, "{v}");
+    assert!(v["ops_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(v["secs"].as_f64().unwrap() >= 0.5);
+    for k in [
+        "corruptions",
+        "duplicates",
+        "killed",
+        "lost_bytes",
+        "crashed",
+        "errors",
+    ] {
+        assert_eq!(n(&v, k), 0, "{k}: {v}");
+    }
+    v
+}
+
+#[test]
+fn slab_runs_clean() {
+    let o = sharena(&[
+        "stress", "--kind", "slab", "--procs", "2", "--secs", "1", "--json",
+    ]);
+    assert_clean(&o, "slab");
+}
+
+#[test]
+fn freelist_is_the_default_and_runs_clean() {
+    let o = sharena(&["stress", "--procs", "2", "--secs", "1", "--json"]);
+    let v = assert_clean(&o, "freelist");
+    assert_eq!(n(&v, "duplicates"), 0, "{v}");
+}
+
+#[test]
+fn bump_runs_clean_through_resets() {
+    // A small arena fills often: several fill, verify, reset phases.
+    let o = sharena(&[
+        "stress", "--kind", "bump", "--procs", "2", "--secs", "1", "--size", "4M", "--json",
+    ]);
+    let v = assert_clean(&o, "bump");
+    assert!(n(&v, "resets") >= 1, "{v}");
+}
+
+#[test]
+fn kills_are_counted_and_lost_bytes_fail_the_run() {
+    let o = sharena(&[
+        "stress",
+        "--kind",
+        "slab",
+        "--procs",
+        "2",
+        "--secs",
+        "1",
+        "--size",
+        "8M",
+        "--kill-every",
+        "150",
+        "--json",
+    ]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(stderr_line(&o).contains("lost bytes"));
+    let v = report(&o);
+    assert!(n(&v, "killed") >= 1, "{v}");
+    assert!(n(&v, "lost_bytes") > 0, "{v}");
+    assert_eq!(n(&v, "corruptions") + n(&v, "duplicates"), 0, "{v}");
+    assert_eq!(n(&v, "crashed"), 0, "{v}");
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_unlinks() {
+    let child = Command::new(env!("CARGO_BIN_EXE_sharena"))
+        .args(["stress", "--kind", "slab", "--procs", "2", "--secs", "30"])
+        .args(["--size", "4M", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sharena");
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) with a pid we spawned and have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().expect("wait for sharena");
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(stderr_line(&o).contains("interrupted"));
+    let v = report(&o);
+    assert_eq!(v["interrupted"], true);
+    assert!(v["secs"].as_f64().unwrap() < 10.0, "{v}");
+    assert_eq!(n(&v, "crashed") + n(&v, "lost_bytes"), 0, "{v}");
+}
+
+#[test]
+fn bad_usage_exits_2_with_one_line() {
+    for args in [
+        &["stress", "--procs", "0", "--kind", "slab"][..],
+        &["stress", "--kind", "nope"],
+        &["stress", "--kind", "raw"],
+        &["stress", "--kind", "slab", "--secs", "0"],
+        &["stress", "--kind", "slab", "--secs", "-1"],
+        &["stress", "--kind", "slab", "--kill-every", "0"],
+        &["stress", "--kind", "slab", "--size", "1K"],
+        &["stress", "--kind", "bump", "--size", "12Q"],
+    ] {
+        let o = sharena(args);
+        assert_eq!(code(&o), 2, "{args:?}: {o:?}");
+        stderr_line(&o);
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn handles_is_not_built_yet() {
+    let o = sharena(&["stress", "--kind", "handles"]);
+    assert_eq!(code(&o), 2, "{o:?}");
+    let line = stderr_line(&o);
+    assert!(line.contains("is not built yet"), "{line}");
+}
+
+#[test]
+fn help_shows_an_example() {
+    let o = sharena(&["stress", "--help"]);
+    assert_eq!(code(&o), 0);
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("sharena stress --kind slab"), "{s}");
+    assert!(s.contains("--kill-every"), "{s}");
+}
