@@ -14,7 +14,13 @@ use sharena::{AllocatorKind, Offset, RegionId, Segment, SegmentOptions};
 use std::time::Duration;
 
 /// Words per child in the control block.
-const CHILD_WORDS: u64 = 8;
+const CHILD_WORDS: u64 = 16;
+
+/// Extra words a child may report (the fragmentation pass's figures).
+pub const EXTRA: usize = 4;
+
+/// The first extra word in a child's block.
+const EXTRA_AT: u64 = 8;
 
 /// What one child reports.
 #[derive(Clone, Copy, Debug, Default)]
@@ -27,6 +33,8 @@ pub struct ChildOut {
     pub oom: u64,
     /// CAS retries (where the subject counts them).
     pub retries: u64,
+    /// Pass-specific words (the fragmentation pass: see `frag.rs`).
+    pub extra: [u64; EXTRA],
 }
 
 /// One run's figures.
@@ -46,6 +54,10 @@ pub struct RunOut {
     pub retries: u64,
     /// Children that did not exit cleanly.
     pub crashed: u64,
+    /// Each clean child's extra words.
+    pub extra: Vec<[u64; EXTRA]>,
+    /// The fragmentation figures, for a fragmentation pass.
+    pub frag: Option<super::frag::Frag>,
 }
 
 impl RunOut {
@@ -98,6 +110,19 @@ impl Ctl {
         t
     }
 
+    /// A control block for one in-process child (tests): `go` is already
+    /// set, so [`Ctl::start`] returns at once.
+    #[cfg(test)]
+    pub fn solo() -> Ctl {
+        let seg = Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, 1 << 20))
+            .expect("an anonymous control segment");
+        let base = seg.view().region(RegionId::Pool).offset;
+        let ctl = Ctl { seg, base };
+        // Release pairs with `start`'s Acquire load of `go`.
+        ctl.word(1).store(1, Ordering::Release);
+        ctl
+    }
+
     /// Records `t_end` now.
     pub fn end(&self, k: usize) {
         self.child_word(k, 1).store(now_ns(), Ordering::Relaxed);
@@ -109,6 +134,10 @@ impl Ctl {
         self.child_word(k, 3).store(out.errors, Ordering::Relaxed);
         self.child_word(k, 4).store(out.oom, Ordering::Relaxed);
         self.child_word(k, 5).store(out.retries, Ordering::Relaxed);
+        for (i, w) in out.extra.iter().enumerate() {
+            self.child_word(k, EXTRA_AT + i as u64)
+                .store(*w, Ordering::Relaxed);
+        }
         self.child_word(k, 6).store(1, Ordering::Relaxed);
     }
 }
@@ -170,6 +199,13 @@ pub fn run_forked(p: usize, child: impl Fn(usize, &Ctl) -> ChildOut) -> std::io:
         out.errors += ctl.child_word(k, 3).load(Ordering::Relaxed);
         out.oom += ctl.child_word(k, 4).load(Ordering::Relaxed);
         out.retries += ctl.child_word(k, 5).load(Ordering::Relaxed);
+        let mut extra = [0u64; EXTRA];
+        for (i, w) in extra.iter_mut().enumerate() {
+            *w = ctl
+                .child_word(k, EXTRA_AT + i as u64)
+                .load(Ordering::Relaxed);
+        }
+        out.extra.push(extra);
         t_end_max = t_end_max.max(te);
         let own = te.saturating_sub(ts).max(1) as f64 / 1e9;
         out.per_proc.push(ops as f64 / own);

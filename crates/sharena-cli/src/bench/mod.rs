@@ -2,21 +2,25 @@
 //! baselines run in the same process, interleaved (A B A B ...), median of
 //! at least 3 repetitions.
 
+pub mod churn;
+pub mod frag;
 pub mod harness;
+pub mod mutex_shm;
 pub mod pool;
+pub mod report;
 pub mod rng;
 pub mod subjects;
+pub mod treiber;
 pub mod w1;
 pub mod w5;
 
 use crate::Failure;
-use harness::{median, prefault, run_forked, RunOut};
-use pool::{churn, Sizes, System, Treiber};
+use harness::{median, RunOut};
 
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// W1, W2, W2P2, W5, W5r or all.
+    /// W1, W2, W2P2, W3, W4, W5, W5r or all.
     #[arg(long, default_value = "all")]
     pub workload: String,
     /// A tenth of the reference op counts (W5: a 64 MiB file).
@@ -41,52 +45,75 @@ pub struct Figure {
     pub p: usize,
     /// The median run.
     pub run: RunOut,
-    /// Unit of `rate` (ops/s or MiB/s).
+    /// Unit of `rate` (ops/s or MiB/s; B for a fragmentation pass).
     pub unit: &'static str,
+    /// The block alignment the subject gives (0: not stated).
+    pub align: u64,
     /// Bytes moved (W5) and the data checksum, where the workload has them.
     pub bytes_checksum: Option<(u64, u64)>,
 }
 
-/// A bar: `subject`'s rate must be at least `min` times `baseline`'s.
-struct Bar {
-    subject: &'static str,
-    baseline: &'static str,
-    wl: &'static str,
-    p: usize,
-    base_p: usize,
-    min: f64,
+/// One timed run of a subject, repeated by [`interleave`].
+pub struct Runner<'a> {
+    /// The subject's name.
+    pub subject: &'static str,
+    /// The workload.
+    pub wl: &'static str,
+    /// Processes.
+    pub p: usize,
+    /// The block alignment it gives (0: not stated).
+    pub align: u64,
+    /// One run.
+    pub run: Box<dyn Fn() -> std::io::Result<RunOut> + 'a>,
 }
 
-type Runner<'a> = (&'static str, Box<dyn Fn() -> std::io::Result<RunOut> + 'a>);
+impl<'a> Runner<'a> {
+    fn new(
+        subject: &'static str,
+        wl: &'static str,
+        run: impl Fn() -> std::io::Result<RunOut> + 'a,
+    ) -> Self {
+        Runner {
+            subject,
+            wl,
+            p: 1,
+            align: 0,
+            run: Box::new(run),
+        }
+    }
+}
 
-/// Runs every subject `reps` times, interleaved, and keeps each one's
-/// median run (by rate).
-fn interleave(
-    wl: &'static str,
-    p: usize,
-    reps: usize,
-    runners: &[Runner<'_>],
-) -> Result<Vec<Figure>, Failure> {
+/// Runs every runner `reps` times, interleaved, and keeps each one's
+/// median run (by rate), with the errors, failed allocations and crashes of
+/// every repetition (a failure in any of them fails the run).
+fn interleave(reps: usize, runners: &[Runner<'_>]) -> Result<Vec<Figure>, Failure> {
     let mut runs: Vec<Vec<RunOut>> = vec![Vec::new(); runners.len()];
     for _ in 0..reps {
-        for (i, (name, run)) in runners.iter().enumerate() {
-            let r = run().map_err(|e| Failure::op(format!("{wl} {name}: {e}")))?;
-            runs[i].push(r);
+        for (i, r) in runners.iter().enumerate() {
+            let out = (r.run)()
+                .map_err(|e| Failure::op(format!("{} P={} {}: {e}", r.wl, r.p, r.subject)))?;
+            runs[i].push(out);
         }
     }
     Ok(runners
         .iter()
         .zip(runs)
-        .map(|((name, _), mut rs)| {
+        .map(|(r, mut rs)| {
             let mut rates: Vec<f64> = rs.iter().map(RunOut::rate).collect();
             let m = median(&mut rates);
+            let (errors, oom, crashed) = rs.iter().fold((0, 0, 0), |t, r| {
+                (t.0 + r.errors, t.1 + r.oom, t.2 + r.crashed)
+            });
             rs.sort_by(|a, b| (a.rate() - m).abs().total_cmp(&(b.rate() - m).abs()));
+            let mut run = rs.swap_remove(0);
+            (run.errors, run.oom, run.crashed) = (errors, oom, crashed);
             Figure {
-                subject: name,
-                wl,
-                p,
-                run: rs.swap_remove(0),
+                subject: r.subject,
+                wl: r.wl,
+                p: r.p,
+                run,
                 unit: "ops/s",
+                align: r.align,
                 bytes_checksum: None,
             }
         })
@@ -96,70 +123,22 @@ fn interleave(
 fn w1(ops: u64, reps: usize) -> Result<Vec<Figure>, Failure> {
     use w1::{run_limit, Limit};
     interleave(
-        "W1",
-        1,
         reps,
         &[
-            (
-                "bump",
-                Box::new(move || subjects::bump_run(ops, w1::REGION)),
-            ),
-            (
-                "limit-bump-local",
-                Box::new(move || run_limit(Limit::Local, ops)),
-            ),
-            (
-                "limit-bump-faa",
-                Box::new(move || run_limit(Limit::Faa, ops)),
-            ),
-            (
-                "limit-bump-faa-cold",
-                Box::new(move || run_limit(Limit::FaaCold, ops)),
-            ),
+            Runner::new("bump", "W1", move || subjects::bump_run(ops, w1::REGION)),
+            Runner::new("limit-bump-local", "W1", move || {
+                run_limit(Limit::Local, ops)
+            }),
+            Runner::new("limit-bump-faa", "W1", move || run_limit(Limit::Faa, ops)),
+            Runner::new("limit-bump-faa-cold", "W1", move || {
+                run_limit(Limit::FaaCold, ops)
+            }),
         ],
     )
 }
 
 /// The shared 256 MiB segment of W2/W3/W4.
-const POOL_SEGMENT: u64 = 256 << 20;
-
-fn treiber_run(p: usize, ops: u64) -> std::io::Result<RunOut> {
-    let (_seg, base, pool_len) = harness::shared_region(POOL_SEGMENT)?;
-    // SAFETY: the pool region is 4096-aligned, holds 65 * 16384 bytes, and is
-    // used only by this stack (in this process and its forked children).
-    let stack = unsafe { Treiber::init(base.as_ptr(), 16_384) };
-    run_forked(p, |k, ctl| {
-        prefault(base.as_ptr(), pool_len as usize);
-        let mut t = stack.attach();
-        let mut out = churn(k, ctl, &mut t, ops, Sizes::Fixed(64));
-        out.retries = t.retries;
-        out
-    })
-}
-
-fn system_run(p: usize, ops: u64, sizes: Sizes) -> std::io::Result<RunOut> {
-    run_forked(p, |k, ctl| churn(k, ctl, &mut System, ops, sizes))
-}
-
-fn w2(p: usize, ops: u64, reps: usize) -> Result<Vec<Figure>, Failure> {
-    let wl = "W2";
-    interleave(
-        wl,
-        p,
-        reps,
-        &[
-            (
-                "slab",
-                Box::new(move || subjects::slab_run(p, ops, POOL_SEGMENT)),
-            ),
-            ("limit-treiber-slab", Box::new(move || treiber_run(p, ops))),
-            (
-                "system",
-                Box::new(move || system_run(p, ops, Sizes::Fixed(64))),
-            ),
-        ],
-    )
-}
+pub const POOL_SEGMENT: u64 = 256 << 20;
 
 fn w5(quick: bool, reps: usize) -> Result<Vec<Figure>, Failure> {
     let dir = std::env::temp_dir();
@@ -178,94 +157,19 @@ fn w5(quick: bool, reps: usize) -> Result<Vec<Figure>, Failure> {
                 ..RunOut::default()
             },
             unit: "MiB/s",
+            align: 0,
             bytes_checksum: Some((r.bytes, r.checksum)),
         })
         .collect())
 }
 
-fn bars() -> Vec<Bar> {
-    let b = |subject, baseline, wl, p, base_p, min| Bar {
-        subject,
-        baseline,
-        wl,
-        p,
-        base_p,
-        min,
-    };
-    vec![
-        b("bump", "limit-bump-local", "W1", 1, 1, 0.7),
-        b("bump", "limit-bump-faa", "W1", 1, 1, 1.0),
-        b("slab", "limit-treiber-slab", "W2", 1, 1, 2.0),
-        b("slab", "system", "W2", 1, 1, 1.0),
-        b("slab", "slab", "W2", 2, 1, 1.8),
-        b("window-4m", "mmap-whole", "W5", 1, 1, 0.95),
-        b("window-64m", "mmap-whole", "W5r", 1, 1, 0.9),
-    ]
-}
-
-fn rate_of(figs: &[Figure], subject: &str, wl: &str, p: usize) -> Option<f64> {
-    let f = figs
-        .iter()
-        .find(|f| f.subject == subject && f.wl == wl && f.p == p)?;
-    Some(if f.unit == "MiB/s" {
-        f.run.per_proc.first().copied().unwrap_or(0.0)
-    } else {
-        f.run.rate()
-    })
-}
-
-fn print(figs: &[Figure], json: bool) {
-    let all_bars = bars();
-    for f in figs {
-        let rate = rate_of(figs, f.subject, f.wl, f.p).unwrap_or(0.0);
-        let per_proc: Vec<String> = f.run.per_proc.iter().map(|r| format!("{r:.0}")).collect();
-        let ratios: Vec<(&str, f64, f64)> = all_bars
-            .iter()
-            .filter(|b| b.subject == f.subject && b.wl == f.wl && b.p == f.p)
-            .filter_map(|b| {
-                Some((
-                    b.baseline,
-                    rate / rate_of(figs, b.baseline, b.wl, b.base_p)?,
-                    b.min,
-                ))
-            })
-            .collect();
-        if json {
-            let (ratio_to, ratio) = ratios
-                .first()
-                .map_or((None, None), |r| (Some(r.0), Some(r.1)));
-            println!(
-                "{}",
-                serde_json::json!({
-                    "subject": f.subject, "wl": f.wl, "P": f.p, "ops": f.run.ops, "secs": f.run.secs,
-                    "rate": rate, "unit": f.unit, "per_proc": f.run.per_proc, "errors": f.run.errors,
-                    "oom": f.run.oom, "retries": f.run.retries, "crashed": f.run.crashed,
-                    "ratio_to": ratio_to, "ratio": ratio,
-                    "bytes": f.bytes_checksum.map(|b| b.0), "checksum": f.bytes_checksum.map(|b| b.1),
-                    "ratios": ratios.iter().map(|r| serde_json::json!({"to": r.0, "ratio": r.1, "bar": r.2})).collect::<Vec<_>>(),
-                })
-            );
-            continue;
-        }
-        println!(
-            "RESULT subject={} wl={} P={} ops={} secs={:.4} rate={:.0} per_proc={} errors={} oom={} retries={}{}",
-            f.subject, f.wl, f.p, f.run.ops, f.run.secs, rate, per_proc.join(","), f.run.errors, f.run.oom, f.run.retries,
-            if f.unit == "ops/s" { String::new() } else { format!(" unit={}", f.unit) }
-        );
-        for (to, ratio, min) in ratios {
-            let ok = if ratio >= min { "meets" } else { "MISSES" };
-            println!("  ratio_to={to} ratio={ratio:.2} (bar {min:.2}: {ok})");
-        }
-    }
-}
-
 /// Runs `bench`.
 pub fn run(a: &Args) -> Result<(), Failure> {
     let wl = a.workload.to_ascii_uppercase();
-    let known = ["ALL", "W1", "W2", "W2P2", "W5", "W5R"];
+    let known = ["ALL", "W1", "W2", "W2P2", "W3", "W4", "W5", "W5R"];
     if !known.contains(&wl.as_str()) {
         return Err(Failure::usage(format!(
-            "unknown workload {:?} (this build runs W1, W2, W2P2, W5, W5r or all; W3 and W4 come with the free list)",
+            "unknown workload {:?} (W1, W2, W2P2, W3, W4, W5, W5r or all)",
             a.workload
         )));
     }
@@ -280,11 +184,22 @@ pub fn run(a: &Args) -> Result<(), Failure> {
     if want("W1") {
         figs.extend(w1(10_000_000 / scale, a.reps)?);
     }
+    let w2 = churn::w2_subjects(10_000_000 / scale);
+    let w3 = churn::w3_subjects(5_000_000 / scale);
     if want("W2") {
-        figs.extend(w2(1, 10_000_000 / scale, a.reps)?);
+        figs.extend(churn::run("W2", &[1], &[1], a.reps, &w2)?);
     }
     if want("W2P2") {
-        figs.extend(w2(2, 10_000_000 / scale, a.reps)?);
+        figs.extend(churn::run("W2", &[2], &[2], a.reps, &w2)?);
+    }
+    if want("W3") {
+        figs.extend(churn::run("W3", &[1], &[1], a.reps, &w3)?);
+    }
+    if want("W4") {
+        // W4's ratio to P=1 is measured in the same run: alone, W4 runs the
+        // P=1 figures too, interleaved with its own.
+        let ps: &[usize] = if want("W3") { &[2] } else { &[1, 2] };
+        figs.extend(churn::run("W3", ps, &[2], a.reps, &w3)?);
     }
     if want("W5") || want("W5R") {
         let w5figs = w5(a.quick, a.reps)?;
@@ -294,7 +209,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
                 .filter(|f| want("ALL") || f.wl.eq_ignore_ascii_case(&wl)),
         );
     }
-    print(&figs, a.json);
+    report::print(&figs, a.json);
     let bad: u64 = figs
         .iter()
         .map(|f| f.run.errors + f.run.oom + f.run.crashed)

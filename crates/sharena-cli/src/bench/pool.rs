@@ -1,10 +1,10 @@
-//! The W2/W3 churn loop (WORKLOADS.md §1) over any pool, and the pool
-//! baselines: the system allocator and a Treiber-stack slab in MAP_SHARED
-//! memory (`limit-treiber-slab`).
+//! The W2/W3 churn loop (WORKLOADS.md §1) over any pool, the driver that
+//! runs it in the fork harness (timed, or as the fragmentation pass), and
+//! the `system` baseline (malloc/free on each child's private heap).
 
-use super::harness::{ChildOut, Ctl};
+use super::frag::{self, FragTrack};
+use super::harness::{run_forked, ChildOut, Ctl, RunOut};
 use super::rng::XorShift;
-use sharena::layout::sync::{AtomicU64, Ordering};
 use std::alloc::Layout;
 
 /// Working-set size.
@@ -15,8 +15,8 @@ pub const SLOTS: usize = 4096;
 pub enum Sizes {
     /// W2: always 64 bytes.
     Fixed(u64),
-    /// W3: uniform in [16, 4096], drawn after the slot index.
-    #[allow(dead_code)] // W3 and W4 run once the free list lands (issue 4).
+    /// W3: `16 + next() % 4081`, uniform in [16, 4096], drawn after the
+    /// slot index (and once per fill block).
     Variable,
 }
 
@@ -30,14 +30,67 @@ pub trait Pool {
     fn free(&mut self, h: Self::Handle);
     /// The block's first word.
     fn word(&self, h: Self::Handle) -> *mut u64;
+    /// Where the block starts, in one address space for every process of
+    /// the run: the block's address where all processes map the pool at the
+    /// same address (the default), its offset from the segment base where
+    /// each process maps it on its own (sharena's allocators).
+    fn addr(&self, h: Self::Handle) -> u64 {
+        self.word(h).addr() as u64
+    }
+    /// The allocator's own bytes in use (headers and rounding included),
+    /// where it reports them; `None` where it does not.
+    fn used(&self) -> Option<u64> {
+        None
+    }
+    /// Errors the pool counted itself (failed frees).
+    fn errors(&self) -> u64 {
+        0
+    }
+    /// CAS retries, where the pool counts them.
+    fn retries(&self) -> u64 {
+        0
+    }
+}
+
+/// Bookkeeping the churn loop calls after each allocation and free (the
+/// fragmentation pass); the timed pass uses [`Untracked`], whose calls
+/// compile to nothing.
+pub trait Observer<P: Pool> {
+    /// Block `h` of `size` requested bytes went into slot `i`.
+    fn allocated(&mut self, pool: &P, i: usize, h: P::Handle, size: u64);
+    /// The block in slot `i` was freed.
+    fn freed(&mut self, i: usize);
+    /// The last op is done (before teardown).
+    fn done(&mut self, pool: &P);
+}
+
+/// No bookkeeping: the timed pass.
+#[derive(Debug)]
+pub struct Untracked;
+
+impl<P: Pool> Observer<P> for Untracked {
+    #[inline(always)]
+    fn allocated(&mut self, _: &P, _: usize, _: P::Handle, _: u64) {}
+    #[inline(always)]
+    fn freed(&mut self, _: usize) {}
+    #[inline(always)]
+    fn done(&mut self, _: &P) {}
 }
 
 fn tag(k: usize, n: u64) -> u64 {
     ((k as u64 + 1) << 56) | n.wrapping_add(1)
 }
 
-/// Fill, timed ops, teardown: one child of W2 or W3.
-pub fn churn<P: Pool>(k: usize, ctl: &Ctl, pool: &mut P, ops: u64, sizes: Sizes) -> ChildOut {
+/// Fill, timed ops, teardown: one child of W2 or W3, with `obs` told of
+/// every allocation and free of the fill and the ops.
+pub fn churn<P: Pool, O: Observer<P>>(
+    k: usize,
+    ctl: &Ctl,
+    pool: &mut P,
+    ops: u64,
+    sizes: Sizes,
+    obs: &mut O,
+) -> ChildOut {
     let mut rng = XorShift::for_process(k);
     let mut slot: Vec<Option<P::Handle>> = vec![None; SLOTS];
     let mut tags = vec![0u64; SLOTS];
@@ -55,6 +108,7 @@ pub fn churn<P: Pool>(k: usize, ctl: &Ctl, pool: &mut P, ops: u64, sizes: Sizes)
         let t = ((k as u64 + 1) << 56) | (u64::MAX - j as u64).wrapping_add(1);
         // SAFETY: a live block of at least 16 bytes, 8-aligned, owned by us.
         unsafe { pool.word(h).write(t) };
+        obs.allocated(pool, j, h, size);
         slot[j] = Some(h);
         tags[j] = t;
     }
@@ -71,11 +125,13 @@ pub fn churn<P: Pool>(k: usize, ctl: &Ctl, pool: &mut P, ops: u64, sizes: Sizes)
             }
             checksum = checksum.wrapping_add(v);
             pool.free(h);
+            obs.freed(i);
         }
         if let Some(h) = pool.alloc(size) {
             let t = tag(k, n);
             // SAFETY: as above.
             unsafe { pool.word(h).write(t) };
+            obs.allocated(pool, i, h, size);
             slot[i] = Some(h);
             tags[i] = t;
         } else {
@@ -85,11 +141,70 @@ pub fn churn<P: Pool>(k: usize, ctl: &Ctl, pool: &mut P, ops: u64, sizes: Sizes)
         out.ops += 1;
     }
     ctl.end(k);
+    obs.done(pool);
     std::hint::black_box(checksum);
     for h in slot.into_iter().flatten() {
         pool.free(h);
     }
+    out.errors += pool.errors();
+    out.retries += pool.retries();
     out
+}
+
+/// Which run of a churn subject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// The timed run.
+    Timed,
+    /// The fragmentation pass (untimed, bookkeeping after every op).
+    Frag,
+}
+
+/// Whether the processes of a run share one pool.
+#[derive(Clone, Copy, Debug)]
+pub enum Sharing {
+    /// One pool in one segment: footprint is the span over all processes,
+    /// and `used` is the pool's, less `used0` (its value right after
+    /// creation, `None` where the pool does not report it).
+    Shared {
+        /// `used()` right after creation, in the parent.
+        used0: Option<u64>,
+    },
+    /// A pool per process (the system allocator): spans and `used` add up,
+    /// and `used` counts from its value in each child before the fill.
+    Private,
+}
+
+/// Runs `p` children of a churn workload, each over the pool `open(k)`
+/// gives it (opened, attached and prefaulted there), as `pass` says.
+pub fn run_pool<P: Pool>(
+    p: usize,
+    ops: u64,
+    sizes: Sizes,
+    pass: Pass,
+    sharing: Sharing,
+    open: impl Fn(usize) -> P,
+) -> std::io::Result<RunOut> {
+    let mut run = run_forked(p, |k, ctl| {
+        let mut pool = open(k);
+        match pass {
+            Pass::Timed => churn(k, ctl, &mut pool, ops, sizes, &mut Untracked),
+            Pass::Frag => {
+                let used0 = match sharing {
+                    Sharing::Shared { used0 } => used0,
+                    Sharing::Private => pool.used(),
+                };
+                let mut track = FragTrack::new(used0);
+                let mut out = churn(k, ctl, &mut pool, ops, sizes, &mut track);
+                out.extra = track.words();
+                out
+            }
+        }
+    })?;
+    if pass == Pass::Frag {
+        run.frag = Some(frag::summarize(&run.extra, sharing));
+    }
+    Ok(run)
 }
 
 /// `system`: malloc/free on the process's private heap, 16-byte aligned.
@@ -111,118 +226,64 @@ impl Pool for System {
     fn word(&self, h: Self::Handle) -> *mut u64 {
         h.0.cast()
     }
-}
-
-/// `limit-treiber-slab`: a Treiber stack of 64-byte nodes in MAP_SHARED
-/// memory (WORKLOADS.md, L-treiber): head `tag << 32 | index`, index
-/// `u32::MAX` empty, every successful CAS bumps the tag.
-pub struct Treiber {
-    head: *const AtomicU64,
-    nodes: *mut u8,
-    count: u32,
-    /// CAS failures.
-    pub retries: u64,
-}
-
-const EMPTY: u32 = u32::MAX;
-
-impl Treiber {
-    /// Lays a stack of `count` 64-byte nodes over `mem` (at least
-    /// `64 * (count + 1)` bytes, 64-aligned): the head in the first line,
-    /// nodes after it, all pushed.
-    ///
-    /// # Safety
-    /// `mem` is valid, 64-aligned, shared by every process that uses the
-    /// stack, and only used through stacks built over it.
-    pub unsafe fn init(mem: *mut u8, count: u32) -> Self {
-        let t = Treiber {
-            head: mem.cast::<AtomicU64>(),
-            // SAFETY: the caller provides 64 * (count + 1) bytes.
-            nodes: unsafe { mem.add(64) },
-            count,
-            retries: 0,
-        };
-        // Link every node into one chain, head first.
-        for i in 0..count {
-            let next = if i + 1 < count { i + 1 } else { EMPTY };
-            // SAFETY: node i is inside the region.
-            unsafe { t.next_ptr(i).write(next) };
-        }
-        t.head().store(0, Ordering::Release);
-        t
-    }
-
-    /// The same stack, seen by another process through the inherited
-    /// mapping.
-    pub fn attach(&self) -> Self {
-        Treiber {
-            head: self.head,
-            nodes: self.nodes,
-            count: self.count,
-            retries: 0,
-        }
-    }
-
-    fn head(&self) -> &AtomicU64 {
-        // SAFETY: `init`'s contract: the head word lives as long as the stack.
-        unsafe { &*self.head }
-    }
-
-    fn next_ptr(&self, i: u32) -> *mut u32 {
-        // SAFETY: callers pass i < count.
-        unsafe { self.nodes.add(i as usize * 64).cast() }
+    /// `mallinfo2().uordblks`: bytes in chunks malloc has handed out, this
+    /// process's heap (the Rust global allocator here is malloc).
+    fn used(&self) -> Option<u64> {
+        // SAFETY: mallinfo2 only reads malloc's own state, under its locks.
+        let info = unsafe { libc::mallinfo2() };
+        Some(info.uordblks as u64)
     }
 }
 
-impl Pool for Treiber {
-    type Handle = u32;
-    fn alloc(&mut self, _size: u64) -> Option<u32> {
-        // Acquire pairs with the Release CAS of `free` (the pushed node's
-        // next is visible).
-        let mut old = self.head().load(Ordering::Acquire);
-        loop {
-            let index = old as u32;
-            if index == EMPTY || index >= self.count {
-                return None;
-            }
-            // SAFETY: index < count. Relaxed (per the workload's spec): the
-            // head's Acquire covers it.
-            let next = unsafe { self.next_ptr(index).read_volatile() };
-            let new = (((old >> 32) + 1) << 32) | u64::from(next);
-            // AcqRel: acquires the pusher's writes, releases ours.
-            match self
-                .head()
-                .compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return Some(index),
-                Err(cur) => {
-                    self.retries += 1;
-                    old = cur;
-                }
-            }
+/// `system` in W2/W3/W4: each child churns its own private heap.
+pub fn system_run(p: usize, ops: u64, sizes: Sizes, pass: Pass) -> std::io::Result<RunOut> {
+    run_pool(p, ops, sizes, pass, Sharing::Private, |_| System)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::Ctl;
+    use super::*;
+
+    /// Records every allocation's slot and size.
+    struct Record(Vec<(usize, u64)>);
+
+    impl<P: Pool> Observer<P> for Record {
+        fn allocated(&mut self, _: &P, i: usize, _: P::Handle, size: u64) {
+            self.0.push((i, size));
         }
+        fn freed(&mut self, _: usize) {}
+        fn done(&mut self, _: &P) {}
     }
-    fn free(&mut self, index: u32) {
-        let mut old = self.head().load(Ordering::Relaxed);
-        loop {
-            // SAFETY: index < count (it came from alloc).
-            unsafe { self.next_ptr(index).write_volatile(old as u32) };
-            let new = (((old >> 32) + 1) << 32) | u64::from(index);
-            // Release pairs with alloc's Acquire: our `next` write is visible.
-            match self
-                .head()
-                .compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(cur) => {
-                    self.retries += 1;
-                    old = cur;
-                }
-            }
-        }
+
+    /// WORKLOADS.md §4 through the loop itself: the fill draws one size per
+    /// block, then each op draws the slot first and the size second.
+    #[test]
+    fn w3_draw_order_matches_the_test_vectors() {
+        let mut rec = Record(Vec::new());
+        churn(0, &Ctl::solo(), &mut System, 3, Sizes::Variable, &mut rec);
+        let fill: Vec<u64> = rec.0[..5].iter().map(|a| a.1).collect();
+        assert_eq!(fill, [3297, 460, 1565, 3673, 1847]);
+        assert!(rec.0[..SLOTS].iter().enumerate().all(|(j, a)| a.0 == j));
+        assert_eq!(rec.0[..SLOTS].iter().map(|a| a.1).sum::<u64>(), 8_463_948);
+        assert_eq!(rec.0[SLOTS..], [(2566, 292), (1098, 3903), (2598, 3414)]);
+        let mut rec = Record(Vec::new());
+        churn(0, &Ctl::solo(), &mut System, 2, Sizes::Fixed(64), &mut rec);
+        assert_eq!(rec.0[SLOTS..], [(2730, 64), (703, 64)]);
     }
-    fn word(&self, index: u32) -> *mut u64 {
-        // SAFETY: index < count.
-        unsafe { self.nodes.add(index as usize * 64).cast() }
+
+    /// W3 over malloc in this process (no fork), with bookkeeping.
+    #[test]
+    fn system_w3_churn() {
+        let mut sys = System;
+        let mut track = FragTrack::new(sys.used());
+        let ctl = Ctl::solo();
+        let out = churn(0, &ctl, &mut sys, 20_000, Sizes::Variable, &mut track);
+        assert_eq!((out.ops, out.errors, out.oom), (20_000, 0, 0));
+        let [live, used, lo, hi] = track.words();
+        assert!(live >= 8_463_948, "live peak {live}");
+        // Other test threads share malloc's counters: a loose check.
+        assert!(used > live / 2, "used {used}");
+        assert!(hi - lo >= live, "span {}", hi - lo);
     }
 }

@@ -1,9 +1,8 @@
 //! The sharena subjects of the workloads: each opened by name in every
 //! child, so each child maps the segment at its own address (the real use).
 
-use super::harness::ChildOut;
-use super::harness::{prefault, run_forked, RunOut};
-use super::pool::{churn, Pool, Sizes};
+use super::harness::{prefault, run_forked, ChildOut, RunOut};
+use super::pool::{run_pool, Pass, Pool, Sharing, Sizes};
 use sharena::{Bump, Offset, ShmAllocator, Slab};
 
 /// A unique segment name for one bench run.
@@ -23,53 +22,117 @@ impl Drop for Unlink {
     }
 }
 
-/// A slab as a churn pool: offsets in, the zero-copy pointer for the tag.
-struct SlabPool {
-    slab: Slab,
+/// An opened sharena allocator handle: the allocator it serves (through
+/// `Deref` for [`Slab`]).
+pub trait Handle {
+    /// The allocator.
+    type A: ShmAllocator + ?Sized;
+    /// The allocator behind the handle.
+    fn allocator(&self) -> &Self::A;
+}
+
+impl Handle for Slab {
+    type A = <Slab as std::ops::Deref>::Target;
+    #[inline(always)]
+    fn allocator(&self) -> &Self::A {
+        self
+    }
+}
+
+impl Handle for sharena::FreeList {
+    type A = <sharena::FreeList as std::ops::Deref>::Target;
+    #[inline(always)]
+    fn allocator(&self) -> &Self::A {
+        self
+    }
+}
+
+/// `freelist` in W3/W4: variable sizes in a 256 MiB named segment.
+pub fn freelist_run(p: usize, ops: u64, segment: u64, pass: Pass) -> std::io::Result<RunOut> {
+    let create = |name: &str| sharena::FreeList::create(name, segment);
+    shm_run(
+        "freelist",
+        p,
+        ops,
+        Sizes::Variable,
+        pass,
+        create,
+        sharena::FreeList::open,
+    )
+}
+
+/// A sharena allocator as a churn pool: offsets in, the zero-copy pointer
+/// for the tag, its own `stats().used`.
+struct ShmPool<H> {
+    h: H,
     base: *mut u8,
     errors: u64,
 }
 
-impl Pool for SlabPool {
+impl<H: Handle> Pool for ShmPool<H> {
     type Handle = Offset;
     #[inline(always)]
     fn alloc(&mut self, size: u64) -> Option<Offset> {
-        self.slab.alloc(size).ok()
+        self.h.allocator().alloc(size).ok()
     }
     #[inline(always)]
     fn free(&mut self, h: Offset) {
-        if self.slab.free(h).is_err() {
+        if self.h.allocator().free(h).is_err() {
             self.errors += 1;
         }
     }
     #[inline(always)]
     fn word(&self, h: Offset) -> *mut u64 {
-        // The offset came from `alloc` of this slab, so it lies in the pool.
+        // The offset came from `alloc` of this allocator, so it lies in the
+        // mapping.
         self.base.wrapping_add(h.get() as usize).cast()
+    }
+    /// The offset: each process maps the segment at its own address.
+    fn addr(&self, h: Offset) -> u64 {
+        h.get()
+    }
+    fn used(&self) -> Option<u64> {
+        Some(self.h.allocator().stats().used)
+    }
+    fn errors(&self) -> u64 {
+        self.errors
     }
 }
 
-/// `slab` in W2 / W2P2: 64-byte slots in a 256 MiB named segment.
-pub fn slab_run(p: usize, ops: u64, segment: u64) -> std::io::Result<RunOut> {
-    let name = bench_name("slab");
-    let parent = Slab::create(&name, segment, 64).map_err(std::io::Error::other)?;
+/// One run of a sharena allocator subject: the parent creates the named
+/// segment (`create`) and unlinks it after the run; each child opens it by
+/// name (`open`), so each maps it at its own address, and prefaults it.
+pub fn shm_run<H: Handle>(
+    tag: &str,
+    p: usize,
+    ops: u64,
+    sizes: Sizes,
+    pass: Pass,
+    create: impl FnOnce(&str) -> sharena::Result<H>,
+    open: impl Fn(&str) -> sharena::Result<H>,
+) -> std::io::Result<RunOut> {
+    let name = bench_name(tag);
+    let parent = create(&name).map_err(std::io::Error::other)?;
     let _unlink = Unlink(name.clone());
-    let r = run_forked(p, |k, ctl| {
-        let slab = Slab::open(&name).expect("open the bench slab");
-        let view = slab.segment().view();
+    let sharing = Sharing::Shared {
+        used0: Some(parent.allocator().stats().used),
+    };
+    let r = run_pool(p, ops, sizes, pass, sharing, |_| {
+        let h = open(&name).expect("open the bench segment");
+        let view = h.allocator().view();
         let base = view.base().as_ptr();
         prefault(base, view.len() as usize);
-        let mut pool = SlabPool {
-            slab,
-            base,
-            errors: 0,
-        };
-        let mut out = churn(k, ctl, &mut pool, ops, Sizes::Fixed(64));
-        out.errors += pool.errors;
-        out
+        ShmPool { h, base, errors: 0 }
     });
     drop(parent);
     r
+}
+
+/// `slab` in W2 / W2P2: 64-byte slots in a named segment of `segment`
+/// bytes.
+pub fn slab_run(p: usize, ops: u64, segment: u64, pass: Pass) -> std::io::Result<RunOut> {
+    let create = |name: &str| Slab::create(name, segment, 64);
+    shm_run("slab", p, ops, Sizes::Fixed(64), pass, create, Slab::open)
 }
 
 /// `bump` in W1: 64-byte allocations from a named segment holding a 1 GiB

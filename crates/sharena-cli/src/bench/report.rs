@@ -1,0 +1,184 @@
+//! The output of `sharena bench` (WORKLOADS.md §3): one RESULT line per
+//! timed figure and one FRAG line per fragmentation pass, or one JSON object
+//! each with `--json`, with the ratios to the baselines that DESIGN.md §6
+//! sets bars against. A bar is evaluated only where its subject ran.
+
+use super::frag::Frag;
+use super::Figure;
+
+/// A bar: `subject`'s rate must be at least `min` times `baseline`'s (at
+/// `base_p` processes).
+struct Bar {
+    subject: &'static str,
+    baseline: &'static str,
+    wl: &'static str,
+    p: usize,
+    base_p: usize,
+    min: f64,
+}
+
+/// A fragmentation bar: `subject`'s footprint/live must be at most `max`.
+struct FragBar {
+    subject: &'static str,
+    wl: &'static str,
+    p: usize,
+    max: f64,
+}
+
+fn bars() -> Vec<Bar> {
+    let b = |subject, baseline, wl, p, base_p, min| Bar {
+        subject,
+        baseline,
+        wl,
+        p,
+        base_p,
+        min,
+    };
+    vec![
+        b("bump", "limit-bump-local", "W1", 1, 1, 0.7),
+        b("bump", "limit-bump-faa", "W1", 1, 1, 1.0),
+        b("slab", "limit-treiber-slab", "W2", 1, 1, 2.0),
+        b("slab", "system", "W2", 1, 1, 1.0),
+        b("slab", "slab", "W2", 2, 1, 1.8),
+        b("freelist", "mutex-shm", "W3", 1, 1, 1.5),
+        b("freelist", "system", "W3", 1, 1, 1.5),
+        b("freelist", "freelist", "W3", 2, 1, 1.8),
+        b("freelist", "mutex-shm", "W3", 2, 2, 6.0),
+        b("window-4m", "mmap-whole", "W5", 1, 1, 0.95),
+        b("window-64m", "mmap-whole", "W5r", 1, 1, 0.9),
+    ]
+}
+
+fn frag_bars() -> Vec<FragBar> {
+    vec![FragBar {
+        subject: "freelist",
+        wl: "W3",
+        p: 1,
+        max: 1.15,
+    }]
+}
+
+fn rate_of(figs: &[Figure], subject: &str, wl: &str, p: usize) -> Option<f64> {
+    let f = figs
+        .iter()
+        .find(|f| f.subject == subject && f.wl == wl && f.p == p && f.run.frag.is_none())?;
+    Some(if f.unit == "MiB/s" {
+        f.run.per_proc.first().copied().unwrap_or(0.0)
+    } else {
+        f.run.rate()
+    })
+}
+
+/// Prints every figure, RESULT or FRAG, in order.
+pub fn print(figs: &[Figure], json: bool) {
+    for f in figs {
+        match f.run.frag {
+            Some(frag) => print_frag(f, &frag, json),
+            None => print_result(figs, f, json),
+        }
+    }
+}
+
+fn print_result(figs: &[Figure], f: &Figure, json: bool) {
+    let rate = rate_of(figs, f.subject, f.wl, f.p).unwrap_or(0.0);
+    let per_proc: Vec<String> = f.run.per_proc.iter().map(|r| format!("{r:.0}")).collect();
+    let mut ratios: Vec<(&str, usize, f64, Option<f64>)> = bars()
+        .iter()
+        .filter(|b| b.subject == f.subject && b.wl == f.wl && b.p == f.p)
+        .filter_map(|b| {
+            let base = rate_of(figs, b.baseline, b.wl, b.base_p)?;
+            Some((b.baseline, b.base_p, rate / base, Some(b.min)))
+        })
+        .collect();
+    // Every multi-process figure gives its ratio to its own P=1 rate
+    // (WORKLOADS.md §2, W4), with or without a bar.
+    if f.p > 1 && !ratios.iter().any(|r| r.0 == f.subject && r.1 == 1) {
+        if let Some(base) = rate_of(figs, f.subject, f.wl, 1) {
+            ratios.push((f.subject, 1, rate / base, None));
+        }
+    }
+    let align = (f.align > 0).then_some(f.align);
+    if json {
+        let (ratio_to, ratio) = ratios
+            .first()
+            .map_or((None, None), |r| (Some(r.0), Some(r.2)));
+        println!(
+            "{}",
+            serde_json::json!({
+                "line": "RESULT",
+                "subject": f.subject, "wl": f.wl, "P": f.p, "ops": f.run.ops, "secs": f.run.secs,
+                "rate": rate, "unit": f.unit, "per_proc": f.run.per_proc, "errors": f.run.errors,
+                "oom": f.run.oom, "retries": f.run.retries, "crashed": f.run.crashed,
+                "align": align, "ratio_to": ratio_to, "ratio": ratio,
+                "bytes": f.bytes_checksum.map(|b| b.0), "checksum": f.bytes_checksum.map(|b| b.1),
+                "ratios": ratios.iter().map(|r| serde_json::json!({"to": r.0, "P": r.1, "ratio": r.2, "bar": r.3})).collect::<Vec<_>>(),
+            })
+        );
+        return;
+    }
+    let mut tail = String::new();
+    if f.unit != "ops/s" {
+        tail = format!(" unit={}", f.unit);
+    }
+    if let Some(a) = align {
+        tail = format!("{tail} align={a}");
+    }
+    println!(
+        "RESULT subject={} wl={} P={} ops={} secs={:.4} rate={:.0} per_proc={} errors={} oom={} retries={}{}",
+        f.subject, f.wl, f.p, f.run.ops, f.run.secs, rate, per_proc.join(","), f.run.errors, f.run.oom, f.run.retries, tail
+    );
+    for (to, base_p, ratio, min) in ratios {
+        let mut note: Vec<String> = Vec::new();
+        if base_p != f.p {
+            note.push(format!("at P={base_p}"));
+        }
+        if let Some(min) = min {
+            let ok = if ratio >= min { "meets" } else { "MISSES" };
+            note.push(format!("bar {min:.2}: {ok}"));
+        }
+        println!("  ratio_to={to} ratio={ratio:.2} ({})", note.join("; "));
+    }
+}
+
+fn print_frag(f: &Figure, frag: &Frag, json: bool) {
+    let bars: Vec<f64> = frag_bars()
+        .iter()
+        .filter(|b| b.subject == f.subject && b.wl == f.wl && b.p == f.p)
+        .map(|b| b.max)
+        .collect();
+    let fol = frag.footprint_over_live();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "line": "FRAG",
+                "subject": f.subject, "wl": f.wl, "P": f.p, "ops": f.run.ops,
+                "live_peak": frag.live_peak, "used_peak": frag.used_peak,
+                "footprint_peak": frag.footprint_peak,
+                "used_over_live": frag.used_over_live(), "footprint_over_live": fol,
+                "errors": f.run.errors, "oom": f.run.oom, "crashed": f.run.crashed,
+                "align": f.align, "ratio_to": "live_peak",
+                "bars": bars.iter().map(|m| serde_json::json!({"of": "footprint_over_live", "max": m})).collect::<Vec<_>>(),
+            })
+        );
+        return;
+    }
+    let na = || "n/a".to_string();
+    println!(
+        "FRAG   subject={} wl={} P={} live_peak={} used_peak={} footprint_peak={} used_over_live={} footprint_over_live={:.3} errors={} oom={}",
+        f.subject,
+        f.wl,
+        f.p,
+        frag.live_peak,
+        frag.used_peak.map_or_else(na, |u| u.to_string()),
+        frag.footprint_peak,
+        frag.used_over_live().map_or_else(na, |x| format!("{x:.3}")),
+        fol,
+        f.run.errors,
+        f.run.oom,
+    );
+    for max in bars {
+        let ok = if fol <= max { "meets" } else { "MISSES" };
+        println!("  footprint_over_live={fol:.3} (bar <= {max:.2}: {ok})");
+    }
+}
