@@ -35,7 +35,10 @@ fn four_processes_share_a_named_free_list() {
             ChildGuard(spawn_child(
                 "child_entry",
                 "freelist_worker",
-                &[("SHARENA_NAME", g.name()), ("SHARENA_WORKER", &w.to_string())],
+                &[
+                    ("SHARENA_NAME", g.name()),
+                    ("SHARENA_WORKER", &w.to_string()),
+                ],
             ))
         })
         .collect();

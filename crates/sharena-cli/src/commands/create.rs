@@ -2,7 +2,7 @@
 
 use crate::size::{human, parse_mode, parse_size};
 use crate::Failure;
-use sharena::{AllocatorKind, Bump, RegionId, Segment, SegmentOptions, Slab};
+use sharena::{AllocatorKind, Bump, FreeList, RegionId, Segment, SegmentOptions, Slab};
 
 /// Arguments of `create`.
 #[derive(Debug, clap::Args)]
@@ -42,6 +42,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
     }
     let slab;
     let bump;
+    let heap;
     let plain;
     let seg: &Segment = if a.kind == AllocatorKind::Bump {
         let opts = Bump::options(a.size)?.mode(a.mode);
@@ -54,9 +55,15 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             .mode(a.mode);
         slab = Slab::create_with_options(&a.name, &opts)?;
         slab.segment()
+    } else if a.kind == AllocatorKind::FreeList {
+        let opts = FreeList::options(a.size)
+            .map_err(|e| Failure::op(format!("segment {}: {e}", a.name)))?
+            .mode(a.mode);
+        heap = FreeList::create_with_options(&a.name, &opts)?;
+        heap.segment()
     } else {
-        // The free-list and handle heaps initialise their state when their
-        // issues land; until then the segment is laid out and validated.
+        // The handle heap initialises its state when its issue lands; until
+        // then the segment is laid out and validated.
         plain = Segment::create(&a.name, &SegmentOptions::new(a.kind, a.size).mode(a.mode))?;
         &plain
     };

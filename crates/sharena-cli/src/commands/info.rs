@@ -109,5 +109,15 @@ fn stats(
         });
         return Ok((s.used, s.allocations, extra));
     }
+    if kind == sharena::AllocatorKind::FreeList && sharena::validate_name(name).is_ok() {
+        let heap = sharena::FreeList::open(name)?;
+        let s = heap.stats();
+        let g = heap.geometry();
+        let extra = serde_json::json!({
+            "chunk_size": g.chunk_size(), "chunks": g.chunks, "arenas": g.arenas,
+            "span_chunks": g.span_chunks, "high_water": s.high_water, "available": s.available,
+        });
+        return Ok((s.used, s.allocations, extra));
+    }
     Ok((0, 0, serde_json::Value::Null))
 }
