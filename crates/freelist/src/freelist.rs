@@ -10,10 +10,11 @@ use crate::layout::{
     CACHE_STRIDE, FORMAT_WORD,
 };
 use crate::thread::{self, THREAD_ARENAS};
+use shm_layout::sync::thread_id;
 use shm_layout::sync::{AtomicU64, Ordering};
 use shm_layout::{
     AllocStats, AllocatorKind, Error, Offset, RegionId, Result, SegmentView, ShmAllocator,
-    CACHE_LINE,
+    CACHE_LINE, PARAM_NAMES,
 };
 use std::sync::Mutex;
 
@@ -59,15 +60,6 @@ pub struct FreeList<S: AsRef<SegmentView>> {
     /// The process that attached; a forked child's copy must not release.
     attach_pid: u32,
 }
-
-const PARAM_NAMES: [&str; 6] = [
-    "params[0]",
-    "params[1]",
-    "params[2]",
-    "params[3]",
-    "params[4]",
-    "params[5]",
-];
 
 /// Validates the header of a free-list segment and derives its geometry.
 fn geometry(view: &SegmentView) -> Result<(Geometry, u64)> {
@@ -262,6 +254,12 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
 
     #[inline(always)]
     fn arena(&self, id: u32) -> Arena<'_> {
+        self.arena_in(self.pool(), id)
+    }
+
+    /// Arena `id` over a `pool` already made by `self.pool()`.
+    #[inline(always)]
+    fn arena_in<'a>(&'a self, pool: Pool<'a>, id: u32) -> Arena<'a> {
         let off = self.arena_off(id);
         // SAFETY: as in `arena_head`; the bins and the class caches follow
         // the head inside the entry (ARENA_LEN covers them), 8-aligned.
@@ -276,7 +274,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 ),
             )
         };
-        Arena::new(self.pool(), head, bins, cache, (id + 1) as u16)
+        Arena::new(pool, head, bins, cache, (id + 1) as u16)
     }
 
     /// Claims a free arena entry for this process.
@@ -309,7 +307,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     /// The calling thread's arena of this handle, claiming one if needed.
     #[inline(always)]
     fn my_arena(&self) -> Option<u32> {
-        let me = thread::id();
+        let me = thread_id();
         let owner = self.owner_thread.load(Ordering::Relaxed);
         if owner == me {
             return self.primary;
@@ -331,7 +329,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     /// The calling thread's arena of this handle, if it has one.
     #[inline(always)]
     fn current_arena(&self) -> Option<u32> {
-        if self.owner_thread.load(Ordering::Relaxed) == thread::id() {
+        if self.owner_thread.load(Ordering::Relaxed) == thread_id() {
             return self.primary;
         }
         self.thread_arena(false)
@@ -381,9 +379,10 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         }
     }
 
-    /// The header offset and tag of the live block whose payload starts at
-    /// `offset`, or why it is not one.
-    fn locate(&self, offset: Offset) -> Result<(u64, Tag)> {
+    /// The header offset, tag and first chunk's table entry of the live
+    /// block whose payload starts at `offset`, or why it is not one. For a
+    /// huge block the entry is its run's head.
+    fn locate(&self, pool: &Pool<'_>, offset: Offset) -> Result<(u64, Tag, Entry)> {
         let off = offset.get();
         let invalid = |reason| Error::InvalidOffset {
             offset: off,
@@ -396,7 +395,6 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             return Err(invalid("not 16-byte aligned, so not a block start"));
         }
         let b = off - HEADER;
-        let pool = self.pool();
         let c = pool.chunk_of(b);
         let e = pool.map.entry(c).map_err(|f| self.corrupt(f.into()))?;
         let tag = Tag::unpack(
@@ -412,11 +410,18 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             Kind::SpanHead | Kind::SpanBody => {
                 !tag.huge()
                     && tag.owner() == e.owner()
+                    && tag.owner() != 0
                     && u64::from(tag.size()) >= MIN_BLOCK
                     && u64::from(tag.size()) << GRANULE_SHIFT <= self.max_span
                     && b + (u64::from(tag.size()) << GRANULE_SHIFT) <= self.pool_end
             }
             Kind::HugeHead => {
+                let n = u64::from(e.n());
+                if n == 0 || c + n > pool.map.chunks() {
+                    return Err(
+                        self.corrupt(Fault::Chunk(crate::chunks::Fault::Entry(c, e.pack())))
+                    );
+                }
                 let link = pool
                     .word(b + 8)
                     .map_err(|f| self.corrupt(f))?
@@ -442,7 +447,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         }
         match tag.state() {
             State::Used if tag.cached() => Err(Error::DoubleFree { offset: off }),
-            State::Used => Ok((b, tag)),
+            State::Used => Ok((b, tag, e)),
             State::Free | State::Remote => Err(Error::DoubleFree { offset: off }),
         }
     }
@@ -500,16 +505,13 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         Ok(Offset::new(b + HEADER))
     }
 
-    fn free_huge(&self, b: u64, tag: Tag) -> Result<()> {
-        let pool = self.pool();
-        let err = |f| self.corrupt(f);
-        if !cas_state(pool.word(b).map_err(err)?, tag, State::Free) {
+    /// Frees the huge block `b` (tag `tag`), whose run starts at the chunk
+    /// holding `b` with head entry `head`.
+    fn free_huge(&self, pool: &Pool<'_>, b: u64, tag: Tag, head: Entry) -> Result<()> {
+        if !cas_state(pool.word(b).map_err(|f| self.corrupt(f))?, tag, State::Free) {
             return Err(Error::DoubleFree { offset: b + HEADER });
         }
-        let (first, head) = pool
-            .map
-            .run_of(pool.chunk_of(b))
-            .map_err(|f| err(f.into()))?;
+        let first = pool.chunk_of(b);
         let k = u64::from(head.n());
         pool.give_back(first, k);
         let h = &pool.ctl.huge.0;
@@ -566,13 +568,15 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
     /// live (or another free of it won a race); nothing changes on error.
     #[inline]
     fn free(&self, offset: Offset) -> Result<()> {
-        let (b, tag) = self.locate(offset)?;
+        let pool = self.pool();
+        let (b, tag, head) = self.locate(&pool, offset)?;
         if tag.huge() {
-            return self.free_huge(b, tag);
+            return self.free_huge(&pool, b, tag, head);
         }
+        // `locate` checked the owner is nonzero.
         let owner_id = u32::from(tag.owner()) - 1;
         if self.current_arena() == Some(owner_id) {
-            return match self.arena(owner_id).free_local(b, tag) {
+            return match self.arena_in(pool, owner_id).free_local(b, tag) {
                 Ok(()) => Ok(()),
                 Err(FreeFault::Lost) => Err(Error::DoubleFree {
                     offset: offset.get(),
@@ -583,7 +587,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
         if u64::from(owner_id) >= self.geo.arenas {
             return Err(self.corrupt(Fault::Block(b, "owner names no arena")));
         }
-        match free_remote(&self.pool(), self.arena_head(owner_id), b, tag) {
+        match free_remote(&pool, self.arena_head(owner_id), b, tag) {
             Ok(true) => Ok(()),
             Ok(false) => Err(Error::DoubleFree {
                 offset: offset.get(),
@@ -593,14 +597,11 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
     }
 
     fn usable_size(&self, offset: Offset) -> Result<u64> {
-        let (b, tag) = self.locate(offset)?;
+        let pool = self.pool();
+        let (b, tag, head) = self.locate(&pool, offset)?;
         if tag.huge() {
-            let pool = self.pool();
-            let (first, head) = pool
-                .map
-                .run_of(pool.chunk_of(b))
-                .map_err(|f| self.corrupt(f.into()))?;
-            let end = pool.chunk_off(first) + (u64::from(head.n()) << self.geo.chunk_shift);
+            let end =
+                pool.chunk_off(pool.chunk_of(b)) + (u64::from(head.n()) << self.geo.chunk_shift);
             return Ok(end - offset.get());
         }
         Ok((u64::from(tag.size()) << GRANULE_SHIFT) - HEADER)

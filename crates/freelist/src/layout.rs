@@ -16,7 +16,7 @@
 
 use crate::class::{BINS, FL_COUNT};
 use shm_layout::sync::AtomicU64;
-use shm_layout::CACHE_LINE;
+use shm_layout::{align_up, CACHE_LINE};
 
 /// `params[0]`: log2 of the chunk size (12 to 24); 0 picks from the pool
 /// length ([`default_chunk_shift`]).
@@ -47,10 +47,7 @@ pub const FORMAT_WORD: u64 = 0x0000_0001_4545_5246;
 /// Bytes of the control block.
 pub const CONTROL_LEN: u64 = 4 * CACHE_LINE;
 
-/// One 128-byte line (STYLE.md 10).
-#[derive(Debug, Default)]
-#[repr(C, align(128))]
-pub struct Line<T>(pub T);
+pub use shm_layout::Line;
 
 /// The control block at the start of the state region.
 #[derive(Debug, Default)]
@@ -164,14 +161,6 @@ const _: () = {
     assert!(ARENA_LEN == 6400);
 };
 
-/// Rounds up to a multiple of `a` (a power of two), `None` on overflow.
-pub const fn round_up(v: u64, a: u64) -> Option<u64> {
-    match v.checked_add(a - 1) {
-        Some(x) => Some(x & !(a - 1)),
-        None => None,
-    }
-}
-
 /// The chunk shift a pool of `pool_len` bytes gets when `params[0]` is 0:
 /// 64 KiB chunks from 16 MiB up, 4 KiB below, and larger chunks for pools
 /// so big that the bitmap would pass 2^20 chunks.
@@ -220,7 +209,7 @@ impl Geometry {
 
     /// Offset of the chunk table from the state region's start.
     pub const fn table_offset(self) -> u64 {
-        match round_up(self.bitmap_offset() + 8 * self.bitmap_words(), CACHE_LINE) {
+        match align_up(self.bitmap_offset() + 8 * self.bitmap_words(), CACHE_LINE) {
             Some(v) => v,
             None => u64::MAX,
         }
@@ -230,7 +219,7 @@ impl Geometry {
     pub const fn state_len(self) -> Option<u64> {
         match self.chunks.checked_mul(8) {
             Some(t) => match self.table_offset().checked_add(t) {
-                Some(total) => round_up(total, CACHE_LINE),
+                Some(total) => align_up(total, CACHE_LINE),
                 None => None,
             },
             None => None,
@@ -306,8 +295,8 @@ impl Geometry {
 /// page, metadata and state each rounded to a page, pool the rest.
 pub fn for_segment(total_len: u64, metadata_len: u64, arenas: u64) -> Option<([u64; 3], u64)> {
     let page = shm_layout::REGION_PLACEMENT_ALIGN;
-    let meta = round_up(metadata_len, 64)?;
-    let state_off = round_up(shm_layout::HEADER_LEN.checked_add(meta)?, page)?;
+    let meta = align_up(metadata_len, 64)?;
+    let state_off = align_up(shm_layout::HEADER_LEN.checked_add(meta)?, page)?;
     let room = total_len.checked_sub(state_off)?;
     let arenas = match arenas {
         0 => (room >> 20).clamp(2, DEFAULT_ARENAS),
@@ -324,7 +313,7 @@ pub fn for_segment(total_len: u64, metadata_len: u64, arenas: u64) -> Option<([u
     let mut chunks = (room >> shift).min(MAX_CHUNKS);
     loop {
         let st = Geometry { chunks, ..base }.state_len()?;
-        let st_pages = round_up(st, page)?;
+        let st_pages = align_up(st, page)?;
         if let Some(pool) = room.checked_sub(st_pages) {
             if (pool >> shift) >= chunks {
                 if chunks == 0 {

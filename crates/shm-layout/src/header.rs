@@ -134,10 +134,25 @@ pub struct LayoutSpec {
 
 /// Rounds `v` up to a multiple of `align` (a power of two); `None` on
 /// overflow.
-pub fn align_up(v: u64, align: u64) -> Option<u64> {
+pub const fn align_up(v: u64, align: u64) -> Option<u64> {
     debug_assert!(align.is_power_of_two());
-    Some(v.checked_add(align - 1)? & !(align - 1))
+    match v.checked_add(align - 1) {
+        Some(x) => Some(x & !(align - 1)),
+        None => None,
+    }
 }
+
+/// The names of the header's `params` words, for errors that name one.
+pub const PARAM_NAMES: [&str; PARAM_COUNT] = [
+    "params[0]",
+    "params[1]",
+    "params[2]",
+    "params[3]",
+    "params[4]",
+    "params[5]",
+    "params[6]",
+    "params[7]",
+];
 
 impl LayoutSpec {
     /// The smallest `total_len` this spec fits in with a pool of

@@ -67,6 +67,7 @@ pub mod header;
 pub mod init;
 pub mod kind;
 pub mod offset;
+pub mod pad;
 pub mod sync;
 pub mod validate;
 #[cfg(not(shm_loom))]
@@ -76,10 +77,11 @@ pub mod view;
 pub use alloc::{AllocStats, ShmAllocator};
 pub use consts::*;
 pub use error::{Error, Result};
-pub use header::{align_up, fnv1a64, Header, LayoutSpec, Region, RegionId};
+pub use header::{align_up, fnv1a64, Header, LayoutSpec, Region, RegionId, PARAM_NAMES};
 pub use init::{InitState, InitWord};
 pub use kind::AllocatorKind;
 pub use offset::{Offset, TypedOffset};
+pub use pad::Line;
 pub use validate::validate_header;
 #[cfg(not(shm_loom))]
 pub use view::{SegmentView, WaitPolicy};

@@ -154,6 +154,29 @@ pub fn yield_now() {
     loom::thread::yield_now();
 }
 
+/// A process-unique, never-reused id of the calling thread (nonzero):
+/// how allocator handles tell the thread that owns their cache or arena
+/// from the others. Process-local; never stored in a segment.
+#[cfg(not(shm_loom))]
+#[inline(always)]
+pub fn thread_id() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static THREAD_ID: Cell<u64> = const { Cell::new(0) };
+    }
+    static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
+    THREAD_ID.with(|c| {
+        let id = c.get();
+        if id != 0 {
+            return id;
+        }
+        // Relaxed: the RMW alone makes ids unique.
+        let id = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
+        c.set(id);
+        id
+    })
+}
+
 /// Views a `u64` in mapped memory as an atomic.
 ///
 /// # Safety

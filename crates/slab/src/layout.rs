@@ -13,7 +13,7 @@
 
 use crate::word::NIL;
 use shm_layout::sync::{AtomicU32, AtomicU64};
-use shm_layout::CACHE_LINE;
+use shm_layout::{align_up, CACHE_LINE};
 
 /// `params[0]`: the slot size in bytes (at least 8, a multiple of 8).
 pub const PARAM_SLOT_SIZE: usize = 0;
@@ -56,10 +56,7 @@ pub const CONTROL_LEN: u64 = 4 * CACHE_LINE;
 /// Bytes of a cache entry's head (one line).
 pub const CACHE_HEAD_LEN: u64 = CACHE_LINE;
 
-/// One 128-byte line holding one hot word (STYLE.md 10).
-#[derive(Debug, Default)]
-#[repr(C, align(128))]
-pub struct Line<T>(pub T);
+pub use shm_layout::Line;
 
 /// The control block at the start of the state region.
 #[derive(Debug, Default)]
@@ -124,14 +121,6 @@ const _: () = {
     assert!(core::mem::size_of::<IndexCell>() == 4);
 };
 
-/// Rounds up to a multiple of `a` (a power of two), `None` on overflow.
-const fn round_up(v: u64, a: u64) -> Option<u64> {
-    match v.checked_add(a - 1) {
-        Some(x) => Some(x & !(a - 1)),
-        None => None,
-    }
-}
-
 /// The slab's geometry, all derived from header params and region lengths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
@@ -167,7 +156,7 @@ impl Geometry {
         let fixed = Self::slots_offset(self.caches, self.cache_cap);
         match self.slot_count.checked_mul(8) {
             Some(words) => match fixed.checked_add(words) {
-                Some(total) => round_up(total, CACHE_LINE),
+                Some(total) => align_up(total, CACHE_LINE),
                 None => None,
             },
             None => None,
@@ -258,14 +247,14 @@ pub const fn state_len(slot_size: u64, slot_count: u64) -> Option<u64> {
 /// page, metadata and state each rounded to a page, pool the rest.
 pub fn slots_for_segment(slot_size: u64, total_len: u64, metadata_len: u64) -> Option<(u64, u64)> {
     let page = shm_layout::REGION_PLACEMENT_ALIGN;
-    let slot_size = round_up(slot_size.max(8), 8)?;
-    let meta = round_up(metadata_len, 64)?;
-    let state_off = round_up(shm_layout::HEADER_LEN.checked_add(meta)?, page)?;
+    let slot_size = align_up(slot_size.max(8), 8)?;
+    let meta = align_up(metadata_len, 64)?;
+    let state_off = align_up(shm_layout::HEADER_LEN.checked_add(meta)?, page)?;
     let room = total_len.checked_sub(state_off)?;
     // Each slot costs slot_size of pool and 8 bytes of state; estimate,
     // then step down while the page rounding of the state does not fit.
     let fixed = state_len(slot_size, 0)?;
-    let mut n = (room.checked_sub(round_up(fixed, page)?)? / (slot_size + 8)).min(MAX_SLOTS);
+    let mut n = (room.checked_sub(align_up(fixed, page)?)? / (slot_size + 8)).min(MAX_SLOTS);
     let geo = Geometry {
         slot_size,
         slot_count: 0,
@@ -275,7 +264,7 @@ pub fn slots_for_segment(slot_size: u64, total_len: u64, metadata_len: u64) -> O
     };
     loop {
         let st = state_len(slot_size, n)?;
-        if let Some(pool) = room.checked_sub(round_up(st, page)?) {
+        if let Some(pool) = room.checked_sub(align_up(st, page)?) {
             let got = geo.fit(0, pool & !63, st).slot_count;
             if got >= n {
                 return if got == 0 { None } else { Some((got, st)) };

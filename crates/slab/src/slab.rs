@@ -7,12 +7,11 @@ use crate::layout::{
 };
 use crate::stack::{Fault, Shared};
 use crate::word::{SlotState, SlotWord};
-use shm_layout::sync::{AtomicU64, Ordering};
+use shm_layout::sync::{thread_id, AtomicU64, Ordering};
 use shm_layout::{
     AllocStats, AllocatorKind, Error, Offset, RegionId, Result, SegmentView, ShmAllocator,
-    CACHE_LINE,
+    CACHE_LINE, PARAM_NAMES,
 };
-use std::cell::Cell;
 
 /// A slab allocator attached to a segment: fixed-size slots, lock-free
 /// alloc and free, and a per-process cache of free slots.
@@ -56,35 +55,6 @@ pub struct Slab<S: AsRef<SegmentView>> {
     /// value; its `Drop` must not flush or release the parent's cache.
     attach_pid: u32,
 }
-
-thread_local! {
-    static THREAD_ID: Cell<u64> = const { Cell::new(0) };
-}
-static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A process-unique, never-reused id of the calling thread.
-#[inline(always)]
-fn thread_id() -> u64 {
-    THREAD_ID.with(|c| {
-        let id = c.get();
-        if id != 0 {
-            return id;
-        }
-        // Relaxed: the RMW alone makes ids unique.
-        let id = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
-        c.set(id);
-        id
-    })
-}
-
-const PARAM_NAMES: [&str; 6] = [
-    "params[0]",
-    "params[1]",
-    "params[2]",
-    "params[3]",
-    "params[4]",
-    "params[5]",
-];
 
 /// Validates the header of a slab segment and derives its geometry.
 fn geometry(view: &SegmentView) -> Result<(Geometry, u64)> {
