@@ -20,6 +20,8 @@ use std::hint::black_box;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
+use sharena_benches::{pool_of, prefault};
+
 use criterion::{criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use sharena::layout::sync::{AtomicU64, Ordering};
 use sharena::{AllocatorKind, Bump, Offset, RegionId, Segment, SegmentOptions, ShmAllocator};
@@ -28,26 +30,6 @@ use sharena::{AllocatorKind, Bump, Offset, RegionId, Segment, SegmentOptions, Sh
 const REGIONS: [(&str, u64); 2] = [("1MiB", 1 << 20), ("256MiB", 256 << 20)];
 /// The block size of every allocation.
 const BLOCK: u64 = 64;
-
-/// Touches every page of `len` bytes at `ptr` so that page faults stay out
-/// of the timed loops (WORKLOADS.md §1, "Segment").
-fn prefault(ptr: NonNull<u8>, len: u64) {
-    for at in (0..len).step_by(4096) {
-        // SAFETY: `at < len` and the caller passes a mapped range that no
-        // allocator has handed out yet; it is fresh zeroed memory, and
-        // writing a zero leaves it as it was.
-        unsafe { ptr.as_ptr().add(at as usize).write_volatile(0) };
-    }
-}
-
-/// The pool of `view` as a checked pointer and a length.
-fn pool_of(view: &sharena::SegmentView) -> (NonNull<u8>, u64) {
-    let pool = view.region(RegionId::Pool);
-    let ptr = view
-        .ptr_in(RegionId::Pool, Offset::new(pool.offset), pool.len)
-        .expect("the pool is mapped");
-    (ptr, pool.len)
-}
 
 /// A fresh arena of `size` bytes with its pool prefaulted.
 fn arena(size: u64) -> Bump {

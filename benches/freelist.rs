@@ -20,23 +20,15 @@ use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use sharena_benches::next;
+
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
-use sharena::{AllocatorKind, FreeList, Offset, RegionId, Segment, SegmentOptions, ShmAllocator};
+use sharena::{AllocatorKind, FreeList, Offset, Segment, SegmentOptions, ShmAllocator};
 
 /// Bytes of the free list's segment and of the TLSF region.
 const SEGMENT: u64 = 64 << 20;
 /// Live blocks in the churn (WORKLOADS.md §1, "Working set").
 const LIVE: usize = 4096;
-
-/// xorshift64 (WORKLOADS.md §1).
-fn next(s: &mut u64) -> u64 {
-    let mut x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    x
-}
 
 /// What every subject offers the loops: a block of at least `size` bytes,
 /// 8-aligned, whose first word the loops write and read.
@@ -98,19 +90,12 @@ impl TlsfPool {
     fn new() -> TlsfPool {
         let region = Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, SEGMENT))
             .expect("anonymous region");
-        let pool = region.view().region(RegionId::Pool);
-        let ptr = region
-            .view()
-            .ptr_in(RegionId::Pool, Offset::new(pool.offset), pool.len)
-            .expect("the pool is mapped");
+        let (ptr, len) = sharena_benches::pool_of(region.view());
         let mut heap = Tlsf::new();
         // SAFETY: the pool is mapped for as long as `_region` lives, which
         // is as long as the heap; nothing else uses those bytes.
         let block = unsafe {
-            std::slice::from_raw_parts_mut(
-                ptr.as_ptr().cast::<MaybeUninit<u8>>(),
-                pool.len as usize,
-            )
+            std::slice::from_raw_parts_mut(ptr.as_ptr().cast::<MaybeUninit<u8>>(), len as usize)
         };
         heap.insert_free_block(block);
         TlsfPool {
@@ -215,13 +200,20 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-fn benches() {
-    let mut c = Criterion::default()
-        .configure_from_args()
-        .sample_size(20)
+fn config() -> Criterion {
+    Criterion::default()
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
-    bench(&mut c);
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
 }
 
-criterion_main!(benches);
+mod group {
+    //! The criterion group (its generated function lives here, out of the crate's API).
+    criterion::criterion_group! {
+        name = benches;
+        config = super::config();
+        targets = super::bench
+    }
+}
+
+criterion_main!(group::benches);

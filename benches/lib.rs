@@ -1,2 +1,37 @@
-//! Criterion benches for sharena live beside this file; this library is empty.
-//! Run them with `cargo bench` from the repository root.
+//! Helpers shared by the criterion benches beside this file (run them with
+//! `cargo bench` from the repository root).
+
+use sharena::{Offset, RegionId, SegmentView};
+use std::ptr::NonNull;
+
+/// xorshift64 (WORKLOADS.md §1).
+pub fn next(s: &mut u64) -> u64 {
+    let mut x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *s = x;
+    x
+}
+
+/// Touches every page of `len` bytes at `ptr` so that page faults stay out
+/// of the timed loops (WORKLOADS.md §1, "Segment").
+///
+/// The caller passes a mapped range that no allocator has handed out yet.
+pub fn prefault(ptr: NonNull<u8>, len: u64) {
+    for at in (0..len).step_by(4096) {
+        // SAFETY: `at < len` inside the caller's mapped range, which is
+        // fresh zeroed memory nobody uses yet; writing a zero leaves it as
+        // it was.
+        unsafe { ptr.as_ptr().add(at as usize).write_volatile(0) };
+    }
+}
+
+/// The pool of `view` as a checked pointer and a length.
+pub fn pool_of(view: &SegmentView) -> (NonNull<u8>, u64) {
+    let pool = view.region(RegionId::Pool);
+    let ptr = view
+        .ptr_in(RegionId::Pool, Offset::new(pool.offset), pool.len)
+        .expect("the pool is mapped");
+    (ptr, pool.len)
+}

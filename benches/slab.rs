@@ -17,12 +17,13 @@
 
 use std::hint::black_box;
 use std::mem::MaybeUninit;
-use std::ptr::NonNull;
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
+use sharena_benches::{next, pool_of, prefault};
+
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
-use sharena::{AllocatorKind, Offset, RegionId, Segment, SegmentOptions, ShmAllocator, Slab};
+use sharena::{AllocatorKind, Offset, Segment, SegmentOptions, ShmAllocator, Slab};
 
 /// Bytes of the slab's segment and of the free list's region.
 const SEGMENT: u64 = 16 << 20;
@@ -32,36 +33,6 @@ const SLOT: u64 = 64;
 const LIVE: usize = 4096;
 /// Threads in `slab_pair_threads`.
 const THREADS: usize = 2;
-
-/// xorshift64 (WORKLOADS.md §1).
-fn next(s: &mut u64) -> u64 {
-    let mut x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    x
-}
-
-/// Touches every page of `len` bytes at `ptr` so that page faults stay out
-/// of the timed loops (WORKLOADS.md §1, "Segment").
-fn prefault(ptr: NonNull<u8>, len: u64) {
-    for at in (0..len).step_by(4096) {
-        // SAFETY: `at < len` and the caller passes a mapped range that no
-        // allocator has handed out yet; it is fresh zeroed memory, and
-        // writing a zero leaves it as it was.
-        unsafe { ptr.as_ptr().add(at as usize).write_volatile(0) };
-    }
-}
-
-/// The pool of `view` as a checked pointer and a length.
-fn pool_of(view: &sharena::SegmentView) -> (NonNull<u8>, u64) {
-    let pool = view.region(RegionId::Pool);
-    let ptr = view
-        .ptr_in(RegionId::Pool, Offset::new(pool.offset), pool.len)
-        .expect("the pool is mapped");
-    (ptr, pool.len)
-}
 
 /// What every subject offers the loops: a 64-byte block, at least
 /// 8-aligned, whose first word the loops read and write.
