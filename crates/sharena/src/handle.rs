@@ -84,3 +84,85 @@ fn named(r: Result<SegmentOptions>, name: &str) -> Result<SegmentOptions> {
         e => e,
     })
 }
+
+/// The constructors every allocator handle whose only creation argument is
+/// a size shares ([`Bump`](crate::Bump), [`FreeList`](crate::FreeList)):
+/// named, anonymous, file-backed and in-buffer segments, plus `segment()`
+/// and `Deref` to the allocator. The type provides `options(size)`, a
+/// `KIND` const and `reattach` (whose contract differs per allocator).
+macro_rules! sized_handle {
+    ($ty:ident, $inner:ty, $init:expr, $what:literal) => {
+        impl $ty {
+            fn wrap(seg: $crate::handle::SharedSegment) -> Result<Self> {
+                Ok($ty {
+                    inner: <$inner>::attach(seg)?,
+                })
+            }
+
+            fn make(src: $crate::handle::Source<'_>, size: u64) -> Result<Self> {
+                Self::wrap($crate::handle::segment(src, KIND, &|| Self::options(size), $init)?)
+            }
+
+            #[doc = concat!("Creates a named ", $what, " segment of `size` bytes.")]
+            pub fn create(name: &str, size: u64) -> Result<Self> {
+                Self::make($crate::handle::Source::Create(name), size)
+            }
+
+            #[doc = concat!("Creates a named ", $what, " segment with options made by [`", stringify!($ty), "::options`] (and, say, a `mode`).")]
+            pub fn create_with_options(name: &str, opts: &$crate::SegmentOptions) -> Result<Self> {
+                let opts = opts.clone();
+                Self::wrap($crate::handle::segment(
+                    $crate::handle::Source::Create(name),
+                    KIND,
+                    &|| Ok(opts.clone()),
+                    $init,
+                )?)
+            }
+
+            #[doc = concat!("Opens a named ", $what, " segment.")]
+            pub fn open(name: &str) -> Result<Self> {
+                Self::make($crate::handle::Source::Open(name), 0)
+            }
+
+            #[doc = concat!("Creates the named ", $what, ", or opens it if it exists.")]
+            pub fn create_or_open(name: &str, size: u64) -> Result<(Self, $crate::Opened)> {
+                let (seg, how) =
+                    $crate::handle::create_or_open(name, &|| Self::options(size), $init)?;
+                Ok((Self::wrap(seg)?, how))
+            }
+
+            #[doc = concat!("An anonymous ", $what, " shared with children forked after this call (each child calls [`", stringify!($ty), "::reattach`]).")]
+            pub fn anonymous(size: u64) -> Result<Self> {
+                Self::make($crate::handle::Source::Anonymous, size)
+            }
+
+            #[doc = concat!("A file-backed ", $what, " at `path` (which must not exist).")]
+            pub fn create_file(path: impl AsRef<std::path::Path>, size: u64) -> Result<Self> {
+                Self::make($crate::handle::Source::CreateFile(path.as_ref()), size)
+            }
+
+            #[doc = concat!("Opens a file-backed ", $what, ".")]
+            pub fn open_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
+                Self::make($crate::handle::Source::OpenFile(path.as_ref()), 0)
+            }
+
+            #[doc = concat!("A ", $what, " over a caller's buffer (its whole usable length), for the threads of one process.")]
+            pub fn in_buffer(buf: impl Into<$crate::CallerBuffer>) -> Result<Self> {
+                Self::wrap($crate::handle::in_buffer(buf, &Self::options, $init)?)
+            }
+
+            /// The segment.
+            pub fn segment(&self) -> &$crate::Segment {
+                &self.inner.segment().0
+            }
+        }
+
+        impl std::ops::Deref for $ty {
+            type Target = $inner;
+            fn deref(&self) -> &Self::Target {
+                &self.inner
+            }
+        }
+    };
+}
+pub(crate) use sized_handle;
