@@ -688,6 +688,18 @@ impl<'a> Arena<'a> {
         Ok(true)
     }
 
+    /// Hands back everything the arena holds but does not use: takes in
+    /// remote frees, empties the class caches, and gives back the idle and
+    /// the parked span. Run when its owner leaves, or when memory runs
+    /// short.
+    pub fn give_back_spare(&self) -> Result<(), Fault> {
+        self.drain_remote()?;
+        self.flush_cache()?;
+        self.retire_idle()?;
+        self.release_parked();
+        Ok(())
+    }
+
     /// Takes in every block on the remote list; returns how many.
     #[cold]
     #[inline(never)]

@@ -295,10 +295,9 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         let a = self.arena(id);
         // Errors here mean corruption; the arena stays claimed for the
         // recovery issue rather than handing a broken heap to the next owner.
-        if a.drain_remote().is_err() || a.flush_cache().is_err() || a.retire_idle().is_err() {
+        if a.give_back_spare().is_err() {
             return;
         }
-        a.release_parked();
         // SYNC POINT (arena release, Release): pairs with the Acquire CAS in
         // `claim_arena`.
         self.arena_head(id).owner.store(0, Ordering::Release);
@@ -468,11 +467,9 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 // Short of chunks: give back this thread's idle span, then
                 // steal every parked span (ours included).
                 if let Some(id) = self.current_arena() {
-                    let a = self.arena(id);
-                    if a.drain_remote().is_ok() && a.flush_cache().is_ok() {
-                        let _ = a.retire_idle();
-                        a.release_parked();
-                    }
+                    // Corruption found here surfaces on the owner's next
+                    // operation; this allocation just fails as it would.
+                    let _ = self.arena(id).give_back_spare();
                 }
                 pool.map.steal_parked();
                 pool.map.claim(k)

@@ -123,22 +123,23 @@ fn dispatch(kind: AllocatorKind, cfg: &Config) -> Result<Outcome, Failure> {
         AllocatorKind::Slab => supervise::run::<Slab>(cfg),
         AllocatorKind::Bump => supervise::run::<Bump>(cfg),
         AllocatorKind::FreeList => supervise::run::<sharena::FreeList>(cfg),
-        AllocatorKind::Handles | AllocatorKind::Raw => Err(Failure::usage(format!(
-            "kind {} is not built yet; use --kind freelist, slab or bump",
-            kind.name()
-        ))),
+        AllocatorKind::Handles | AllocatorKind::Raw => Err(not_built(kind)),
     }
+}
+
+fn not_built(kind: AllocatorKind) -> Failure {
+    Failure::usage(format!(
+        "kind {} is not built yet; use --kind freelist, slab or bump",
+        kind.name()
+    ))
 }
 
 /// Runs `stress`.
 pub fn run(a: &Args) -> Result<(), Failure> {
     let cfg = config(a)?;
-    if !matches!(
-        a.kind,
-        AllocatorKind::Slab | AllocatorKind::Bump | AllocatorKind::FreeList
-    ) {
-        // Refuse before any segment or process exists.
-        return dispatch(a.kind, &cfg).map(|_| ());
+    if matches!(a.kind, AllocatorKind::Handles | AllocatorKind::Raw) {
+        // Refuse before printing anything or creating a segment.
+        return Err(not_built(a.kind));
     }
     let chatty = !a.json && std::io::stdout().is_terminal();
     if chatty {
