@@ -94,6 +94,8 @@ pub mod implementation;
 #[cfg(not(shm_loom))]
 mod local;
 #[cfg(not(shm_loom))]
+mod recover;
+#[cfg(not(shm_loom))]
 mod scope;
 mod state;
 mod words;

@@ -95,6 +95,8 @@ pub mod class;
 #[cfg(not(shm_loom))]
 mod freelist;
 pub mod layout;
+#[cfg(not(shm_loom))]
+mod recover;
 pub mod remote;
 #[cfg(not(shm_loom))]
 mod thread;

@@ -35,8 +35,9 @@ pub use options::{OpenOptions, SegmentOptions};
 pub use process::is_alive;
 pub use segment::{Opened, Segment};
 pub use shm_layout::{
-    AllocStats, AllocatorKind, Error, Header, InitState, Offset, Region, RegionId, Result,
-    SegmentView, ShmAllocator, TypedOffset,
+    AllocStats, AllocatorKind, CheckReport, Error, Header, InitState, Offset, Problem, ProcEntry,
+    ProcId, ProcTable, ReclaimReport, Recover, Region, RegionId, Result, Run, RunKind, SegmentView,
+    ShmAllocator, TypedOffset,
 };
 pub use slab::Slab;
 

@@ -5,14 +5,9 @@ use shm_layout::{
 };
 use std::time::Duration;
 
-/// Header parameter word holding the process-table capacity.
-pub const PARAM_MAX_PROCESSES: usize = 6;
-/// Header parameter word holding the directory capacity.
-pub const PARAM_DIRECTORY_SLOTS: usize = 7;
-/// Bytes per process-table entry (format version 1).
-pub const PROCESS_ENTRY_LEN: u64 = 64;
-/// Bytes per directory entry (format version 1).
-pub const DIRECTORY_ENTRY_LEN: u64 = 128;
+pub use shm_layout::{
+    DIRECTORY_ENTRY_LEN, PARAM_DIRECTORY_SLOTS, PARAM_MAX_PROCESSES, PROCESS_ENTRY_LEN,
+};
 
 /// How to create a segment: kind, size, permissions, and the capacities of
 /// the metadata region.

@@ -37,3 +37,12 @@ pub const INIT_WORD_OFFSET: u64 = 256;
 /// Length of the plain header struct (the checksum is its last word and
 /// covers the 248 bytes before it).
 pub const HEADER_STRUCT_LEN: usize = 256;
+
+/// Header parameter word holding the process-table capacity.
+pub const PARAM_MAX_PROCESSES: usize = 6;
+/// Header parameter word holding the directory capacity.
+pub const PARAM_DIRECTORY_SLOTS: usize = 7;
+/// Bytes per process-table entry (format version 1).
+pub const PROCESS_ENTRY_LEN: u64 = 64;
+/// Bytes per directory entry (format version 1).
+pub const DIRECTORY_ENTRY_LEN: u64 = 128;

@@ -241,6 +241,14 @@ pub enum Error {
         /// The current generation.
         current: u64,
     },
+    /// Every process-table entry is taken (`reclaim_dead` frees those of
+    /// processes that died; the capacity is set at creation).
+    ProcessTableFull {
+        /// The segment.
+        segment: String,
+        /// Its process-table capacity.
+        capacity: u64,
+    },
     /// The operation is not supported by this allocator kind or platform.
     Unsupported {
         /// The operation.
@@ -413,6 +421,11 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "stale reference {offset}: generation {generation}, current is {current}"
+            ),
+            Error::ProcessTableFull { segment, capacity } => write!(
+                f,
+                "segment {segment}: all {capacity} process-table entries are taken \
+                 (run `sharena reclaim` to free those of dead processes)"
             ),
             Error::Unsupported { op, by } => write!(f, "{op} is not supported by {by}"),
         }

@@ -68,6 +68,11 @@ pub mod init;
 pub mod kind;
 pub mod offset;
 pub mod pad;
+pub mod procid;
+#[cfg(not(shm_loom))]
+pub mod proctable;
+#[cfg(not(shm_loom))]
+pub mod recovery;
 pub mod sync;
 pub mod validate;
 #[cfg(not(shm_loom))]
@@ -82,6 +87,11 @@ pub use init::{InitState, InitWord};
 pub use kind::AllocatorKind;
 pub use offset::{Offset, TypedOffset};
 pub use pad::Line;
+pub use procid::ProcId;
+#[cfg(not(shm_loom))]
+pub use proctable::{ProcEntry, ProcTable, Registration};
+#[cfg(not(shm_loom))]
+pub use recovery::{finish_reclaim, CheckReport, Problem, ReclaimReport, Recover, Run, RunKind};
 pub use validate::validate_header;
 #[cfg(not(shm_loom))]
 pub use view::{SegmentView, WaitPolicy};

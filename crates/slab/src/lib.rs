@@ -93,6 +93,8 @@ pub mod cache;
 pub mod implementation;
 pub mod layout;
 #[cfg(not(shm_loom))]
+mod recover;
+#[cfg(not(shm_loom))]
 mod slab;
 pub mod stack;
 pub mod word;

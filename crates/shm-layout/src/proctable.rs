@@ -1,0 +1,197 @@
+//! The process table: one 64-byte entry per attachment, at the start of the
+//! metadata region.
+//!
+//! ```text
+//! entry (64 bytes)
+//! +0   id           ProcId of the attached process (pid | start << 22); 0 free
+//! +8   attached_ns  when it attached, ns since the Unix epoch (informational)
+//! +16  reserved     5 words, zero
+//! ```
+//! One word carries the whole identity, so every transition is one CAS on
+//! it: attach `0 -> me`, detach `me -> 0`, reclaim `dead -> 0`. Each
+//! attachment (each allocator handle) takes its own entry, so no count has
+//! to agree with the id word and a process killed anywhere leaves only
+//! entries whose id names it, which [`ProcTable::reclaim_dead`] frees.
+//! `params[6]` is the capacity; 0 means the segment has no table
+//! (segments made by the allocator crates directly, for tests and
+//! in-process use), and then [`ProcTable::register`] returns `None`.
+
+use crate::consts::{
+    DIRECTORY_ENTRY_LEN, PARAM_DIRECTORY_SLOTS, PARAM_MAX_PROCESSES, PROCESS_ENTRY_LEN,
+};
+use crate::error::{Error, Result};
+use crate::header::RegionId;
+use crate::offset::Offset;
+use crate::procid::ProcId;
+use crate::sync::{AtomicU64, Ordering};
+use crate::view::SegmentView;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The process table of a validated segment.
+#[derive(Clone, Copy, Debug)]
+pub struct ProcTable<'a> {
+    view: &'a SegmentView,
+    /// Segment offset of entry 0.
+    first: u64,
+    /// Entries.
+    capacity: u64,
+}
+
+/// One attachment, as [`ProcTable::entries`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcEntry {
+    /// The entry's index.
+    pub slot: u32,
+    /// Who holds it.
+    pub id: ProcId,
+    /// When it attached (ns since the Unix epoch; 0 if not yet written).
+    pub attached_unix_ns: u64,
+    /// Whether that process still runs (same pid *and* start time).
+    pub alive: bool,
+}
+
+/// A claimed entry; [`ProcTable::unregister`] gives it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// The entry's index.
+    pub slot: u32,
+    /// The identity written into it.
+    pub id: ProcId,
+}
+
+impl<'a> ProcTable<'a> {
+    /// The table of `view`: `params[6]` entries at the start of the metadata
+    /// region, checked (with the directory after it) against the region's
+    /// length.
+    pub fn of(view: &'a SegmentView) -> Result<ProcTable<'a>> {
+        let meta = view.region(RegionId::Metadata);
+        let params = view.header().params;
+        let (procs, dir) = (params[PARAM_MAX_PROCESSES], params[PARAM_DIRECTORY_SLOTS]);
+        let need = procs.checked_mul(PROCESS_ENTRY_LEN).and_then(|p| {
+            dir.checked_mul(DIRECTORY_ENTRY_LEN)
+                .and_then(|d| p.checked_add(d))
+        });
+        match need {
+            Some(n) if n <= meta.len && u32::try_from(procs).is_ok() => Ok(ProcTable {
+                view,
+                first: meta.offset,
+                capacity: procs,
+            }),
+            _ => Err(Error::BadField {
+                segment: view.name().to_string(),
+                field: "params[6]",
+                value: procs,
+                expected: "process and directory entries that fit the metadata region",
+            }),
+        }
+    }
+
+    /// How many entries the table has.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    fn word(&self, slot: u64, word: u64) -> Result<&'a AtomicU64> {
+        debug_assert!(slot < self.capacity && word < PROCESS_ENTRY_LEN / 8);
+        self.view.atomic_u64(Offset::new(
+            self.first + slot * PROCESS_ENTRY_LEN + word * 8,
+        ))
+    }
+
+    /// Takes a free entry for `id`. `Ok(None)` when the table has no
+    /// entries at all; [`Error::ProcessTableFull`] when all are taken (run
+    /// `reclaim_dead` to free the entries of processes that died).
+    pub fn register(&self, id: ProcId) -> Result<Option<Registration>> {
+        if self.capacity == 0 {
+            return Ok(None);
+        }
+        for slot in 0..self.capacity {
+            let w = self.word(slot, 0)?;
+            // SYNC POINT (attach, AcqRel): the Acquire pairs with the
+            // Release of the detach or reclaim that freed the entry; the
+            // Release orders nothing before it but is kept for symmetry
+            // with readers that Acquire the id.
+            if w.load(Ordering::Relaxed) == 0
+                && w.compare_exchange(0, id.raw(), Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                // Relaxed: informational, read by `entries` only.
+                self.word(slot, 1)?.store(now, Ordering::Relaxed);
+                return Ok(Some(Registration {
+                    slot: slot as u32,
+                    id,
+                }));
+            }
+        }
+        Err(Error::ProcessTableFull {
+            segment: self.view.name().to_string(),
+            capacity: self.capacity,
+        })
+    }
+
+    /// Gives an entry back (a no-op if it no longer names `reg.id`, e.g.
+    /// because a reclaim already took it).
+    pub fn unregister(&self, reg: Registration) {
+        if u64::from(reg.slot) >= self.capacity {
+            return;
+        }
+        if let Ok(w) = self.word(u64::from(reg.slot), 0) {
+            // SYNC POINT (detach, Release): pairs with the Acquire of the
+            // next `register` of this entry.
+            let _ = w.compare_exchange(reg.id.raw(), 0, Ordering::Release, Ordering::Relaxed);
+        }
+    }
+
+    /// Every taken entry, with whether its process still runs.
+    pub fn entries(&self) -> Result<Vec<ProcEntry>> {
+        let mut out = Vec::new();
+        for slot in 0..self.capacity {
+            // Acquire: pairs with the attach CAS, so `attached_ns` of that
+            // attach is usually visible (it is informational either way).
+            let Some(id) = ProcId::from_raw(self.word(slot, 0)?.load(Ordering::Acquire)) else {
+                continue;
+            };
+            out.push(ProcEntry {
+                slot: slot as u32,
+                id,
+                attached_unix_ns: self.word(slot, 1)?.load(Ordering::Relaxed),
+                alive: id.is_alive(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The distinct processes that hold entries and are no longer running.
+    pub fn dead(&self) -> Result<Vec<ProcId>> {
+        let mut dead: Vec<ProcId> = Vec::new();
+        for e in self.entries()? {
+            if !e.alive && !dead.contains(&e.id) {
+                dead.push(e.id);
+            }
+        }
+        Ok(dead)
+    }
+
+    /// Frees the entries of `id` (one CAS each; entries another reclaim
+    /// freed first are skipped). Returns how many this call freed. Call it
+    /// only after everything `id` held elsewhere has been reclaimed: the
+    /// entry is what tells a later reclaim that there is work left.
+    pub fn release_all(&self, id: ProcId) -> Result<u64> {
+        let mut n = 0;
+        for slot in 0..self.capacity {
+            let w = self.word(slot, 0)?;
+            // SYNC POINT (reclaim, Release): pairs with the Acquire of the
+            // next `register` of this entry.
+            if w.load(Ordering::Relaxed) == id.raw()
+                && w.compare_exchange(id.raw(), 0, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
+            {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
