@@ -125,7 +125,7 @@ fn a_table_too_big_for_its_region_is_refused() {
             base,
             LEN as u64,
             None,
-            Default::default(),
+            shm_layout::WaitPolicy::default(),
             |_| true,
         )
     }
