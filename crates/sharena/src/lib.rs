@@ -16,8 +16,10 @@
 
 mod backend;
 mod bump;
+mod directory;
 mod freelist;
 mod handle;
+mod handles;
 mod list;
 mod name;
 mod options;
@@ -25,8 +27,10 @@ mod process;
 mod segment;
 mod slab;
 
+pub use self::handles::{CompactReport, Handle, Handles, Pin};
 pub use backend::{AlignedBuffer, BackendKind, CallerBuffer};
 pub use bump::Bump;
+pub use directory::Named;
 pub use freelist::FreeList;
 pub use handle::SharedSegment;
 pub use list::{list, SegmentInfo};
@@ -35,9 +39,9 @@ pub use options::{OpenOptions, SegmentOptions};
 pub use process::is_alive;
 pub use segment::{Opened, Segment};
 pub use shm_layout::{
-    AllocStats, AllocatorKind, CheckReport, Error, Header, InitState, Offset, Problem, ProcEntry,
-    ProcId, ProcTable, ReclaimReport, Recover, Region, RegionId, Result, Run, RunKind, SegmentView,
-    ShmAllocator, TypedOffset,
+    AllocStats, AllocatorKind, CheckReport, DirEntry, Directory, Error, Header, InitState, Offset,
+    Problem, ProcEntry, ProcId, ProcTable, ReclaimReport, Recover, Region, RegionId, Result, Run,
+    RunKind, SegmentView, ShmAllocator, TypedOffset, MAX_DIRECTORY_NAME,
 };
 pub use slab::Slab;
 

@@ -127,15 +127,17 @@ pub trait ShmAllocator {
         Ok(TypedOffset::new(at))
     }
 
-    /// Reads the `T` at `at`.
+    /// Reads the `T` at `at` (which must be aligned for `T`).
     fn read_value<T: Pod>(&self, at: TypedOffset<T>) -> Result<T> {
+        check_aligned(at)?;
         let mut v = T::zeroed();
         self.read_into(at.offset(), bytemuck::bytes_of_mut(&mut v))?;
         Ok(v)
     }
 
-    /// Overwrites the `T` at `at`.
+    /// Overwrites the `T` at `at` (which must be aligned for `T`).
     fn write_value<T: Pod>(&self, at: TypedOffset<T>, value: &T) -> Result<()> {
+        check_aligned(at)?;
         self.write(at.offset(), bytemuck::bytes_of(value))
     }
 
@@ -148,10 +150,40 @@ pub trait ShmAllocator {
         Ok(TypedOffset::new(at))
     }
 
-    /// Reads `n` elements of `T` starting at `at`.
+    /// Reads `n` elements of `T` starting at `at` (checked against the
+    /// block's length: `n` too large is [`Error::OutOfBounds`]).
     fn read_slice<T: Pod>(&self, at: TypedOffset<T>, n: usize) -> Result<Vec<T>> {
+        check_aligned(at)?;
+        let bytes = (n as u64).checked_mul(core::mem::size_of::<T>() as u64);
+        if bytes.is_none_or(|b| b > self.usable_size(at.offset()).unwrap_or(0)) {
+            return Err(Error::OutOfBounds {
+                offset: at.offset().get(),
+                len: bytes.unwrap_or(u64::MAX),
+                block_len: self.usable_size(at.offset())?,
+            });
+        }
         let mut out = vec![T::zeroed(); n];
         self.read_into(at.offset(), bytemuck::cast_slice_mut(&mut out))?;
         Ok(out)
+    }
+
+    /// Overwrites elements of the slice at `at` with `values`, from its
+    /// start; more values than the block holds is [`Error::OutOfBounds`]
+    /// and writes nothing.
+    fn write_slice<T: Pod>(&self, at: TypedOffset<T>, values: &[T]) -> Result<()> {
+        check_aligned(at)?;
+        self.write(at.offset(), bytemuck::cast_slice::<T, u8>(values))
+    }
+}
+
+/// A typed offset must be aligned for its type.
+fn check_aligned<T>(at: TypedOffset<T>) -> Result<()> {
+    if at.offset().is_aligned(core::mem::align_of::<T>() as u64) {
+        Ok(())
+    } else {
+        Err(Error::InvalidOffset {
+            offset: at.offset().get(),
+            reason: "not aligned for its type",
+        })
     }
 }

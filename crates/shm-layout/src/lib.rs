@@ -62,6 +62,7 @@
 #[cfg(not(shm_loom))]
 pub mod alloc;
 pub mod consts;
+pub mod directory;
 pub mod error;
 pub mod header;
 pub mod init;
@@ -81,6 +82,7 @@ pub mod view;
 #[cfg(not(shm_loom))]
 pub use alloc::{AllocStats, ShmAllocator};
 pub use consts::*;
+pub use directory::{validate_directory_name, DirEntry, Directory, MAX_DIRECTORY_NAME};
 pub use error::{Error, Result};
 pub use header::{align_up, fnv1a64, Header, LayoutSpec, Region, RegionId, PARAM_NAMES};
 pub use init::{InitState, InitWord};

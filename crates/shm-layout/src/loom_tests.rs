@@ -52,3 +52,41 @@ fn exactly_one_creator_claims() {
         assert_eq!(wins, 1);
     });
 }
+
+/// Two processes publish the same name into a two-entry directory at once
+/// (each claims its own entry): exactly one wins, the other is told the
+/// name is taken, and a lookup afterwards finds the winner's value.
+#[test]
+fn two_publishers_one_name() {
+    use crate::directory::Directory;
+    use crate::error::Error;
+    use crate::procid::ProcId;
+    loom::model(|| {
+        let words: Arc<Vec<AtomicU64>> = Arc::new((0..32).map(|_| AtomicU64::new(0)).collect());
+        let handles: Vec<_> = (1..=2u64)
+            .map(|v| {
+                let w = words.clone();
+                thread::spawn(move || {
+                    let d = Directory::over(&w, "<loom>", |_| true);
+                    d.publish_as(b"n", v, ProcId::new(v as u32, 0))
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let wins: Vec<u64> = results
+            .iter()
+            .zip(1..)
+            .filter(|(r, _)| r.is_ok())
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(wins.len(), 1, "{results:?}");
+        for r in &results {
+            assert!(
+                matches!(r, Ok(()) | Err(Error::AlreadyExists { .. })),
+                "{r:?}"
+            );
+        }
+        let d = Directory::over(&words, "<loom>", |_| true);
+        assert_eq!(d.lookup(b"n").unwrap(), Some(wins[0]));
+    });
+}

@@ -1,0 +1,66 @@
+//! [`Handles`]: the compacting handle heap on any backend.
+
+use crate::handle::{self, SharedSegment};
+use crate::options::SegmentOptions;
+use shm_layout::{AllocatorKind, Result};
+
+pub use handles::{CompactReport, Handle, Pin};
+
+/// A heap whose allocations are reached through [`Handle`]s (index plus
+/// generation) and can be compacted: `compact()` slides unpinned blocks
+/// together and reports what it moved; a [`Pin`] keeps a block in place
+/// while it is read or written. A stale handle is an error, never another
+/// block. The allocator surface (`alloc`, `free`, `pin`, `read`, `write`,
+/// `compact`, `stats`, and `Recover`) comes through `Deref`.
+///
+/// ```
+/// use sharena::Handles;
+/// let name = format!("/sharena-doc-handles-{}", std::process::id());
+/// let heap = Handles::create(&name, 1 << 20)?;
+/// let a = heap.alloc(100)?;
+/// let b = heap.alloc(100)?;
+/// heap.write(b, b"still here")?;
+/// heap.free(a)?;
+/// let moved = heap.compact()?;            // b slides into a's place
+/// assert_eq!(moved.blocks_moved, 1);
+/// assert_eq!(heap.read(b, 10)?, b"still here");
+/// assert!(heap.read(a, 1).is_err());      // a is stale
+/// sharena::Segment::unlink(&name)?;
+/// # Ok::<(), sharena::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Handles {
+    inner: handles::Handles<SharedSegment>,
+}
+
+const KIND: AllocatorKind = AllocatorKind::Handles;
+
+impl Handles {
+    /// Segment options for a handle heap of `size` bytes, with one handle
+    /// entry per 256 bytes (64 to 2^24).
+    pub fn options(size: u64) -> Result<SegmentOptions> {
+        Self::options_with_handles(size, handles::default_handles(size))
+    }
+
+    /// Segment options for a handle heap of `size` bytes with room for
+    /// `max_handles` live handles.
+    pub fn options_with_handles(size: u64, max_handles: u64) -> Result<SegmentOptions> {
+        Ok(SegmentOptions::new(KIND, size)
+            .param(0, max_handles)
+            .state_len(handles::state_len(max_handles)))
+    }
+
+    /// A new handle on the same segment, registered for this process: what
+    /// a `fork`ed child calls before allocating (so what it allocates is
+    /// recorded as its own).
+    pub fn reattach(&self) -> Result<Self> {
+        Self::wrap(self.inner.segment().clone())
+    }
+}
+
+handle::sized_handle!(
+    Handles,
+    handles::Handles<SharedSegment>,
+    handles::init,
+    "handle heap"
+);
