@@ -6,7 +6,7 @@ use shm_layout::{DirEntry, Directory, Error, Offset, Recover, Result, SegmentVie
 
 /// `publish`, `lookup`, `unpublish` and `directory` on a segment or an
 /// allocator handle: lock-free, names of 1 to 64 bytes of UTF-8, a taken
-/// name is [`Error::AlreadyExists`]. On an allocator, `publish` also
+/// name is [`Error::NameTaken`]. On an allocator, `publish` also
 /// shares the block (`Recover::share`), so `reclaim_dead` never frees it
 /// when its allocating process dies.
 ///
@@ -65,7 +65,7 @@ pub trait Named {
         Ok(self.lookup(name)?.map(TypedOffset::new))
     }
 
-    /// Removes `name`, returning what it named ([`Error::NotFound`] if
+    /// Removes `name`, returning what it named ([`Error::NameNotFound`] if
     /// nothing). The block stays shared and allocated.
     fn unpublish(&self, name: impl AsRef<[u8]>) -> Result<Offset> {
         Directory::of(self.directory_view())?

@@ -34,7 +34,7 @@ fn wait_for(seg: &Segment, at: u64, want: u64) {
 fn race(seg: &Segment, i: u64, value: u64) -> bool {
     match seg.publish(format!("round-{i}"), Offset::new(value)) {
         Ok(()) => true,
-        Err(Error::AlreadyExists { .. }) => false,
+        Err(Error::NameTaken { .. }) => false,
         Err(e) => panic!("round {i}: {e}"),
     }
 }
@@ -119,11 +119,11 @@ fn bad_names() {
     seg.publish("é".repeat(32), at).unwrap(); // 64 bytes of UTF-8
     assert!(matches!(
         seg.publish("é".repeat(32), at),
-        Err(Error::AlreadyExists { .. })
+        Err(Error::NameTaken { .. })
     ));
     assert!(matches!(
         seg.unpublish("missing"),
-        Err(Error::NotFound { .. })
+        Err(Error::NameNotFound { .. })
     ));
     assert_eq!(seg.lookup("missing").unwrap(), None);
     let list = seg.directory().unwrap();
@@ -142,7 +142,10 @@ fn a_full_directory_is_an_error() {
     for i in 0..4 {
         seg.publish(format!("n{i}"), Offset::new(4096)).unwrap();
     }
-    assert!(seg.publish("n4", Offset::new(4096)).is_err());
+    assert!(matches!(
+        seg.publish("n4", Offset::new(4096)),
+        Err(Error::DirectoryFull { capacity: 4, .. })
+    ));
     seg.unpublish("n2").unwrap();
     seg.publish("n4", Offset::new(4096)).unwrap();
     let none = SegmentOptions::new(AllocatorKind::Raw, 1 << 20).directory_slots(0);

@@ -239,22 +239,16 @@ impl<'a> Directory<'a> {
     }
 
     fn taken(&self, name: &[u8]) -> Error {
-        Error::AlreadyExists {
-            segment: format!(
-                "{}: directory name {:?}",
-                self.segment,
-                String::from_utf8_lossy(name)
-            ),
+        Error::NameTaken {
+            segment: self.segment.to_string(),
+            name: String::from_utf8_lossy(name).into_owned(),
         }
     }
 
     fn not_found(&self, name: &[u8]) -> Error {
-        Error::NotFound {
-            segment: format!(
-                "{}: directory name {:?}",
-                self.segment,
-                String::from_utf8_lossy(name)
-            ),
+        Error::NameNotFound {
+            segment: self.segment.to_string(),
+            name: String::from_utf8_lossy(name).into_owned(),
         }
     }
 
@@ -336,15 +330,15 @@ impl<'a> Directory<'a> {
                 }
             }
         }
-        Err(Error::Unsupported {
-            op: "publish",
-            by: "a full directory (every entry is taken; unpublish a name or create the segment with more directory slots)",
+        Err(Error::DirectoryFull {
+            segment: self.segment.to_string(),
+            capacity: self.capacity,
         })
     }
 
     /// Publishes `name` (1 to 64 bytes of UTF-8) with `value`, as process
     /// `me`. A name already published, or being published by a rival that
-    /// wins, is [`Error::AlreadyExists`].
+    /// wins, is [`Error::NameTaken`].
     pub fn publish_as(&self, name: &[u8], value: u64, me: ProcId) -> Result<()> {
         let key = Key::new(name)?;
         let (e, claimed) = self.claim(&key, me.pid())?;
@@ -469,7 +463,7 @@ impl<'a> Directory<'a> {
         Ok(self.find(name)?.map(|(_, _, v)| v))
     }
 
-    /// Removes `name`, returning its value; [`Error::NotFound`] if it is
+    /// Removes `name`, returning its value; [`Error::NameNotFound`] if it is
     /// not published.
     pub fn unpublish(&self, name: &[u8]) -> Result<u64> {
         for _ in 0..REREADS {
@@ -551,7 +545,7 @@ mod tests {
         d.publish_as(b"orders", 4096, me).unwrap();
         assert!(matches!(
             d.publish_as(b"orders", 8192, me),
-            Err(Error::AlreadyExists { .. })
+            Err(Error::NameTaken { .. })
         ));
         assert_eq!(d.lookup(b"orders").unwrap(), Some(4096));
         assert_eq!(d.lookup(b"order").unwrap(), None);
@@ -561,7 +555,7 @@ mod tests {
         assert_eq!(d.unpublish(b"orders").unwrap(), 4096);
         assert!(matches!(
             d.unpublish(b"orders"),
-            Err(Error::NotFound { .. })
+            Err(Error::NameNotFound { .. })
         ));
         d.publish_as(b"orders", 1, me).unwrap();
         assert_eq!(d.lookup(b"orders").unwrap(), Some(1));
@@ -588,7 +582,7 @@ mod tests {
         d.publish_as(b"b", 2, me).unwrap();
         assert!(matches!(
             d.publish_as(b"c", 3, me),
-            Err(Error::Unsupported { .. })
+            Err(Error::DirectoryFull { capacity: 2, .. })
         ));
     }
 

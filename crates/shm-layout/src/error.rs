@@ -241,6 +241,27 @@ pub enum Error {
         /// The current generation.
         current: u64,
     },
+    /// A directory name is already published.
+    NameTaken {
+        /// The segment.
+        segment: String,
+        /// The name.
+        name: String,
+    },
+    /// No directory entry has this name.
+    NameNotFound {
+        /// The segment.
+        segment: String,
+        /// The name.
+        name: String,
+    },
+    /// Every directory entry is taken.
+    DirectoryFull {
+        /// The segment.
+        segment: String,
+        /// Its directory capacity.
+        capacity: u64,
+    },
     /// Every process-table entry is taken (`reclaim_dead` frees those of
     /// processes that died; the capacity is set at creation).
     ProcessTableFull {
@@ -421,6 +442,17 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "stale reference {offset}: generation {generation}, current is {current}"
+            ),
+            Error::NameTaken { segment, name } => {
+                write!(f, "segment {segment}: the name {name:?} is already published")
+            }
+            Error::NameNotFound { segment, name } => {
+                write!(f, "segment {segment}: no name {name:?} is published")
+            }
+            Error::DirectoryFull { segment, capacity } => write!(
+                f,
+                "segment {segment}: all {capacity} directory entries are taken \
+                 (unpublish a name, or create the segment with more directory slots)"
             ),
             Error::ProcessTableFull { segment, capacity } => write!(
                 f,
