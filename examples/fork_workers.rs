@@ -8,9 +8,10 @@
 //! Defaults: 4 workers, 20,000 records of 64 bytes each. The segment is
 //! unlinked at the end, also when a worker fails.
 //!
-//! Until the allocators land, each worker claims records from a shared
-//! cursor with one `fetch_add` (a bump allocation by hand) and stamps them
-//! with its pid and a sequence number.
+//! This example shows the bare mechanism on a raw segment: each worker
+//! claims records from a shared cursor with one `fetch_add` (a bump
+//! allocation by hand) and stamps them with its pid and a sequence number.
+//! `sharena stress` does the same with the allocators, freeing as well.
 
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
@@ -45,7 +46,9 @@ fn worker(name: &str, records: u64) -> sharena::Result<()> {
     Ok(())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Forks WORKERS (default 4) processes that write RECORDS (default 20,000)
+/// stamped records each, then verifies every byte.
+pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let workers: u64 = args.next().map_or(Ok(4), |a| a.parse())?;
     let records: u64 = args.next().map_or(Ok(20_000), |a| a.parse())?;

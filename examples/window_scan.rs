@@ -39,7 +39,9 @@ fn make_file() -> std::io::Result<TempFile> {
     Ok(guard)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Scans PATH (default: a 256 MiB patterned temporary file) with
+/// WINDOW_MIB windows (default 4).
+pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (path, _temp) = if let Some(p) = args.next() {
         (PathBuf::from(p), None)

@@ -1,4 +1,5 @@
-//! The `sharena` command: create, inspect, list and unlink sharena segments.
+//! The `sharena` command: create, inspect, check, reclaim, map, list and
+//! unlink sharena segments; stress and benchmark the allocators.
 //!
 //! The contract (DESIGN.md §5) is what scripts rely on: exit status 0 when
 //! done, 1 when the operation failed or found a problem, 2 for bad usage;
@@ -8,6 +9,8 @@
 
 mod bench;
 mod commands;
+mod map_svg;
+mod progress;
 mod size;
 mod stress;
 
@@ -20,7 +23,7 @@ use std::process::ExitCode;
     name = "sharena",
     version,
     about,
-    after_help = "Examples:\n  sharena create /orders --kind freelist --size 64M\n  sharena info /orders --json\n  sharena list\n  sharena unlink /orders"
+    after_help = "Examples:\n  sharena stress                       (4 processes, 10 s, a free list, every byte verified)\n  sharena create /orders --kind freelist --size 64M\n  sharena info /orders --json\n  sharena check /orders\n  sharena map /orders --out orders.svg\n  sharena list\n  sharena unlink /orders\n\nExit status: 0 done, 1 the operation failed or found a problem, 2 bad usage."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,6 +53,19 @@ enum Command {
     /// Run N processes on one segment, verifying every block they hold.
     #[command(after_help = stress::AFTER_HELP)]
     Stress(stress::Args),
+    /// Verify the allocator's invariants; exit status 1 on any problem.
+    #[command(
+        after_help = "Examples:\n  sharena check /orders\n  sharena check /orders --json   (keys: ok problems)"
+    )]
+    Check(commands::check::Args),
+    /// Free what dead processes held (their blocks, caches and table slots).
+    #[command(
+        after_help = "Examples:\n  sharena reclaim /orders\n  sharena reclaim /orders --json   (keys: processes blocks bytes micros)"
+    )]
+    Reclaim(commands::reclaim::Args),
+    /// Draw the pool's occupancy and fragmentation as an SVG picture.
+    #[command(after_help = "Example:\n  sharena map /orders --out orders.svg")]
+    Map(commands::map::Args),
     /// Remove a named segment (processes that have it mapped keep it).
     #[command(after_help = "Example:\n  sharena unlink /orders")]
     Unlink(commands::unlink::Args),
@@ -101,6 +117,9 @@ fn main() -> ExitCode {
         Command::Unlink(a) => commands::unlink::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Stress(a) => stress::run(&a),
+        Command::Check(a) => commands::check::run(&a),
+        Command::Reclaim(a) => commands::reclaim::run(&a),
+        Command::Map(a) => commands::map::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,11 +149,25 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         };
     }
     let rendered = e.render().to_string();
-    let first = rendered
-        .lines()
-        .find(|l| !l.trim().is_empty())
+    let mut lines = rendered.lines().map(str::trim).skip_while(|l| l.is_empty());
+    let mut first = lines
+        .next()
         .unwrap_or("bad usage")
-        .trim_start_matches("error: ");
-    eprintln!("sharena: {first} (see 'sharena --help')");
+        .trim_start_matches("error: ")
+        .to_string();
+    if first.ends_with(':') {
+        // "the following required arguments were not provided:" and the
+        // arguments on the lines below.
+        let listed: Vec<&str> = lines.take_while(|l| !l.is_empty()).collect();
+        first = format!("{first} {}", listed.join(", "));
+    }
+    // clap's suggestion for a typo ("tip: a similar argument exists:
+    // '--procs'") joins the line.
+    let tip = rendered
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("tip: a similar"))
+        .map_or(String::new(), |t| format!("; {t}"));
+    eprintln!("sharena: {first}{tip} (see 'sharena --help')");
     ExitCode::from(2)
 }

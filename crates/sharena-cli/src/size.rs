@@ -16,7 +16,16 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("invalid size {s:?}: the number is too large"))?;
-    let mult: u64 = match suffix.to_ascii_lowercase().as_str() {
+    let lower = suffix.to_ascii_lowercase();
+    if lower.starts_with('.')
+        || (lower.starts_with('e')
+            && lower[1..].starts_with(|c: char| c.is_ascii_digit() || c == '+'))
+    {
+        return Err(format!(
+            "invalid size {s:?}: write a whole number of bytes, without a fraction or an exponent (e.g. 1000000000, or 954M)"
+        ));
+    }
+    let mult: u64 = match lower.as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,

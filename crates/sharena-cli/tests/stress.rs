@@ -5,7 +5,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 12] = [
     "kind",
     "procs",
     "secs",
@@ -16,6 +16,8 @@ const KEYS: [&str; 10] = [
     "duplicates",
     "killed",
     "lost_bytes",
+    "reclaim",
+    "check_problems",
 ];
 
 fn sharena(args: &[&str]) -> Output {
@@ -105,28 +107,47 @@ fn bump_runs_clean_through_resets() {
 }
 
 #[test]
-fn kills_are_counted_and_lost_bytes_fail_the_run() {
-    let o = sharena(&[
-        "stress",
-        "--kind",
-        "slab",
-        "--procs",
-        "2",
-        "--secs",
-        "1",
-        "--size",
-        "8M",
-        "--kill-every",
-        "150",
-        "--json",
-    ]);
-    assert_eq!(code(&o), 1, "{o:?}");
-    assert!(stderr_line(&o).contains("lost bytes"));
-    let v = report(&o);
-    assert!(n(&v, "killed") >= 1, "{v}");
-    assert!(n(&v, "lost_bytes") > 0, "{v}");
-    assert_eq!(n(&v, "corruptions") + n(&v, "duplicates"), 0, "{v}");
-    assert_eq!(n(&v, "crashed"), 0, "{v}");
+fn kills_are_counted_and_reclaimed() {
+    for kind in ["slab", "freelist"] {
+        let o = sharena(&[
+            "stress",
+            "--kind",
+            kind,
+            "--procs",
+            "2",
+            "--secs",
+            "1",
+            "--size",
+            "8M",
+            "--kill-every",
+            "150",
+            "--json",
+        ]);
+        let v = report(&o);
+        assert!(n(&v, "killed") >= 1, "{v}");
+        assert_eq!(n(&v, "corruptions") + n(&v, "duplicates"), 0, "{v}");
+        assert_eq!(n(&v, "crashed"), 0, "{v}");
+        if v["reclaim"] == "unsupported" {
+            // This kind's reclaim_dead is not built yet: the killed
+            // workers' blocks (if they held any) stay lost, and that fails
+            // the run. Delete this branch once every kind implements it.
+            if n(&v, "lost_bytes") > 0 {
+                assert_eq!(code(&o), 1, "{o:?}");
+                assert!(stderr_line(&o).contains("lost bytes"));
+            }
+            continue;
+        }
+        // The parent reclaimed after every kill: nothing is lost, and the
+        // final check found nothing wrong.
+        assert_eq!(code(&o), 0, "{kind}: {o:?}");
+        assert_eq!(n(&v, "lost_bytes"), 0, "{v}");
+        assert!(n(&v, "reclaims") >= n(&v, "killed"), "{v}");
+        assert_eq!(n(&v, "reclaim_errors"), 0, "{v}");
+        assert!(
+            matches!(v["check_problems"].as_u64(), None | Some(0)),
+            "{v}"
+        );
+    }
 }
 
 #[test]

@@ -92,6 +92,7 @@ pub fn run(
     let mut figs = interleave(reps, &runners)?;
     for &p in frag_ps {
         for s in subjects {
+            super::progress(None, &format!("{wl} P={p} {}: fragmentation pass", s.name));
             let run = (s.run)(p, Pass::Frag)
                 .map_err(|e| Failure::op(format!("{wl} P={p} {} (frag): {e}", s.name)))?;
             figs.push(Figure {

@@ -14,8 +14,21 @@ pub mod treiber;
 pub mod w1;
 pub mod w5;
 
+use crate::progress::Progress;
 use crate::Failure;
 use harness::{median, RunOut};
+use std::cell::RefCell;
+
+thread_local! {
+    /// The progress line of the running `bench` (hidden when piped or
+    /// with `--json`).
+    static PROGRESS: RefCell<Progress> = RefCell::new(Progress::new(true));
+}
+
+/// Redraws the progress line: `text` says what runs now.
+fn progress(done: Option<f64>, text: &str) {
+    PROGRESS.with(|p| p.borrow_mut().update(done, text));
+}
 
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
@@ -88,8 +101,18 @@ impl<'a> Runner<'a> {
 /// every repetition (a failure in any of them fails the run).
 fn interleave(reps: usize, runners: &[Runner<'_>]) -> Result<Vec<Figure>, Failure> {
     let mut runs: Vec<Vec<RunOut>> = vec![Vec::new(); runners.len()];
-    for _ in 0..reps {
+    for rep in 0..reps {
         for (i, r) in runners.iter().enumerate() {
+            progress(
+                Some((rep * runners.len() + i) as f64 / (reps * runners.len()) as f64),
+                &format!(
+                    "{} P={} {} (run {} of {reps})",
+                    r.wl,
+                    r.p,
+                    r.subject,
+                    rep + 1
+                ),
+            );
             let out = (r.run)()
                 .map_err(|e| Failure::op(format!("{} P={} {}: {e}", r.wl, r.p, r.subject)))?;
             runs[i].push(out);
@@ -141,6 +164,7 @@ fn w1(ops: u64, reps: usize) -> Result<Vec<Figure>, Failure> {
 pub const POOL_SEGMENT: u64 = 256 << 20;
 
 fn w5(quick: bool, reps: usize) -> Result<Vec<Figure>, Failure> {
+    progress(None, "W5 and W5r: scanning a patterned file ...");
     let dir = std::env::temp_dir();
     let results = w5::run(&dir, quick, reps).map_err(|e| Failure::op(format!("W5: {e}")))?;
     Ok(results
@@ -178,6 +202,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             "--reps must be at least 3 (the median of three or more)",
         ));
     }
+    PROGRESS.with(|p| *p.borrow_mut() = Progress::new(a.json));
     let scale = if a.quick { 10 } else { 1 };
     let mut figs = Vec::new();
     let want = |w: &str| wl == "ALL" || wl == w;
@@ -209,6 +234,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
                 .filter(|f| want("ALL") || f.wl.eq_ignore_ascii_case(&wl)),
         );
     }
+    PROGRESS.with(|p| p.borrow_mut().finish());
     report::print(&figs, a.json);
     let bad: u64 = figs
         .iter()

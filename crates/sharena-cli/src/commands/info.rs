@@ -20,9 +20,10 @@ pub fn run(a: &Args) -> Result<(), Failure> {
     let h = *seg.view().header();
     let pool = seg.view().region(RegionId::Pool);
     // Allocation statistics come from the allocator; kinds whose allocator
-    // has not landed yet report an empty pool. The process table and the
-    // directory arrive with the recovery and directory issues.
+    // has not landed yet report an empty pool.
     let (used, allocations, extra) = stats(&a.name, seg.kind())?;
+    let procs = processes(seg.view())?;
+    let dir = directory(seg.view())?;
     let regions: serde_json::Map<String, serde_json::Value> = RegionId::ALL
         .iter()
         .map(|id| {
@@ -43,8 +44,13 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             "used": used,
             "free": pool.len - used,
             "allocations": allocations,
-            "processes": [],
-            "directory": [],
+            "processes": procs.iter().map(|p| serde_json::json!({
+                "slot": p.slot, "pid": p.id.pid(), "start_ticks": p.id.start_ticks(),
+                "alive": p.alive, "attached_unix_ns": p.attached_unix_ns,
+            })).collect::<Vec<_>>(),
+            "directory": dir.iter().map(|d| serde_json::json!({
+                "name": d.name, "value": d.value, "owner_pid": d.owner_pid,
+            })).collect::<Vec<_>>(),
             "backend": format!("{:?}", seg.backend()).to_lowercase(),
             "creator_pid": h.creator_pid,
             "created_unix_ns": h.created_unix_ns,
@@ -80,9 +86,92 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             println!("  {k:<9} {v}");
         }
     }
-    println!("processes (none attached)");
-    println!("directory (empty)");
+    if procs.is_empty() {
+        println!("processes (none attached)");
+    } else {
+        println!("processes");
+        println!(
+            "  {:>5} {:>8} {:>12}  {:<5} attached",
+            "slot", "pid", "start", "alive"
+        );
+        let now = now_unix_ns();
+        for p in &procs {
+            println!(
+                "  {:>5} {:>8} {:>12}  {:<5} {}",
+                p.slot,
+                p.id.pid(),
+                p.id.start_ticks(),
+                if p.alive { "yes" } else { "no" },
+                ago(now, p.attached_unix_ns)
+            );
+        }
+    }
+    if dir.is_empty() {
+        println!("directory (empty)");
+    } else {
+        println!("directory");
+        for d in &dir {
+            println!("  {:<64} {:>12}  pid {}", d.name, d.value, d.owner_pid);
+        }
+    }
     Ok(())
+}
+
+/// The process table's entries (none when the segment has no table).
+fn processes(view: &sharena::SegmentView) -> Result<Vec<sharena::ProcEntry>, Failure> {
+    let table = sharena::ProcTable::of(view)?;
+    if table.capacity() == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(table.entries()?)
+}
+
+/// One published name.
+#[derive(Debug)]
+struct Published {
+    name: String,
+    value: u64,
+    /// Pid of the publisher (0: not recorded).
+    owner_pid: u32,
+}
+
+/// The directory's published names (none when the segment has no
+/// directory).
+fn directory(view: &sharena::SegmentView) -> Result<Vec<Published>, Failure> {
+    let dir = sharena::layout::Directory::of(view)?;
+    if dir.capacity() == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(dir
+        .entries()?
+        .into_iter()
+        .map(|e| Published {
+            name: e.name,
+            value: e.value,
+            owner_pid: e.owner.map_or(0, sharena::ProcId::pid),
+        })
+        .collect())
+}
+
+fn now_unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// "12.3 s ago" (or "?" for a time in the future or unset).
+fn ago(now: u64, then: u64) -> String {
+    if then == 0 || then > now {
+        return "?".into();
+    }
+    let s = (now - then) as f64 / 1e9;
+    if s < 120.0 {
+        format!("{s:.1} s ago")
+    } else if s < 7200.0 {
+        format!("{:.1} min ago", s / 60.0)
+    } else {
+        format!("{:.1} h ago", s / 3600.0)
+    }
 }
 
 /// (used bytes, live allocations, allocator-specific details).

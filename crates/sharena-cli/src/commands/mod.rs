@@ -1,8 +1,12 @@
 //! One module per verb.
 
+pub mod allocator;
+pub mod check;
 pub mod create;
 pub mod info;
 pub mod list;
+pub mod map;
+pub mod reclaim;
 pub mod unlink;
 
 use crate::Failure;

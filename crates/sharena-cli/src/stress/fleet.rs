@@ -97,8 +97,10 @@ impl<'a, S: Subject> Fleet<'a, S> {
         match status {
             WaitStatus::Signaled(_, Signal::SIGKILL, _) if killed_on_purpose => {
                 self.killed += 1;
-                // Withdraw its claims: its blocks are lost (or, for reset
-                // kinds, handed out again after the next reset).
+                // Withdraw its claims before anyone reclaims its blocks
+                // (the parent's `reclaim_dead` after this kill, or the
+                // next reset for reset kinds): once freed they may be
+                // handed out again, and claimed by another worker.
                 self.claims.forget(self.ctl.serial(k));
             }
             WaitStatus::Exited(_, 0) if finished => {}
@@ -138,6 +140,16 @@ impl<'a, S: Subject> Fleet<'a, S> {
         let status = wait_blocking(pid);
         self.reaped(k, status, true);
         self.spawn(k)
+    }
+
+    /// Operations so far: reaped workers' and the running ones' latest
+    /// published counts (for the progress line).
+    pub fn ops_so_far(&self) -> u64 {
+        let running: u64 = (0..self.slots.len())
+            .filter(|k| self.slots[*k].is_some())
+            .map(|k| self.ctl.tally(k).0.ops)
+            .sum();
+        self.totals.ops + running
     }
 
     /// Whether every live worker finished `phase` (and at least one lives).

@@ -6,7 +6,7 @@
 //! Plugging in a kind is one `impl Subject` here and one arm in
 //! [`super::dispatch`].
 
-use sharena::{Bump, Error, FreeList, Result, Segment, ShmAllocator, Slab};
+use sharena::{Bump, Error, FreeList, Recover, Result, Segment, ShmAllocator, Slab};
 
 /// Slot size of the slab under stress.
 pub const SLAB_SLOT: u64 = 64;
@@ -68,6 +68,9 @@ pub trait Subject: Sized {
     /// The allocator surface.
     fn allocator(&self) -> &impl ShmAllocator;
 
+    /// The recovery surface (`reclaim_dead`, `check`).
+    fn recover(&self) -> &dyn Recover;
+
     /// The segment.
     fn segment(&self) -> &Segment;
 
@@ -108,6 +111,10 @@ impl Subject for Slab {
         &**self
     }
 
+    fn recover(&self) -> &dyn Recover {
+        &**self
+    }
+
     fn segment(&self) -> &Segment {
         Slab::segment(self)
     }
@@ -134,6 +141,10 @@ impl Subject for Bump {
     }
 
     fn allocator(&self) -> &impl ShmAllocator {
+        &**self
+    }
+
+    fn recover(&self) -> &dyn Recover {
         &**self
     }
 
@@ -172,6 +183,10 @@ impl Subject for FreeList {
     }
 
     fn allocator(&self) -> &impl ShmAllocator {
+        &**self
+    }
+
+    fn recover(&self) -> &dyn Recover {
         &**self
     }
 

@@ -7,6 +7,7 @@ use super::fleet::Fleet;
 use super::shared::{Claims, Control, Tally};
 use super::subject::{Release, Subject};
 use crate::bench::rng::XorShift;
+use crate::progress::Progress;
 use crate::Failure;
 use sharena::layout::sync::{AtomicBool, AtomicU32, Ordering};
 use sharena::{Error, ShmAllocator};
@@ -23,6 +24,8 @@ pub struct Config {
     pub size: u64,
     /// Kill a random worker this often.
     pub kill_every: Option<Duration>,
+    /// Machine-readable output asked for (no progress line).
+    pub json: bool,
 }
 
 /// What a run found.
@@ -52,6 +55,41 @@ pub struct Outcome {
     pub used_after: u64,
     /// Ctrl-C (or SIGTERM) cut the run short.
     pub interrupted: bool,
+    /// What the parent's `reclaim_dead` calls freed.
+    pub reclaim: Reclaims,
+    /// What the final `check` found (None: the kind has no `check` yet).
+    pub check: Option<CheckOutcome>,
+}
+
+/// The parent's `reclaim_dead` calls over a run (after each kill or
+/// crash, and once at the end).
+#[derive(Clone, Debug, Default)]
+pub struct Reclaims {
+    /// Calls that succeeded.
+    pub calls: u64,
+    /// Dead processes, blocks and bytes they freed, summed.
+    pub processes: u64,
+    /// As above.
+    pub blocks: u64,
+    /// As above.
+    pub bytes: u64,
+    /// The slowest call, in microseconds.
+    pub max_micros: u64,
+    /// The kind has no `reclaim_dead` in this build.
+    pub unsupported: bool,
+    /// Calls that failed otherwise, and the first failure.
+    pub errors: u64,
+    /// As above.
+    pub first_error: Option<String>,
+}
+
+/// What `check` found after the run.
+#[derive(Clone, Debug, Default)]
+pub struct CheckOutcome {
+    /// Problems found.
+    pub problems: u64,
+    /// The first one, in one line.
+    pub first: Option<String>,
 }
 
 impl Outcome {
@@ -118,6 +156,39 @@ fn run_name(kind: &str) -> String {
     format!("/sharena-stress-{}-{n}-{kind}", std::process::id())
 }
 
+/// Calls `reclaim_dead` through the parent's handle and adds it up.
+fn reclaim<S: Subject>(subject: &S, out: &mut Reclaims) {
+    match subject.recover().reclaim_dead() {
+        Ok(r) => {
+            out.calls += 1;
+            out.processes += r.processes;
+            out.blocks += r.blocks;
+            out.bytes += r.bytes;
+            out.max_micros = out.max_micros.max(r.micros);
+        }
+        Err(Error::Unsupported { .. }) => out.unsupported = true,
+        Err(e) => {
+            out.errors += 1;
+            out.first_error.get_or_insert_with(|| e.to_string());
+        }
+    }
+}
+
+/// Runs `check` through the parent's handle (every worker is gone).
+fn check<S: Subject>(subject: &S) -> Option<CheckOutcome> {
+    match subject.recover().check() {
+        Ok(r) => Some(CheckOutcome {
+            problems: r.problem_count,
+            first: r.problems.first().map(ToString::to_string),
+        }),
+        Err(Error::Unsupported { .. }) => None,
+        Err(e) => Some(CheckOutcome {
+            problems: 1,
+            first: Some(format!("check failed: {e}")),
+        }),
+    }
+}
+
 /// Runs the stress test of kind `S`.
 pub fn run<S: Subject>(cfg: &Config) -> Result<Outcome, Failure> {
     let name = run_name(S::NAME);
@@ -150,19 +221,38 @@ pub fn run<S: Subject>(cfg: &Config) -> Result<Outcome, Failure> {
     let deadline = start + cfg.secs;
     let mut next_kill = cfg.kill_every.map(|d| start + d);
     let mut phase = 0;
+    let mut progress = Progress::new(cfg.json);
     loop {
         let now = Instant::now();
         // SeqCst: set by the signal handler; no data rides on it.
         if now >= deadline || INTERRUPTED.load(Ordering::SeqCst) {
             break;
         }
+        let crashed = fleet.crashed;
         fleet.poll_exits();
+        if fleet.crashed > crashed {
+            reclaim(&subject, &mut out.reclaim);
+        }
         if let (Some(at), Some(every)) = (next_kill, cfg.kill_every) {
             if now >= at {
+                // The killed worker is reaped and its claims withdrawn
+                // before its blocks are reclaimed.
                 fleet.kill_one(rng.next())?;
+                reclaim(&subject, &mut out.reclaim);
                 next_kill = Some((at + every).max(now));
             }
         }
+        let elapsed = now - start;
+        progress.update(
+            Some(elapsed.as_secs_f64() / cfg.secs.as_secs_f64()),
+            &format!(
+                "{:.1}/{:.1} s  {} ops  {} killed",
+                elapsed.as_secs_f64(),
+                cfg.secs.as_secs_f64(),
+                fleet.ops_so_far(),
+                fleet.killed
+            ),
+        );
         if resets && fleet.all_done(phase) {
             // Every live worker verified its blocks, released its claims
             // and waits: nothing allocates while the arena resets.
@@ -176,6 +266,7 @@ pub fn run<S: Subject>(cfg: &Config) -> Result<Outcome, Failure> {
         std::thread::sleep(Duration::from_micros(100));
     }
     ctl.stop();
+    progress.finish();
     out.secs = start.elapsed().as_secs_f64();
     out.interrupted = INTERRUPTED.load(Ordering::SeqCst);
     fleet.wait_all(Duration::from_secs(30));
@@ -185,7 +276,11 @@ pub fn run<S: Subject>(cfg: &Config) -> Result<Outcome, Failure> {
             .reset()
             .map_err(|e| Failure::op(format!("stress: final reset failed: {e}")))?;
     }
+    // Whatever dead workers still hold is reclaimed; what is left in use
+    // after that was lost (every live worker freed its blocks and exited).
+    reclaim(&subject, &mut out.reclaim);
     out.used_after = a.stats().used;
+    out.check = check(&subject);
     out.tally = fleet.totals;
     out.killed = fleet.killed;
     out.crashed = fleet.crashed;

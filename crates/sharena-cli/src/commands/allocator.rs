@@ -1,0 +1,87 @@
+//! Opens a segment as its allocator (the kind its header names), for the
+//! verbs that need the allocator and its recovery surface: `check`,
+//! `reclaim`, `map` (and `info`'s statistics).
+
+use crate::Failure;
+use sharena::{AllocStats, AllocatorKind, Bump, FreeList, Recover, Segment, ShmAllocator, Slab};
+
+/// A segment attached as its allocator.
+#[derive(Debug)]
+pub enum Allocator {
+    /// A free list.
+    FreeList(FreeList),
+    /// A slab.
+    Slab(Slab),
+    /// A bump arena.
+    Bump(Bump),
+}
+
+impl Allocator {
+    /// Opens NAME (a POSIX name, or a file-backed segment's path) as the
+    /// allocator its header names. `verb` goes into the error lines.
+    pub fn open(name: &str, verb: &str) -> Result<Self, Failure> {
+        let kind = super::open_any(name)?.kind();
+        let file = sharena::validate_name(name).is_err();
+        let failed = |e: sharena::Error| Failure::op(format!("{verb} {name}: {e}"));
+        Ok(match kind {
+            AllocatorKind::FreeList => Allocator::FreeList(if file {
+                FreeList::open_file(name).map_err(failed)?
+            } else {
+                FreeList::open(name).map_err(failed)?
+            }),
+            AllocatorKind::Slab => Allocator::Slab(if file {
+                Slab::open_file(name).map_err(failed)?
+            } else {
+                Slab::open(name).map_err(failed)?
+            }),
+            AllocatorKind::Bump => Allocator::Bump(if file {
+                Bump::open_file(name).map_err(failed)?
+            } else {
+                Bump::open(name).map_err(failed)?
+            }),
+            AllocatorKind::Handles => {
+                return Err(Failure::op(format!(
+                    "{verb} {name}: the handles allocator is not built yet"
+                )))
+            }
+            AllocatorKind::Raw => {
+                return Err(Failure::op(format!(
+                    "{verb} {name}: a raw segment has no allocator to {verb}"
+                )))
+            }
+        })
+    }
+
+    /// The recovery and self-check surface.
+    pub fn recover(&self) -> &dyn Recover {
+        match self {
+            Allocator::FreeList(a) => &**a,
+            Allocator::Slab(a) => &**a,
+            Allocator::Bump(a) => &**a,
+        }
+    }
+
+    /// The allocator's statistics.
+    pub fn stats(&self) -> AllocStats {
+        match self {
+            Allocator::FreeList(a) => a.stats(),
+            Allocator::Slab(a) => a.stats(),
+            Allocator::Bump(a) => a.stats(),
+        }
+    }
+
+    /// The segment.
+    pub fn segment(&self) -> &Segment {
+        match self {
+            Allocator::FreeList(a) => a.segment(),
+            Allocator::Slab(a) => a.segment(),
+            Allocator::Bump(a) => a.segment(),
+        }
+    }
+}
+
+/// Whether an error only says the operation is not built (yet) for this
+/// kind.
+pub fn unsupported(e: &sharena::Error) -> bool {
+    matches!(e, sharena::Error::Unsupported { .. })
+}

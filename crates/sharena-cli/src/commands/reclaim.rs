@@ -1,0 +1,40 @@
+//! `sharena reclaim NAME [--json]`
+
+use super::allocator::Allocator;
+use crate::size::human;
+use crate::Failure;
+
+/// Arguments of `reclaim`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Segment name (`/x`) or the path of a file-backed segment.
+    pub name: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `reclaim`: frees what dead processes held.
+pub fn run(a: &Args) -> Result<(), Failure> {
+    let alloc = Allocator::open(&a.name, "reclaim")?;
+    let r = alloc
+        .recover()
+        .reclaim_dead()
+        .map_err(|e| Failure::op(format!("reclaim {}: {e}", a.name)))?;
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "name": a.name, "processes": r.processes, "blocks": r.blocks,
+            "bytes": r.bytes, "micros": r.micros,
+        }));
+    } else {
+        println!(
+            "reclaim {}: {} dead processes, {} blocks, {} freed in {} µs",
+            a.name,
+            r.processes,
+            r.blocks,
+            human(r.bytes),
+            r.micros
+        );
+    }
+    Ok(())
+}
