@@ -1,0 +1,382 @@
+//! Issue 6's chaos test: 3 forked workers allocate, stamp, verify and free
+//! at random on one segment (free list, then slab) while the parent
+//! SIGKILLs one at a random moment and forks a replacement, 200 times per
+//! kind. After each kill the parent pauses the live workers between their
+//! operations (they free what they hold and acknowledge), then asserts:
+//! every live worker made progress since the last kill, `check()` passes,
+//! `reclaim_dead()` frees the dead worker's holdings, a second reclaim
+//! finds nothing, and the bytes in use equal the shared blocks' bytes (the
+//! only legitimate holdings left). At the end the shared blocks are freed,
+//! nothing is in use and the whole pool is allocatable again.
+//!
+//! `harness = false`: `main` is single-threaded, so `fork` is safe here.
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+use sharena::layout::sync::{AtomicU64, Ordering};
+use sharena::{
+    AllocatorKind, Offset, Recover, RegionId, RunKind, Segment, SegmentOptions, ShmAllocator,
+};
+use std::time::{Duration, Instant};
+
+const WORKERS: usize = 3;
+const KILLS: u64 = 200;
+/// Allocations out of this many that are shared (and logged).
+const SHARE_ONE_IN: u64 = 97;
+/// The most blocks a worker holds at once.
+const HOLD: usize = 96;
+
+/// The control block: a second anonymous segment the workers inherit.
+/// Words (segment offsets from the control pool): 0 the pause epoch (odd:
+/// paused), then per worker 128 bytes (ack epoch, ops, corruptions), and
+/// from 4096 the shared-block log (count, then offsets).
+struct Ctl {
+    seg: Segment,
+    base: u64,
+}
+
+const LOG_AT: u64 = 4096;
+const LOG_CAP: u64 = 60_000;
+
+impl Ctl {
+    fn new() -> Ctl {
+        let seg = Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, 1 << 20))
+            .expect("control segment");
+        let base = seg.view().region(RegionId::Pool).offset;
+        Ctl { seg, base }
+    }
+    fn word(&self, at: u64) -> &AtomicU64 {
+        self.seg
+            .view()
+            .atomic_u64(Offset::new(self.base + at))
+            .expect("control word")
+    }
+    fn pause(&self) -> &AtomicU64 {
+        self.word(0)
+    }
+    fn slot(&self, k: usize, i: u64) -> &AtomicU64 {
+        self.word(128 * (k as u64 + 1) + 8 * i)
+    }
+    fn log(&self, off: Offset) {
+        let n = self.word(LOG_AT).fetch_add(1, Ordering::AcqRel);
+        if n < LOG_CAP {
+            self.word(LOG_AT + 8 * (n + 1))
+                .store(off.get(), Ordering::Release);
+        }
+    }
+    fn logged(&self) -> Vec<u64> {
+        let n = self.word(LOG_AT).load(Ordering::Acquire).min(LOG_CAP);
+        let mut v: Vec<u64> = (0..n)
+            .map(|i| self.word(LOG_AT + 8 * (i + 1)).load(Ordering::Acquire))
+            .filter(|&o| o != 0)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+/// What the test needs of an allocator kind beyond the two traits.
+trait Heap: Sized {
+    type A: ShmAllocator + Recover;
+    const NAME: &'static str;
+    fn a(&self) -> &Self::A;
+    fn fresh(&self) -> Self;
+    /// Gives cached free blocks back so `stats().used` is exact.
+    fn settle(&self);
+    fn size(rng: &mut u64) -> u64;
+    fn whole(&self) -> u64;
+}
+
+impl Heap for sharena::FreeList {
+    type A = freelist::FreeList<sharena::SharedSegment>;
+    const NAME: &'static str = "freelist";
+    fn a(&self) -> &Self::A {
+        self
+    }
+    fn fresh(&self) -> Self {
+        self.reattach().expect("reattach free list")
+    }
+    fn settle(&self) {
+        let _ = self.collect();
+    }
+    fn size(rng: &mut u64) -> u64 {
+        1 + next(rng) % 4096
+    }
+    fn whole(&self) -> u64 {
+        self.max_alloc()
+    }
+}
+
+impl Heap for sharena::Slab {
+    type A = slab::Slab<sharena::SharedSegment>;
+    const NAME: &'static str = "slab";
+    fn a(&self) -> &Self::A {
+        self
+    }
+    fn fresh(&self) -> Self {
+        self.reattach().expect("reattach slab")
+    }
+    fn settle(&self) {}
+    fn size(_: &mut u64) -> u64 {
+        64
+    }
+    fn whole(&self) -> u64 {
+        64
+    }
+}
+
+fn next(s: &mut u64) -> u64 {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    *s
+}
+
+fn pattern(k: usize, seq: u64, len: u64) -> Vec<u8> {
+    let mut b = vec![0u8; len.min(64) as usize];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = (seq.wrapping_mul(0x9E37_79B9) ^ (k as u64) << 5 ^ i as u64) as u8 | 1;
+    }
+    b
+}
+
+/// A worker: runs until killed. Between operations it watches the pause
+/// epoch; on an odd one it frees all it holds, settles, and acknowledges.
+fn worker<H: Heap>(parent: &H, ctl: &Ctl, k: usize, seed: u64) -> ! {
+    let handle = parent.fresh();
+    let heap = handle.a();
+    let mut rng = seed | 1;
+    let mut held: Vec<(Offset, u64, u64)> = Vec::with_capacity(HOLD);
+    let mut seq = 0u64;
+    let mut seen = 0u64;
+    let verify = |h: &H::A, (off, len, s): (Offset, u64, u64)| {
+        let want = pattern(k, s, len);
+        match h.read(off, want.len() as u64) {
+            Ok(got) if got == want => {}
+            _ => {
+                ctl.slot(k, 2).fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if h.free(off).is_err() {
+            ctl.slot(k, 2).fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    loop {
+        // Acquire: pairs with the parent's Release store of the epoch.
+        let p = ctl.pause().load(Ordering::Acquire);
+        if p != seen {
+            if p % 2 == 1 {
+                for b in held.drain(..) {
+                    verify(heap, b);
+                }
+                handle.settle();
+                // Release: the frees above happen before the parent's checks.
+                ctl.slot(k, 0).store(p, Ordering::Release);
+            }
+            seen = p;
+        }
+        if p % 2 == 1 {
+            std::thread::sleep(Duration::from_micros(50));
+            continue;
+        }
+        let r = next(&mut rng);
+        if held.len() < HOLD && (held.is_empty() || r % 3 != 0) {
+            let len = H::size(&mut rng);
+            if let Ok(off) = heap.alloc(len) {
+                seq += 1;
+                let data = pattern(k, seq, len);
+                if heap.write(off, &data).is_err() {
+                    ctl.slot(k, 2).fetch_add(1, Ordering::Relaxed);
+                }
+                if seq % SHARE_ONE_IN == 0 {
+                    // Logged before it is shared: a worker killed between
+                    // the two leaves a logged block that reclaim frees.
+                    ctl.log(off);
+                    if heap.share(off).is_err() {
+                        ctl.slot(k, 2).fetch_add(1, Ordering::Relaxed);
+                    }
+                } else {
+                    held.push((off, len, seq));
+                }
+            }
+        } else {
+            let i = (r as usize / 3) % held.len();
+            let b = held.swap_remove(i);
+            verify(heap, b);
+        }
+        ctl.slot(k, 1).fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn spawn<H: Heap>(heap: &H, ctl: &Ctl, k: usize, seed: u64) -> Pid {
+    // SAFETY: `main` is single-threaded (harness = false); the child only
+    // runs `worker`, which never returns, and exits through a signal.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                worker(heap, ctl, k, seed)
+            }));
+            std::process::exit(if r.is_ok() { 0 } else { 101 });
+        }
+        ForkResult::Parent { child } => child,
+    }
+}
+
+/// Kills every worker on the way out, also when an assertion fails.
+struct Fleet(Vec<Pid>);
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for &p in &self.0 {
+            let _ = kill(p, Signal::SIGKILL);
+            let _ = waitpid(p, None);
+        }
+    }
+}
+
+/// Pauses the workers and waits for every acknowledgement (bounded: a
+/// worker that cannot get through one operation in 10 s is stuck).
+fn pause_all(ctl: &Ctl, fleet: &Fleet, epoch: u64, what: &str) {
+    ctl.pause().store(epoch, Ordering::Release);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for k in 0..fleet.0.len() {
+        while ctl.slot(k, 0).load(Ordering::Acquire) != epoch {
+            if let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+                waitpid(fleet.0[k], Some(WaitPidFlag::WNOHANG))
+            {
+                panic!("{what}: worker {k} died on its own");
+            }
+            assert!(Instant::now() < deadline, "{what}: worker {k} is stuck");
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+}
+
+fn shared_bytes(h: &impl Recover) -> u64 {
+    h.runs(usize::MAX)
+        .expect("runs")
+        .iter()
+        .filter(|r| r.kind == RunKind::Shared)
+        .map(|r| r.len)
+        .sum()
+}
+
+fn chaos<H: Heap>(handle: &H, seed: u64) {
+    let heap = handle.a();
+    let what = H::NAME;
+    let ctl = Ctl::new();
+    let mut rng = seed;
+    let mut fleet = Fleet(Vec::new());
+    for k in 0..WORKERS {
+        fleet.0.push(spawn(handle, &ctl, k, next(&mut rng)));
+    }
+    let mut epoch = 0u64;
+    let mut last_ops = [0u64; WORKERS];
+    let (mut blocks, mut bytes) = (0u64, 0u64);
+    for round in 0..KILLS {
+        std::thread::sleep(Duration::from_micros(500 + next(&mut rng) % 8_000));
+        let victim = (next(&mut rng) % WORKERS as u64) as usize;
+        kill(fleet.0[victim], Signal::SIGKILL).expect("kill");
+        let st = waitpid(fleet.0[victim], None).expect("waitpid");
+        assert!(
+            matches!(st, WaitStatus::Signaled(_, Signal::SIGKILL, _)),
+            "{what} round {round}: the victim ended as {st:?}"
+        );
+        fleet.0[victim] = spawn(handle, &ctl, victim, next(&mut rng));
+        // Let the replacement start, then pause everyone between operations.
+        std::thread::sleep(Duration::from_millis(2));
+        epoch += 2;
+        pause_all(&ctl, &fleet, epoch - 1, what);
+        for (k, last) in last_ops.iter_mut().enumerate() {
+            let ops = ctl.slot(k, 1).load(Ordering::Relaxed);
+            if k != victim {
+                assert!(
+                    ops > *last,
+                    "{what} round {round}: worker {k} made no progress"
+                );
+            }
+            *last = ops;
+        }
+        let report = heap.check().expect("check runs");
+        assert!(
+            report.ok(),
+            "{what} round {round}: check found {:?}",
+            report.problems
+        );
+        let r = heap.reclaim_dead().expect("reclaim_dead");
+        assert!(
+            r.processes >= 1,
+            "{what} round {round}: reclaim found no dead process: {r:?}"
+        );
+        blocks += r.blocks;
+        bytes += r.bytes;
+        let again = heap.reclaim_dead().expect("second reclaim");
+        assert_eq!(
+            (again.processes, again.blocks, again.bytes),
+            (0, 0, 0),
+            "{what} round {round}: reclaim is not idempotent"
+        );
+        let report = heap.check().expect("check runs");
+        assert!(
+            report.ok(),
+            "{what} round {round}: check after reclaim found {:?}",
+            report.problems
+        );
+        let used = heap.stats().used;
+        let shared = shared_bytes(heap);
+        assert_eq!(
+            used,
+            shared,
+            "{what} round {round}: {used} bytes in use but only {shared} are shared: {} lost",
+            used as i64 - shared as i64
+        );
+        ctl.pause().store(epoch, Ordering::Release);
+    }
+    let corrupt: u64 = (0..WORKERS)
+        .map(|k| ctl.slot(k, 2).load(Ordering::Relaxed))
+        .sum();
+    let ops: u64 = (0..WORKERS)
+        .map(|k| ctl.slot(k, 1).load(Ordering::Relaxed))
+        .sum();
+    drop(fleet);
+    assert_eq!(corrupt, 0, "{what}: workers saw corrupt or failed blocks");
+    heap.reclaim_dead().expect("final reclaim");
+    handle.settle();
+    let logged = ctl.logged();
+    for &off in &logged {
+        // A worker killed between logging and sharing left a block that
+        // reclaim freed (and someone may have reused and freed it since).
+        let _ = heap.free(Offset::new(off));
+    }
+    handle.settle();
+    let s = heap.stats();
+    assert_eq!(
+        (s.used, s.allocations),
+        (0, 0),
+        "{what}: bytes lost at the end: {s:?}"
+    );
+    assert!(heap.check().expect("check").ok());
+    let all = heap
+        .alloc(handle.whole())
+        .expect("the whole pool after chaos");
+    heap.free(all).expect("free the whole pool");
+    println!(
+        "{what}: {KILLS} SIGKILLs among {WORKERS} workers, {ops} ops, {} shared blocks, reclaimed {blocks} blocks ({bytes} bytes), 0 lost",
+        logged.len()
+    );
+}
+
+fn main() {
+    let seed = std::env::var("SHARENA_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5EED_0F_C4A0_5u64 ^ u64::from(std::process::id()));
+    println!("chaos seed {seed} (set SHARENA_CHAOS_SEED to replay)");
+    let fl = sharena::FreeList::anonymous(32 << 20).expect("free list");
+    chaos(&fl, seed);
+    let slab = sharena::Slab::anonymous(16 << 20, 64).expect("slab");
+    chaos(&slab, seed ^ 0xABCD);
+    println!("2 passed, 0 failed");
+}
