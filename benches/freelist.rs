@@ -9,7 +9,12 @@
 //! - `freelist_churn`: W3 of WORKLOADS.md in one thread: 4096 live blocks
 //!   of sizes uniform in [16, 4096]; each op checks a random block's tag
 //!   (xorshift64, seed 42), frees it and allocates a new size; fill and
-//!   teardown are untimed.
+//!   teardown are untimed;
+//! - `freelist_reclaim`: `reclaim_dead` after a dead process held 1000
+//!   blocks (sizes uniform in [16, 4096], every 8th shared) and a full class
+//!   cache in 20 classes (DESIGN.md §6: under 10 ms on a 64 MiB segment);
+//!   the death is simulated (`simulate_death` with a reaped child's
+//!   identity) and the set-up is untimed.
 //!
 //! Medians are in docs/BENCHMARKS.md.
 
@@ -23,7 +28,9 @@ use std::time::{Duration, Instant};
 use sharena_benches::next;
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
-use sharena::{AllocatorKind, FreeList, Offset, Segment, SegmentOptions, ShmAllocator};
+use sharena::{
+    AllocatorKind, FreeList, Offset, ProcId, Recover, Segment, SegmentOptions, ShmAllocator,
+};
 
 /// Bytes of the free list's segment and of the TLSF region.
 const SEGMENT: u64 = 64 << 20;
@@ -168,6 +175,56 @@ fn churn<P: Pool>(p: &mut P, iters: u64) -> Duration {
     d
 }
 
+/// The identity of a process that has exited (a reaped child).
+fn dead_proc() -> ProcId {
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
+    let pid = child.id();
+    let id = ProcId::of_pid(pid).unwrap_or(ProcId::new(pid, 1));
+    child.wait().expect("reap true");
+    id
+}
+
+/// `iters` reclaims, each after a fresh handle allocated 1000 blocks,
+/// filled 20 class caches and "died" (untimed).
+fn reclaims(heap: &FreeList, dead: ProcId, iters: u64) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut rng = 42u64;
+    for _ in 0..iters {
+        let victim = heap.reattach().expect("reattach");
+        let mut shared = Vec::new();
+        for i in 0..1000u64 {
+            let at = victim.alloc(16 + next(&mut rng) % 4081).expect("alloc");
+            if i % 8 == 0 {
+                victim.share(at).expect("share");
+                shared.push(at);
+            }
+        }
+        for class in 0..20u64 {
+            let blocks: Vec<Offset> = (0..4)
+                .map(|_| victim.alloc(64 + class * 48).expect("alloc"))
+                .collect();
+            for at in blocks {
+                victim.free(at).expect("free");
+            }
+        }
+        victim.simulate_death(dead);
+        drop(victim);
+        let t = Instant::now();
+        let report = heap.reclaim_dead().expect("reclaim");
+        total += t.elapsed();
+        assert!(report.blocks >= 875, "{report:?}");
+        // Untimed: the shared blocks go too (and the next reclaim's tidy
+        // of ownerless arenas starts from an empty remote list).
+        for at in shared {
+            heap.free(at).expect("free shared");
+        }
+        heap.reclaim_dead().expect("tidy");
+    }
+    total
+}
+
 fn bench(c: &mut Criterion) {
     let heap = FreeList::anonymous(SEGMENT).expect("anonymous free list");
     let base = heap.segment().view().base().as_ptr();
@@ -196,6 +253,13 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("mutex-tlsf", LIVE), |b| {
         b.iter_custom(|n| churn(&mut &tlsf, n));
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("freelist_reclaim");
+    let dead = dead_proc();
+    g.bench_function(BenchmarkId::new("reclaim_dead", 1000), |b| {
+        b.iter_custom(|n| reclaims(&heap, dead, n));
     });
     g.finish();
 }

@@ -226,6 +226,7 @@ impl<'a> Arena<'a> {
         if !cas_tag(word, t, t.with_cached(true)) {
             return Err(FreeFault::Lost);
         }
+        crate::crash::point(crate::crash::Point::CachePush);
         store(&self.cache[at + 1 + n as usize], b);
         store(&self.cache[at], n + 1);
         let s = &self.head.stats.0;
@@ -270,7 +271,7 @@ impl<'a> Arena<'a> {
 
     // ---- bins --------------------------------------------------------
 
-    fn insert(&self, b: u64, g: u64) -> Result<(), Fault> {
+    pub(crate) fn insert(&self, b: u64, g: u64) -> Result<(), Fault> {
         let (fl, sl) = bin_of(g);
         let bin = &self.bins[bin_index(fl, sl)];
         let first = load(bin);
@@ -349,7 +350,7 @@ impl<'a> Arena<'a> {
     /// The tag of a neighbour, which must be one of this arena's in-span
     /// blocks.
     #[inline(always)]
-    fn own_tag(&self, b: u64) -> Result<Tag, Fault> {
+    pub(crate) fn own_tag(&self, b: u64) -> Result<Tag, Fault> {
         let t = self.pool.tag(b)?;
         if t.huge() || t.owner() != self.owner || u64::from(t.size()) < MIN_BLOCK {
             return Err(Fault::Block(
@@ -437,9 +438,11 @@ impl<'a> Arena<'a> {
             return Ok((b, size));
         }
         let rest = size - front;
+        // The aligned block's header first, then the front's tag: a walk by
+        // header sizes (recovery) meets a valid header at every instruction.
         store(
-            self.pool.word(b)?,
-            Tag::free(self.owner, front as u32).pack(),
+            self.pool.word(a)?,
+            Tag::free(self.owner, rest as u32).pack(),
         );
         store(
             self.pool.word(a + 8)?,
@@ -448,6 +451,10 @@ impl<'a> Arena<'a> {
                 size: front as u32,
             }
             .pack(),
+        );
+        store(
+            self.pool.word(b)?,
+            Tag::free(self.owner, front as u32).pack(),
         );
         self.insert(b, front)?;
         Ok((a, rest))
@@ -470,6 +477,7 @@ impl<'a> Arena<'a> {
             self.set_prev(next, false, 0)?;
             size
         };
+        crate::crash::point(crate::crash::Point::Carve);
         // Relaxed: the caller hands the offset on with its own
         // synchronisation; a remote free CASes from this exact word.
         store(
@@ -534,12 +542,15 @@ impl<'a> Arena<'a> {
             return Ok(false);
         };
         p.count_claim(k);
-        let head = Entry::new(Kind::SpanHead, self.owner, k as u32);
-        p.map.set_run(first, k, head, Kind::SpanBody);
         let b = p.chunk_off(first);
         let size = (k << p.chunk_shift) >> GRANULE_SHIFT;
+        // The span's one free header before its table run: a walker that
+        // sees the run (Acquire in `entry`, Release in `set_run`) sees the
+        // header, never the chunks' stale bytes.
         store(p.word(b)?, Tag::free(self.owner, size as u32).pack());
         store(p.word(b + 8)?, Link::NONE.pack());
+        let head = Entry::new(Kind::SpanHead, self.owner, k as u32);
+        p.map.set_run(first, k, head, Kind::SpanBody);
         self.insert(b, size)?;
         store(&s.spans, load(&s.spans) + 1);
         Ok(true)
@@ -598,6 +609,7 @@ impl<'a> Arena<'a> {
             start = prev;
             g += u64::from(pt.size());
         }
+        crate::crash::point(crate::crash::Point::Coalesce);
         store(p.word(start)?, Tag::free(self.owner, g as u32).pack());
         let end = start + (g << GRANULE_SHIFT);
         self.set_prev(end, true, g)?;
@@ -701,11 +713,16 @@ impl<'a> Arena<'a> {
     }
 
     /// Takes in every block on the remote list; returns how many.
+    ///
+    /// Crash-safe for recovery: the list is taken through `draining`
+    /// (`remote::take_into`), and before each block is processed `draining`
+    /// moves past it and `drain_block` names it, so an adopter finds every
+    /// taken block that is still REMOTE on one of the two.
     #[cold]
     #[inline(never)]
     pub fn drain_remote(&self) -> Result<u64, Fault> {
         let p = &self.pool;
-        let mut off = remote::take_all(&self.head.remote.0);
+        let mut off = remote::take_into(&self.head.remote.0, &self.head.draining);
         let bound = ((p.end - p.start) >> GRANULE_SHIFT) / MIN_BLOCK + 1;
         let mut n = 0;
         let s = &self.head.stats.0;
@@ -722,6 +739,9 @@ impl<'a> Arena<'a> {
                 ));
             }
             let next = load(p.word(off + 16)?);
+            store(&self.head.drain_block, off);
+            store(&self.head.draining, next);
+            crate::crash::point(crate::crash::Point::Drain);
             store(p.word(off)?, t.with(State::Free).pack());
             store(
                 &s.used,
@@ -730,6 +750,7 @@ impl<'a> Arena<'a> {
             store(&s.live, load(&s.live).wrapping_sub(1));
             store(&s.frees, load(&s.frees) + 1);
             self.coalesce(off, u64::from(t.size()))?;
+            store(&self.head.drain_block, 0);
             off = next;
         }
         Ok(n)

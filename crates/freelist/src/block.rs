@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! word 0 (tag):  bits 0..2   state: 1 FREE, 2 USED, 3 REMOTE (0: not a header)
-//!                bit  2      SHARED (reserved for the recovery issue; 0)
+//!                bit  2      SHARED: a USED block handed over to the
+//!                            segment (`Recover::share`); never reclaimed
 //!                bit  3      HUGE: a block of whole chunks (see `chunks.rs`)
 //!                bit  4      CACHED: a USED block parked in its arena's
 //!                            class cache (not the user's any more)
@@ -21,8 +22,10 @@
 //! payload of a REMOTE block: word 2 next block on the arena's remote list
 //! ```
 //! Word 0 is written by the arena's owner, except that any thread may CAS a
-//! USED word to REMOTE (a free by a non-owner); word 1 and the payload links
-//! of FREE blocks are the owner's alone.
+//! USED word to REMOTE (a free by a non-owner) or to USED|SHARED (a share);
+//! word 1 and the payload links of FREE blocks are the owner's alone. Every
+//! transition that frees a block (to FREE, REMOTE or CACHED) clears SHARED:
+//! sharing is a property of a live block only.
 
 use shm_layout::sync::{AtomicU64, Ordering};
 
@@ -82,19 +85,32 @@ impl Tag {
         self.0 & HUGE_BIT != 0
     }
 
+    /// A live block handed over to the segment (never reclaimed).
+    #[inline(always)]
+    pub const fn shared(self) -> bool {
+        self.0 & SHARED_BIT != 0
+    }
+
+    /// The same tag, shared.
+    #[inline(always)]
+    pub const fn with_shared(self) -> Tag {
+        Tag(self.0 | SHARED_BIT)
+    }
+
     /// A freed block held in its arena's class cache (state USED).
     #[inline(always)]
     pub const fn cached(self) -> bool {
         self.0 & CACHED_BIT != 0
     }
 
-    /// The same tag, cached or not.
+    /// The same tag, cached or not (and not shared: a cached block was
+    /// freed, and one taken from the cache is a new allocation).
     #[inline(always)]
     pub const fn with_cached(self, cached: bool) -> Tag {
         if cached {
-            Tag(self.0 | CACHED_BIT)
+            Tag((self.0 | CACHED_BIT) & !SHARED_BIT)
         } else {
-            Tag(self.0 & !CACHED_BIT)
+            Tag(self.0 & !(CACHED_BIT | SHARED_BIT))
         }
     }
 
@@ -120,10 +136,7 @@ impl Tag {
     /// (magic, state, zero bits).
     #[inline(always)]
     pub const fn unpack(word: u64) -> Option<Tag> {
-        if (word >> 24) & 0xFF != MAGIC
-            || word & (ZERO_MASK | SHARED_BIT) != 0
-            || word & STATE_MASK == 0
-        {
+        if (word >> 24) & 0xFF != MAGIC || word & ZERO_MASK != 0 || word & STATE_MASK == 0 {
             return None;
         }
         Some(Tag(word))
@@ -141,19 +154,36 @@ impl Tag {
         Tag::new(State::Used, false, owner, size)
     }
 
-    /// The same tag in another state (and not cached).
+    /// The same tag in another state (and neither cached nor shared).
     #[inline(always)]
     pub const fn with(self, state: State) -> Tag {
-        Tag((self.0 & !(STATE_MASK | CACHED_BIT)) | state as u64)
+        Tag((self.0 & !(STATE_MASK | CACHED_BIT | SHARED_BIT)) | state as u64)
     }
 }
 
-/// Moves the tag word `word` from exactly `t` to `new`: `false` if it is not
-/// `t` any more (another free of the block won). Relaxed, as `cas_state`.
+/// Moves the tag word `word` from exactly `t` (or `t` shared since) to
+/// `new`: `false` if it is not `t` any more (another free of the block won).
+/// Relaxed, as `cas_state`.
 #[inline(always)]
 pub fn cas_tag(word: &AtomicU64, t: Tag, new: Tag) -> bool {
-    word.compare_exchange(t.pack(), new.pack(), Ordering::Relaxed, Ordering::Relaxed)
-        .is_ok()
+    match word.compare_exchange(t.pack(), new.pack(), Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => true,
+        Err(now) => retry_shared(word, t, now, new),
+    }
+}
+
+/// A free's CAS found `now` instead of `t`: if the only difference is that
+/// the block was shared in between (a share racing the free), the free
+/// still wins from the shared word; anything else lost the race.
+#[cold]
+#[inline(never)]
+fn retry_shared(word: &AtomicU64, t: Tag, now: u64, new: Tag) -> bool {
+    now == t.pack() | SHARED_BIT
+        && t.state() == State::Used
+        && word
+            // Relaxed: as the CAS it retries.
+            .compare_exchange(now, new.pack(), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
 
 /// Moves the tag word `word` from exactly `t` to `t` in state `to`:
@@ -164,13 +194,38 @@ pub fn cas_tag(word: &AtomicU64, t: Tag, new: Tag) -> bool {
 /// the new tag to the owner with the Release of its push.
 #[inline(always)]
 pub fn cas_state(word: &AtomicU64, t: Tag, to: State) -> bool {
-    word.compare_exchange(
-        t.pack(),
-        t.with(to).pack(),
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    )
-    .is_ok()
+    cas_tag(word, t, t.with(to))
+}
+
+/// Marks the USED block whose tag word is `word` shared: `Ok(true)` if this
+/// call set the bit, `Ok(false)` if it was already set, `Err(tag)` (the word
+/// found) if the block is not a live USED block. Relaxed: the bit is only
+/// read by reclaim, which adopts the arena with an AcqRel CAS after the
+/// sharing process handed the block on by its own synchronisation.
+pub fn cas_share(word: &AtomicU64) -> Result<bool, u64> {
+    let mut cur = word.load(Ordering::Relaxed);
+    // Bounded: each retry means another process changed the word, and the
+    // only change that keeps it USED and unshared is none (a free moves it
+    // out of USED); two rounds suffice, four for margin.
+    for _ in 0..4 {
+        let t = Tag::unpack(cur).ok_or(cur)?;
+        if t.state() != State::Used || t.cached() {
+            return Err(cur);
+        }
+        if t.shared() {
+            return Ok(false);
+        }
+        match word.compare_exchange(
+            cur,
+            t.with_shared().pack(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return Ok(true),
+            Err(now) => cur = now,
+        }
+    }
+    Err(cur)
 }
 
 /// The previous-block word (word 1).
@@ -223,6 +278,12 @@ mod tests {
             let t = Tag::new(state, huge, owner, size);
             prop_assert_eq!((t.state(), t.huge(), t.owner(), t.size()), (state, huge, owner, size));
             prop_assert_eq!(Tag::unpack(t.pack()), Some(t));
+            let sh = t.with_shared();
+            prop_assert!(sh.shared() && !t.shared());
+            prop_assert_eq!(Tag::unpack(sh.pack()), Some(sh));
+            prop_assert!(!sh.with(State::Free).shared());
+            prop_assert!(!sh.with_cached(true).shared());
+            prop_assert!(!sh.with_cached(true).with_cached(false).shared());
         }
 
         #[test]

@@ -318,6 +318,28 @@ impl<'a> ChunkMap<'a> {
         Ok((first, head))
     }
 
+    /// Frees the run at `first` whose head word is exactly `head`, if this
+    /// call is the one that takes it: a CAS of the head to `Free` decides
+    /// between two processes that both hold the run for freeing (a huge
+    /// block's freer and a reclaim of its dead owner). The winner clears the
+    /// bodies and the bits; `false` if the head was not `head` any more.
+    pub fn take_run(&self, first: u64, head: Entry) -> bool {
+        let n = u64::from(head.n());
+        if n == 0 || first + n > self.chunks() {
+            return false;
+        }
+        // Acquire: pairs with the Release of `set_run` (the run's entries).
+        if self.table[first as usize]
+            .compare_exchange(head.pack(), 0, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        self.clear_run(first, n);
+        self.release(first, n);
+        true
+    }
+
     /// Marks the span at `first` (of `n` chunks, owned by `owner`, entirely
     /// free) parked.
     pub fn park(&self, first: u64, owner: u16, n: u32) {

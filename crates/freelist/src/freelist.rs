@@ -13,8 +13,8 @@ use crate::thread::{self, THREAD_ARENAS};
 use shm_layout::sync::thread_id;
 use shm_layout::sync::{AtomicU64, Ordering};
 use shm_layout::{
-    AllocStats, AllocatorKind, Error, Offset, RegionId, Result, SegmentView, ShmAllocator,
-    CACHE_LINE, PARAM_NAMES,
+    AllocStats, AllocatorKind, Error, Offset, ProcId, ProcTable, RegionId, Registration, Result,
+    SegmentView, ShmAllocator, CACHE_LINE, PARAM_NAMES,
 };
 use std::sync::Mutex;
 
@@ -59,6 +59,12 @@ pub struct FreeList<S: AsRef<SegmentView>> {
     owner_word: u64,
     /// The process that attached; a forked child's copy must not release.
     attach_pid: u32,
+    /// This process (pid and start time), stamped beside `owner_word`.
+    me: ProcId,
+    /// This handle's process-table entry (`None`: the segment has no table).
+    registration: Option<Registration>,
+    /// Nonzero after `simulate_death`: `Drop` leaves the arenas claimed.
+    abandoned: AtomicU64,
 }
 
 /// Validates the header of a free-list segment and derives its geometry.
@@ -118,8 +124,11 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     }
 
     /// Attaches to a ready free-list segment: validates kind, params and
-    /// region lengths, checks that `init` ran, and claims an arena (if all
-    /// are taken, allocations by this handle take whole chunks).
+    /// region lengths, checks that `init` ran, takes an entry in the
+    /// segment's process table (if it has one; [`Error::ProcessTableFull`]
+    /// when all are taken: `reclaim_dead` frees dead processes' entries),
+    /// and claims an arena (if all are taken, allocations by this handle
+    /// take whole chunks). `Drop` gives the entry back.
     pub fn attach(seg: S) -> Result<Self> {
         let view = seg.as_ref();
         let (geo, pool_off) = geometry(view)?;
@@ -134,6 +143,8 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 at: state_off,
             });
         }
+        let me = ProcId::current();
+        let registration = ProcTable::of(view)?.register(me)?;
         // Relaxed: the RMW alone makes epochs unique.
         let epoch = ctl.clock.0.fetch_add(1, Ordering::Relaxed) as u32;
         let mut fl = FreeList {
@@ -151,10 +162,55 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             uid: thread::next_uid(),
             owner_word: ((u64::from(epoch) << 32) | u64::from(std::process::id())).max(1),
             attach_pid: std::process::id(),
+            me,
+            registration,
+            abandoned: AtomicU64::new(0),
             seg,
         };
         fl.primary = fl.claim_arena();
         Ok(fl)
+    }
+
+    /// Test and bench support (not API): makes this handle's arenas look
+    /// as if `dead` had claimed them and died, and makes `Drop` leave them
+    /// claimed (it still gives back the process-table entry). Then
+    /// `reclaim_dead` recovers them like a dead process's.
+    #[doc(hidden)]
+    pub fn simulate_death(&self, dead: ProcId) {
+        // Relaxed: read by this handle's `Drop` only.
+        self.abandoned.store(1, Ordering::Relaxed);
+        let word = (self.owner_word & !0xFFFF_FFFF) | u64::from(dead.pid());
+        let extra = self
+            .extra
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for id in self.primary.into_iter().chain(extra) {
+            let h = self.arena_head(id);
+            // Relaxed: a test's forgery, published by the test's own
+            // hand-off to the reclaiming thread (and the Release below).
+            h.owner_start.store(0, Ordering::Relaxed);
+            h.owner.store(word, Ordering::Release);
+            h.owner_start.store(dead.start_ticks(), Ordering::Relaxed);
+        }
+    }
+
+    /// The process-table entry this handle holds (`None` when the segment
+    /// has no process table).
+    pub fn registration(&self) -> Option<Registration> {
+        self.registration
+    }
+
+    pub(crate) fn me(&self) -> ProcId {
+        self.me
+    }
+
+    pub(crate) fn owner_word(&self) -> u64 {
+        self.owner_word
+    }
+
+    pub(crate) fn table_off(&self) -> u64 {
+        self.table_off
     }
 
     /// The segment.
@@ -193,7 +249,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     }
 
     #[inline(always)]
-    fn view(&self) -> &SegmentView {
+    pub(crate) fn view(&self) -> &SegmentView {
         let v = self.seg.as_ref();
         // Every offset below was validated against a view of this length; a
         // `AsRef` that returns another mapping would break memory safety.
@@ -202,7 +258,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     }
 
     #[inline(always)]
-    fn pool(&self) -> Pool<'_> {
+    pub(crate) fn pool(&self) -> Pool<'_> {
         let base = self.view().base().as_ptr();
         let g = self.geo;
         // SAFETY: `geometry` fitted the chunk count so that the control
@@ -234,11 +290,11 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         }
     }
 
-    fn arena_off(&self, id: u32) -> u64 {
+    pub(crate) fn arena_off(&self, id: u32) -> u64 {
         self.state_off + Geometry::ARENAS_OFFSET + u64::from(id) * ARENA_LEN
     }
 
-    fn arena_head(&self, id: u32) -> &ArenaHead {
+    pub(crate) fn arena_head(&self, id: u32) -> &ArenaHead {
         debug_assert!(u64::from(id) < self.geo.arenas);
         // SAFETY: entry `id` < arenas lies inside the state region (checked
         // by `geometry`), 128-aligned; all-atomic fields; mapping alive.
@@ -259,7 +315,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
 
     /// Arena `id` over a `pool` already made by `self.pool()`.
     #[inline(always)]
-    fn arena_in<'a>(&'a self, pool: Pool<'a>, id: u32) -> Arena<'a> {
+    pub(crate) fn arena_in<'a>(&'a self, pool: Pool<'a>, id: u32) -> Arena<'a> {
         let off = self.arena_off(id);
         // SAFETY: as in `arena_head`; the bins and the class caches follow
         // the head inside the entry (ARENA_LEN covers them), 8-aligned.
@@ -279,16 +335,27 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
 
     /// Claims a free arena entry for this process.
     fn claim_arena(&self) -> Option<u32> {
-        (0..self.geo.arenas as u32).find(|&id| {
+        let id = (0..self.geo.arenas as u32).find(|&id| {
             let owner = &self.arena_head(id).owner;
             // SYNC POINT (arena claim, Acquire): pairs with the Release
-            // store in `release_arena`, so the last owner's bins, stats and
+            // store in `release_owner`, so the last owner's bins, stats and
             // block headers are visible.
             owner.load(Ordering::Relaxed) == 0
                 && owner
                     .compare_exchange(0, self.owner_word, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
-        })
+        })?;
+        // After the CAS: until this store, `owner_start` is 0 (every release
+        // zeroes it before its Release store of 0 into `owner`, and a
+        // reclaimer that reads our owner word with Acquire reads from the
+        // release sequence of that store, so it sees the zero or our start,
+        // never an earlier owner's). 0 means "any start", so in between a
+        // reclaimer checks our pid alone and finds it alive. Relaxed: see
+        // that argument; a stale 0 is only conservative.
+        self.arena_head(id)
+            .owner_start
+            .store(self.me.start_ticks(), Ordering::Relaxed);
+        Some(id)
     }
 
     fn release_arena(&self, id: u32) {
@@ -298,9 +365,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         if a.give_back_spare().is_err() {
             return;
         }
-        // SYNC POINT (arena release, Release): pairs with the Acquire CAS in
-        // `claim_arena`.
-        self.arena_head(id).owner.store(0, Ordering::Release);
+        release_owner(self.arena_head(id));
     }
 
     /// The calling thread's arena of this handle, claiming one if needed.
@@ -381,7 +446,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     /// The header offset, tag and first chunk's table entry of the live
     /// block whose payload starts at `offset`, or why it is not one. For a
     /// huge block the entry is its run's head.
-    fn locate(&self, pool: &Pool<'_>, offset: Offset) -> Result<(u64, Tag, Entry)> {
+    pub(crate) fn locate(&self, pool: &Pool<'_>, offset: Offset) -> Result<(u64, Tag, Entry)> {
         let off = offset.get();
         let invalid = |reason| Error::InvalidOffset {
             offset: off,
@@ -471,12 +536,16 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                     // operation; this allocation just fails as it would.
                     let _ = self.arena(id).give_back_spare();
                 }
+                // Likewise: blocks freed into arenas nobody owns.
+                let _ = self.tidy_unowned();
                 pool.map.steal_parked();
                 pool.map.claim(k)
             })
             .ok_or_else(|| self.out_of_memory(size))?;
         pool.count_claim(k);
-        let owner = self.current_arena().map_or(0, |id| (id + 1) as u16);
+        // The calling thread's arena (claimed now if need be) owns it, so
+        // that a reclaim of this process finds it; 0 only if none was free.
+        let owner = self.my_arena().map_or(0, |id| (id + 1) as u16);
         let head = Entry::new(Kind::HugeHead, owner, k as u32);
         let start = pool.chunk_off(first);
         let b = start + front - HEADER;
@@ -510,7 +579,14 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         }
         let first = pool.chunk_of(b);
         let k = u64::from(head.n());
-        pool.give_back(first, k);
+        // The run goes back through a CAS of its head: a reclaim of a dead
+        // freer's half-done free may race us for it (`rebuild.rs`), and the
+        // winner gives the chunks back and counts them.
+        if !pool.map.take_run(first, head) {
+            return Ok(());
+        }
+        // Relaxed: statistics only.
+        pool.ctl.heap.0.claimed.fetch_sub(k, Ordering::Relaxed);
         let h = &pool.ctl.huge.0;
         // Relaxed: statistics only.
         h.used
@@ -644,10 +720,20 @@ impl<S: AsRef<SegmentView>> Drop for FreeList<S> {
                 .get_mut()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        for id in self.primary.into_iter().chain(extra) {
-            self.release_arena(id);
+        if self.abandoned.load(Ordering::Relaxed) == 0 {
+            for id in self.primary.into_iter().chain(extra) {
+                self.release_arena(id);
+            }
+        }
+        if let (Some(reg), Ok(table)) = (self.registration, ProcTable::of(self.view())) {
+            table.unregister(reg);
         }
     }
+}
+
+/// Gives an arena entry back (`owner::release`).
+pub(crate) fn release_owner(head: &ArenaHead) {
+    crate::owner::release(&head.owner, &head.owner_start);
 }
 
 /// The control block at `offset`.

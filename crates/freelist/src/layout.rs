@@ -90,10 +90,20 @@ pub struct HugeStats {
 pub struct ArenaHead {
     /// 0: free entry; else `epoch << 32 | pid` of the owning process.
     pub owner: AtomicU64,
-    /// Reserved for the recovery issue (owner start time); zero.
+    /// The owning process's start time (clock ticks since boot, as in
+    /// `shm_layout::ProcId`), or 0: unknown, which liveness checks take as
+    /// "any start time". Zero whenever `owner` changes hands: a claimer or
+    /// adopter stores its start only after its CAS on `owner` won, and a
+    /// releaser zeroes it before storing 0 into `owner` (`recover.rs`).
     pub owner_start: AtomicU64,
+    /// The remote list the owner is taking in (`Arena::drain_remote`): the
+    /// part not yet processed, 0 when none. Owner-written; read by an
+    /// adopter to finish a drain its dead owner left half-done.
+    pub draining: AtomicU64,
+    /// The block of `draining` the owner is processing now (0: none).
+    pub drain_block: AtomicU64,
     /// Reserved; zero.
-    pub reserved0: [AtomicU64; 14],
+    pub reserved0: [AtomicU64; 12],
     /// Head of the remote-free list: blocks other threads or processes
     /// freed, waiting for the owner (an offset, 0 = empty). Its own line:
     /// the only word of the entry others write.

@@ -90,11 +90,20 @@
 #[cfg(not(shm_loom))]
 pub mod arena;
 pub mod block;
+#[cfg(not(shm_loom))]
+mod check;
 pub mod chunks;
 pub mod class;
 #[cfg(not(shm_loom))]
+#[doc(hidden)]
+pub mod crash;
+#[cfg(not(shm_loom))]
 mod freelist;
 pub mod layout;
+#[doc(hidden)]
+pub mod owner;
+#[cfg(not(shm_loom))]
+mod rebuild;
 #[cfg(not(shm_loom))]
 mod recover;
 pub mod remote;

@@ -120,3 +120,68 @@ fn a_parked_span_goes_to_its_owner_or_a_thief() {
         assert_eq!(bits, if owner { 3 } else { 0 });
     });
 }
+
+#[test]
+fn a_take_into_never_loses_a_push() {
+    loom::model(|| {
+        let head = Arc::new(AtomicU64::new(0));
+        let draining = AtomicU64::new(0);
+        let links: Arc<Vec<AtomicU64>> = Arc::new((0..4).map(|_| AtomicU64::new(0)).collect());
+        let pushers: Vec<_> = [1u64, 2]
+            .into_iter()
+            .map(|b| {
+                let (head, links) = (Arc::clone(&head), Arc::clone(&links));
+                thread::spawn(move || remote::push(&head, b, &links[b as usize]))
+            })
+            .collect();
+        let taken = remote::take_into(&head, &draining);
+        // What an adopter would find if the taker died right here: the
+        // recorded list is exactly what was taken.
+        if taken != 0 {
+            assert_eq!(draining.load(Ordering::Relaxed), taken);
+        }
+        let mut seen = Vec::new();
+        collect(taken, &links, &mut seen);
+        for p in pushers {
+            p.join().unwrap();
+        }
+        collect(remote::take_all(&head), &links, &mut seen);
+        seen.sort_unstable();
+        assert_eq!(seen, vec![1, 2], "every pushed block is taken exactly once");
+    });
+}
+
+#[test]
+fn two_reclaimers_adopt_a_dead_arena_once() {
+    use crate::owner::{adopt, release};
+    const DEAD: u64 = 7;
+    const DEAD_START: u64 = 70;
+    loom::model(|| {
+        let words = Arc::new((AtomicU64::new(DEAD), AtomicU64::new(DEAD_START)));
+        let other = {
+            let w = Arc::clone(&words);
+            thread::spawn(move || {
+                let won = adopt(&w.0, &w.1, DEAD, 2, 20);
+                if won {
+                    // A winner's rebuild, then its release.
+                    release(&w.0, &w.1);
+                }
+                won
+            })
+        };
+        let mine = adopt(&words.0, &words.1, DEAD, 1, 10);
+        // While we own it, anyone reading our word sees our start or 0,
+        // never the dead owner's: a reader would take us for dead.
+        if mine {
+            let w = words.0.load(Ordering::Acquire);
+            let s = words.1.load(Ordering::Relaxed);
+            assert_eq!(w, 1);
+            assert!(s == 0 || s == 10, "start {s} under our owner word");
+        }
+        let theirs = other.join().unwrap();
+        assert!(!(mine && theirs), "two reclaimers adopted one arena");
+        // One of them adopted it unless the other released it first and the
+        // second CAS then saw 0 (a released arena is no longer the dead's).
+        assert!(mine || theirs);
+    });
+}

@@ -49,6 +49,34 @@ pub fn take_all(head: &AtomicU64) -> u64 {
     head.swap(0, Ordering::Acquire)
 }
 
+/// Takes the whole list (the owner, or an adopter) like [`take_all`], but
+/// first records the list it takes in `draining` (owner-only), so that at
+/// every instruction each pushed block is reachable from `head` or from
+/// `draining`: `draining` is written before the CAS that empties `head`,
+/// and the CAS only succeeds if `head` still is the list recorded (a push
+/// in between makes it retry with the longer list, which ends with the one
+/// recorded). Lock-free: a retry means a push succeeded.
+#[inline]
+pub fn take_into(head: &AtomicU64, draining: &AtomicU64) -> u64 {
+    let mut cur = head.load(Ordering::Relaxed);
+    loop {
+        if cur == 0 {
+            return 0;
+        }
+        // Relaxed: read only by an adopter after this process died.
+        draining.store(cur, Ordering::Relaxed);
+        // SYNC POINT (remote take, Acquire): pairs with the Release CAS in
+        // `push`, as the swap of `take_all`.
+        match head.compare_exchange_weak(cur, 0, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => return cur,
+            Err(now) => {
+                cur = now;
+                spin_loop();
+            }
+        }
+    }
+}
+
 /// A free by a non-owner: moves block `b`'s tag word `tag` from USED (`t`)
 /// to REMOTE, then pushes `b` (with its link word `link`) onto the list at
 /// `head`. `false` if another free of the block won.
@@ -56,6 +84,8 @@ pub fn free_block(tag: &AtomicU64, t: Tag, link: &AtomicU64, head: &AtomicU64, b
     if !cas_state(tag, t, State::Remote) {
         return false;
     }
+    #[cfg(not(shm_loom))]
+    crate::crash::point(crate::crash::Point::RemotePush);
     push(head, b, link);
     true
 }
