@@ -201,10 +201,10 @@ impl<'a> Arena<'a> {
         let s = &self.head.stats.0;
         store(
             &s.used,
-            load(&s.used) + (u64::from(t.size()) << GRANULE_SHIFT),
+            load(&s.used).wrapping_add(u64::from(t.size()) << GRANULE_SHIFT),
         );
-        store(&s.live, load(&s.live) + 1);
-        store(&s.allocs, load(&s.allocs) + 1);
+        store(&s.live, load(&s.live).wrapping_add(1));
+        store(&s.allocs, load(&s.allocs).wrapping_add(1));
         Ok(Some(b))
     }
 
@@ -235,7 +235,7 @@ impl<'a> Arena<'a> {
             load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
         );
         store(&s.live, load(&s.live).wrapping_sub(1));
-        store(&s.frees, load(&s.frees) + 1);
+        store(&s.frees, load(&s.frees).wrapping_add(1));
         Ok(true)
     }
 
@@ -488,9 +488,9 @@ impl<'a> Arena<'a> {
         if load(&s.idle) != 0 {
             store(&s.idle, 0);
         }
-        store(&s.used, load(&s.used) + (used << GRANULE_SHIFT));
-        store(&s.live, load(&s.live) + 1);
-        store(&s.allocs, load(&s.allocs) + 1);
+        store(&s.used, load(&s.used).wrapping_add(used << GRANULE_SHIFT));
+        store(&s.live, load(&s.live).wrapping_add(1));
+        store(&s.allocs, load(&s.allocs).wrapping_add(1));
         Ok(b)
     }
 
@@ -552,7 +552,7 @@ impl<'a> Arena<'a> {
         let head = Entry::new(Kind::SpanHead, self.owner, k as u32);
         p.map.set_run(first, k, head, Kind::SpanBody);
         self.insert(b, size)?;
-        store(&s.spans, load(&s.spans) + 1);
+        store(&s.spans, load(&s.spans).wrapping_add(1));
         Ok(true)
     }
 
@@ -574,7 +574,7 @@ impl<'a> Arena<'a> {
             load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
         );
         store(&s.live, load(&s.live).wrapping_sub(1));
-        store(&s.frees, load(&s.frees) + 1);
+        store(&s.frees, load(&s.frees).wrapping_add(1));
         self.coalesce(b, u64::from(t.size()))
             .map_err(FreeFault::Corrupt)
     }
@@ -622,7 +622,7 @@ impl<'a> Arena<'a> {
                 && (u64::from(e.n()) << p.chunk_shift) == g << GRANULE_SHIFT
             {
                 let s = &self.head.stats.0;
-                let active = load(&s.spans) - u64::from(load(&s.parked) != 0);
+                let active = load(&s.spans).wrapping_sub(u64::from(load(&s.parked) != 0));
                 if active > 1 {
                     self.retire_span(c, e.n());
                     return Ok(());
@@ -748,7 +748,7 @@ impl<'a> Arena<'a> {
                 load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
             );
             store(&s.live, load(&s.live).wrapping_sub(1));
-            store(&s.frees, load(&s.frees) + 1);
+            store(&s.frees, load(&s.frees).wrapping_add(1));
             self.coalesce(off, u64::from(t.size()))?;
             store(&self.head.drain_block, 0);
             off = next;

@@ -117,7 +117,9 @@ pub struct ArenaHead {
     pub sl_map: [AtomicU64; FL_COUNT],
 }
 
-/// Counters of one arena, written by its owner only.
+/// Counters of one arena, written by its owner only. Updates wrap rather
+/// than overflow: a corrupt counter must give wrong statistics (which
+/// `stats()` clamps and `check()` reports), never a panic.
 #[derive(Debug, Default)]
 #[repr(C)]
 pub struct ArenaStats {

@@ -202,7 +202,7 @@ fn walk_table(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
     store(&s.used, used);
     store(&s.live, live);
     store(&s.spans, spans);
-    store(&s.frees, load(&s.frees) + frees);
+    store(&s.frees, load(&s.frees).wrapping_add(frees));
     Ok(())
 }
 
