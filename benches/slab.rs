@@ -13,6 +13,12 @@
 //!   for the slab each thread owns its own `Slab` handle attached to one
 //!   segment.
 //!
+//! - `slab_reclaim`: `reclaim_dead` on a 64 MiB segment of 64-byte slots
+//!   after a dead process held 1000 slots and a full cache (the death is
+//!   simulated: a second handle whose cache entry and process-table entry
+//!   get a forged start time, then forgotten); only the reclaim is timed.
+//!   The bar (DESIGN.md §6) is under 10 ms.
+//!
 //! Medians are in docs/BENCHMARKS.md.
 
 use std::hint::black_box;
@@ -23,7 +29,10 @@ use std::time::{Duration, Instant};
 use sharena_benches::{next, pool_of, prefault};
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
-use sharena::{AllocatorKind, Offset, Segment, SegmentOptions, ShmAllocator, Slab};
+use sharena::{
+    AllocatorKind, Offset, ProcId, ProcTable, Recover, RegionId, Segment, SegmentOptions,
+    ShmAllocator, Slab,
+};
 
 /// Bytes of the slab's segment and of the free list's region.
 const SEGMENT: u64 = 16 << 20;
@@ -361,6 +370,70 @@ fn slab_pair_threads(c: &mut Criterion) {
     g.finish();
 }
 
+/// Bytes of the reclaim bench's segment.
+const RECLAIM_SEGMENT: u64 = 64 << 20;
+/// Slots the dead process holds.
+const DEAD_HELD: usize = 1000;
+
+/// Makes `victim` look dead (same pid, another start time, in its cache
+/// entry and its process-table entry) and forgets it.
+fn kill_in_place(victim: Slab, mine_before: &[u32]) {
+    let view = victim.segment().view();
+    let me = ProcId::current();
+    let dead = ProcId::new(me.pid(), me.start_ticks() + 1);
+    let geo = victim.geometry();
+    let entry_len = 128 + (4 * geo.cache_cap).next_multiple_of(128);
+    let id = u64::from(victim.cache_id().expect("a cache entry"));
+    let start_at = view.region(RegionId::State).offset + 0x200 + id * entry_len + 0x20;
+    let word = view.atomic_u64(Offset::new(start_at)).expect("in bounds");
+    word.store(dead.start_ticks(), std::sync::atomic::Ordering::Relaxed);
+    let table = ProcTable::of(view).expect("table");
+    for e in table.entries().expect("entries") {
+        if e.id == me && !mine_before.contains(&e.slot) {
+            let at = view.region(RegionId::Metadata).offset + u64::from(e.slot) * 64;
+            let w = view.atomic_u64(Offset::new(at)).expect("in bounds");
+            w.store(dead.raw(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    std::mem::forget(victim);
+}
+
+fn slab_reclaim(c: &mut Criterion) {
+    let mut g = c.benchmark_group("slab_reclaim");
+    let slab = Slab::anonymous(RECLAIM_SEGMENT, SLOT).expect("slab");
+    let table_slots = || -> Vec<u32> {
+        ProcTable::of(slab.segment().view())
+            .and_then(|t| t.entries())
+            .expect("entries")
+            .iter()
+            .map(|e| e.slot)
+            .collect()
+    };
+    g.bench_function("reclaim_dead_64MiB", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let before = table_slots();
+                let victim = slab.reattach().expect("attach");
+                let held: Vec<Offset> = (0..DEAD_HELD)
+                    .map(|_| victim.alloc(SLOT).expect("alloc"))
+                    .collect();
+                // Fill the cache: free the last 128 (a cache's capacity).
+                for &at in &held[DEAD_HELD - 128..] {
+                    victim.free(at).expect("free");
+                }
+                kill_in_place(victim, &before);
+                let t = Instant::now();
+                let r = black_box(slab.reclaim_dead().expect("reclaim"));
+                total += t.elapsed();
+                assert_eq!(r.processes, 1);
+            }
+            total
+        });
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -373,7 +446,7 @@ mod group {
     criterion::criterion_group! {
         name = benches;
         config = super::config();
-        targets = super::slab_pair, super::slab_churn, super::slab_pair_threads
+        targets = super::slab_pair, super::slab_churn, super::slab_pair_threads, super::slab_reclaim
     }
 }
 

@@ -5,8 +5,8 @@ use crate::local::{Registry, Slot};
 use crate::state::{BumpState, Fault, GRAIN, OFF_CAPACITY, OFF_MAGIC, STATE_LEN, STATE_MAGIC};
 use shm_layout::sync::Ordering;
 use shm_layout::{
-    AllocStats, AllocatorKind, Error, Offset, RegionId, Result, SegmentView, ShmAllocator,
-    CACHE_LINE,
+    AllocStats, AllocatorKind, Error, Offset, ProcId, ProcTable, RegionId, Registration, Result,
+    SegmentView, ShmAllocator, CACHE_LINE,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::ptr::NonNull;
@@ -45,6 +45,9 @@ pub struct Bump<S: AsRef<SegmentView>> {
     /// The process that attached: a `fork`ed child's inherited copy must not
     /// publish the parent's counts when it is dropped.
     attach_pid: u32,
+    /// This attachment's process-table entry (None: the segment has no
+    /// table).
+    registration: Option<Registration>,
 }
 
 impl<S: AsRef<SegmentView>> Drop for Bump<S> {
@@ -55,7 +58,7 @@ impl<S: AsRef<SegmentView>> Drop for Bump<S> {
         if std::process::id() != self.attach_pid {
             return;
         }
-        if let Ok((_, st)) = self.parts() {
+        if let Ok((view, st)) = self.parts() {
             self.local.for_each(|slot| {
                 let n = Slot::get(&slot.count);
                 if n > 0 {
@@ -63,6 +66,9 @@ impl<S: AsRef<SegmentView>> Drop for Bump<S> {
                     Slot::set(&slot.count, 0);
                 }
             });
+            if let (Some(reg), Ok(table)) = (self.registration, ProcTable::of(view)) {
+                table.unregister(reg);
+            }
         }
     }
 }
@@ -199,6 +205,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
             ));
         }
         let salt = state.salt();
+        let registration = ProcTable::of(view)?.register(ProcId::current())?;
         let bump = Bump {
             state_off,
             pool_off: pool.offset,
@@ -209,8 +216,10 @@ impl<S: AsRef<SegmentView>> Bump<S> {
             limit: (pool.offset + pool.len).max(state_off + STATE_LEN),
             local: Registry::new(),
             attach_pid: std::process::id(),
+            registration,
             seg,
         };
+        // On error `bump` is dropped, which gives the table entry back.
         let (_, st) = bump.parts()?;
         st.snapshot(bump.capacity).map_err(|f| bump.fault(f, 0))?;
         Ok(bump)

@@ -8,9 +8,11 @@
 //! slot whose word is CACHED with this entry's owner id. The converse may
 //! fail briefly (a slot already CACHED but not yet in the array, or just
 //! taken out of it), so recovery scans the slot words for CACHED slots of
-//! a dead owner as well as the array; see the crate's `implementation`
-//! notes.
+//! a dead owner rather than trusting the array; see the crate's
+//! `implementation` notes and `docs/ALLOCATORS.md` for every point where
+//! an owner can die.
 
+use crate::crash::{self, Point};
 use crate::layout::CacheHead;
 use crate::stack::{Fault, Shared};
 use crate::word::{SlotState, SlotWord};
@@ -34,23 +36,38 @@ pub struct Cache<'a> {
 
 impl Cache<'_> {
     /// Claims entry `head` for `owner_word` (`epoch << 32 | pid`, nonzero) if
-    /// it is free.
-    pub fn try_claim(head: &CacheHead, owner_word: u64) -> bool {
+    /// it is free, then records `start` (the claimer's start ticks) in
+    /// `owner_start`.
+    ///
+    /// `owner_start` is 0 whenever the owner word changes hands (`release`
+    /// and a recovery's adoption zero it first), so a reader that sees the
+    /// new owner word before the start is stored judges it by the pid
+    /// alone: never dead while it runs. A claimer killed between the CAS
+    /// and the store leaves start 0: it is reclaimed as soon as its pid is
+    /// gone (a reused pid delays that until the new process exits).
+    pub fn try_claim(head: &CacheHead, owner_word: u64, start: u64) -> bool {
         debug_assert!(owner_word != 0);
-        // SYNC POINT (claim, Acquire): pairs with the Release store in
-        // `release`, so the last owner's count and array are visible.
-        head.owner.load(Ordering::Relaxed) == 0
-            && head
+        // SYNC POINT (claim, AcqRel): the Acquire pairs with the Release
+        // store in `release` (and the AcqRel adoption of a recovery), so the
+        // last owner's count, array and zeroed start are visible; the
+        // Release lets a recovery that Acquires the owner word see them too.
+        if head.owner.load(Ordering::Relaxed) != 0
+            || head
                 .owner
-                .compare_exchange(0, owner_word, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+                .compare_exchange(0, owner_word, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        // Relaxed: after the claim CAS in program order; a reader that
+        // misses it sees 0 (see above), never another owner's start.
+        head.owner_start.store(start, Ordering::Relaxed);
+        true
     }
 
     /// Gives the entry back (after a full flush).
     pub fn release(&self) {
-        // SYNC POINT (release, Release): pairs with the Acquire CAS in
-        // `try_claim`.
-        self.head.owner.store(0, Ordering::Release);
+        release_head(self.head);
     }
 
     /// The capacity.
@@ -114,13 +131,15 @@ impl Cache<'_> {
     /// the cache to the shared stack first if it is full.
     #[inline(always)]
     pub fn push(&self, shared: &Shared<'_>, index: u32) -> Result<(), Fault> {
+        // Counted first: the slot is CACHED already, so a death anywhere
+        // below leaves it to recovery, which counts no second free.
+        Self::bump(&self.head.frees);
         let mut c = self.count()?;
         if c == self.cap() {
             c = self.flush(shared, self.cap() / 2)?;
         }
         self.array[c as usize].store(index, Ordering::Relaxed);
         self.head.count.store(c + 1, Ordering::Relaxed);
-        Self::bump(&self.head.frees);
         Ok(())
     }
 
@@ -157,7 +176,7 @@ impl Cache<'_> {
             // Count first (see the module invariant), then link and push.
             c -= n as u64;
             self.head.count.store(c, Ordering::Relaxed);
-            shared.push_chain(&chain[..n], |k| gens[k]);
+            shared.push_chain(&chain[..n], self.owner, |k| gens[k]);
         }
         Ok(c)
     }
@@ -172,7 +191,10 @@ impl Cache<'_> {
         let target = c + want;
         let owner = self.owner;
         while c < target {
-            let Some(index) = shared.pop(|w| SlotWord::cached(owner, w.generation))? else {
+            // The stamp bumps the generation, so a FREE word a recovery read
+            // before this pop never comes back unchanged (see `pop`).
+            let to = |w: SlotWord| SlotWord::cached(owner, w.generation.wrapping_add(1));
+            let Some(index) = shared.pop(to, Some(self.head))? else {
                 break;
             };
             self.array[c as usize].store(index, Ordering::Relaxed);
@@ -181,14 +203,31 @@ impl Cache<'_> {
         }
         if c < target {
             let (first, n) = shared.take_unused((target - c) as u32)?;
+            if n > 0 {
+                crash::point(Point::Taken);
+            }
             for index in first..first + n {
-                let w = SlotWord::cached(owner, 0);
-                shared.word(index).store(w.pack(), Ordering::Relaxed);
+                // Taken slots are UNUSED below the counter until stamped;
+                // recovery takes such slots itself (one CAS decides).
+                if !shared.stamp_unused(index, SlotWord::cached(owner, 0)) {
+                    continue;
+                }
                 self.array[c as usize].store(index, Ordering::Relaxed);
                 c += 1;
                 self.head.count.store(c, Ordering::Relaxed);
             }
         }
+        crash::point(Point::Refilled);
         Ok(c)
     }
+}
+
+/// Gives entry `head` back: its start first, then (Release) the owner word.
+pub fn release_head(head: &CacheHead) {
+    // Relaxed: ordered before the Release store below, which the next
+    // claimer's Acquire CAS reads.
+    head.owner_start.store(0, Ordering::Relaxed);
+    // SYNC POINT (release, Release): pairs with the Acquire CAS in
+    // `try_claim` (and a recovery's Acquire load of the owner word).
+    head.owner.store(0, Ordering::Release);
 }

@@ -95,21 +95,15 @@
 //!   are as creation left them, visible since READY's Release/Acquire);
 //!   statistics are approximate under concurrency by contract.
 //!
-//! # What a dead process leaves behind (for the recovery issue)
-//! - Its registry entry: owner word `epoch << 32 | pid` (nonzero), the
-//!   count and array (every listed slot is CACHED with owner id = entry
-//!   id + 1, an invariant kept at every instruction), and its alloc/free
-//!   counters. `owner_start` (word 4 of the entry) is reserved for the
-//!   owner's start time.
-//! - Slots CACHED with its owner id that are not listed (it died between a
-//!   slot-word store and the array store): found by scanning slot words.
-//! - Slots ALLOCATED with its owner id: its live blocks (or blocks it freed
-//!   and another reallocated: those carry the other owner's id).
-//! - Slots taken from the counter (below it) but still UNUSED (it died
-//!   between the counter CAS and the state stores): leaked until recovery,
-//!   which can return every UNUSED slot below the counter to the stack.
-//! - Slots linked FREE but not yet on the stack (it died inside a flush
-//!   between linking and the head CAS): FREE words not reachable from the
-//!   head. A full recovery walks the stack, then frees every slot word
-//!   owned by the dead id or unreachable FREE, and only then clears the
-//!   owner word (Release). None of this blocks live processes meanwhile.
+//! # Crash recovery
+//! A dead process leaves its registry entry (owner word and start time),
+//! slots CACHED with its id (listed in the array or not), its unshared
+//! ALLOCATED slots, FREE slots it linked but never pushed (FREE words name
+//! the pushing entry), the slot its refill was popping (recorded in the
+//! entry's `pending_*` words before the head CAS), and UNUSED slots below
+//! the counter. `Recover::reclaim_dead` (`recover.rs`, core in
+//! `reclaim.rs`) adopts the entry with one CAS, walks the stack, and takes
+//! each of those slots back with a CAS on its word; pops stamp with a CAS
+//! and never-used slots are stamped with a CAS from 0, so a recovery racing
+//! a live process never puts a slot in two places. `docs/ALLOCATORS.md`
+//! ("Slab: crash recovery") walks through every death point.

@@ -98,10 +98,17 @@ pub struct CacheHead {
     pub allocs: AtomicU64,
     /// Frees made through this entry (monotonic, owner-written).
     pub frees: AtomicU64,
-    /// Reserved for the recovery issue (owner start time); zero.
+    /// The owner's start time in clock ticks (`ProcId::start_ticks`); 0
+    /// while the owner word changes hands (liveness is then judged by the
+    /// pid alone).
     pub owner_start: AtomicU64,
+    /// The slot a refill is popping off the shared stack (meaningful only
+    /// while `pending_word` is nonzero).
+    pub pending_index: AtomicU64,
+    /// The FREE word that slot had when the pop began; 0: no pop under way.
+    pub pending_word: AtomicU64,
     /// Reserved; zero.
-    pub reserved: [AtomicU64; 3],
+    pub reserved: [AtomicU64; 1],
 }
 
 /// The element type of the slot state words.
@@ -117,6 +124,9 @@ const _: () = {
     assert!(core::mem::offset_of!(Control, clock) == 384);
     assert!(core::mem::size_of::<CacheHead>() as u64 == CACHE_HEAD_LEN);
     assert!(core::mem::offset_of!(CacheHead, count) == 8);
+    assert!(core::mem::offset_of!(CacheHead, owner_start) == 0x20);
+    assert!(core::mem::offset_of!(CacheHead, pending_index) == 0x28);
+    assert!(core::mem::offset_of!(CacheHead, pending_word) == 0x30);
     assert!(core::mem::size_of::<SlotCell>() == 8);
     assert!(core::mem::size_of::<IndexCell>() == 4);
 };

@@ -64,8 +64,8 @@
 //!   `params[4]` bit 0 ([`layout::FLAG_STRICT_FREE`]), which costs one
 //!   uncontended CAS per free. Correct callers never get a slot twice.
 //! - A process may die at any instruction: the others never wait for it
-//!   (nothing here is a lock), and what it held is described in the
-//!   [`implementation`] notes for the recovery issue.
+//!   (nothing here is a lock), and `shm_layout::Recover::reclaim_dead`
+//!   returns what it held (see the [`implementation`] notes).
 //! - Slots have the alignment of their start: the largest power of two
 //!   dividing the slot size and the pool offset (the pool is page-aligned),
 //!   at most 4096; [`Slab::max_align`] says which.
@@ -90,8 +90,10 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod cache;
+pub mod crash;
 pub mod implementation;
 pub mod layout;
+pub mod reclaim;
 #[cfg(not(shm_loom))]
 mod recover;
 #[cfg(not(shm_loom))]

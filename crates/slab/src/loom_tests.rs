@@ -48,7 +48,7 @@ impl Heap {
     fn free(&self, i: u32, who: u64) {
         assert_eq!(self.held[i as usize].swap(0, Ordering::Relaxed), who);
         let generation = self.shared().release_live(i, 1, true).unwrap();
-        self.shared().push_chain(&[i], |_| generation);
+        self.shared().push_chain(&[i], 1, |_| generation);
     }
 
     /// Puts slots `0..k` on the stack (as if allocated and freed).
@@ -193,5 +193,58 @@ fn cache_flush_races_alloc() {
             heap.free(i, 7);
         }
         heap.check_conserved();
+    });
+}
+
+/// Recovery of a dead entry (owner id 3) racing a live process. The dead
+/// entry left: slot 0 FREE pushed by it and still on the stack, slot 1
+/// FREE linked by it but never pushed (a flush cut short), slot 2 CACHED
+/// by it. The live thread pops (its stamp is a CAS) and frees; the
+/// reclaimer walks the stack and takes slots 1 and 2 (and slot 0 too if
+/// it finds it popped but not yet stamped). Every slot must end up in
+/// exactly one place.
+#[test]
+fn reclaim_races_a_live_pop() {
+    loom::model(|| {
+        let heap = Heap::new(3);
+        let taken = heap.shared().take_unused(3).unwrap();
+        assert_eq!(taken, (0, 3));
+        heap.shared().push_chain(&[0], 3, |_| 0);
+        heap.slots[1].store(SlotWord::free(3, 0, NIL).pack(), Ordering::Relaxed);
+        heap.slots[2].store(SlotWord::cached(3, 0).pack(), Ordering::Relaxed);
+        let h2 = heap.clone();
+        let live = thread::spawn(move || h2.alloc(7));
+        let custody_head = CacheHead::default();
+        let array: Vec<AtomicU32> = (0..2).map(|_| AtomicU32::new(0)).collect();
+        let custody = Cache {
+            head: &custody_head,
+            array: &array,
+            owner: 3,
+            id: 2,
+        };
+        if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared()) {
+            let mut pass = crate::reclaim::Pass::new(heap.shared(), custody);
+            for i in 0..3 {
+                let raw = heap.slots[i as usize].load(Ordering::Relaxed);
+                let w = SlotWord::unpack(raw).unwrap();
+                let take = match w.state {
+                    SlotState::Cached => w.owner == 3,
+                    SlotState::Free => w.owner == 3 && !on_stack.get(i),
+                    _ => false,
+                };
+                if take {
+                    pass.take(i, raw, w);
+                }
+            }
+            pass.push();
+        }
+        let got = live.join().unwrap();
+        heap.check_conserved();
+        if let Some(i) = got {
+            heap.free(i, 7);
+        }
+        let mut all = heap.walk();
+        all.sort_unstable();
+        assert_eq!(all, vec![0, 1, 2], "every slot back on the stack once");
     });
 }

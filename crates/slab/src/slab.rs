@@ -9,8 +9,8 @@ use crate::stack::{Fault, Shared};
 use crate::word::{SlotState, SlotWord};
 use shm_layout::sync::{thread_id, AtomicU64, Ordering};
 use shm_layout::{
-    AllocStats, AllocatorKind, Error, Offset, RegionId, Result, SegmentView, ShmAllocator,
-    CACHE_LINE, PARAM_NAMES,
+    AllocStats, AllocatorKind, Error, Offset, ProcId, ProcTable, RegionId, Registration, Result,
+    SegmentView, ShmAllocator, CACHE_LINE, PARAM_NAMES,
 };
 
 /// A slab allocator attached to a segment: fixed-size slots, lock-free
@@ -34,9 +34,9 @@ use shm_layout::{
 #[derive(Debug)]
 pub struct Slab<S: AsRef<SegmentView>> {
     seg: S,
-    geo: Geometry,
+    pub(crate) geo: Geometry,
     seg_len: u64,
-    state_off: u64,
+    pub(crate) state_off: u64,
     pool_off: u64,
     /// `slot_count * slot_size`.
     pool_used: u64,
@@ -54,6 +54,9 @@ pub struct Slab<S: AsRef<SegmentView>> {
     /// The process that attached. A `fork`ed child inherits a copy of this
     /// value; its `Drop` must not flush or release the parent's cache.
     attach_pid: u32,
+    /// This attachment's process-table entry (None: the segment has no
+    /// table).
+    registration: Option<Registration>,
 }
 
 /// Validates the header of a slab segment and derives its geometry.
@@ -132,8 +135,9 @@ impl<S: AsRef<SegmentView>> Slab<S> {
                 at: state_off + 256 + 16,
             });
         }
-        let epoch = ctl.clock.0.fetch_add(1, Ordering::Relaxed) as u32;
-        let owner_word = (u64::from(epoch) << 32) | u64::from(std::process::id());
+        let me = ProcId::current();
+        let registration = ProcTable::of(view)?.register(me)?;
+        let owner_word = next_owner_word(ctl);
         let ss = geo.slot_size;
         let mut slab = Slab {
             seg_len: view.len(),
@@ -152,10 +156,11 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             strict: geo.strict_free,
             owner_thread: AtomicU64::new(0),
             attach_pid: std::process::id(),
+            registration,
             seg,
         };
         for id in 0..geo.caches as u32 {
-            if Cache::try_claim(slab.cache_head(id), owner_word.max(1)) {
+            if Cache::try_claim(slab.cache_head(id), owner_word, me.start_ticks()) {
                 slab.cache_id = Some(id);
                 break;
             }
@@ -210,7 +215,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
     }
 
     #[inline(always)]
-    fn view(&self) -> &SegmentView {
+    pub(crate) fn view(&self) -> &SegmentView {
         let v = self.seg.as_ref();
         // Every offset below was validated against a view of this length; a
         // `AsRef` that returns another mapping would break memory safety.
@@ -221,17 +226,17 @@ impl<S: AsRef<SegmentView>> Slab<S> {
     /// The mapping's base in this process, after checking that the view is
     /// still the one every stored offset was validated against.
     #[inline(always)]
-    fn base(&self) -> *mut u8 {
+    pub(crate) fn base(&self) -> *mut u8 {
         self.view().base().as_ptr()
     }
 
     #[inline(always)]
-    fn shared(&self) -> Shared<'_> {
+    pub(crate) fn shared(&self) -> Shared<'_> {
         self.shared_at(self.base())
     }
 
     #[inline(always)]
-    fn shared_at(&self, base: *mut u8) -> Shared<'_> {
+    pub(crate) fn shared_at(&self, base: *mut u8) -> Shared<'_> {
         // SAFETY: `base` is this view's base (`base()`), whose
         // length `view()` checked. `attach` checked the state region's
         // alignment and that it holds the control block; `fit` bounded
@@ -251,13 +256,13 @@ impl<S: AsRef<SegmentView>> Slab<S> {
         Shared::new(ctl, slots)
     }
 
-    fn entry_off(&self, id: u32) -> u64 {
+    pub(crate) fn entry_off(&self, id: u32) -> u64 {
         self.state_off
             + Geometry::REGISTRY_OFFSET
             + u64::from(id) * Geometry::entry_len(self.geo.cache_cap)
     }
 
-    fn cache_head(&self, id: u32) -> &CacheHead {
+    pub(crate) fn cache_head(&self, id: u32) -> &CacheHead {
         debug_assert!(u64::from(id) < self.geo.caches);
         // SAFETY: entry `id` < caches lies inside the state region (checked
         // in `geometry`), 128-aligned; all-atomic fields; mapping alive.
@@ -265,7 +270,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
     }
 
     #[inline(always)]
-    fn cache_at(&self, base: *mut u8, id: u32) -> Cache<'_> {
+    pub(crate) fn cache_at(&self, base: *mut u8, id: u32) -> Cache<'_> {
         let off = self.entry_off(id);
         // SAFETY: entry `id` < caches lies inside the state region (checked
         // in `geometry`): a 128-aligned head, then cache_cap u32s (entry_len
@@ -347,7 +352,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
 
     /// The slot index of `offset`, or why it is not a slot start.
     #[inline(always)]
-    fn index_of(&self, offset: Offset) -> Result<u32> {
+    pub(crate) fn index_of(&self, offset: Offset) -> Result<u32> {
         let off = offset.get();
         let rel = off.wrapping_sub(self.pool_off);
         if off < self.pool_off || rel >= self.pool_used {
@@ -371,7 +376,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
     }
 
     #[inline(always)]
-    fn offset_of(&self, index: u32) -> Offset {
+    pub(crate) fn offset_of(&self, index: u32) -> Offset {
         Offset::new(self.pool_off + u64::from(index) * self.geo.slot_size)
     }
 
@@ -440,8 +445,8 @@ impl<S: AsRef<SegmentView>> Slab<S> {
 
     #[cold]
     #[inline(never)]
-    fn free_shared(shared: &Shared<'_>, index: u32, generation: u8) {
-        shared.push_chain(&[index], |_| generation);
+    fn free_shared(shared: &Shared<'_>, index: u32, owner: u16, generation: u8) {
+        shared.push_chain(&[index], owner, |_| generation);
         shared.ctl.shared.0.frees.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -491,7 +496,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Slab<S> {
         }
         match shared.release_live(index, self.owner(), true) {
             Ok(generation) => {
-                Self::free_shared(&shared, index, generation);
+                Self::free_shared(&shared, index, self.owner(), generation);
                 Ok(())
             }
             Err(e) => Err(self.free_error(offset, index, e)),
@@ -540,19 +545,35 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Slab<S> {
 }
 
 impl<S: AsRef<SegmentView>> Drop for Slab<S> {
-    /// Flushes the cache back to the shared stack and releases the entry.
-    /// If the cache is found corrupt, the entry stays claimed for recovery.
+    /// Flushes the cache back to the shared stack, hands the slots still
+    /// allocated through this entry over to the segment (they become
+    /// shared: a later tenant of the entry that dies must not take them
+    /// along), releases the entry and the process-table entry. If the
+    /// cache is found corrupt, the entry stays claimed for recovery.
     fn drop(&mut self) {
         if std::process::id() != self.attach_pid {
             // A forked child's copy: the cache entry is the parent's.
             return;
         }
         if let Some(cache) = self.cache() {
-            if cache.flush(&self.shared(), 0).is_ok() {
+            let shared = self.shared();
+            if cache.flush(&shared, 0).is_ok() {
+                crate::recover::share_all(&shared, cache.owner);
                 cache.release();
             }
         }
+        if let (Some(reg), Ok(table)) = (self.registration, ProcTable::of(self.view())) {
+            table.unregister(reg);
+        }
     }
+}
+
+/// A fresh owner word for a cache claim: `epoch << 32 | pid`, the epoch from
+/// the registry clock, so no two claims (or adoptions) write the same word.
+pub(crate) fn next_owner_word(ctl: &Control) -> u64 {
+    // Relaxed: only uniqueness matters, which the RMW gives.
+    let epoch = ctl.clock.0.fetch_add(1, Ordering::Relaxed) as u32;
+    ((u64::from(epoch) << 32) | u64::from(std::process::id())).max(1)
 }
 
 /// The control block at `offset`.
@@ -560,7 +581,7 @@ impl<S: AsRef<SegmentView>> Drop for Slab<S> {
 /// # Safety
 /// `offset` is 128-aligned and `offset + CONTROL_LEN` lies inside the view's
 /// state region.
-unsafe fn control_at(view: &SegmentView, offset: u64) -> &Control {
+pub(crate) unsafe fn control_at(view: &SegmentView, offset: u64) -> &Control {
     // SAFETY: bounds and alignment are the caller's contract (the base is
     // 128-aligned by the view's contract); `Control` is all atomics, which
     // the format makes atomic for every process; the view keeps the mapping

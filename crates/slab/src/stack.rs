@@ -19,7 +19,8 @@
 //! (lock-free), and a corrupt chain cannot make a loop spin for ever: a cycle
 //! reaches a node that is no longer FREE.
 
-use crate::layout::Control;
+use crate::crash::{self, Point};
+use crate::layout::{CacheHead, Control};
 use crate::word::{Head, SlotState, SlotWord, NIL};
 use shm_layout::sync::{spin_loop, AtomicU64, Ordering};
 
@@ -81,8 +82,23 @@ impl<'a> Shared<'a> {
 
     /// Pops one slot, giving it the state `to(free_word)`. `None`: empty.
     ///
+    /// `pending`: the popping cache's entry, where the slot and its FREE
+    /// word are recorded before the head CAS and cleared once the slot is
+    /// stamped, so that a death between the two leaves the slot
+    /// attributable to the dead entry (recovery returns it).
+    ///
+    /// The stamp is a CAS from the FREE word read before the head CAS: if
+    /// a recovery took the slot meanwhile (it returns slots it finds FREE
+    /// off the stack with a CAS that bumps their generation), the stamp
+    /// fails and the pop starts over; the slot is then back on the stack,
+    /// never in two places.
+    ///
     /// Linearization point: the successful CAS on the head.
-    pub fn pop(&self, to: impl Fn(SlotWord) -> SlotWord) -> Result<Option<u32>, Fault> {
+    pub fn pop(
+        &self,
+        to: impl Fn(SlotWord) -> SlotWord,
+        pending: Option<&CacheHead>,
+    ) -> Result<Option<u32>, Fault> {
         // SYNC POINT (pop, Acquire): pairs with the Release CAS of `push_chain`,
         // so the FREE word (and `next`) the pusher stored, and the block bytes
         // the last owner wrote, are visible before we read or reuse them. The
@@ -120,6 +136,13 @@ impl<'a> Shared<'a> {
                     }
                 }
             };
+            if let Some(p) = pending {
+                // Relaxed: read only by a recovery after this process died
+                // (its death orders every store it made before).
+                p.pending_index
+                    .store(u64::from(head.index), Ordering::Relaxed);
+                p.pending_word.store(word.pack(), Ordering::Relaxed);
+            }
             match self.ctl.head.0.compare_exchange(
                 head.pack(),
                 head.next(next).pack(),
@@ -127,11 +150,31 @@ impl<'a> Shared<'a> {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    // The slot is ours: nobody else writes a node they did not
-                    // pop (a stale popper only reads it and then fails its CAS).
-                    self.word(head.index)
-                        .store(to(word).pack(), Ordering::Relaxed);
-                    return Ok(Some(head.index));
+                    if pending.is_some() {
+                        crash::point(Point::Popped);
+                    }
+                    // Relaxed: the Acquire head CAS above already ordered the
+                    // pusher's stores; this CAS only decides the word
+                    // against a recovery (which takes only FREE slots off
+                    // the stack).
+                    let stamped = self
+                        .word(head.index)
+                        .compare_exchange(
+                            word.pack(),
+                            to(word).pack(),
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok();
+                    if let Some(p) = pending {
+                        // Relaxed: as above.
+                        p.pending_word.store(0, Ordering::Relaxed);
+                    }
+                    if stamped {
+                        return Ok(Some(head.index));
+                    }
+                    // A recovery took the slot back to the stack: go again.
+                    head = Head::unpack(self.ctl.head.0.load(Ordering::Acquire));
                 }
                 Err(now) => {
                     head = Head::unpack(now);
@@ -160,23 +203,29 @@ impl<'a> Shared<'a> {
     }
 
     /// Pushes `chain` (slots this caller owns, first becomes the top) in one
-    /// CAS. `generation(i)` is the generation to keep for `chain[i]`.
+    /// CAS. `generation(i)` is the generation to keep for `chain[i]`;
+    /// `owner` (the pushing cache entry id + 1, or 0) is recorded in the
+    /// FREE words, so that a push a death cuts short (words linked FREE, no
+    /// head CAS) is attributable to that entry.
     ///
     /// Linearization point: the successful CAS on the head.
-    pub fn push_chain(&self, chain: &[u32], generation: impl Fn(usize) -> u8) {
+    pub fn push_chain(&self, chain: &[u32], owner: u16, generation: impl Fn(usize) -> u8) {
         let Some((&last, _)) = chain.split_last() else {
             return;
         };
         for (i, pair) in chain.windows(2).enumerate() {
-            let w = SlotWord::free(generation(i), pair[1]);
+            let w = SlotWord::free(owner, generation(i), pair[1]);
             self.word(pair[0]).store(w.pack(), Ordering::Relaxed);
+        }
+        if owner != 0 {
+            crash::point(Point::Linked);
         }
         let last_gen = generation(chain.len() - 1);
         let mut head = Head::unpack(self.ctl.head.0.load(Ordering::Relaxed));
         loop {
             // The link is whatever the head holds; a corrupt head index is
             // caught by the popper that reaches it.
-            let w = SlotWord::free(last_gen, head.index);
+            let w = SlotWord::free(owner, last_gen, head.index);
             self.word(last).store(w.pack(), Ordering::Relaxed);
             // SYNC POINT (push, Release): pairs with the Acquire load in
             // `pop`; publishes the FREE words stored above and the bytes the
@@ -198,7 +247,9 @@ impl<'a> Shared<'a> {
 
     /// Takes up to `max` never-used slots from the counter: `(first, n)`,
     /// `n == 0` when none are left. Slots taken are still UNUSED (all-zero
-    /// words); the caller gives them their state.
+    /// words); the caller gives them their state with [`Shared::stamp_unused`]
+    /// (a recovery may take an UNUSED slot below the counter first: then
+    /// the caller just does without it).
     ///
     /// Linearization point: the successful CAS on the counter.
     pub fn take_unused(&self, max: u32) -> Result<(u32, u32), Fault> {
@@ -238,19 +289,35 @@ impl<'a> Shared<'a> {
             .min(u64::from(self.len()))
     }
 
+    /// Gives a slot taken from the counter its first state: a CAS from
+    /// UNUSED, which fails only if a recovery took the slot (a taker that
+    /// died before stamping looks the same) and returned it to the stack.
+    pub fn stamp_unused(&self, index: u32, to: SlotWord) -> bool {
+        // Relaxed: never-used slots carry nothing to publish; the CAS only
+        // decides the word against a recovery.
+        self.word(index)
+            .compare_exchange(0, to.pack(), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+
     /// Allocates one slot without a cache: the stack first, then the
     /// counter; the slot's new word is `allocated(owner)`.
     pub fn alloc_one(&self, owner: u16) -> Result<Option<u32>, Fault> {
-        if let Some(i) = self.pop(|w| SlotWord::allocated(owner, w.generation))? {
-            return Ok(Some(i));
+        // Each round either allocates or loses a slot to a recovery, which
+        // puts it on the stack for the next round; bounded all the same.
+        for _ in 0..=self.len() {
+            if let Some(i) = self.pop(|w| SlotWord::allocated(owner, w.generation), None)? {
+                return Ok(Some(i));
+            }
+            let (first, n) = self.take_unused(1)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if self.stamp_unused(first, SlotWord::allocated(owner, 0)) {
+                return Ok(Some(first));
+            }
         }
-        let (first, n) = self.take_unused(1)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        let w = SlotWord::allocated(owner, 0);
-        self.word(first).store(w.pack(), Ordering::Relaxed);
-        Ok(Some(first))
+        Ok(None)
     }
 
     /// Takes a live slot back for freeing: ALLOCATED -> CACHED(`owner`).

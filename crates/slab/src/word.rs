@@ -5,8 +5,11 @@
 //! head:  bits 0..32  index of the top slot (u32::MAX: empty)
 //!        bits 32..64 ABA tag, +1 (wrapping) on every successful CAS
 //! slot:  bits 0..2   state: 0 UNUSED, 1 FREE, 2 CACHED, 3 ALLOCATED
-//!        bits 2..8   zero
-//!        bits 8..24  owner: cache entry id + 1 (0: none)
+//!        bit  2      SHARED (ALLOCATED only): never reclaimed
+//!        bits 3..8   zero
+//!        bits 8..24  owner: cache entry id + 1 (0: none); for FREE, the
+//!                    entry that pushed it (recovery attributes a push
+//!                    cut short by a death to it)
 //!        bits 24..32 generation, +1 (wrapping) on every allocation
 //!        bits 32..64 next slot index on the free stack (FREE only;
 //!                    u32::MAX ends the chain)
@@ -80,6 +83,9 @@ pub struct SlotWord {
     pub state: SlotState,
     /// Cache entry id + 1 of the owner, 0 for none.
     pub owner: u16,
+    /// ALLOCATED and handed over to the segment (`Recover::share`):
+    /// recovery never frees it.
+    pub shared: bool,
     /// Bumped on every allocation, so a stale CAS on the word fails.
     pub generation: u8,
     /// Next slot on the free stack ([`NIL`] ends it); meaningful when FREE.
@@ -87,13 +93,15 @@ pub struct SlotWord {
 }
 
 const STATE_MASK: u64 = 0b11;
-const RESERVED_MASK: u64 = 0xFC;
+const SHARED_BIT: u64 = 0b100;
+const RESERVED_MASK: u64 = 0xF8;
 
 impl SlotWord {
     /// The all-zero word: never used.
     pub const UNUSED: SlotWord = SlotWord {
         state: SlotState::Unused,
         owner: 0,
+        shared: false,
         generation: 0,
         next: 0,
     };
@@ -102,6 +110,7 @@ impl SlotWord {
     #[inline(always)]
     pub const fn pack(self) -> u64 {
         (self.state as u64)
+            | if self.shared { SHARED_BIT } else { 0 }
             | ((self.owner as u64) << 8)
             | ((self.generation as u64) << 24)
             | ((self.next as u64) << 32)
@@ -122,6 +131,7 @@ impl SlotWord {
         Some(SlotWord {
             state,
             owner: (word >> 8) as u16,
+            shared: word & SHARED_BIT != 0,
             generation: (word >> 24) as u8,
             next: (word >> 32) as u32,
         })
@@ -133,12 +143,14 @@ impl SlotWord {
         word & STATE_MASK
     }
 
-    /// A FREE word linking to `next`, keeping owner 0 and this generation.
+    /// A FREE word linking to `next`, pushed by `owner` (0: a `Slab`
+    /// without a cache entry), keeping this generation.
     #[inline(always)]
-    pub const fn free(generation: u8, next: u32) -> SlotWord {
+    pub const fn free(owner: u16, generation: u8, next: u32) -> SlotWord {
         SlotWord {
             state: SlotState::Free,
-            owner: 0,
+            owner,
+            shared: false,
             generation,
             next,
         }
@@ -150,6 +162,7 @@ impl SlotWord {
         SlotWord {
             state: SlotState::Cached,
             owner,
+            shared: false,
             generation,
             next: 0,
         }
@@ -161,6 +174,7 @@ impl SlotWord {
         SlotWord {
             state: SlotState::Allocated,
             owner,
+            shared: false,
             generation: previous_generation.wrapping_add(1),
             next: 0,
         }
@@ -186,9 +200,9 @@ mod tests {
         }
 
         #[test]
-        fn slot_word_round_trips(s in 0u8..4, owner in any::<u16>(), generation in any::<u8>(), next in any::<u32>()) {
+        fn slot_word_round_trips(s in 0u8..4, owner in any::<u16>(), shared in any::<bool>(), generation in any::<u8>(), next in any::<u32>()) {
             let state = [SlotState::Unused, SlotState::Free, SlotState::Cached, SlotState::Allocated][s as usize];
-            let w = SlotWord { state, owner, generation, next };
+            let w = SlotWord { state, owner, shared, generation, next };
             prop_assert_eq!(SlotWord::unpack(w.pack()), Some(w));
             prop_assert_eq!(SlotWord::raw_state(w.pack()), u64::from(s));
         }

@@ -43,14 +43,40 @@ impl HeapSegment {
         params: [u64; 8],
         run_init: bool,
     ) -> shm_layout::Result<Self> {
-        let total = HEADER_LEN + state_len.next_multiple_of(4096) + pool_len;
+        Self::build(kind, pool_len, state_len, params, run_init, 0)
+    }
+
+    /// A bump segment with a metadata region (process table) of
+    /// `metadata_len` bytes.
+    pub fn with_metadata(
+        kind: AllocatorKind,
+        pool_len: u64,
+        state_len: u64,
+        params: [u64; 8],
+        metadata_len: u64,
+    ) -> shm_layout::Result<Self> {
+        Self::build(kind, pool_len, state_len, params, true, metadata_len)
+    }
+
+    fn build(
+        kind: AllocatorKind,
+        pool_len: u64,
+        state_len: u64,
+        params: [u64; 8],
+        run_init: bool,
+        metadata_len: u64,
+    ) -> shm_layout::Result<Self> {
+        let total = HEADER_LEN
+            + metadata_len.next_multiple_of(4096)
+            + state_len.next_multiple_of(4096)
+            + pool_len;
         let pages = total.div_ceil(4096) as usize;
         let mut mem: Vec<Page> = (0..pages).map(|_| Page([0; 4096])).collect();
         let base = NonNull::new(mem.as_mut_ptr().cast::<u8>()).unwrap();
         let spec = LayoutSpec {
             kind,
             total_len: total,
-            metadata_len: 0,
+            metadata_len,
             state_len,
             params,
         };
