@@ -144,6 +144,59 @@ fn map_writes_a_well_formed_svg() {
     }
 }
 
+/// A handle heap through every verb that opens a segment: `create` makes a
+/// real heap, `info` reads its statistics, `check` finds nothing wrong,
+/// `reclaim` frees nothing, `map` draws it.
+#[test]
+fn a_handles_segment_works_with_every_verb() {
+    let (n, _g) = created("handles", &["--mode", "640"]);
+    let v = json(&sharena(&["info", &n, "--json"]));
+    assert_eq!(v["kind"], "handles", "{v}");
+    assert_eq!(
+        (v["used"].as_u64(), v["allocations"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(v["capacity"].as_u64().unwrap() > 6 << 20, "{v}");
+    assert!(
+        v["allocator"]["handle_capacity"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+    assert!(
+        v["processes"].is_array() && v["directory"].is_array(),
+        "{v}"
+    );
+    let o = sharena(&["info", &n]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("handles"));
+
+    let o = sharena(&["check", &n, "--json"]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let v = json(&o);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["problems"].as_array().map(Vec::len), Some(0), "{v}");
+
+    let o = sharena(&["reclaim", &n, "--json"]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let v = json(&o);
+    for key in ["processes", "blocks", "bytes", "micros"] {
+        assert!(v[key].is_u64(), "reclaim --json lacks {key}: {v}");
+    }
+    assert_eq!(
+        (v["blocks"].as_u64(), v["bytes"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    let out = std::env::temp_dir().join(format!("sharena-map-h-{}.svg", std::process::id()));
+    let out_s = out.to_string_lossy().into_owned();
+    let _f = Cleanup(out_s.clone());
+    let o = sharena(&["map", &n, "--out", &out_s, "--json"]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let v = json(&o);
+    assert_eq!(v["kind"], "handles", "{v}");
+    let svg = std::fs::read_to_string(&out).expect("the SVG was written");
+    assert!(svg.trim_end().ends_with("</svg>") && svg.contains(&n));
+}
+
 #[test]
 fn recovery_verbs_refuse_what_they_cannot_do() {
     let o = sharena(&["check", &name("missing")]);

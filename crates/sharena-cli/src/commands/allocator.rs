@@ -3,7 +3,9 @@
 //! `reclaim`, `map` (and `info`'s statistics).
 
 use crate::Failure;
-use sharena::{AllocStats, AllocatorKind, Bump, FreeList, Recover, Segment, ShmAllocator, Slab};
+use sharena::{
+    AllocStats, AllocatorKind, Bump, FreeList, Handles, Recover, Segment, ShmAllocator, Slab,
+};
 
 /// A segment attached as its allocator.
 #[derive(Debug)]
@@ -14,6 +16,8 @@ pub enum Allocator {
     Slab(Slab),
     /// A bump arena.
     Bump(Bump),
+    /// A handle heap.
+    Handles(Handles),
 }
 
 impl Allocator {
@@ -39,11 +43,11 @@ impl Allocator {
             } else {
                 Bump::open(name).map_err(failed)?
             }),
-            AllocatorKind::Handles => {
-                return Err(Failure::op(format!(
-                    "{verb} {name}: the handles allocator is not built yet"
-                )))
-            }
+            AllocatorKind::Handles => Allocator::Handles(if file {
+                Handles::open_file(name).map_err(failed)?
+            } else {
+                Handles::open(name).map_err(failed)?
+            }),
             AllocatorKind::Raw => {
                 return Err(Failure::op(format!(
                     "{verb} {name}: a raw segment has no allocator to {verb}"
@@ -58,6 +62,7 @@ impl Allocator {
             Allocator::FreeList(a) => &**a,
             Allocator::Slab(a) => &**a,
             Allocator::Bump(a) => &**a,
+            Allocator::Handles(a) => &**a,
         }
     }
 
@@ -67,6 +72,7 @@ impl Allocator {
             Allocator::FreeList(a) => a.stats(),
             Allocator::Slab(a) => a.stats(),
             Allocator::Bump(a) => a.stats(),
+            Allocator::Handles(a) => a.stats(),
         }
     }
 
@@ -76,6 +82,7 @@ impl Allocator {
             Allocator::FreeList(a) => a.segment(),
             Allocator::Slab(a) => a.segment(),
             Allocator::Bump(a) => a.segment(),
+            Allocator::Handles(a) => a.segment(),
         }
     }
 }

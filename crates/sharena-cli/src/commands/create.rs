@@ -2,7 +2,7 @@
 
 use crate::size::{human, parse_mode, parse_size};
 use crate::Failure;
-use sharena::{AllocatorKind, Bump, FreeList, RegionId, Segment, SegmentOptions, Slab};
+use sharena::{AllocatorKind, Bump, FreeList, Handles, RegionId, Segment, Slab};
 
 /// Arguments of `create`.
 #[derive(Debug, clap::Args)]
@@ -43,7 +43,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
     let slab;
     let bump;
     let heap;
-    let plain;
+    let handles;
     let seg: &Segment = if a.kind == AllocatorKind::Bump {
         let opts = Bump::options(a.size)?.mode(a.mode);
         bump = Bump::create_with_options(&a.name, &opts)?;
@@ -62,10 +62,12 @@ pub fn run(a: &Args) -> Result<(), Failure> {
         heap = FreeList::create_with_options(&a.name, &opts)?;
         heap.segment()
     } else {
-        // The handle heap initialises its state when its issue lands; until
-        // then the segment is laid out and validated.
-        plain = Segment::create(&a.name, &SegmentOptions::new(a.kind, a.size).mode(a.mode))?;
-        &plain
+        // `parse_kind` refuses raw: what is left is the handle heap.
+        let opts = Handles::options(a.size)
+            .map_err(|e| Failure::op(format!("segment {}: {e}", a.name)))?
+            .mode(a.mode);
+        handles = Handles::create_with_options(&a.name, &opts)?;
+        handles.segment()
     };
     let pool = seg.view().region(RegionId::Pool);
     if a.json {

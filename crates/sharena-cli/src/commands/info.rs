@@ -208,5 +208,14 @@ fn stats(
         });
         return Ok((s.used, s.allocations, extra));
     }
+    if kind == sharena::AllocatorKind::Handles && sharena::validate_name(name).is_ok() {
+        let heap = sharena::Handles::open(name)?;
+        let s = heap.stats();
+        let extra = serde_json::json!({
+            "handle_capacity": heap.handle_capacity(), "high_water": s.high_water,
+            "available": s.available,
+        });
+        return Ok((s.used, s.allocations, extra));
+    }
     Ok((0, 0, serde_json::Value::Null))
 }

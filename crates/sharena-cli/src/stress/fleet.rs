@@ -14,6 +14,10 @@ use nix::unistd::{fork, getpid, getppid, ForkResult, Pid};
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
+/// How many times `kill_one` stops a worker that holds a pin, lets it run
+/// on and tries again, before it kills it anyway.
+const STOP_TRIES: u32 = 1000;
+
 /// The workers of one run, slot by slot.
 pub struct Fleet<'a, S> {
     name: &'a str,
@@ -136,10 +140,44 @@ impl<'a, S: Subject> Fleet<'a, S> {
         let Some(pid) = self.slots[k] else {
             return Ok(());
         };
+        if S::PINS {
+            if let Some(status) = self.stop_unpinned(k, pid) {
+                // It ended on its own meanwhile.
+                self.reaped(k, status, true);
+                return self.spawn(k);
+            }
+        }
         let _ = kill(pid, Signal::SIGKILL);
         let status = wait_blocking(pid);
         self.reaped(k, status, true);
         self.spawn(k)
+    }
+
+    /// Stops slot `k`'s worker at a moment it holds no pin (a pin records
+    /// no owner, so one held by a killed process strands its block for
+    /// good): SIGSTOP, wait until it is stopped, read its pin depth, and
+    /// let it run on and try again while it pins. The kill then lands on
+    /// any other instruction: in an allocation, a free, a compaction.
+    /// Returns the worker's status if it ended instead of stopping. After
+    /// [`STOP_TRIES`] tries it stays stopped wherever it is.
+    fn stop_unpinned(&self, k: usize, pid: Pid) -> Option<WaitStatus> {
+        for _ in 0..STOP_TRIES {
+            let _ = kill(pid, Signal::SIGSTOP);
+            loop {
+                match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
+                    Err(Errno::EINTR) => {}
+                    Ok(WaitStatus::Stopped(..)) => break,
+                    Ok(status) => return Some(status),
+                    Err(_) => return Some(WaitStatus::StillAlive),
+                }
+            }
+            if !self.ctl.pinning(k) {
+                return None;
+            }
+            let _ = kill(pid, Signal::SIGCONT);
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        None
     }
 
     /// Operations so far: reaped workers' and the running ones' latest

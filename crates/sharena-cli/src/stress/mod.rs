@@ -4,12 +4,15 @@
 //! and the allocator's `used` bytes checked at the end (DESIGN.md §5).
 //!
 //! - `subject.rs`: what each kind brings (the one place a kind plugs in).
-//! - `worker.rs`: the worker loops, generic over `ShmAllocator`.
+//! - `blocks.rs`: a block as a worker uses it (an offset, or a handle
+//!   reached through a pin).
+//! - `worker.rs`: the worker loops, generic over `Blocks`.
 //! - `stamp.rs`: the bytes written over every block and their check.
 //! - `shared.rs`: the control block and the duplicate table.
 //! - `fleet.rs`: forking, reaping, killing and replacing workers.
 //! - `supervise.rs`: one run from the parent's side.
 
+mod blocks;
 mod fleet;
 mod shared;
 mod stamp;
@@ -19,7 +22,7 @@ mod worker;
 
 use crate::size::{human, parse_size};
 use crate::Failure;
-use sharena::{AllocatorKind, Bump, Slab};
+use sharena::{AllocatorKind, Bump, Handles, Slab};
 use std::fmt::Write;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -32,6 +35,7 @@ Examples:
   sharena stress --kind slab --procs 8 --secs 30
   sharena stress --kind bump --secs 5 --json
   sharena stress --kind slab --procs 3 --secs 8 --kill-every 40
+  sharena stress --kind handles --procs 4 --secs 5 --kill-every 100
 
 Every block is stamped with (pid, worker, sequence) and a pattern over all
 its bytes, and checked before it is given back; each block's start is
@@ -43,8 +47,17 @@ error or crashed worker; Ctrl-C stops the run early, prints the summary
 and exits 1.
 
 freelist (the default): random sizes in [1, 64 KiB]; each worker churns a
-working set (free, then allocate a random size). slab: 64-byte slots; each worker churns a working set (free, then allocate
-a random slot). bump cannot free: workers allocate blocks of 1-512 bytes
+working set (free, then allocate a random size). slab: 64-byte slots; each
+worker churns a working set (free, then allocate a random slot). handles:
+random sizes in [1, 4 KiB] reached through pins; workers turn auto-compaction
+on (an allocation that finds the heap full compacts and retries) and also
+compact now and then, so blocks move between being stamped and checked; the
+side table claims handle indices (offsets move). An allocation refused
+while another process compacts counts as out of memory. compactions and
+blocks_moved count the workers' own compact() calls that ran (not those
+inside allocations); relocated_verified counts blocks checked at another
+address than they were stamped at; move_retries counts pins and frees that
+gave up waiting for a move (a descheduled compactor) and were tried again. bump cannot free: workers allocate blocks of 1-512 bytes
 until the arena is full, verify all their own blocks, and wait; once every
 worker is done the parent resets the arena and the next phase starts. A
 reset releases killed workers' blocks too, so bump's lost_bytes stay 0.
@@ -56,7 +69,9 @@ table are withdrawn first, so a reclaimed block handed out again is not a
 duplicate). At the end the parent reclaims once more, then measures
 lost_bytes and runs check(); a problem found by check fails the run. A kind
 whose reclaim_dead is not built yet reports reclaim: unsupported, and its
-killed workers' blocks show as lost_bytes. handles is not built yet.
+killed workers' blocks show as lost_bytes. A pin records no owner, so for
+handles the parent stops the chosen worker first (SIGSTOP) and kills it only
+at a moment it holds no pin (else it lets it run on and tries again).
 
 A progress line is drawn on stderr when it is a terminal and --json is off.";
 
@@ -131,24 +146,16 @@ fn dispatch(kind: AllocatorKind, cfg: &Config) -> Result<Outcome, Failure> {
         AllocatorKind::Slab => supervise::run::<Slab>(cfg),
         AllocatorKind::Bump => supervise::run::<Bump>(cfg),
         AllocatorKind::FreeList => supervise::run::<sharena::FreeList>(cfg),
-        AllocatorKind::Handles | AllocatorKind::Raw => Err(not_built(kind)),
+        AllocatorKind::Handles => supervise::run::<Handles>(cfg),
+        AllocatorKind::Raw => Err(Failure::usage(
+            "kind raw is internal; use bump, slab, freelist or handles",
+        )),
     }
-}
-
-fn not_built(kind: AllocatorKind) -> Failure {
-    Failure::usage(format!(
-        "kind {} is not built yet; use --kind freelist, slab or bump",
-        kind.name()
-    ))
 }
 
 /// Runs `stress`.
 pub fn run(a: &Args) -> Result<(), Failure> {
     let cfg = config(a)?;
-    if matches!(a.kind, AllocatorKind::Handles | AllocatorKind::Raw) {
-        // Refuse before printing anything or creating a segment.
-        return Err(not_built(a.kind));
-    }
     let chatty = !a.json && std::io::stdout().is_terminal();
     if chatty {
         println!(
@@ -183,7 +190,9 @@ fn print_json(out: &Outcome, procs: usize) {
         "ops_per_sec": ops_per_sec(out), "verified_bytes": t.verified,
         "corruptions": t.corruptions, "duplicates": t.duplicates, "killed": out.killed,
         "lost_bytes": out.lost_bytes(), "crashed": out.crashed, "errors": t.errors,
-        "oom": t.oom, "resets": out.resets, "size": out.segment_len,
+        "oom": t.oom, "resets": out.resets, "compactions": t.compactions,
+        "blocks_moved": t.moved, "relocated_verified": t.relocated,
+        "move_retries": t.busy, "size": out.segment_len,
         "capacity": out.capacity, "segment": out.name, "interrupted": out.interrupted,
         "reclaim": if out.reclaim.unsupported { "unsupported" } else { "ok" },
         "reclaims": out.reclaim.calls, "reclaimed_processes": out.reclaim.processes,
@@ -246,6 +255,16 @@ fn print_table(out: &Outcome, procs: usize) {
     ];
     for (k, v) in rows {
         println!("  {k:<14} {v}");
+    }
+    if out.kind == "handles" {
+        println!(
+            "  {:<14} {} ({} blocks moved)",
+            "compactions", t.compactions, t.moved
+        );
+        println!(
+            "  {:<14} {} blocks verified after a move; {} pins or frees retried after a move held them up",
+            "relocated", t.relocated, t.busy
+        );
     }
     let p = problems(out);
     let result = match (p.is_empty(), out.interrupted) {

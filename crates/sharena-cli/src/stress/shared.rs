@@ -3,7 +3,9 @@
 //!
 //! - [`Control`]: a stop word, the phase word of reset kinds, and one
 //!   128-byte line per worker slot with its serial, the last phase it
-//!   finished, and its running counters (only that worker writes them).
+//!   finished, its running counters (only that worker writes them), and
+//!   its pin depth (kinds whose pins outlive a killed process: the parent
+//!   kills only a worker stopped outside every pin).
 //! - [`Claims`]: the duplicate table, one `u32` per granule of the segment
 //!   under test. A worker CASes the entry of a block's start from 0 to its
 //!   serial after `alloc` and back to 0 before it gives the block back; a
@@ -24,6 +26,12 @@ const DONE_PHASE: u64 = 1;
 const FINISHED: u64 = 2;
 /// Worker line words: the counters of [`Tally`], in field order.
 const COUNTERS: u64 = 3;
+/// Worker line word: how many pins the worker may hold right now (see
+/// [`Control::enter_pin`]).
+const PIN_DEPTH: u64 = LINE_WORDS - 1;
+const _: () = assert!(COUNTERS + TALLY_WORDS as u64 <= PIN_DEPTH);
+/// Counters in a [`Tally`].
+const TALLY_WORDS: usize = 10;
 
 /// `DONE_PHASE` of a worker that has finished no phase yet.
 pub const NO_PHASE: u64 = u64::MAX;
@@ -44,10 +52,19 @@ pub struct Tally {
     /// Other allocator errors: a failed free, an offset outside the
     /// segment or misaligned, a claim that was not ours to release.
     pub errors: u64,
+    /// Compactions that ran to the end (handles).
+    pub compactions: u64,
+    /// Blocks those compactions moved (handles).
+    pub moved: u64,
+    /// Blocks checked at another address than they were stamped at (moved
+    /// by a compaction, this worker's or another's, in between).
+    pub relocated: u64,
+    /// Pins and frees tried again after a move held them up too long.
+    pub busy: u64,
 }
 
 impl Tally {
-    fn words(&self) -> [u64; 6] {
+    fn words(&self) -> [u64; TALLY_WORDS] {
         [
             self.ops,
             self.verified,
@@ -55,6 +72,10 @@ impl Tally {
             self.duplicates,
             self.oom,
             self.errors,
+            self.compactions,
+            self.moved,
+            self.relocated,
+            self.busy,
         ]
     }
 
@@ -66,6 +87,10 @@ impl Tally {
         self.duplicates += o.duplicates;
         self.oom += o.oom;
         self.errors += o.errors;
+        self.compactions += o.compactions;
+        self.moved += o.moved;
+        self.relocated += o.relocated;
+        self.busy += o.busy;
     }
 }
 
@@ -169,9 +194,40 @@ impl Control {
             duplicates: w(3),
             oom: w(4),
             errors: w(5),
+            compactions: w(6),
+            moved: w(7),
+            relocated: w(8),
+            busy: w(9),
         };
         // Relaxed: as above.
         (t, self.slot(k, FINISHED).load(Ordering::Relaxed) == 1)
+    }
+
+    /// Slot `k`'s worker is about to pin a block (call before the pin is
+    /// taken). A pin records no owner, so a worker killed while pinning
+    /// would strand its block; the parent kills only a worker it has
+    /// stopped (SIGSTOP, waitpid) with a pin depth of 0.
+    #[inline]
+    pub fn enter_pin(&self, k: usize) {
+        // SeqCst: as an RMW it is also an Acquire, so the pin's CAS that
+        // follows cannot be done before the depth shows it.
+        self.slot(k, PIN_DEPTH).fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Slot `k`'s worker dropped the pin it announced with `enter_pin`
+    /// (call after the pin is gone).
+    #[inline]
+    pub fn leave_pin(&self, k: usize) {
+        // SeqCst: as an RMW it is also a Release, so the unpin before it is
+        // done before the depth shows 0.
+        self.slot(k, PIN_DEPTH).fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Whether slot `k`'s worker may hold a pin (read by the parent while
+    /// the worker is stopped: the kernel's stop and waitpid order the
+    /// worker's stores before this load).
+    pub fn pinning(&self, k: usize) -> bool {
+        self.slot(k, PIN_DEPTH).load(Ordering::SeqCst) != 0
     }
 
     /// Says slot `k`'s worker finished phase `p` and released its claims.
@@ -198,8 +254,9 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// A table for a segment of `seg_len` bytes whose live block starts are
-    /// at least `granule` bytes apart (rounded down to a power of two).
+    /// A table for keys below `seg_len` (a segment's offsets, or handle
+    /// indices) that live blocks hold at least `granule` apart (rounded
+    /// down to a power of two).
     pub fn new(seg_len: u64, granule: u64) -> Result<Self> {
         let shift = granule.max(1).ilog2();
         let entries = (seg_len >> shift) + 1;

@@ -1,12 +1,13 @@
 //! What each allocator kind brings to a stress run: how the parent creates
-//! its segment, how a worker opens it, which block sizes it asks for, how
-//! blocks go back, and how far apart two live block starts always are (the
-//! duplicate table's granule).
+//! its segment, how a worker opens it and reaches its blocks, which block
+//! sizes it asks for, how blocks go back, and the duplicate table's keys
+//! (offsets a granule apart, or handle indices).
 //!
 //! Plugging in a kind is one `impl Subject` here and one arm in
 //! [`super::dispatch`].
 
-use sharena::{Bump, Error, FreeList, Recover, Result, Segment, ShmAllocator, Slab};
+use super::blocks::{Blocks, Offsets, Pinned};
+use sharena::{AllocStats, Bump, Error, FreeList, Handles, Recover, Result, Segment, Slab};
 
 /// Slot size of the slab under stress.
 pub const SLAB_SLOT: u64 = 64;
@@ -59,14 +60,21 @@ pub trait Subject: Sized {
     /// The kind's name, as `--kind` spells it.
     const NAME: &'static str;
 
+    /// Whether workers pin blocks to reach them ([`Blocks::PINS`]): then
+    /// the parent kills a worker only while it holds no pin.
+    const PINS: bool = false;
+
     /// Creates the named segment of `size` bytes (the parent).
     fn create(name: &str, size: u64) -> Result<Self>;
 
     /// Opens the named segment (each worker, after fork).
     fn open(name: &str) -> Result<Self>;
 
-    /// The allocator surface.
-    fn allocator(&self) -> &impl ShmAllocator;
+    /// The blocks, as a worker uses them.
+    fn blocks(&self) -> impl Blocks + '_;
+
+    /// The allocator's statistics (`used` measures lost bytes).
+    fn stats(&self) -> AllocStats;
 
     /// The recovery surface (`reclaim_dead`, `check`).
     fn recover(&self) -> &dyn Recover;
@@ -75,8 +83,13 @@ pub trait Subject: Sized {
     fn segment(&self) -> &Segment;
 
     /// The smallest distance between two live block starts: every live
-    /// block owns the duplicate-table entry `offset / granule` alone.
+    /// block owns the duplicate-table entry `key / granule` alone.
     fn granule(&self) -> u64;
+
+    /// One past the largest duplicate-table key ([`Blocks::key`]).
+    fn key_span(&self) -> u64 {
+        self.segment().len()
+    }
 
     /// The sizes workers ask for.
     fn sizes(&self) -> Sizes;
@@ -107,8 +120,12 @@ impl Subject for Slab {
         Slab::open(name)
     }
 
-    fn allocator(&self) -> &impl ShmAllocator {
-        &**self
+    fn blocks(&self) -> impl Blocks + '_ {
+        Offsets(&**self)
+    }
+
+    fn stats(&self) -> AllocStats {
+        sharena::ShmAllocator::stats(&**self)
     }
 
     fn recover(&self) -> &dyn Recover {
@@ -140,8 +157,12 @@ impl Subject for Bump {
         Bump::open(name)
     }
 
-    fn allocator(&self) -> &impl ShmAllocator {
-        &**self
+    fn blocks(&self) -> impl Blocks + '_ {
+        Offsets(&**self)
+    }
+
+    fn stats(&self) -> AllocStats {
+        sharena::ShmAllocator::stats(&**self)
     }
 
     fn recover(&self) -> &dyn Recover {
@@ -182,8 +203,12 @@ impl Subject for FreeList {
         FreeList::open(name)
     }
 
-    fn allocator(&self) -> &impl ShmAllocator {
-        &**self
+    fn blocks(&self) -> impl Blocks + '_ {
+        Offsets(&**self)
+    }
+
+    fn stats(&self) -> AllocStats {
+        sharena::ShmAllocator::stats(&**self)
     }
 
     fn recover(&self) -> &dyn Recover {
@@ -206,6 +231,54 @@ impl Subject for FreeList {
             lo: 1,
             hi: 64 << 10,
         }
+    }
+}
+
+impl Subject for Handles {
+    const NAME: &'static str = "handles";
+    const PINS: bool = true;
+
+    fn create(name: &str, size: u64) -> Result<Self> {
+        Handles::create(name, size)
+    }
+
+    fn open(name: &str) -> Result<Self> {
+        let heap = Handles::open(name)?;
+        // An allocation that finds the heap full compacts once and retries
+        // (it still fails when another process is compacting, or when
+        // allocations in flight keep the compaction from running: the
+        // worker counts that as out of memory).
+        heap.set_auto_compact(true);
+        Ok(heap)
+    }
+
+    fn blocks(&self) -> impl Blocks + '_ {
+        Pinned(self)
+    }
+
+    fn stats(&self) -> AllocStats {
+        (**self).stats()
+    }
+
+    fn recover(&self) -> &dyn Recover {
+        &**self
+    }
+
+    fn segment(&self) -> &Segment {
+        Handles::segment(self)
+    }
+
+    fn granule(&self) -> u64 {
+        // Keys are handle indices (see `Pinned`): one entry each.
+        1
+    }
+
+    fn key_span(&self) -> u64 {
+        self.handle_capacity()
+    }
+
+    fn sizes(&self) -> Sizes {
+        Sizes::Uniform { lo: 1, hi: 4096 }
     }
 }
 

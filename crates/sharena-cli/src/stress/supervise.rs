@@ -10,7 +10,7 @@ use crate::bench::rng::XorShift;
 use crate::progress::Progress;
 use crate::Failure;
 use sharena::layout::sync::{AtomicBool, AtomicU32, Ordering};
-use sharena::{Error, ShmAllocator};
+use sharena::Error;
 use std::time::{Duration, Instant};
 
 /// What the command asked for.
@@ -200,18 +200,17 @@ pub fn run<S: Subject>(cfg: &Config) -> Result<Outcome, Failure> {
         e => Failure::op(format!("stress: {e}")),
     })?;
     let _unlink = Unlink(name.clone());
-    let a = subject.allocator();
     let mut out = Outcome {
         kind: S::NAME,
         name: name.clone(),
         segment_len: subject.segment().len(),
-        capacity: a.stats().capacity,
-        used_before: a.stats().used,
+        capacity: subject.stats().capacity,
+        used_before: subject.stats().used,
         ..Outcome::default()
     };
     let shared = |e: Error| Failure::op(format!("stress: shared control memory: {e}"));
     let ctl = Control::new(cfg.procs).map_err(shared)?;
-    let claims = Claims::new(subject.segment().len(), subject.granule()).map_err(shared)?;
+    let claims = Claims::new(subject.key_span(), subject.granule()).map_err(shared)?;
     let _handlers = Handlers::install();
     let resets = subject.release() == Release::Reset;
     let mut rng = XorShift::for_process(std::process::id() as usize);
@@ -279,7 +278,7 @@ pub fn run<S: Subject>(cfg: &Config) -> Result<Outcome, Failure> {
     // Whatever dead workers still hold is reclaimed; what is left in use
     // after that was lost (every live worker freed its blocks and exited).
     reclaim(&subject, &mut out.reclaim);
-    out.used_after = a.stats().used;
+    out.used_after = subject.stats().used;
     out.check = check(&subject);
     out.tally = fleet.totals;
     out.killed = fleet.killed;

@@ -1,19 +1,23 @@
 //! One worker process: opens the segment by name, then either churns
-//! (allocate, stamp, claim; later verify, release the claim, free) or, for
+//! (allocate, claim, stamp; later verify, release the claim, free) or, for
 //! kinds that cannot free, fills the arena in phases that the parent ends
-//! with a reset. Generic over [`ShmAllocator`], so a new kind only brings
-//! its [`Subject`] impl.
+//! with a reset. Generic over [`Blocks`], so a new kind only brings its
+//! [`Subject`] impl (and a `Blocks` impl if its blocks are not offsets).
 
+use super::blocks::Blocks;
 use super::shared::{Claims, Control, Tally};
 use super::stamp::Stamp;
 use super::subject::{Release, Sizes, Subject};
 use crate::bench::rng::XorShift;
-use sharena::{Error, Offset, RegionId, ShmAllocator};
+use sharena::{Error, Result};
 use std::time::Duration;
 
 /// Operations between two looks at the stop word (and two publications of
 /// the counters).
 const POLL: u64 = 256;
+
+/// How many times a pin or free held up by a move is tried again.
+const BUSY_TRIES: u32 = 100;
 
 /// The most blocks a worker holds in one phase of a reset kind.
 const MAX_HELD: usize = 1 << 20;
@@ -36,16 +40,18 @@ pub struct Env<'a> {
 
 /// A block this worker holds.
 #[derive(Clone, Copy, Debug)]
-struct Held {
-    at: Offset,
+struct Held<K> {
+    block: K,
     len: u64,
     stamp: Stamp,
+    /// Where the stamp was written, in this process's mapping.
+    addr: usize,
 }
 
 /// What one allocation gave.
-enum Got {
+enum Got<K> {
     /// A block, claimed and stamped.
-    Block(Held),
+    Block(Held<K>),
     /// A block this worker must not touch (a duplicate or a bad offset).
     Dropped,
     /// Out of memory.
@@ -54,8 +60,8 @@ enum Got {
     Failed,
 }
 
-struct Worker<'a, A> {
-    a: &'a A,
+struct Worker<'a, B> {
+    heap: &'a B,
     env: &'a Env<'a>,
     pid: u32,
     serial: u32,
@@ -65,12 +71,12 @@ struct Worker<'a, A> {
     t: Tally,
 }
 
-impl<'a, A: ShmAllocator> Worker<'a, A> {
-    fn new(a: &'a A, env: &'a Env<'a>, sizes: Sizes) -> Self {
+impl<'a, B: Blocks> Worker<'a, B> {
+    fn new(heap: &'a B, env: &'a Env<'a>, sizes: Sizes) -> Self {
         let pid = std::process::id();
         let serial = env.ctl.serial(env.k);
         Worker {
-            a,
+            heap,
             env,
             pid,
             serial,
@@ -81,18 +87,51 @@ impl<'a, A: ShmAllocator> Worker<'a, A> {
         }
     }
 
-    /// A pointer to the block's bytes, checked to lie in the pool and to be
-    /// 8-aligned.
-    fn bytes(&self, at: Offset, len: u64) -> Option<*mut u8> {
-        let p = self.a.view().ptr_in(RegionId::Pool, at, len).ok()?.as_ptr();
-        (p as usize % 8 == 0).then_some(p)
+    /// Runs `f` over the block's bytes; for kinds that pin, the control
+    /// line shows a pin from before it is taken until after it is dropped
+    /// (so the parent never kills this worker holding one). A pin that
+    /// waited out its bound for a move is tried again ([`Blocks::busy`]).
+    fn access<R>(&mut self, b: B::Block, len: u64, mut f: impl FnMut(*mut u8) -> R) -> Result<R> {
+        let mut tries = 0;
+        loop {
+            if B::PINS {
+                self.env.ctl.enter_pin(self.env.k);
+            }
+            let r = self.heap.with_bytes(b, len, &mut f);
+            if B::PINS {
+                self.env.ctl.leave_pin(self.env.k);
+            }
+            match r {
+                Err(e) if B::busy(&e) && tries < BUSY_TRIES => {
+                    tries += 1;
+                    self.t.busy += 1;
+                    std::thread::yield_now();
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Frees a block, trying again while a move holds it up.
+    fn free(&mut self, b: B::Block) -> Result<()> {
+        let mut tries = 0;
+        loop {
+            match self.heap.free(b) {
+                Err(e) if B::busy(&e) && tries < BUSY_TRIES => {
+                    tries += 1;
+                    self.t.busy += 1;
+                    std::thread::yield_now();
+                }
+                r => return r,
+            }
+        }
     }
 
     /// Allocates, claims and stamps one block.
-    fn take(&mut self) -> Got {
+    fn take(&mut self) -> Got<B::Block> {
         let len = self.sizes.pick(self.rng.next());
-        let at = match self.a.alloc(len) {
-            Ok(at) => at,
+        let block = match self.heap.alloc(len) {
+            Ok(b) => b,
             Err(Error::OutOfMemory { .. }) => {
                 self.t.oom += 1;
                 return Got::Full;
@@ -103,11 +142,8 @@ impl<'a, A: ShmAllocator> Worker<'a, A> {
             }
         };
         self.t.ops += 1;
-        let Some(p) = self.bytes(at, len) else {
-            self.t.errors += 1;
-            return Got::Dropped;
-        };
-        if !self.env.claims.claim(at, self.serial) {
+        let key = self.heap.key(block);
+        if !self.env.claims.claim(key, self.serial) {
             // Another worker holds this block: leave its bytes alone.
             self.t.duplicates += 1;
             return Got::Dropped;
@@ -118,21 +154,43 @@ impl<'a, A: ShmAllocator> Worker<'a, A> {
             serial: self.serial,
             seq: self.seq,
         };
-        // SAFETY: `bytes` checked that `p..p + len` lies in the mapped pool
-        // and is 8-aligned; the block is live and claimed by this worker.
-        unsafe { stamp.write(p, len as usize) };
-        Got::Block(Held { at, len, stamp })
+        let stamped = self.access(block, len, |p| {
+            // SAFETY: `with_bytes` hands us a pointer to the block's `len`
+            // bytes, in the segment, 8-aligned, and held in place for the
+            // call; the block is live and claimed by this worker.
+            unsafe { stamp.write(p, len as usize) };
+            p as usize
+        });
+        let Ok(addr) = stamped else {
+            self.t.errors += 1;
+            self.env.claims.release(key, self.serial);
+            return Got::Dropped;
+        };
+        Got::Block(Held {
+            block,
+            len,
+            stamp,
+            addr,
+        })
     }
 
     /// Verifies a held block and releases its claim (before it is freed).
-    fn retire(&mut self, h: &Held) {
-        match self.bytes(h.at, h.len) {
-            // SAFETY: as in `take`: in the pool, 8-aligned, still live.
-            Some(p) if unsafe { h.stamp.check(p, h.len as usize) } => self.t.verified += h.len,
-            Some(_) => self.t.corruptions += 1,
-            None => self.t.errors += 1,
+    fn retire(&mut self, h: &Held<B::Block>) {
+        let checked = self.access(h.block, h.len, |p| {
+            // SAFETY: as in `take`: in the segment, 8-aligned, held in
+            // place for the call, still live.
+            let ok = unsafe { h.stamp.check(p, h.len as usize) };
+            (ok, p as usize)
+        });
+        match checked {
+            Ok((true, addr)) => {
+                self.t.verified += h.len;
+                self.t.relocated += u64::from(addr != h.addr);
+            }
+            Ok((false, _)) => self.t.corruptions += 1,
+            Err(_) => self.t.errors += 1,
         }
-        if !self.env.claims.release(h.at, self.serial) {
+        if !self.env.claims.release(self.heap.key(h.block), self.serial) {
             self.t.errors += 1;
         }
     }
@@ -153,13 +211,14 @@ pub fn working_set(capacity: u64, procs: usize, sizes: Sizes) -> usize {
 
 /// Random churn over `slots` blocks until the parent says stop; then every
 /// held block is verified and freed.
-fn churn<A: ShmAllocator>(a: &A, env: &Env<'_>, sizes: Sizes, slots: usize) -> Tally {
-    let mut w = Worker::new(a, env, sizes);
-    let mut live: Vec<Option<Held>> = vec![None; slots.max(1)];
+fn churn<B: Blocks>(heap: &B, env: &Env<'_>, sizes: Sizes, slots: usize) -> Tally {
+    let mut w = Worker::new(heap, env, sizes);
+    let mut live: Vec<Option<Held<B::Block>>> = vec![None; slots.max(1)];
     for n in 0u64.. {
         if n % POLL == 0 && w.poll() {
             break;
         }
+        heap.tend(n + 1, &mut w.t);
         let i = (w.rng.next() % live.len() as u64) as usize;
         if let Some(h) = live[i].take() {
             give_back(&mut w, &h);
@@ -174,9 +233,9 @@ fn churn<A: ShmAllocator>(a: &A, env: &Env<'_>, sizes: Sizes, slots: usize) -> T
     w.t
 }
 
-fn give_back<A: ShmAllocator>(w: &mut Worker<'_, A>, h: &Held) {
+fn give_back<B: Blocks>(w: &mut Worker<'_, B>, h: &Held<B::Block>) {
     w.retire(h);
-    match w.a.free(h.at) {
+    match w.free(h.block) {
         Ok(()) => w.t.ops += 1,
         Err(_) => w.t.errors += 1,
     }
@@ -186,9 +245,9 @@ fn give_back<A: ShmAllocator>(w: &mut Worker<'_, A>, h: &Held) {
 /// is full (or `MAX_HELD` blocks), verify every own block and release its
 /// claim, report the phase done, and wait until the parent (once every
 /// live worker is done) resets the arena and starts the next phase.
-fn phases<A: ShmAllocator>(a: &A, env: &Env<'_>, sizes: Sizes) -> Tally {
-    let mut w = Worker::new(a, env, sizes);
-    let mut mine: Vec<Held> = Vec::new();
+fn phases<B: Blocks>(heap: &B, env: &Env<'_>, sizes: Sizes) -> Tally {
+    let mut w = Worker::new(heap, env, sizes);
+    let mut mine: Vec<Held<B::Block>> = Vec::new();
     let mut stop = false;
     while !stop {
         let phase = env.ctl.phase();
@@ -227,13 +286,13 @@ pub fn main<S: Subject>(name: &str, env: &Env<'_>) -> i32 {
     };
     let sizes = subject.sizes();
     let t = {
-        let a = subject.allocator();
+        let heap = subject.blocks();
         match subject.release() {
             Release::Free => {
-                let slots = working_set(a.stats().capacity, env.procs, sizes);
-                churn(a, env, sizes, slots)
+                let slots = working_set(heap.capacity(), env.procs, sizes);
+                churn(&heap, env, sizes, slots)
             }
-            Release::Reset => phases(a, env, sizes),
+            Release::Reset => phases(&heap, env, sizes),
         }
     };
     drop(subject);
@@ -243,9 +302,13 @@ pub fn main<S: Subject>(name: &str, env: &Env<'_>) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::blocks::Offsets;
     use super::*;
     use sharena::layout::sync::{AtomicU64, Ordering};
-    use sharena::{AllocStats, AllocatorKind, Result, Segment, SegmentOptions, SegmentView};
+    use sharena::{
+        AllocStats, AllocatorKind, Offset, RegionId, Segment, SegmentOptions, SegmentView,
+        ShmAllocator,
+    };
 
     /// A broken allocator: hands out 64-byte blocks from a counter, but
     /// every block twice when `twice` is set.
@@ -289,7 +352,9 @@ mod tests {
         }
     }
 
-    fn two_workers(fake: &Fake, run: impl FnOnce(&mut Worker<'_, Fake>, &mut Worker<'_, Fake>)) {
+    type FakeWorker<'a> = Worker<'a, Offsets<'a, Fake>>;
+
+    fn two_workers(fake: &Fake, run: impl FnOnce(&mut FakeWorker<'_>, &mut FakeWorker<'_>)) {
         let ctl = Control::new(2).unwrap();
         let claims = Claims::new(fake.seg.view().len(), 64).unwrap();
         ctl.prepare(0, 1);
@@ -301,8 +366,9 @@ mod tests {
             procs: 2,
         };
         let (e0, e1) = (env(0), env(1));
-        let mut w0 = Worker::new(fake, &e0, Sizes::Fixed(64));
-        let mut w1 = Worker::new(fake, &e1, Sizes::Fixed(64));
+        let heap = Offsets(fake);
+        let mut w0 = Worker::new(&heap, &e0, Sizes::Fixed(64));
+        let mut w1 = Worker::new(&heap, &e1, Sizes::Fixed(64));
         run(&mut w0, &mut w1);
     }
 
@@ -330,7 +396,7 @@ mod tests {
             let Got::Block(g) = w1.take() else {
                 panic!("take")
             };
-            let p = fake.view().ptr(Offset::new(h.at.get() + 63), 1).unwrap();
+            let p = fake.view().ptr(Offset::new(h.block.get() + 63), 1).unwrap();
             // SAFETY: the last byte of a block of the fake's pool.
             unsafe { p.as_ptr().write_volatile(p.as_ptr().read_volatile() ^ 1) };
             w0.retire(&h);
