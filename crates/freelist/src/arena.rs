@@ -133,15 +133,20 @@ pub struct Arena<'a> {
     pub owner: u16,
 }
 
+/// Loads an owner-only word (Relaxed: see [`store`]).
 #[inline(always)]
-fn load(w: &AtomicU64) -> u64 {
+pub(crate) fn load(w: &AtomicU64) -> u64 {
     w.load(Ordering::Relaxed)
 }
 
+/// Stores an owner-only word.
 #[inline(always)]
-fn store(w: &AtomicU64, v: u64) {
+pub(crate) fn store(w: &AtomicU64, v: u64) {
     // Relaxed: owner-only words (module docs); others read them only for
-    // checks, which tolerate a stale value.
+    // checks, which tolerate a stale value. The owner is whoever holds the
+    // arena: its claimer, or a reclaimer that adopted it with an AcqRel
+    // CAS; the Release of the arena's release publishes the words to the
+    // next owner.
     w.store(v, Ordering::Relaxed);
 }
 

@@ -30,12 +30,12 @@
 // Offset arithmetic reads best with the short names of `arena.rs`.
 #![allow(clippy::many_single_char_names)]
 
-use crate::arena::{Arena, Fault, Pool};
+use crate::arena::{load, store, Arena, Fault, Pool};
 use crate::block::{Link, State, Tag, HEADER, MIN_BLOCK};
 use crate::chunks::{Entry, Kind};
 use crate::class::GRANULE_SHIFT;
 use crate::remote;
-use shm_layout::sync::{AtomicU64, Ordering};
+use shm_layout::sync::Ordering;
 
 /// What one arena's rebuild freed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,19 +44,6 @@ pub(crate) struct Freed {
     pub blocks: u64,
     /// Their bytes (headers and rounding included; whole chunks for huge).
     pub bytes: u64,
-}
-
-#[inline(always)]
-fn load(w: &AtomicU64) -> u64 {
-    w.load(Ordering::Relaxed)
-}
-
-#[inline(always)]
-fn store(w: &AtomicU64, v: u64) {
-    // Relaxed: owner-only words, and the rebuilder is the owner now (it
-    // adopted the arena with an AcqRel CAS); the Release of the arena's
-    // release publishes them to the next owner.
-    w.store(v, Ordering::Relaxed);
 }
 
 /// Rebuilds the arena `a`, which the caller adopted.

@@ -4,14 +4,7 @@ use super::allocator::Allocator;
 use crate::Failure;
 
 /// Arguments of `check`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Segment name (`/x`) or the path of a file-backed segment.
-    pub name: String,
-    /// Print one JSON object.
-    #[arg(long)]
-    pub json: bool,
-}
+pub type Args = super::NameArgs;
 
 /// Runs `check`: exit status 1 when a problem is found.
 pub fn run(a: &Args) -> Result<(), Failure> {

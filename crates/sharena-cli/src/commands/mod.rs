@@ -26,6 +26,17 @@ pub fn open_any(name: &str) -> Result<Segment, Failure> {
     }
 }
 
+/// The arguments of verbs that take a segment and `--json` alone (`check`,
+/// `reclaim`).
+#[derive(Debug, clap::Args)]
+pub struct NameArgs {
+    /// Segment name (`/x`) or the path of a file-backed segment.
+    pub name: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Prints a JSON value as one line.
 pub fn print_json(v: &serde_json::Value) {
     println!("{v}");

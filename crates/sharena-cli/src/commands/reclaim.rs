@@ -5,14 +5,7 @@ use crate::size::human;
 use crate::Failure;
 
 /// Arguments of `reclaim`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Segment name (`/x`) or the path of a file-backed segment.
-    pub name: String,
-    /// Print one JSON object.
-    #[arg(long)]
-    pub json: bool,
-}
+pub type Args = super::NameArgs;
 
 /// Runs `reclaim`: frees what dead processes held.
 pub fn run(a: &Args) -> Result<(), Failure> {
