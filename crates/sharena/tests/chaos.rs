@@ -169,24 +169,24 @@ fn worker<H: Heap>(parent: &H, ctl: &Ctl, k: usize, seed: u64) -> ! {
     };
     loop {
         // Acquire: pairs with the parent's Release store of the epoch.
-        let p = ctl.pause().load(Ordering::Acquire);
-        if p != seen {
-            if p % 2 == 1 {
+        let now = ctl.pause().load(Ordering::Acquire);
+        if now != seen {
+            if now % 2 == 1 {
                 for b in held.drain(..) {
                     verify(heap, b);
                 }
                 handle.settle();
                 // Release: the frees above happen before the parent's checks.
-                ctl.slot(k, 0).store(p, Ordering::Release);
+                ctl.slot(k, 0).store(now, Ordering::Release);
             }
-            seen = p;
+            seen = now;
         }
-        if p % 2 == 1 {
+        if now % 2 == 1 {
             std::thread::sleep(Duration::from_micros(50));
             continue;
         }
-        let r = next(&mut rng);
-        if held.len() < HOLD && (held.is_empty() || r % 3 != 0) {
+        let roll = next(&mut rng);
+        if held.len() < HOLD && (held.is_empty() || roll % 3 != 0) {
             let len = H::size(&mut rng);
             if let Ok(off) = heap.alloc(len) {
                 seq += 1;
@@ -205,7 +205,7 @@ fn worker<H: Heap>(parent: &H, ctl: &Ctl, k: usize, seed: u64) -> ! {
                 }
             }
         } else {
-            let i = (r as usize / 3) % held.len();
+            let i = (roll as usize / 3) % held.len();
             let b = held.swap_remove(i);
             verify(heap, b);
         }
@@ -382,7 +382,7 @@ fn main() {
     let seed = std::env::var("SHARENA_CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5EED_0F_C4A0_5u64 ^ u64::from(std::process::id()));
+        .unwrap_or(0x05EE_D0FC_4A05_u64 ^ u64::from(std::process::id()));
     println!("chaos seed {seed} (set SHARENA_CHAOS_SEED to replay)");
     let fl = sharena::FreeList::anonymous(32 << 20).expect("free list");
     chaos(&fl, seed);
