@@ -23,7 +23,7 @@
 //! copied) and records its progress after each; whoever breaks a dead
 //! compactor's lock resumes the copy from the recorded progress.
 
-use crate::heap::Handles;
+use crate::heap::{round8, Handles};
 use crate::layout::{OFF_JOURNAL, OFF_LOCK, OFF_TOP};
 use crate::word::{begin_move, finish_move, Loc, Meta, ALLOCATING, FREE, LIVE};
 use shm_layout::sync::Ordering;
@@ -104,7 +104,7 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                             continue; // freed (and maybe reused) meanwhile
                         }
                         // Relaxed: written before LIVE.
-                        let len = e.size.load(Ordering::Relaxed).next_multiple_of(8);
+                        let len = round8(e.size.load(Ordering::Relaxed));
                         if l.off >= top {
                             continue; // placed after we read the cursor
                         }

@@ -1,8 +1,8 @@
 //! [`Handles`]: the handle heap over a validated segment.
 
 use crate::layout::{
-    ENTRY_LEN, FORMAT_WORD, MAX_HANDLES, NIL, OFF_CAPACITY, OFF_FORMAT, OFF_FREE_HEAD, OFF_STATS,
-    OFF_TABLE, OFF_TOP, OFF_USED,
+    ENTRY_LEN, FORMAT_WORD, MAX_HANDLES, NIL, OFF_CAPACITY, OFF_FORMAT, OFF_FREE_HEAD, OFF_TABLE,
+    OFF_TOP, OFF_USED,
 };
 use crate::word::{
     try_kill, try_pin, unpin, KillTry, Loc, Meta, PinTry, ALLOCATING, FREE, LIVE, MAX_DATA_LEN,
@@ -13,6 +13,15 @@ use shm_layout::{
     SegmentView, CACHE_LINE, PARAM_NAMES,
 };
 use std::fmt;
+
+/// `size` rounded up to 8; a corrupt size near `u64::MAX` gives
+/// `u64::MAX` (then refused by the bounds checks) instead of overflowing.
+pub(crate) const fn round8(size: u64) -> u64 {
+    match size.checked_next_multiple_of(8) {
+        Some(l) => l,
+        None => u64::MAX,
+    }
+}
 
 /// How many times a pin or free waits for a block being moved (yielding
 /// each time) before it asks whether the compactor died, and gives up.
@@ -467,7 +476,9 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         // Relaxed: published by the LIVE store below.
         e.loc.store(Loc::new(at, gen).pack(), Ordering::Relaxed);
         // SYNC POINT (alloc, Release): pairs with the Acquire of pins,
-        // frees and the compactor's scan of `meta`.
+        // frees and the compactor's scan of `meta`. The linearization
+        // point: no counter follows (statistics are read off the table),
+        // so a process killed after this store leaves nothing half done.
         e.meta.store(
             Meta {
                 gen,
@@ -477,9 +488,6 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             .pack(),
             Ordering::Release,
         );
-        // Relaxed: statistics.
-        self.word(OFF_STATS)?.fetch_add(len, Ordering::Relaxed);
-        self.word(OFF_STATS + 8)?.fetch_add(1, Ordering::Relaxed);
         Ok(Handle::new(idx as u32, gen))
     }
 
@@ -573,7 +581,11 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         for turn in 0.. {
             let (e, m) = self.live(h)?;
             match try_kill(e.loc, h.generation() as u16) {
-                KillTry::Killed(_) => return self.retire(u64::from(h.index()), &e, m),
+                KillTry::Killed(_) => {
+                    // `false`: `reclaim_dead` finished this free first.
+                    self.retire(u64::from(h.index()), &e, m)?;
+                    return Ok(());
+                }
                 KillTry::Gone => return Err(Self::stale(h)),
                 KillTry::Pinned => {
                     return Err(Error::InvalidOffset {
@@ -587,23 +599,86 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         unreachable!("the loop returns")
     }
 
-    /// After `try_kill`: moves the generation on, frees the entry, updates
-    /// the statistics.
-    pub(crate) fn retire(&self, idx: u64, e: &Entry<'_>, m: Meta) -> Result<()> {
-        // Relaxed: written before LIVE.
-        let len = e.size.load(Ordering::Relaxed).next_multiple_of(8);
+    /// For crash tests only: the first half of [`Handles::free`], as if
+    /// the process died between marking the block DEAD and retiring its
+    /// entry. The handle is then stale; the entry comes back through
+    /// `Recover::reclaim_dead`.
+    #[doc(hidden)]
+    pub fn free_interrupted_for_tests(&self, h: Handle) -> Result<()> {
+        let (e, _) = self.live(h)?;
+        match try_kill(e.loc, h.generation() as u16) {
+            KillTry::Killed(_) => Ok(()),
+            _ => Err(Self::stale(h)),
+        }
+    }
+
+    /// After `try_kill` (the loc word is DEAD): moves the generation on
+    /// and puts the entry back on the free stack. Whoever wins the CAS of
+    /// the meta word from LIVE (generation `m.gen`) to FREE does it, so the
+    /// freer and a `reclaim_dead` finishing an interrupted free can race:
+    /// exactly one pushes. `Ok(false)` if someone else retired it first.
+    pub(crate) fn retire(&self, idx: u64, e: &Entry<'_>, m: Meta) -> Result<bool> {
         let next = Meta {
             gen: m.gen.wrapping_add(1),
             state: FREE,
             shared: false,
-        };
-        // Release: pairs with the Acquire of `live`; only the killer of the
-        // DEAD loc changes this meta word now.
-        e.meta.store(next.pack(), Ordering::Release);
-        // Relaxed: statistics.
-        self.word(OFF_STATS)?.fetch_sub(len, Ordering::Relaxed);
-        self.word(OFF_STATS + 8)?.fetch_sub(1, Ordering::Relaxed);
-        self.push_entry(idx)
+        }
+        .pack();
+        let mut cur = m.pack();
+        // Bounded: besides the retire, the word changes only by
+        // `share_handle` setting SHARED (once).
+        for _ in 0..4 {
+            // Release: pairs with the Acquire of `live` and the pop (via
+            // the push). Relaxed on failure: decoded below.
+            match e
+                .meta
+                .compare_exchange(cur, next, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    self.push_entry(idx)?;
+                    return Ok(true);
+                }
+                Err(now) => {
+                    let n = Meta::unpack(now);
+                    if n.state != LIVE || n.gen != m.gen {
+                        return Ok(false);
+                    }
+                    cur = now;
+                }
+            }
+        }
+        Err(self.corrupt(
+            format!("handle {idx}: its meta word keeps changing while it is freed"),
+            self.state_off + OFF_TABLE + idx * ENTRY_LEN + 8,
+        ))
+    }
+
+    /// Live bytes (each block rounded to 8) and live handles, read off
+    /// the table: LIVE entries whose block is not DEAD. A snapshot
+    /// (exact while nobody allocates or frees); O(entries used).
+    pub(crate) fn live_totals(&self) -> Result<(u64, u64)> {
+        let (mut bytes, mut count) = (0u64, 0u64);
+        for index in 0..self.used()? {
+            let e = self.entry(index)?;
+            // Acquire: pairs with the alloc's LIVE store (size and loc
+            // were written before it).
+            let m = Meta::unpack(e.meta.load(Ordering::Acquire));
+            if m.state != LIVE {
+                continue;
+            }
+            // Acquire: the loc word's last writer (a move or a kill).
+            let l = Loc::unpack(e.loc.load(Ordering::Acquire));
+            if l.dead || l.gen16 != m.gen as u16 {
+                continue; // freed, or being freed
+            }
+            // Relaxed: written before LIVE. A racing free may have put a
+            // free-stack link here; a snapshot tolerates that, and a
+            // corrupt size only saturates.
+            let len = e.size.load(Ordering::Relaxed);
+            bytes = bytes.saturating_add(round8(len));
+            count += 1;
+        }
+        Ok((bytes, count))
     }
 
     /// The allocation's size.
@@ -638,20 +713,25 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             .map_err(|_| Self::stale(h))
     }
 
-    /// Statistics: `used` is live bytes (rounded to 8), `high_water` the
-    /// bump cursor (bytes of the data area handed out since the last
-    /// compaction), `available` the free bytes in all (fragmentation may
-    /// need a compaction to use them).
+    /// Statistics: `used` is live bytes (rounded to 8), `allocations` live
+    /// handles, `high_water` the bump cursor (bytes of the data area handed
+    /// out since the last compaction), `available` the free bytes in all
+    /// (fragmentation may need a compaction to use them).
+    ///
+    /// `used` and `allocations` are counted from the handle table, not
+    /// kept in counters, so a process killed inside `alloc` or `free`
+    /// cannot leave them wrong: O(handle entries used) per call. A snapshot
+    /// while others allocate and free; a corrupt table reads as zero.
     pub fn stats(&self) -> AllocStats {
-        // Relaxed: statistics.
-        let get = |o| self.word(o).map_or(0, |w| w.load(Ordering::Relaxed));
-        let used = get(OFF_STATS).min(self.data_len);
+        let (bytes, allocations) = self.live_totals().unwrap_or((0, 0));
+        let used = bytes.min(self.data_len);
         AllocStats {
             capacity: self.data_len,
             used,
             available: self.data_len - used,
-            high_water: get(OFF_TOP),
-            allocations: get(OFF_STATS + 8),
+            // Relaxed: statistics.
+            high_water: self.word(OFF_TOP).map_or(0, |w| w.load(Ordering::Relaxed)),
+            allocations,
         }
     }
 

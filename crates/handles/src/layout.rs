@@ -17,7 +17,8 @@ pub const OFF_USED: u64 = 0x180;
 pub const OFF_LOCK: u64 = 0x200;
 /// Move journal: entry index + 1 (0: none), from, to, length, progress.
 pub const OFF_JOURNAL: u64 = 0x208;
-/// Live bytes (rounded to 8), live handles, compactions run.
+/// Reserved (zero): once live-bytes and live-handle counters, which a
+/// process killed mid-update left wrong; statistics now count the table.
 pub const OFF_STATS: u64 = 0x280;
 /// The handle table: `capacity` entries of [`ENTRY_LEN`] bytes.
 pub const OFF_TABLE: u64 = 0x300;
