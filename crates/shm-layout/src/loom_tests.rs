@@ -82,7 +82,7 @@ fn two_publishers_one_name() {
         assert_eq!(wins.len(), 1, "{results:?}");
         for r in &results {
             assert!(
-                matches!(r, Ok(()) | Err(Error::AlreadyExists { .. })),
+                matches!(r, Ok(()) | Err(Error::NameTaken { .. })),
                 "{r:?}"
             );
         }
