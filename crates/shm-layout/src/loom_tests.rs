@@ -81,10 +81,7 @@ fn two_publishers_one_name() {
             .collect();
         assert_eq!(wins.len(), 1, "{results:?}");
         for r in &results {
-            assert!(
-                matches!(r, Ok(()) | Err(Error::NameTaken { .. })),
-                "{r:?}"
-            );
+            assert!(matches!(r, Ok(()) | Err(Error::NameTaken { .. })), "{r:?}");
         }
         let d = Directory::over(&words, "<loom>", |_| true);
         assert_eq!(d.lookup(b"n").unwrap(), Some(wins[0]));
