@@ -516,29 +516,32 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Slab<S> {
         }
     }
 
-    /// Live allocations are the sum of every cache entry's (allocs - frees)
-    /// plus the shared counters; a snapshot taken while others work may be
-    /// off by the operations in flight. `high_water` is the slots ever
-    /// handed out of the never-used counter: the slab's footprint, an upper
-    /// bound of the most bytes in use at once.
+    /// Live allocations are counted from the slot words (ALLOCATED slots
+    /// among those ever handed out), not from the per-entry counters: a
+    /// process killed between a slot-word store and its counter store leaves
+    /// the counters off by one for good, while the slot words are what
+    /// `reclaim_dead` repairs. O(slots ever used): about 1 ms per million.
+    /// A snapshot taken while others work may be off by the operations in
+    /// flight. `high_water` is the slots ever handed out of the never-used
+    /// counter: the slab's footprint, an upper bound of the most bytes in
+    /// use at once.
     fn stats(&self) -> AllocStats {
         let shared = self.shared();
-        let s = &shared.ctl.shared.0;
-        let mut allocs = s.allocs.load(Ordering::Relaxed);
-        let mut frees = s.frees.load(Ordering::Relaxed);
-        for id in 0..self.geo.caches as u32 {
-            let h = self.cache_head(id);
-            allocs = allocs.wrapping_add(h.allocs.load(Ordering::Relaxed));
-            frees = frees.wrapping_add(h.frees.load(Ordering::Relaxed));
-        }
+        let used_ever = shared.used_ever();
+        let live = (0..used_ever as u32)
+            .filter(|&i| {
+                SlotWord::raw_state(shared.word(i).load(Ordering::Relaxed))
+                    == SlotState::Allocated as u64
+            })
+            .count() as u64;
         let n = self.geo.slot_count;
-        let live = (allocs.wrapping_sub(frees) as i64).clamp(0, n as i64) as u64;
+        let live = live.min(n);
         let ss = self.geo.slot_size;
         AllocStats {
             capacity: n * ss,
             used: live * ss,
             available: (n - live) * ss,
-            high_water: shared.used_ever() * ss,
+            high_water: used_ever * ss,
             allocations: live,
         }
     }
