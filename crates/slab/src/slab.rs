@@ -525,6 +525,11 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Slab<S> {
     /// flight. `high_water` is the slots ever handed out of the never-used
     /// counter: the slab's footprint, an upper bound of the most bytes in
     /// use at once.
+    /// O(1): the slot count times the slot size.
+    fn capacity(&self) -> u64 {
+        self.geo.slot_count * self.geo.slot_size
+    }
+
     fn stats(&self) -> AllocStats {
         let shared = self.shared();
         let used_ever = shared.used_ever();
