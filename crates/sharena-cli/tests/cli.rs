@@ -1,50 +1,14 @@
 //! The command's contract (DESIGN.md §5): exit statuses, one-line errors,
 //! JSON keys.
 
-use sharena::layout::sync::{AtomicU32, Ordering};
-use std::process::{Command, Output};
+mod common;
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn name(tag: &str) -> String {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("/sharena-test-{}-{n}-{tag}", std::process::id())
-}
-
-struct Unlink(String);
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        let _ = sharena::Segment::unlink(&self.0);
-    }
-}
-
-fn sharena(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sharena"))
-        .args(args)
-        .output()
-        .expect("run sharena")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
-
-fn stderr_line(o: &Output) -> String {
-    let s = String::from_utf8_lossy(&o.stderr).to_string();
-    assert_eq!(s.trim_end().lines().count(), 1, "not one line: {s:?}");
-    s
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    let s = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(s.trim_end().lines().count(), 1, "not one object: {s}");
-    serde_json::from_str(&s).expect("valid JSON")
-}
+use common::{code, json, name, sharena, stderr_line, Cleanup};
 
 #[test]
 fn create_info_list_unlink_round_trip() {
     let n = name("cli");
-    let _g = Unlink(n.clone());
+    let _g = Cleanup(n.clone());
     let o = sharena(&[
         "create",
         &n,
@@ -94,7 +58,7 @@ fn create_info_list_unlink_round_trip() {
 #[test]
 fn operation_failures_exit_1_with_one_line() {
     let n = name("dup");
-    let _g = Unlink(n.clone());
+    let _g = Cleanup(n.clone());
     assert_eq!(
         code(&sharena(&["create", &n, "--kind", "bump", "--size", "1M"])),
         0
@@ -163,7 +127,7 @@ fn sizes_with_suffixes() {
         ("1048576", 1 << 20),
     ] {
         let n = name("sz");
-        let _g = Unlink(n.clone());
+        let _g = Cleanup(n.clone());
         assert_eq!(
             code(&sharena(&[
                 "create", &n, "--kind", "freelist", "--size", size

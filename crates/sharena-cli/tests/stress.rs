@@ -3,6 +3,10 @@
 //! reclaimed with nothing lost, exit status 1 on Ctrl-C, exit status 2 on
 //! bad usage, and no segment left in /dev/shm.
 
+mod common;
+
+use common::{code, sharena, stderr_line};
+
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -20,23 +24,6 @@ const KEYS: [&str; 12] = [
     "reclaim",
     "check_problems",
 ];
-
-fn sharena(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sharena"))
-        .args(args)
-        .output()
-        .expect("run sharena")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("an exit status")
-}
-
-fn stderr_line(o: &Output) -> String {
-    let s = String::from_utf8_lossy(&o.stderr).to_string();
-    assert_eq!(s.trim_end().lines().count(), 1, "not one line: {s:?}");
-    s
-}
 
 /// The one JSON object on stdout, with every contract key, and its
 /// segment gone from /dev/shm.
@@ -128,16 +115,6 @@ fn kills_are_counted_and_reclaimed() {
         assert!(n(&v, "killed") >= 1, "{v}");
         assert_eq!(n(&v, "corruptions") + n(&v, "duplicates"), 0, "{v}");
         assert_eq!(n(&v, "crashed"), 0, "{v}");
-        if v["reclaim"] == "unsupported" {
-            // This kind's reclaim_dead is not built yet: the killed
-            // workers' blocks (if they held any) stay lost, and that fails
-            // the run. Delete this branch once every kind implements it.
-            if n(&v, "lost_bytes") > 0 {
-                assert_eq!(code(&o), 1, "{o:?}");
-                assert!(stderr_line(&o).contains("lost bytes"));
-            }
-            continue;
-        }
         // The parent reclaimed after every kill: nothing is lost, and the
         // final check found nothing wrong.
         assert_eq!(code(&o), 0, "{kind}: {o:?}");
