@@ -264,18 +264,11 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20)
-}
-
 mod group {
     //! The criterion group (its generated function lives here, out of the crate's API).
     criterion::criterion_group! {
         name = benches;
-        config = super::config();
+        config = sharena_benches::config();
         targets = super::bench
     }
 }

@@ -1,8 +1,10 @@
 //! Helpers shared by the criterion benches beside this file (run them with
 //! `cargo bench` from the repository root).
 
+use criterion::Criterion;
 use sharena::{Offset, RegionId, SegmentView};
 use std::ptr::NonNull;
+use std::time::Duration;
 
 /// xorshift64 (WORKLOADS.md §1).
 pub fn next(s: &mut u64) -> u64 {
@@ -34,4 +36,13 @@ pub fn pool_of(view: &SegmentView) -> (NonNull<u8>, u64) {
         .ptr_in(RegionId::Pool, Offset::new(pool.offset), pool.len)
         .expect("the pool is mapped");
     (ptr, pool.len)
+}
+
+/// The criterion settings of the allocator benches: short warm-up and
+/// measurement, 20 samples (the medians in docs/BENCHMARKS.md use these).
+pub fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
 }
