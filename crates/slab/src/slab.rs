@@ -429,8 +429,27 @@ impl<S: AsRef<SegmentView>> Slab<S> {
     fn out_of_memory(&self) -> Error {
         Error::OutOfMemory {
             requested: self.geo.slot_size,
-            available: self.stats().available,
+            available: self.geo.slot_count.saturating_sub(self.counted_live()) * self.geo.slot_size,
         }
+    }
+
+    /// Live slots as the operation counters give them: O(caches), for the
+    /// out-of-memory error, which a full slab may return in a loop (the
+    /// exact count, `stats()`, scans every slot word). A death between a
+    /// slot-word store and its counter store can leave this off by one.
+    fn counted_live(&self) -> u64 {
+        let s = &self.shared().ctl.shared.0;
+        let mut live = s
+            .allocs
+            .load(Ordering::Relaxed)
+            .wrapping_sub(s.frees.load(Ordering::Relaxed));
+        for id in 0..self.geo.caches as u32 {
+            let h = self.cache_head(id);
+            live = live
+                .wrapping_add(h.allocs.load(Ordering::Relaxed))
+                .wrapping_sub(h.frees.load(Ordering::Relaxed));
+        }
+        (live as i64).clamp(0, self.geo.slot_count as i64) as u64
     }
 
     #[cold]
