@@ -2,11 +2,11 @@
 //! block under a name, look it up from another process.
 
 use crate::{Bump, FreeList, Handles, Segment, Slab};
-use shm_layout::{DirEntry, Directory, Error, Offset, Recover, Result, SegmentView, TypedOffset};
+use shm_layout::{DirEntry, Directory, Offset, Recover, Result, SegmentView, TypedOffset};
 
 /// `publish`, `lookup`, `unpublish` and `directory` on a segment or an
 /// allocator handle: lock-free, names of 1 to 64 bytes of UTF-8, a taken
-/// name is [`Error::NameTaken`]. On an allocator, `publish` also
+/// name is [`Error::NameTaken`](crate::Error::NameTaken). On an allocator, `publish` also
 /// shares the block (`Recover::share`), so `reclaim_dead` never frees it
 /// when its allocating process dies.
 ///
@@ -34,17 +34,15 @@ pub trait Named {
         Ok(())
     }
 
-    /// Publishes `offset` under `name`.
+    /// Publishes `offset` under `name`, sharing the block first (as
+    /// [`Handles::publish_handle`] does): a process killed between the two
+    /// steps leaves a shared block nobody names (kept until freed), never a
+    /// name for a block `reclaim_dead` may free. A block stays shared when
+    /// the name turns out to be taken.
     fn publish(&self, name: impl AsRef<[u8]>, offset: Offset) -> Result<()> {
         let dir = Directory::of(self.directory_view())?;
-        dir.publish(name.as_ref(), offset.get())?;
-        match self.share_published(offset) {
-            Ok(()) | Err(Error::Unsupported { .. }) => Ok(()),
-            Err(e) => {
-                let _ = dir.unpublish(name.as_ref());
-                Err(e)
-            }
-        }
+        self.share_published(offset)?;
+        dir.publish(name.as_ref(), offset.get())
     }
 
     /// Publishes a typed offset under `name`.
@@ -65,7 +63,7 @@ pub trait Named {
         Ok(self.lookup(name)?.map(TypedOffset::new))
     }
 
-    /// Removes `name`, returning what it named ([`Error::NameNotFound`] if
+    /// Removes `name`, returning what it named ([`Error::NameNotFound`](crate::Error::NameNotFound) if
     /// nothing). The block stays shared and allocated.
     fn unpublish(&self, name: impl AsRef<[u8]>) -> Result<Offset> {
         Directory::of(self.directory_view())?
