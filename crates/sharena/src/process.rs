@@ -1,34 +1,12 @@
 //! Process liveness, for the open protocol (a creator that died mid-init).
 
-use nix::errno::Errno;
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
+use shm_layout::ProcId;
 
-/// Whether process `pid` exists and is not a zombie.
-///
-/// `kill(pid, 0)` succeeds for zombies (dead, not yet reaped), so Linux's
-/// `/proc/PID/stat` state is consulted too.
+/// Whether process `pid` exists and is not a zombie (dead, not yet
+/// reaped). The same `/proc` reading as [`ProcId::is_alive`], which the
+/// process table and the allocators' recovery use, without a start time.
 pub fn is_alive(pid: u32) -> bool {
-    let Ok(raw) = i32::try_from(pid) else {
-        return false;
-    };
-    if raw <= 0 {
-        return false;
-    }
-    match kill(Pid::from_raw(raw), None) {
-        Ok(()) | Err(Errno::EPERM) => !is_zombie(pid),
-        Err(_) => false,
-    }
-}
-
-fn is_zombie(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the last ')' (the command name may contain one).
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next())
-        .is_some_and(|s| s == 'Z' || s == 'X')
+    pid != 0 && ProcId::of_pid(pid).is_some()
 }
 
 #[cfg(test)]
