@@ -257,6 +257,21 @@ fn pause_all(ctl: &Ctl, fleet: &Fleet, epoch: u64, what: &str) {
     }
 }
 
+/// Waits until every worker has done an operation since `last` (bounded:
+/// 10 s on a loaded machine means stuck).
+fn wait_for_progress(ctl: &Ctl, last: &[u64; WORKERS], what: &str, when: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (k, &before) in last.iter().enumerate() {
+        while ctl.slot(k, 1).load(Ordering::Relaxed) <= before {
+            assert!(
+                Instant::now() < deadline,
+                "{what} {when}: worker {k} made no progress"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
 fn shared_bytes(h: &impl Recover) -> u64 {
     h.runs(usize::MAX)
         .expect("runs")
@@ -278,6 +293,10 @@ fn chaos<H: Heap>(handle: &H, seed: u64) {
     let mut epoch = 0u64;
     let mut last_ops = [0u64; WORKERS];
     let (mut blocks, mut bytes) = (0u64, 0u64);
+    // Every kill must land on a worker that has attached and is working:
+    // wait (bounded) for the first operations before the first kill. Later
+    // rounds start after the previous round saw every worker progress.
+    wait_for_progress(&ctl, &last_ops, what, "start");
     for round in 0..KILLS {
         std::thread::sleep(Duration::from_micros(500 + next(&mut rng) % 8_000));
         let victim = (next(&mut rng) % WORKERS as u64) as usize;
@@ -289,17 +308,8 @@ fn chaos<H: Heap>(handle: &H, seed: u64) {
         );
         fleet.0[victim] = spawn(handle, &ctl, victim, next(&mut rng));
         // Every worker, the replacement included, must get on with its
-        // work after the kill (bounded: 10 s on a loaded machine is stuck).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for (k, last) in last_ops.iter_mut().enumerate() {
-            while ctl.slot(k, 1).load(Ordering::Relaxed) <= *last {
-                assert!(
-                    Instant::now() < deadline,
-                    "{what} round {round}: worker {k} made no progress after the kill"
-                );
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        }
+        // work after the kill.
+        wait_for_progress(&ctl, &last_ops, what, &format!("round {round}"));
         // Then pause everyone between operations.
         epoch += 2;
         pause_all(&ctl, &fleet, epoch - 1, what);
