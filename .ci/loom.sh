@@ -8,6 +8,6 @@ export RUSTFLAGS="--cfg shm_loom ${RUSTFLAGS:-}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 # Crates with loom models; each runs only its loom_tests module.
-for crate in shm-layout bump slab freelist handles; do
+for crate in shm-layout sharena-bump sharena-slab sharena-freelist sharena-handles; do
     cargo test --release -p "$crate" --lib -- loom_tests
 done

@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
-use window::{Config, Manager};
+use sharena_window::{Config, Manager};
 
 const FILE: u64 = 64 << 20;
 const STEP: u64 = 64 << 10;

@@ -29,19 +29,20 @@ use shm_layout::{AllocatorKind, Result, SegmentView};
 /// ```
 #[derive(Debug)]
 pub struct Bump {
-    inner: bump::Bump<SharedSegment>,
+    inner: sharena_bump::Bump<SharedSegment>,
 }
 
 const KIND: AllocatorKind = AllocatorKind::Bump;
 
 fn init(view: &SegmentView) -> Result<()> {
-    bump::Bump::<SharedSegment>::init(view)
+    sharena_bump::Bump::<SharedSegment>::init(view)
 }
 
 impl Bump {
     /// Segment options for a bump arena of `size` bytes (64 KiB chunks).
     pub fn options(size: u64) -> Result<SegmentOptions> {
-        Ok(SegmentOptions::new(KIND, size).state_len(bump::Bump::<SharedSegment>::state_len()))
+        Ok(SegmentOptions::new(KIND, size)
+            .state_len(sharena_bump::Bump::<SharedSegment>::state_len()))
     }
 
     /// A new handle on the same segment, with no chunks reserved. A `fork`ed
@@ -53,4 +54,4 @@ impl Bump {
     }
 }
 
-handle::sized_handle!(Bump, bump::Bump<SharedSegment>, init, "bump arena");
+handle::sized_handle!(Bump, sharena_bump::Bump<SharedSegment>, init, "bump arena");

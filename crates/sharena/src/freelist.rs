@@ -29,7 +29,7 @@ use shm_layout::{AllocatorKind, Error, Result};
 /// ```
 #[derive(Debug)]
 pub struct FreeList {
-    inner: freelist::FreeList<SharedSegment>,
+    inner: sharena_freelist::FreeList<SharedSegment>,
 }
 
 const KIND: AllocatorKind = AllocatorKind::FreeList;
@@ -38,12 +38,13 @@ impl FreeList {
     /// Segment options for a free list segment of `size` bytes.
     pub fn options(size: u64) -> Result<SegmentOptions> {
         let base = SegmentOptions::new(KIND, size);
-        let (p, state_len) =
-            freelist::for_segment(size, base.metadata_len(), 0).ok_or(Error::InvalidSize {
+        let (p, state_len) = sharena_freelist::for_segment(size, base.metadata_len(), 0).ok_or(
+            Error::InvalidSize {
                 segment: String::new(),
                 size,
                 reason: "too small for a free list (its state and one 4 KiB chunk)".into(),
-            })?;
+            },
+        )?;
         Ok(base
             .param(0, p[0])
             .param(1, p[1])
@@ -61,7 +62,7 @@ impl FreeList {
 
 handle::sized_handle!(
     FreeList,
-    freelist::FreeList<SharedSegment>,
-    freelist::init,
+    sharena_freelist::FreeList<SharedSegment>,
+    sharena_freelist::init,
     "free list"
 );

@@ -4,7 +4,7 @@ use crate::handle::{self, SharedSegment};
 use crate::options::SegmentOptions;
 use shm_layout::{AllocatorKind, Result};
 
-pub use handles::{CompactReport, Handle, Pin};
+pub use sharena_handles::{CompactReport, Handle, Pin};
 
 /// A heap whose allocations are reached through [`Handle`]s (index plus
 /// generation) and can be compacted: `compact()` slides unpinned blocks
@@ -30,7 +30,7 @@ pub use handles::{CompactReport, Handle, Pin};
 /// ```
 #[derive(Debug)]
 pub struct Handles {
-    inner: handles::Handles<SharedSegment>,
+    inner: sharena_handles::Handles<SharedSegment>,
 }
 
 const KIND: AllocatorKind = AllocatorKind::Handles;
@@ -39,7 +39,7 @@ impl Handles {
     /// Segment options for a handle heap of `size` bytes, with one handle
     /// entry per 256 bytes (64 to 2^24).
     pub fn options(size: u64) -> Result<SegmentOptions> {
-        Self::options_with_handles(size, handles::default_handles(size))
+        Self::options_with_handles(size, sharena_handles::default_handles(size))
     }
 
     /// Segment options for a handle heap of `size` bytes with room for
@@ -47,7 +47,7 @@ impl Handles {
     pub fn options_with_handles(size: u64, max_handles: u64) -> Result<SegmentOptions> {
         Ok(SegmentOptions::new(KIND, size)
             .param(0, max_handles)
-            .state_len(handles::state_len(max_handles)))
+            .state_len(sharena_handles::state_len(max_handles)))
     }
 
     /// A new handle on the same segment, registered for this process: what
@@ -60,7 +60,7 @@ impl Handles {
 
 handle::sized_handle!(
     Handles,
-    handles::Handles<SharedSegment>,
-    handles::init,
+    sharena_handles::Handles<SharedSegment>,
+    sharena_handles::init,
     "handle heap"
 );

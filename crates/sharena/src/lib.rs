@@ -49,4 +49,4 @@ pub use slab::Slab;
 pub use shm_layout as layout;
 
 /// Windowed mapping of files larger than memory.
-pub use window;
+pub use sharena_window as window;

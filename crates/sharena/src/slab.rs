@@ -29,7 +29,7 @@ use std::path::Path;
 /// ```
 #[derive(Debug)]
 pub struct Slab {
-    inner: slab::Slab<SharedSegment>,
+    inner: sharena_slab::Slab<SharedSegment>,
 }
 
 const KIND: AllocatorKind = AllocatorKind::Slab;
@@ -40,8 +40,8 @@ impl Slab {
     pub fn options(size: u64, slot_size: u64) -> Result<SegmentOptions> {
         let slot = slot_size.max(8).next_multiple_of(8);
         let base = SegmentOptions::new(KIND, size).param(0, slot);
-        let (_, state_len) =
-            slab::slots_for_segment(slot, size, base.metadata_len()).ok_or(Error::InvalidSize {
+        let (_, state_len) = sharena_slab::slots_for_segment(slot, size, base.metadata_len())
+            .ok_or(Error::InvalidSize {
                 segment: String::new(),
                 size,
                 reason: format!("not one {slot}-byte slot fits"),
@@ -51,7 +51,7 @@ impl Slab {
 
     fn wrap(seg: SharedSegment) -> Result<Self> {
         Ok(Slab {
-            inner: slab::Slab::attach(seg)?,
+            inner: sharena_slab::Slab::attach(seg)?,
         })
     }
 
@@ -60,7 +60,7 @@ impl Slab {
             src,
             KIND,
             &|| Self::options(size, slot_size),
-            slab::init,
+            sharena_slab::init,
         )?)
     }
 
@@ -77,7 +77,7 @@ impl Slab {
             Source::Create(name),
             KIND,
             &|| Ok(opts.clone()),
-            slab::init,
+            sharena_slab::init,
         )?)
     }
 
@@ -89,7 +89,7 @@ impl Slab {
     /// Creates the named slab, or opens it if it exists.
     pub fn create_or_open(name: &str, size: u64, slot_size: u64) -> Result<(Self, Opened)> {
         let (seg, how) =
-            handle::create_or_open(name, &|| Self::options(size, slot_size), slab::init)?;
+            handle::create_or_open(name, &|| Self::options(size, slot_size), sharena_slab::init)?;
         Ok((Self::wrap(seg)?, how))
     }
 
@@ -114,7 +114,7 @@ impl Slab {
         Self::wrap(handle::in_buffer(
             buf,
             &|len| Self::options(len, slot_size),
-            slab::init,
+            sharena_slab::init,
         )?)
     }
 
@@ -132,7 +132,7 @@ impl Slab {
 }
 
 impl Deref for Slab {
-    type Target = slab::Slab<SharedSegment>;
+    type Target = sharena_slab::Slab<SharedSegment>;
     fn deref(&self) -> &Self::Target {
         &self.inner
     }

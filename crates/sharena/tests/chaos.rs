@@ -94,7 +94,7 @@ trait Heap: Sized {
 }
 
 impl Heap for sharena::FreeList {
-    type A = freelist::FreeList<sharena::SharedSegment>;
+    type A = sharena_freelist::FreeList<sharena::SharedSegment>;
     const NAME: &'static str = "freelist";
     fn a(&self) -> &Self::A {
         self
@@ -114,7 +114,7 @@ impl Heap for sharena::FreeList {
 }
 
 impl Heap for sharena::Slab {
-    type A = slab::Slab<sharena::SharedSegment>;
+    type A = sharena_slab::Slab<sharena::SharedSegment>;
     const NAME: &'static str = "slab";
     fn a(&self) -> &Self::A {
         self

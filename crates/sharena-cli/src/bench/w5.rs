@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use window::{Config, Hint, Manager, SlidingBuffer};
+use sharena_window::{Config, Hint, Manager, SlidingBuffer};
 
 const MIB: u64 = 1 << 20;
 const CHUNK: usize = 1 << 20;
@@ -66,7 +66,7 @@ pub fn run_sized(dir: &Path, size_bytes: u64, reps: usize) -> io::Result<Vec<W5R
         ("window-4m", Subject::Window(4 * MIB)),
         (
             "window-default",
-            Subject::Window(window::DEFAULT_WINDOW_SIZE),
+            Subject::Window(sharena_window::DEFAULT_WINDOW_SIZE),
         ),
         ("mmap-whole", Subject::MmapWhole),
         ("read", Subject::Read),
