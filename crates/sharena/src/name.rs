@@ -45,11 +45,6 @@ pub fn validate_name(name: &str) -> Result<&str> {
     Ok(name)
 }
 
-/// The path of a POSIX segment on Linux's shm file system.
-pub(crate) fn dev_shm_path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new("/dev/shm").join(&name[1..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,14 +35,6 @@ pub struct Segment {
     mapping: Mapping,
 }
 
-// SAFETY: `SegmentView` is Send + Sync; the mapping is only unmapped on drop.
-// `shared_memory::Shmem` is not marked Send because it holds a raw pointer,
-// but it owns its mapping and file descriptor outright, like `MmapRaw`.
-unsafe impl Send for Segment {}
-// SAFETY: `&Segment` reads the private header copy or goes through the view's
-// atomics and checked volatile copies.
-unsafe impl Sync for Segment {}
-
 /// Whether [`Segment::create_or_open`] made the segment or found it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Opened {

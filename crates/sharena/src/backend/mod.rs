@@ -31,6 +31,13 @@ pub(crate) enum Mapping {
     Buffer(CallerBuffer),
 }
 
+// Every backend's mapping is Send + Sync (`MmapRaw` and `File` are, and
+// `CallerBuffer` says why it is), so `Segment` is without an `unsafe impl`.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Mapping>();
+};
+
 impl Mapping {
     pub(crate) fn kind(&self) -> BackendKind {
         match self {

@@ -1,98 +1,140 @@
-//! Named POSIX segments, through the `shared_memory` crate.
+//! Named POSIX segments: `shm_open` (through `nix`) and a `MAP_SHARED`
+//! mapping (through `memmap2`), as the anonymous backend maps its memfd.
 //!
-//! `shared_memory` creates with `O_CREAT | O_EXCL` and mode 0600, maps
-//! `MAP_SHARED`, and unlinks on drop while it is the "owner". A sharena
-//! segment outlives its creator, so ownership is dropped as soon as the
-//! segment is READY; until then a failed create unlinks what it made.
+//! Creating is exclusive (`O_CREAT | O_EXCL`) with mode 0600, changed with
+//! `fchmod` when the caller asks for another mode. Every descriptor is
+//! `O_CLOEXEC`. A sharena segment outlives its creator, so the name is
+//! unlinked on drop only until the segment is READY: a failed create removes
+//! what it made.
 
-use crate::name::dev_shm_path;
-use shared_memory::{Shmem, ShmemConf, ShmemError};
-use shm_layout::{Error, Result};
-use std::io;
+use super::raw_span;
+use nix::fcntl::OFlag;
+use nix::sys::mman::shm_open;
+use nix::sys::stat::Mode;
+use shm_layout::{Error, Result, HEADER_LEN};
+use std::fs::File;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 pub(crate) struct NamedMap {
-    shmem: Shmem,
+    map: memmap2::MmapRaw,
+    _file: File,
+    unlink: UnlinkGuard,
 }
 
 impl NamedMap {
     pub(crate) fn span(&self) -> (NonNull<u8>, u64) {
-        let p = NonNull::new(self.shmem.as_ptr()).unwrap_or(NonNull::dangling());
-        (p, self.shmem.len() as u64)
+        raw_span(&self.map)
     }
 
     /// Whether dropping this unlinks the name (true until READY).
     pub(crate) fn set_unlink_on_drop(&mut self, yes: bool) {
-        self.shmem.set_owner(yes);
+        self.unlink.armed = yes;
     }
 }
 
-fn shmem_error(name: &str, op: &'static str, e: ShmemError) -> Error {
-    let errno = |n: u32| io::Error::from_raw_os_error(n as i32);
-    match e {
-        ShmemError::MappingIdExists => Error::AlreadyExists {
-            segment: name.to_string(),
-        },
-        ShmemError::MapCreateFailed(n)
-        | ShmemError::MapOpenFailed(n)
-        | ShmemError::UnknownOsError(n) => Error::io(name, op, errno(n)),
-        other => Error::Io {
-            segment: name.to_string(),
-            op,
-            source: io::Error::other(other.to_string()),
-        },
+/// Unlinks the name on drop while armed.
+struct UnlinkGuard {
+    name: String,
+    armed: bool,
+}
+
+impl Drop for UnlinkGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = nix::sys::mman::shm_unlink(self.name.as_str());
+        }
+    }
+}
+
+fn too_large(name: &str, size: u64) -> Error {
+    Error::InvalidSize {
+        segment: name.to_string(),
+        size,
+        reason: "larger than this platform's address space".into(),
     }
 }
 
 /// Creates the object exclusively, sizes it and maps it. The returned map
 /// unlinks on drop until told otherwise.
 pub(crate) fn create(name: &str, size: u64, mode: u32) -> Result<NamedMap> {
-    let len = usize::try_from(size).map_err(|_| Error::InvalidSize {
-        segment: name.to_string(),
-        size,
-        reason: "larger than this platform's address space".into(),
-    })?;
-    let shmem = ShmemConf::new()
-        .os_id(name)
-        .size(len)
-        .create()
-        .map_err(|e| shmem_error(name, "create", e))?;
-    let map = NamedMap { shmem };
+    usize::try_from(size).map_err(|_| too_large(name, size))?;
+    if size == 0 {
+        return Err(Error::InvalidSize {
+            segment: name.to_string(),
+            size,
+            reason: "a mapping cannot be empty".into(),
+        });
+    }
+    let fd = shm_open(
+        name,
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC,
+        Mode::S_IRUSR | Mode::S_IWUSR,
+    )
+    .map_err(|e| Error::io(name, "create", e.into()))?;
+    let file = File::from(fd);
+    // From here on a failure unlinks the name.
+    let unlink = UnlinkGuard {
+        name: name.to_string(),
+        armed: true,
+    };
+    file.set_len(size)
+        .map_err(|e| Error::io(name, "ftruncate", e))?;
     if mode != 0o600 {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dev_shm_path(name), std::fs::Permissions::from_mode(mode))
+        // `File::set_permissions` is `fchmod` on the descriptor: the object
+        // just made, whatever the name points at by now.
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| Error::io(name, "chmod", e))?;
     }
-    Ok(map)
+    let map = memmap2::MmapRaw::map_raw(&file).map_err(|e| Error::io(name, "mmap", e))?;
+    Ok(NamedMap {
+        map,
+        _file: file,
+        unlink,
+    })
 }
 
 /// Opens and maps an existing object, waiting (up to `timeout`) while it is
-/// smaller than a header: its creator may not have sized it yet.
+/// smaller than a header: its creator may not have sized it yet. The name is
+/// opened again on every try, so one unlinked meanwhile is `NotFound`.
 pub(crate) fn open(name: &str, timeout: Duration) -> Result<NamedMap> {
     let start = Instant::now();
-    let path = dev_shm_path(name);
-    loop {
-        let len = std::fs::metadata(&path)
+    let (file, len) = loop {
+        let fd = shm_open(name, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| Error::io(name, "open", e.into()))?;
+        let file = File::from(fd);
+        let len = file
+            .metadata()
             .map_err(|e| Error::io(name, "stat", e))?
             .len();
-        if len >= shm_layout::HEADER_LEN {
-            break;
+        if len >= HEADER_LEN {
+            break (file, len);
         }
         if start.elapsed() >= timeout {
             return Err(Error::TooSmall {
                 segment: name.to_string(),
                 len,
-                min: shm_layout::HEADER_LEN,
+                min: HEADER_LEN,
             });
         }
+        drop(file);
         std::thread::sleep(Duration::from_micros(200));
-    }
-    let shmem = ShmemConf::new()
-        .os_id(name)
-        .open()
-        .map_err(|e| shmem_error(name, "open", e))?;
-    Ok(NamedMap { shmem })
+    };
+    // The object's size as `fstat` gave it, which the header check saw.
+    let map_len = usize::try_from(len).map_err(|_| too_large(name, len))?;
+    let map = memmap2::MmapOptions::new()
+        .len(map_len)
+        .map_raw(&file)
+        .map_err(|e| Error::io(name, "mmap", e))?;
+    Ok(NamedMap {
+        map,
+        _file: file,
+        unlink: UnlinkGuard {
+            name: name.to_string(),
+            armed: false,
+        },
+    })
 }
 
 /// Removes the name; mappings that exist stay valid until dropped.
