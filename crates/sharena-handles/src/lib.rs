@@ -70,10 +70,10 @@
 mod compact;
 #[cfg(not(shm_loom))]
 mod heap;
-pub mod layout;
+mod layout;
 #[cfg(not(shm_loom))]
 mod recover;
-pub mod word;
+mod word;
 
 #[cfg(not(shm_loom))]
 pub use compact::CompactReport;
