@@ -98,6 +98,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs, missing_debug_implementations)]
+// Loom builds compile only the lock-free cores that the models drive.
+#![cfg_attr(shm_loom, allow(dead_code))]
 
 // Internal: the public surface is the re-exports below. (`arena::Pool`
 // once was public, and its safe `word()` dereferenced whatever base a
