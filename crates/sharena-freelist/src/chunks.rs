@@ -53,6 +53,7 @@ pub struct Entry(u64);
 
 impl Entry {
     /// The entry of a free chunk.
+    #[cfg(test)]
     pub const FREE: Entry = Entry(0);
 
     /// An entry of `kind`, owner `owner` and run length or back distance `n`.
@@ -290,6 +291,7 @@ impl<'a> ChunkMap<'a> {
     /// The run holding chunk `c`: `(first chunk, head entry)`, checked for
     /// consistency (a body points back at a head of its kind and owner whose
     /// run reaches `c`, and the run fits the pool).
+    #[cfg(test)]
     pub fn run_of(&self, c: u64) -> Result<(u64, Entry), Fault> {
         let e = self.entry(c)?;
         let (first, head) = match e.kind() {

@@ -64,6 +64,7 @@ pub const fn bin_index(fl: usize, sl: usize) -> usize {
 }
 
 /// The smallest size (in granules) a block in bin `(fl, sl)` can have.
+#[cfg(test)]
 pub fn bin_floor(fl: usize, sl: usize) -> u64 {
     if fl == 0 {
         return sl as u64;

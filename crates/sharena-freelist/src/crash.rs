@@ -2,10 +2,10 @@
 //! remote freer's paths where a test child can make itself die, to leave
 //! the segment exactly as a `SIGKILL` at that instruction would.
 //!
-//! Compiled in only with the `crash-hooks` feature (outside semver, for
-//! tests; the crate's own tests turn it on). Without it [`point`] is empty
-//! and [`arm`] returns `false`, so the hot paths pay nothing. With it, each
-//! point is one Relaxed load of a static.
+//! Public only with the `crash-hooks` feature (outside semver, for tests),
+//! which a test arms through `shm_layout::crash::arm(point.into(), 1)`.
+//! Without it every point compiles to nothing, so the hot paths pay
+//! nothing. With it, each point is one Relaxed load of a static.
 //!
 //! | point | where the process dies |
 //! |---|---|
@@ -30,6 +30,7 @@ pub enum Point {
     Drain = 5,
 }
 
+#[cfg(feature = "crash-hooks")]
 impl Point {
     /// Every point.
     pub const ALL: [Point; 5] = [
@@ -58,38 +59,25 @@ impl Point {
 }
 
 #[cfg(feature = "crash-hooks")]
-static ARMED: shm_layout::sync::AtomicU64 = shm_layout::sync::AtomicU64::new(0);
-
-/// Makes this process abort the next time it reaches `at` (`None`
-/// disarms). `false` when the hooks are not compiled in.
-pub fn arm(at: Option<Point>) -> bool {
-    #[cfg(feature = "crash-hooks")]
-    {
-        // Relaxed: read by this process's own threads; the test arms before
-        // it starts the operation that should die.
-        ARMED.store(
-            at.map_or(0, |p| p as u64),
-            shm_layout::sync::Ordering::Relaxed,
-        );
-        true
-    }
-    #[cfg(not(feature = "crash-hooks"))]
-    {
-        let _ = at;
-        false
+impl From<Point> for shm_layout::crash::Point {
+    fn from(p: Point) -> Self {
+        use shm_layout::crash::Point as P;
+        match p {
+            Point::Carve => const { P::new("freelist.carve") },
+            Point::CachePush => const { P::new("freelist.cache-push") },
+            Point::Coalesce => const { P::new("freelist.coalesce") },
+            Point::RemotePush => const { P::new("freelist.remote-push") },
+            Point::Drain => const { P::new("freelist.drain") },
+        }
     }
 }
 
-/// Dies here if armed for `at`.
+/// Dies here if the test armed `at` (`shm_layout::crash::arm`); nothing
+/// at all without the `crash-hooks` feature.
 #[inline(always)]
 pub(crate) fn point(at: Point) {
     #[cfg(feature = "crash-hooks")]
-    {
-        // Relaxed: see `arm`.
-        if ARMED.load(shm_layout::sync::Ordering::Relaxed) == at as u64 {
-            std::process::abort();
-        }
-    }
+    shm_layout::crash::hit(at.into());
     #[cfg(not(feature = "crash-hooks"))]
     let _ = at;
 }

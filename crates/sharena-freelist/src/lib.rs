@@ -31,7 +31,7 @@
 //! let mut pages: Vec<Page> = (0..len / 4096).map(|_| Page([0; 4096])).collect();
 //! let base = NonNull::new(pages.as_mut_ptr().cast::<u8>()).unwrap();
 //!
-//! let (p, state_len) = sharena_freelist::layout::for_segment(len as u64, 0, 0).unwrap();
+//! let (p, state_len) = sharena_freelist::for_segment(len as u64, 0, 0).unwrap();
 //! let spec = LayoutSpec { kind: AllocatorKind::FreeList, total_len: len as u64,
 //!                         metadata_len: 0, state_len,
 //!                         params: [p[0], p[1], p[2], 0, 0, 0, 0, 0] };
@@ -72,6 +72,18 @@
 //! - A process may die at any instruction: nobody waits for it (nothing
 //!   here is a lock). Every block and arena records its owner for the
 //!   recovery of dead processes (`docs/ALLOCATORS.md`).
+//! - No safe item lets a caller pick an address to dereference: pools,
+//!   arenas and chunk maps are internal, built only from a validated view.
+//!   This does not compile:
+//!
+//! ```compile_fail,E0603
+//! #![forbid(unsafe_code)]
+//! use sharena_freelist::arena::Pool; // error: module `arena` is private
+//!
+//! fn peek(pool: &Pool<'_>) -> u64 {
+//!     pool.word(0).map_or(0, |w| w.load(std::sync::atomic::Ordering::Relaxed))
+//! }
+//! ```
 //!
 //! # Performance
 //! The common alloc and free are a TLSF lookup (two bit scans) and a few
@@ -86,27 +98,32 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs, missing_debug_implementations)]
+// Loom builds compile only the lock-free cores that the models drive.
+#![cfg_attr(shm_loom, allow(dead_code))]
 
+// Internal: the public surface is the re-exports below. (`arena::Pool`
+// once was public, and its safe `word()` dereferenced whatever base a
+// caller put in it.)
 #[cfg(not(shm_loom))]
-pub mod arena;
-pub mod block;
+mod arena;
+mod block;
 #[cfg(not(shm_loom))]
 mod check;
-pub mod chunks;
-pub mod class;
-#[cfg(not(shm_loom))]
-#[doc(hidden)]
+mod chunks;
+mod class;
+#[cfg(all(not(shm_loom), feature = "crash-hooks"))]
 pub mod crash;
+#[cfg(all(not(shm_loom), not(feature = "crash-hooks")))]
+mod crash;
 #[cfg(not(shm_loom))]
 mod freelist;
-pub mod layout;
-#[doc(hidden)]
-pub mod owner;
+mod layout;
+mod owner;
 #[cfg(not(shm_loom))]
 mod rebuild;
 #[cfg(not(shm_loom))]
 mod recover;
-pub mod remote;
+mod remote;
 #[cfg(not(shm_loom))]
 mod thread;
 

@@ -39,6 +39,7 @@ pub fn push(head: &AtomicU64, off: u64, link: &AtomicU64) {
 
 /// Takes the whole list (the owner only); returns its first block, 0 if
 /// empty. The caller follows the links with a bound and checks every one.
+#[cfg(all(test, shm_loom))]
 #[inline]
 pub fn take_all(head: &AtomicU64) -> u64 {
     if head.load(Ordering::Relaxed) == 0 {
@@ -49,7 +50,7 @@ pub fn take_all(head: &AtomicU64) -> u64 {
     head.swap(0, Ordering::Acquire)
 }
 
-/// Takes the whole list (the owner, or an adopter) like [`take_all`], but
+/// Takes the whole list (the owner, or an adopter) like `take_all`, but
 /// first records the list it takes in `draining` (owner-only), so that at
 /// every instruction each pushed block is reachable from `head` or from
 /// `draining`: `draining` is written before the CAS that empties `head`,

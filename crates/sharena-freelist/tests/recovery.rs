@@ -229,7 +229,7 @@ fn child_entry() {
         }
         name => {
             let point = Point::parse(name).unwrap();
-            assert!(sharena_freelist::crash::arm(Some(point)));
+            shm_layout::crash::arm(point.into(), 1);
             match point {
                 Point::Carve | Point::Drain => drop(h.alloc(3000)),
                 Point::CachePush => drop(h.free(live[1])),

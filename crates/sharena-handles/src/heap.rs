@@ -602,7 +602,9 @@ impl<S: AsRef<SegmentView>> Handles<S> {
     /// For crash tests only: the first half of [`Handles::free`], as if
     /// the process died between marking the block DEAD and retiring its
     /// entry. The handle is then stale; the entry comes back through
-    /// `Recover::reclaim_dead`.
+    /// `Recover::reclaim_dead`. Test-only: exists with the `crash-hooks`
+    /// feature alone.
+    #[cfg(feature = "crash-hooks")]
     #[doc(hidden)]
     pub fn free_interrupted_for_tests(&self, h: Handle) -> Result<()> {
         let (e, _) = self.live(h)?;

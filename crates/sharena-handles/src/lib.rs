@@ -65,15 +65,17 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs, missing_debug_implementations)]
+// Loom builds compile only the lock-free cores that the models drive.
+#![cfg_attr(shm_loom, allow(dead_code))]
 
 #[cfg(not(shm_loom))]
 mod compact;
 #[cfg(not(shm_loom))]
 mod heap;
-pub mod layout;
+mod layout;
 #[cfg(not(shm_loom))]
 mod recover;
-pub mod word;
+mod word;
 
 #[cfg(not(shm_loom))]
 pub use compact::CompactReport;

@@ -1,17 +1,13 @@
-//! A test hook that kills this process at a named point of the slab's cold
-//! paths, so tests can prove that a death there loses nothing.
+//! Crash points in the slab's cold paths, where a test process can make
+//! itself die, so tests can prove that a death there loses nothing.
 //!
-//! `SHARENA_SLAB_CRASH_AT=<point>[:<n>]` (read once, into a static) makes
-//! the process abort (SIGABRT: no destructor, no flush, no unregister,
-//! exactly like a SIGKILL for the segment) the `n`-th time (default the
-//! first) it reaches that point. Loom builds compile the points away.
-//! The points sit on refill and flush only, never on the cache-hit path.
-//! Unset (the normal case), each point costs one load of a static.
-
-#[cfg(not(shm_loom))]
-use shm_layout::sync::{AtomicU64, Ordering};
-#[cfg(not(shm_loom))]
-use std::sync::OnceLock;
+//! Public only with the `crash-hooks` feature (outside semver, for tests).
+//! A test arms a point through `shm_layout::crash::arm(point.into(), n)`:
+//! the process then aborts (SIGABRT: no destructor, no flush, no
+//! unregister, exactly like a SIGKILL for the segment) the `n`-th time it
+//! reaches that point. Without the feature, and in loom builds, every point
+//! compiles to nothing. The points sit on refill and flush only, never on
+//! the cache-hit path.
 
 /// A named point where a test may kill the process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,10 +26,11 @@ pub enum Point {
     Refilled = 4,
 }
 
+#[cfg(feature = "crash-hooks")]
 impl Point {
-    #[cfg_attr(shm_loom, allow(dead_code))]
-    fn parse(s: &str) -> Option<Point> {
-        Some(match s {
+    /// The point named `name` (the names in parentheses above).
+    pub fn parse(name: &str) -> Option<Point> {
+        Some(match name {
             "popped" => Point::Popped,
             "taken" => Point::Taken,
             "linked" => Point::Linked,
@@ -43,35 +40,25 @@ impl Point {
     }
 }
 
-/// The environment variable naming the point.
-pub const ENV: &str = "SHARENA_SLAB_CRASH_AT";
-
-#[cfg(not(shm_loom))]
-static AT: OnceLock<Option<(Point, u64)>> = OnceLock::new();
-#[cfg(not(shm_loom))]
-static HITS: AtomicU64 = AtomicU64::new(0);
-
-#[cfg(not(shm_loom))]
-fn parse_env() -> Option<(Point, u64)> {
-    let v = std::env::var(ENV).ok()?;
-    let (name, n) = match v.split_once(':') {
-        Some((name, n)) => (name, n.parse().ok()?),
-        None => (v.as_str(), 1),
-    };
-    Some((Point::parse(name)?, n))
-}
-
-/// Aborts the process if `SHARENA_SLAB_CRASH_AT` names `p` and this is its
-/// `n`-th hit.
-#[inline]
-pub fn point(p: Point) {
-    #[cfg(not(shm_loom))]
-    if let Some((at, n)) = *AT.get_or_init(parse_env) {
-        // Relaxed: a process-local count; nothing is published.
-        if at == p && HITS.fetch_add(1, Ordering::Relaxed) + 1 == n {
-            std::process::abort();
+#[cfg(all(feature = "crash-hooks", not(shm_loom)))]
+impl From<Point> for shm_layout::crash::Point {
+    fn from(p: Point) -> Self {
+        use shm_layout::crash::Point as P;
+        match p {
+            Point::Popped => const { P::new("slab.popped") },
+            Point::Taken => const { P::new("slab.taken") },
+            Point::Linked => const { P::new("slab.linked") },
+            Point::Refilled => const { P::new("slab.refilled") },
         }
     }
-    #[cfg(shm_loom)]
+}
+
+/// Dies here if the test armed `p`; nothing at all without the
+/// `crash-hooks` feature.
+#[inline(always)]
+pub(crate) fn point(p: Point) {
+    #[cfg(all(feature = "crash-hooks", not(shm_loom)))]
+    shm_layout::crash::hit(p.into());
+    #[cfg(not(all(feature = "crash-hooks", not(shm_loom))))]
     let _ = p;
 }

@@ -88,18 +88,25 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs, missing_debug_implementations)]
+// Loom builds compile only the lock-free cores that the models drive.
+#![cfg_attr(shm_loom, allow(dead_code))]
 
-pub mod cache;
+// Internal but for the re-exports below (and the crash points, public
+// only with the test-only `crash-hooks` feature).
+mod cache;
+#[cfg(feature = "crash-hooks")]
 pub mod crash;
+#[cfg(not(feature = "crash-hooks"))]
+mod crash;
 pub mod implementation;
-pub mod layout;
-pub mod reclaim;
+mod layout;
+mod reclaim;
 #[cfg(not(shm_loom))]
 mod recover;
 #[cfg(not(shm_loom))]
 mod slab;
-pub mod stack;
-pub mod word;
+mod stack;
+mod word;
 
 pub use layout::{slots_for_segment, state_len, Geometry};
 #[cfg(not(shm_loom))]

@@ -62,11 +62,6 @@ impl<'a> Shared<'a> {
         self.slots.len() as u32
     }
 
-    /// Whether the slab has no slots.
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-
     /// Sets a fresh slab's state: an empty stack. The counter and every
     /// slot word are already zero (fresh memory), so this is O(1).
     pub fn init(&self) {

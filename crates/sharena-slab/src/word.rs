@@ -98,6 +98,7 @@ const RESERVED_MASK: u64 = 0xF8;
 
 impl SlotWord {
     /// The all-zero word: never used.
+    #[cfg(test)]
     pub const UNUSED: SlotWord = SlotWord {
         state: SlotState::Unused,
         owner: 0,

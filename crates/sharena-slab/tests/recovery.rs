@@ -2,7 +2,8 @@
 //! as a child (env `SLAB_RECOVERY_CHILD` selects the role) on a file-backed
 //! segment with a process table. The child allocates (sharing some), fills
 //! its cache, and dies: SIGKILL from the parent, or an abort at each named
-//! point of the crash hook (`SHARENA_SLAB_CRASH_AT`). The parent checks
+//! crash point (`sharena_slab::crash`, which the child arms from
+//! `SLAB_CRASH_AT=<point>[:<n>]`). The parent checks
 //! that `check()` passes before and after, that `reclaim_dead()` frees
 //! exactly the child's unshared slots, that a second reclaim frees nothing,
 //! and that every other slot can be allocated again, each once.
@@ -165,9 +166,18 @@ fn child(path: &str) {
     std::thread::sleep(std::time::Duration::from_secs(600));
 }
 
+/// The child's crash point, `<point>[:<n>]`: die at the `n`-th (default
+/// the first) hit of `point`.
+const CRASH_AT: &str = "SLAB_CRASH_AT";
+
 #[test]
 fn child_role() {
     if let Ok(path) = std::env::var("SLAB_RECOVERY_CHILD") {
+        if let Ok(at) = std::env::var(CRASH_AT) {
+            let (name, n) = at.split_once(':').unwrap_or((&at, "1"));
+            let point = sharena_slab::crash::Point::parse(name).unwrap();
+            shm_layout::crash::arm(point.into(), n.parse().unwrap());
+        }
         child(&path);
     }
 }
@@ -194,8 +204,8 @@ fn scenario(crash: Option<&str>) {
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     match crash {
-        Some(at) => cmd.env(sharena_slab::crash::ENV, at),
-        None => cmd.env_remove(sharena_slab::crash::ENV),
+        Some(at) => cmd.env(CRASH_AT, at),
+        None => cmd.env_remove(CRASH_AT),
     };
     let mut proc = cmd.spawn().unwrap();
     let mut shared = Vec::new();
@@ -306,7 +316,7 @@ fn a_reused_pid_counts_as_dead() {
     let id = other.cache_id().unwrap();
     let view = parent.view();
     let start_at = view.region(RegionId::State).offset
-        + sharena_slab::layout::Geometry::REGISTRY_OFFSET
+        + sharena_slab::Geometry::REGISTRY_OFFSET
         + u64::from(id) * sharena_slab::Geometry::entry_len(CACHE_CAP)
         + 0x20;
     let word = view.atomic_u64(Offset::new(start_at)).unwrap();

@@ -62,6 +62,8 @@
 #[cfg(not(shm_loom))]
 pub mod alloc;
 pub mod consts;
+#[cfg(all(feature = "crash-hooks", not(shm_loom)))]
+pub mod crash;
 pub mod directory;
 pub mod error;
 pub mod header;
