@@ -3,7 +3,7 @@
 //! the segment exactly as a `SIGKILL` at that instruction would.
 //!
 //! Compiled in only with the `crash-hooks` feature (outside semver, for
-//! tests; the crate's own tests turn it on). Without it [`point`] is empty
+//! tests; the crate's own tests turn it on). Without it `point` is empty
 //! and [`arm`] returns `false`, so the hot paths pay nothing. With it, each
 //! point is one Relaxed load of a static.
 //!
