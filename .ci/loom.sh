@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Model-checks every lock-free structure under loom (STYLE.md 3, 5).
+# Model-checks every lock-free structure under loom. Models stay tiny (2 or 3
+# threads, a few slots) and every retry loop calls the shim's spin_loop,
+# because loom's scheduler is not fair.
 # `--cfg shm_loom` swaps the sync shim's atomics for loom's; a separate target
 # dir keeps these builds from invalidating the normal ones.
 set -euo pipefail

@@ -1,5 +1,5 @@
 //! Hot paths of the bump allocator (`sharena::Bump` over an anonymous
-//! segment), beside the W1 limit loops of WORKLOADS.md §0 over a region of
+//! segment), beside the W1 limit loops of docs/WORKLOADS.md over a region of
 //! the same size and kind (an anonymous `MAP_SHARED` segment, prefaulted):
 //!
 //! - `bump_alloc`: `alloc(64)` plus an 8-byte tag write, against

@@ -6,13 +6,13 @@
 //!
 //! - `freelist_pair`: one alloc + free pair of 64 bytes with an 8-byte tag
 //!   write (the arena's fast path: a bin hit, a split, a coalesce);
-//! - `freelist_churn`: W3 of WORKLOADS.md in one thread: 4096 live blocks
+//! - `freelist_churn`: W3 of docs/WORKLOADS.md in one thread: 4096 live blocks
 //!   of sizes uniform in [16, 4096]; each op checks a random block's tag
 //!   (xorshift64, seed 42), frees it and allocates a new size; fill and
 //!   teardown are untimed;
 //! - `freelist_reclaim`: `reclaim_dead` after a dead process held 1000
 //!   blocks (sizes uniform in [16, 4096], every 8th shared) and a full class
-//!   cache in 20 classes (DESIGN.md §6: under 10 ms on a 64 MiB segment);
+//!   cache in 20 classes (the bar, in docs/BENCHMARKS.md: under 10 ms on a 64 MiB segment);
 //!   the death is simulated (`simulate_death` with a reaped child's
 //!   identity) and the set-up is untimed.
 //!
@@ -34,7 +34,7 @@ use sharena::{
 
 /// Bytes of the free list's segment and of the TLSF region.
 const SEGMENT: u64 = 64 << 20;
-/// Live blocks in the churn (WORKLOADS.md §1, "Working set").
+/// Live blocks in the churn (docs/WORKLOADS.md, "Working set").
 const LIVE: usize = 4096;
 
 /// What every subject offers the loops: a block of at least `size` bytes,

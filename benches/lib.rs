@@ -6,7 +6,7 @@ use sharena::{Offset, RegionId, SegmentView};
 use std::ptr::NonNull;
 use std::time::Duration;
 
-/// xorshift64 (WORKLOADS.md §1).
+/// xorshift64 (docs/WORKLOADS.md, "Random stream").
 pub fn next(s: &mut u64) -> u64 {
     let mut x = *s;
     x ^= x << 13;
@@ -17,7 +17,7 @@ pub fn next(s: &mut u64) -> u64 {
 }
 
 /// Touches every page of `len` bytes at `ptr` so that page faults stay out
-/// of the timed loops (WORKLOADS.md §1, "Segment").
+/// of the timed loops (docs/WORKLOADS.md, "Segment").
 ///
 /// The caller passes a mapped range that no allocator has handed out yet.
 pub fn prefault(ptr: NonNull<u8>, len: u64) {

@@ -1,6 +1,6 @@
 #![allow(missing_docs)] // criterion_group!/criterion_main! generate undocumented items
-//! Segment open and create (DESIGN.md §6: opening under 1 ms; creating any
-//! size O(1)).
+//! Segment open and create (the bars, in docs/BENCHMARKS.md: opening under
+//! 1 ms; creating any size O(1)).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use sharena::{AllocatorKind, OpenOptions, Segment, SegmentOptions};

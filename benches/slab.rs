@@ -5,7 +5,7 @@
 //!
 //! - `slab_pair`: one alloc + free pair with an 8-byte tag write (the slab's
 //!   cache-hit fast path);
-//! - `slab_churn`: W2 of WORKLOADS.md in one thread: 4096 live slots, each
+//! - `slab_churn`: W2 of docs/WORKLOADS.md in one thread: 4096 live slots, each
 //!   op reads and checks a random slot's tag (xorshift64, seed 42), frees it,
 //!   allocates a new one and tags it; the fill and teardown are untimed;
 //! - `slab_pair_threads`: the pair loop in 2 threads at once, started by a
@@ -17,7 +17,7 @@
 //!   after a dead process held 1000 slots and a full cache (the death is
 //!   simulated: a second handle whose cache entry and process-table entry
 //!   get a forged start time, then forgotten); only the reclaim is timed.
-//!   The bar (DESIGN.md §6) is under 10 ms.
+//!   The bar (docs/BENCHMARKS.md) is under 10 ms.
 //!
 //! Medians are in docs/BENCHMARKS.md.
 
@@ -38,7 +38,7 @@ use sharena::{
 const SEGMENT: u64 = 16 << 20;
 /// The slot (block) size.
 const SLOT: u64 = 64;
-/// Live slots in the churn (WORKLOADS.md §1, "Working set").
+/// Live slots in the churn (docs/WORKLOADS.md, "Working set").
 const LIVE: usize = 4096;
 /// Threads in `slab_pair_threads`.
 const THREADS: usize = 2;
@@ -213,8 +213,8 @@ fn churn<P: Pool>(p: &mut P, iters: u64) -> Duration {
 }
 
 /// Runs each worker in its own thread; they wait on one barrier, then each
-/// times its own loop. Returns the last end minus the first start (WORKLOADS.md
-/// §1's wall time, taken by the workers themselves so that a late wake-up of
+/// times its own loop. Returns the last end minus the first start (docs/WORKLOADS.md's
+/// wall time, taken by the workers themselves so that a late wake-up of
 /// this thread cannot shorten it).
 fn run_threads<F>(workers: Vec<F>) -> Duration
 where

@@ -8,7 +8,7 @@ Input: one JSON object per line (RESULT lines: subject wl P ops secs rate
 unit ratio_to ratio ratios; FRAG lines: footprint_over_live and its bars).
 Output, in the output folder:
   rates-<WL>.svg   the rate of every subject, one group per process count
-  ratios.svg       every ratio that has a bar (DESIGN.md section 6), with the bar
+  ratios.svg       every ratio that has a bar (docs/WORKLOADS.md), with the bar
   frag.svg         footprint over live bytes after the fragmentation pass
 Standard library only; the SVG is written by hand.
 """
@@ -139,7 +139,7 @@ def main(argv):
             ))
     if rows:
         svg = hbar_chart(
-            "Ratios against the baselines (DESIGN.md section 6)",
+            "Ratios against the baselines, with their bars",
             "green: at or past the bar (dashed line); red: short of it; measured in one run",
             rows,
             label_w=380,

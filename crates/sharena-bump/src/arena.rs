@@ -426,7 +426,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Bump<S> {
     }
 
     /// Always [`Error::Unsupported`]: a bump allocator frees with
-    /// [`Bump::reset`] or [`Bump::rewind`].
+    /// [`Bump::reset`](Self::reset) or [`Bump::rewind`](Self::rewind).
     fn free(&self, _offset: Offset) -> Result<()> {
         Err(Error::Unsupported {
             op: "free",

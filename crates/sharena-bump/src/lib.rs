@@ -76,7 +76,7 @@
 //! CAS on the shared cursor; blocks larger than half a chunk take their own
 //! CAS. Each block costs 8 header bytes plus rounding to 8 and alignment
 //! padding. `sharena bench --workload W1` measures 64-byte allocations with
-//! an 8-byte tag against WORKLOADS.md's W1 baselines; the figures are in
+//! an 8-byte tag against the W1 baselines of docs/WORKLOADS.md; the figures are in
 //! `docs/BENCHMARKS.md`.
 //!
 //! See [`implementation`] for the algorithm, the layout and the orderings.

@@ -50,7 +50,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         Ok(after.generation)
     }
 
-    /// A checkpoint: [`Bump::rewind`] to it releases everything allocated
+    /// A checkpoint: [`Bump::rewind`](Self::rewind) to it releases everything allocated
     /// after this call, by any process. Taking it retires every thread's
     /// chunk (in all processes); this thread's unused tail goes back to the
     /// pool when it is the last reservation.

@@ -12,9 +12,9 @@
 //! of the cooperative descriptors of Harris, Fraser and Pratt (DISC 2002):
 //! a reset, mark or rewind linearizes at one CAS on `head`, and whoever sees
 //! the mirror lag behind finishes the update before going on. The packed
-//! words follow STYLE.md 9. Every access is SeqCst except the statistics
-//! counters and the fast path's epoch check (each commented where it is
-//! made): these are slow paths, and SeqCst gives one total order over the
+//! words have typed pack/unpack helpers (`words.rs`). Every access is
+//! SeqCst except the statistics counters and the fast path's epoch check
+//! (each commented where it is made): these are slow paths, and SeqCst gives one total order over the
 //! three words that the consistency argument of `snapshot` needs.
 
 use crate::words::{
@@ -30,7 +30,7 @@ pub(crate) const STATE_MAGIC: u64 = u64::from_le_bytes(*b"BUMPv001");
 pub(crate) const GRAIN: u64 = 8;
 
 /// Retry bound of every loop over shared words: hostile bytes that keep
-/// changing make an error, never a hang (DESIGN.md §4).
+/// changing make an error, never a hang (docs/ARCHITECTURE.md, invariants).
 pub(crate) const MAX_RETRIES: u32 = 1 << 20;
 
 /// Byte offsets of the words inside the state region (docs/FORMAT.md, "Bump segments").

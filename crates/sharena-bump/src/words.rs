@@ -1,4 +1,4 @@
-//! The packed words of the bump state (STYLE.md 9): the head, the floor
+//! The packed words of the bump state: the head, the floor
 //! and the generation-tagged counters, with their pack/unpack helpers.
 
 use crate::state::GRAIN;

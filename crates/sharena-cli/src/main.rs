@@ -1,7 +1,7 @@
 //! The `sharena` command: create, inspect, check, reclaim, map, list and
 //! unlink sharena segments; stress and benchmark the allocators.
 //!
-//! The contract (DESIGN.md §5) is what scripts rely on: exit status 0 when
+//! The contract (README.md, "The `sharena` command") is what scripts rely on: exit status 0 when
 //! done, 1 when the operation failed or found a problem, 2 for bad usage;
 //! errors are one line on stderr; `--json` prints one JSON object.
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -1,4 +1,4 @@
-//! The command's contract (DESIGN.md §5): exit statuses, one-line errors,
+//! The command's contract (README.md, "The `sharena` command"): exit statuses, one-line errors,
 //! JSON keys.
 
 mod common;

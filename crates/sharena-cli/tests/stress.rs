@@ -1,4 +1,4 @@
-//! `sharena stress` (DESIGN.md §5): the JSON keys, clean runs of every
+//! `sharena stress` (README.md, "The `sharena` command"): the JSON keys, clean runs of every
 //! kind (handles with blocks verified after compactions moved them), kills
 //! reclaimed with nothing lost, exit status 1 on Ctrl-C, exit status 2 on
 //! bad usage, and no segment left in /dev/shm.

@@ -1,5 +1,5 @@
 //! The block header: two words at the start of every block, the payload
-//! right after (STYLE.md 9: packed words with typed pack/unpack helpers).
+//! right after (packed words with typed pack/unpack helpers).
 //!
 //! ```text
 //! word 0 (tag):  bits 0..2   state: 1 FREE, 2 USED, 3 REMOTE (0: not a header)

@@ -7,7 +7,7 @@
 //! already took and looks further (so a run is never half-taken for
 //! longer than a failed attempt). Freed runs clear their bits, so
 //! neighbouring free chunks coalesce for free: the bitmap *is* the
-//! coalesced free map (DESIGN.md §2's page heap; the bitmap-run technique is
+//! coalesced free map (a page heap; the bitmap-run technique is
 //! the one NBBS and many page allocators use).
 //!
 //! The table has one word per chunk ([`Entry`]): the head of a run records

@@ -2,7 +2,8 @@
 //! the remote-free list (pushes racing the owner's take), two frees of one
 //! block racing (owner and non-owner), chunk-run claims racing across a
 //! bitmap word boundary, and a parked span taken back by its owner while
-//! another process steals it. Tiny on purpose (STYLE.md 5).
+//! another process steals it. Tiny on purpose: loom explores
+//! every interleaving, so 2 or 3 threads and a few chunks.
 
 use crate::block::{cas_state, State, Tag};
 use crate::chunks::{ChunkMap, Entry, Kind};

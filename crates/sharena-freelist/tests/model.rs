@@ -1,8 +1,7 @@
-//! Random alloc/free sequences against a model of live ranges (STYLE.md
-//! test pyramid, tier 3): no overlap, in bounds, aligned, nothing lost, and
-//! coalescing: after freeing everything, one allocation of the whole pool
-//! succeeds. Two handles share the segment, so frees cross arenas (the
-//! remote-free path) as well.
+//! Random alloc/free sequences against a model of live ranges: no overlap,
+//! in bounds, aligned, nothing lost, and coalescing: after freeing
+//! everything, one allocation of the whole pool succeeds. Two handles share
+//! the segment, so frees cross arenas (the remote-free path) as well.
 
 mod common;
 

@@ -1,6 +1,6 @@
-//! Thread stress on one in-buffer free list (STYLE.md test pyramid, tier
-//! 4): threads share one handle, so each gets an arena of its own; blocks
-//! travel between threads so that frees cross arenas (the remote path).
+//! Thread stress on one in-buffer free list: threads share one handle, so
+//! each gets an arena of its own; blocks travel between threads so that
+//! frees cross arenas (the remote path).
 
 mod common;
 

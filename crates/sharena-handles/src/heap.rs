@@ -37,7 +37,7 @@ impl Handle {
     pub const fn new(index: u32, generation: u32) -> Handle {
         Handle(index as u64 | ((generation as u64) << 32))
     }
-    /// The packed word (what [`Handles::publish_handle`]-style code stores).
+    /// The packed word (what the facade's `publish_handle` stores).
     pub const fn raw(self) -> u64 {
         self.0
     }

@@ -3,7 +3,7 @@
 
 /// Format word: "HNDL", format 1.
 pub const FORMAT_WORD: u64 = 0x0000_0001_4C44_4E48;
-/// Format word; `+0x08` the handle-table capacity (copied from params[0]).
+/// Format word; `+0x08` the handle-table capacity (copied from `params[0]`).
 pub const OFF_FORMAT: u64 = 0x000;
 /// Capacity copy.
 pub const OFF_CAPACITY: u64 = 0x008;

@@ -1,5 +1,5 @@
-//! The two per-handle words and their transitions (STYLE.md 9: state in one
-//! packed word, typed pack and unpack).
+//! The two per-handle words and their transitions (state in one packed
+//! word, typed pack and unpack).
 //!
 //! ```text
 //! loc   bits 0..37  block offset from the data area's start / 8

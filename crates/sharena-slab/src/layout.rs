@@ -223,7 +223,7 @@ impl Geometry {
     }
 
     /// The largest power of two dividing both the slot size and the pool
-    /// offset, capped at [`MAX_ALIGN`]: the alignment every slot start has.
+    /// offset, capped at `MAX_ALIGN`: the alignment every slot start has.
     pub const fn max_align(self, pool_offset: u64) -> u64 {
         let tz = (self.slot_size | pool_offset | MAX_ALIGN).trailing_zeros();
         1 << tz

@@ -61,7 +61,7 @@
 //!   first. Two frees of one slot racing at the same instant (a
 //!   use-after-free in the caller) are told apart only by the CAS paths:
 //!   threads that bypass the cache, and every free of a slab created with
-//!   `params[4]` bit 0 ([`layout::FLAG_STRICT_FREE`]), which costs one
+//!   `params[4]` bit 0 (`FLAG_STRICT_FREE`), which costs one
 //!   uncontended CAS per free. Correct callers never get a slot twice.
 //! - A process may die at any instruction: the others never wait for it
 //!   (nothing here is a lock), and `shm_layout::Recover::reclaim_dead`

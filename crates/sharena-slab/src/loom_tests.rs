@@ -1,6 +1,7 @@
 //! Loom models of the slab's lock-free parts (run with `.ci/loom.sh`):
 //! the Treiber stack under racing alloc and free, the ABA schedule, and a
-//! cache flush racing allocations. Tiny on purpose (STYLE.md 5).
+//! cache flush racing allocations. Tiny on purpose:
+//! loom explores every interleaving, so 2 or 3 threads and a few slots.
 
 use crate::cache::Cache;
 use crate::layout::{CacheHead, Control};

@@ -1,5 +1,5 @@
-//! The two packed words of the slab (STYLE.md 9): the free-stack head and
-//! the per-slot state word, with typed pack/unpack helpers.
+//! The two packed words of the slab: the free-stack head and the per-slot
+//! state word, with typed pack/unpack helpers.
 //!
 //! ```text
 //! head:  bits 0..32  index of the top slot (u32::MAX: empty)

@@ -1,6 +1,5 @@
-//! Random alloc/free sequences checked against a model of live ranges
-//! (STYLE.md test pyramid, tier 3): no overlap, in bounds, aligned, the
-//! capacity reached exactly, everything reusable after freeing all.
+//! Random alloc/free sequences checked against a model of live ranges:
+//! no overlap, in bounds, aligned, the capacity reached exactly, everything reusable after freeing all.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Threads hammering one segment (STYLE.md test tier 4): each thread with
+//! Threads hammering one segment: each thread with
 //! its own `Slab` (like separate processes), and threads sharing one
 //! `Slab`. Blocks are stamped and verified, and a claim table proves no
 //! slot is ever handed to two owners at once.

@@ -1,6 +1,6 @@
 //! Where a new window goes: pure arithmetic, no system calls, unit-tested on its own.
 //!
-//! The rules (DESIGN.md §3, docs/WINDOW.md):
+//! The rules (docs/WINDOW.md):
 //! 1. A window starts on a page boundary (`mmap` needs it) and always contains the
 //!    requested offset.
 //! 2. It first grows left toward the end of the previous region of the same file, then

@@ -1,7 +1,8 @@
-//! The constructor plumbing shared by the allocator handles
-//! ([`Slab`](crate::Slab), [`Bump`](crate::Bump)): make or open a segment of
-//! one kind on any backend, running the allocator's `init` hook before
-//! READY.
+//! The constructor plumbing shared by every allocator handle of the facade
+//! ([`Bump`](crate::Bump), [`FreeList`](crate::FreeList),
+//! [`Handles`](crate::Handles), [`Slab`](crate::Slab)): make or open a
+//! segment of one kind on any backend, running the allocator's `init` hook
+//! before READY, and the constructors written once for all of them.
 
 use crate::backend::CallerBuffer;
 use crate::options::{OpenOptions, SegmentOptions};
@@ -85,13 +86,18 @@ fn named(r: Result<SegmentOptions>, name: &str) -> Result<SegmentOptions> {
     })
 }
 
-/// The constructors every allocator handle whose only creation argument is
-/// a size shares ([`Bump`](crate::Bump), [`FreeList`](crate::FreeList)):
-/// named, anonymous, file-backed and in-buffer segments, plus `segment()`
-/// and `Deref` to the allocator. The type provides `options(size)`, a
-/// `KIND` const and `reattach` (whose contract differs per allocator).
+/// The constructors every allocator handle shares ([`Bump`](crate::Bump),
+/// [`FreeList`](crate::FreeList), [`Handles`](crate::Handles),
+/// [`Slab`](crate::Slab)): named, anonymous, file-backed and in-buffer
+/// segments, plus `segment()` and `Deref` to the allocator. The type
+/// provides `options(size, ..)`, a `KIND` const and `reattach` (whose
+/// contract differs per allocator). Creation arguments after the size (the
+/// slab's slot size) follow `;` with the words that describe them.
 macro_rules! sized_handle {
     ($ty:ident, $inner:ty, $init:expr, $what:literal) => {
+        $crate::handle::sized_handle!($ty, $inner, $init, $what; "";);
+    };
+    ($ty:ident, $inner:ty, $init:expr, $what:literal; $with:literal; $($arg:ident: $argty:ty),*) => {
         impl $ty {
             fn wrap(seg: $crate::handle::SharedSegment) -> Result<Self> {
                 Ok($ty {
@@ -99,13 +105,20 @@ macro_rules! sized_handle {
                 })
             }
 
-            fn make(src: $crate::handle::Source<'_>, size: u64) -> Result<Self> {
-                Self::wrap($crate::handle::segment(src, KIND, &|| Self::options(size), $init)?)
+            /// Makes or opens the segment; the creation arguments are not
+            /// used by an open.
+            fn make(src: $crate::handle::Source<'_>, size: u64 $(, $arg: $argty)*) -> Result<Self> {
+                Self::wrap($crate::handle::segment(
+                    src,
+                    KIND,
+                    &|| Self::options(size $(, $arg)*),
+                    $init,
+                )?)
             }
 
-            #[doc = concat!("Creates a named ", $what, " segment of `size` bytes.")]
-            pub fn create(name: &str, size: u64) -> Result<Self> {
-                Self::make($crate::handle::Source::Create(name), size)
+            #[doc = concat!("Creates a named ", $what, " segment of `size` bytes", $with, ".")]
+            pub fn create(name: &str, size: u64 $(, $arg: $argty)*) -> Result<Self> {
+                Self::make($crate::handle::Source::Create(name), size $(, $arg)*)
             }
 
             #[doc = concat!("Creates a named ", $what, " segment with options made by [`", stringify!($ty), "::options`] (and, say, a `mode`).")]
@@ -121,34 +134,41 @@ macro_rules! sized_handle {
 
             #[doc = concat!("Opens a named ", $what, " segment.")]
             pub fn open(name: &str) -> Result<Self> {
-                Self::make($crate::handle::Source::Open(name), 0)
+                Self::make($crate::handle::Source::Open(name), 0 $(, <$argty>::default())*)
             }
 
-            #[doc = concat!("Creates the named ", $what, ", or opens it if it exists.")]
-            pub fn create_or_open(name: &str, size: u64) -> Result<(Self, $crate::Opened)> {
-                let (seg, how) =
-                    $crate::handle::create_or_open(name, &|| Self::options(size), $init)?;
+            #[doc = concat!("Creates the named ", $what, " (`size` bytes", $with, "), or opens it if it exists.")]
+            pub fn create_or_open(name: &str, size: u64 $(, $arg: $argty)*) -> Result<(Self, $crate::Opened)> {
+                let (seg, how) = $crate::handle::create_or_open(
+                    name,
+                    &|| Self::options(size $(, $arg)*),
+                    $init,
+                )?;
                 Ok((Self::wrap(seg)?, how))
             }
 
-            #[doc = concat!("An anonymous ", $what, " shared with children forked after this call (each child calls [`", stringify!($ty), "::reattach`]).")]
-            pub fn anonymous(size: u64) -> Result<Self> {
-                Self::make($crate::handle::Source::Anonymous, size)
+            #[doc = concat!("An anonymous ", $what, " of `size` bytes", $with, ", shared with children forked after this call (each child calls [`", stringify!($ty), "::reattach`]).")]
+            pub fn anonymous(size: u64 $(, $arg: $argty)*) -> Result<Self> {
+                Self::make($crate::handle::Source::Anonymous, size $(, $arg)*)
             }
 
-            #[doc = concat!("A file-backed ", $what, " at `path` (which must not exist).")]
-            pub fn create_file(path: impl AsRef<std::path::Path>, size: u64) -> Result<Self> {
-                Self::make($crate::handle::Source::CreateFile(path.as_ref()), size)
+            #[doc = concat!("A file-backed ", $what, " of `size` bytes", $with, " at `path` (which must not exist).")]
+            pub fn create_file(path: impl AsRef<std::path::Path>, size: u64 $(, $arg: $argty)*) -> Result<Self> {
+                Self::make($crate::handle::Source::CreateFile(path.as_ref()), size $(, $arg)*)
             }
 
             #[doc = concat!("Opens a file-backed ", $what, ".")]
             pub fn open_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
-                Self::make($crate::handle::Source::OpenFile(path.as_ref()), 0)
+                Self::make($crate::handle::Source::OpenFile(path.as_ref()), 0 $(, <$argty>::default())*)
             }
 
-            #[doc = concat!("A ", $what, " over a caller's buffer (its whole usable length), for the threads of one process.")]
-            pub fn in_buffer(buf: impl Into<$crate::CallerBuffer>) -> Result<Self> {
-                Self::wrap($crate::handle::in_buffer(buf, &Self::options, $init)?)
+            #[doc = concat!("A ", $what, " over a caller's buffer (its whole usable length", $with, "), for the threads of one process.")]
+            pub fn in_buffer(buf: impl Into<$crate::CallerBuffer> $(, $arg: $argty)*) -> Result<Self> {
+                Self::wrap($crate::handle::in_buffer(
+                    buf,
+                    &|len| Self::options(len $(, $arg)*),
+                    $init,
+                )?)
             }
 
             /// The segment.

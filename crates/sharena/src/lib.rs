@@ -1,10 +1,16 @@
 #![doc = include_str!("../../../README.md")]
 //!
 //! # This crate
-//! `sharena` is the facade: [`Segment`] maps memory on one of four backends
+//! `sharena` is the facade. [`Segment`] maps memory on one of four backends
 //! (named POSIX, anonymous-for-fork, file, caller's buffer) and runs the
-//! open protocol; the allocators (`bump`, `freelist`, `slab`) and the
-//! window mapper ([`window`]) are re-exported here as they land.
+//! open protocol. Each allocator is a handle that owns its segment:
+//! [`Bump`], [`FreeList`], [`Slab`] and the compacting [`Handles`], all with
+//! the same constructors (`create`, `open`, `create_or_open`, `anonymous`,
+//! `create_file`, `open_file`, `in_buffer`) and the allocator's own surface
+//! through `Deref` ([`ShmAllocator`] for the first three, [`Recover`] for
+//! all four). [`Named`] publishes blocks under names in a segment's
+//! directory; [`list`] finds the sharena segments in `/dev/shm`. The byte
+//! layout is re-exported as [`layout`] and the window mapper as [`window`].
 //!
 //! # Safety and correctness
 //! See [the safety model](Segment#safety-model): nothing read from a segment

@@ -1,4 +1,4 @@
-//! Segment name rules (DESIGN.md §1): one leading `/`, no other `/`, at most
+//! Segment name rules: one leading `/`, no other `/`, at most
 //! 255 bytes in all, printable ASCII, and something after the slash.
 
 use shm_layout::{Error, Result};

@@ -1,12 +1,9 @@
 //! [`Slab`]: the fixed-size slab allocator on any backend.
 
-use crate::backend::CallerBuffer;
-use crate::handle::{self, SharedSegment, Source};
+use crate::handle::{self, SharedSegment};
 use crate::options::SegmentOptions;
-use crate::segment::{Opened, Segment};
 use shm_layout::{AllocatorKind, Error, Result};
-use std::ops::{Deref, DerefMut};
-use std::path::Path;
+use std::ops::DerefMut;
 
 /// A lock-free slab of fixed-size slots in a shared segment.
 ///
@@ -49,94 +46,22 @@ impl Slab {
         Ok(base.state_len(state_len))
     }
 
-    fn wrap(seg: SharedSegment) -> Result<Self> {
-        Ok(Slab {
-            inner: sharena_slab::Slab::attach(seg)?,
-        })
-    }
-
-    fn make(src: Source<'_>, size: u64, slot_size: u64) -> Result<Self> {
-        Self::wrap(handle::segment(
-            src,
-            KIND,
-            &|| Self::options(size, slot_size),
-            sharena_slab::init,
-        )?)
-    }
-
-    /// Creates a named slab segment of `size` bytes.
-    pub fn create(name: &str, size: u64, slot_size: u64) -> Result<Self> {
-        Self::make(Source::Create(name), size, slot_size)
-    }
-
-    /// Creates a named slab with options made by [`Slab::options`] (and, say,
-    /// a `mode`).
-    pub fn create_with_options(name: &str, opts: &SegmentOptions) -> Result<Self> {
-        let opts = opts.clone();
-        Self::wrap(handle::segment(
-            Source::Create(name),
-            KIND,
-            &|| Ok(opts.clone()),
-            sharena_slab::init,
-        )?)
-    }
-
-    /// Opens a named slab segment.
-    pub fn open(name: &str) -> Result<Self> {
-        Self::make(Source::Open(name), 0, 0)
-    }
-
-    /// Creates the named slab, or opens it if it exists.
-    pub fn create_or_open(name: &str, size: u64, slot_size: u64) -> Result<(Self, Opened)> {
-        let (seg, how) =
-            handle::create_or_open(name, &|| Self::options(size, slot_size), sharena_slab::init)?;
-        Ok((Self::wrap(seg)?, how))
-    }
-
-    /// An anonymous slab shared with children forked after this call (each
-    /// child calls [`Slab::reattach`]).
-    pub fn anonymous(size: u64, slot_size: u64) -> Result<Self> {
-        Self::make(Source::Anonymous, size, slot_size)
-    }
-
-    /// A file-backed slab at `path` (which must not exist).
-    pub fn create_file(path: impl AsRef<Path>, size: u64, slot_size: u64) -> Result<Self> {
-        Self::make(Source::CreateFile(path.as_ref()), size, slot_size)
-    }
-
-    /// Opens a file-backed slab.
-    pub fn open_file(path: impl AsRef<Path>) -> Result<Self> {
-        Self::make(Source::OpenFile(path.as_ref()), 0, 0)
-    }
-
-    /// A slab over a caller's buffer (its whole usable length).
-    pub fn in_buffer(buf: impl Into<CallerBuffer>, slot_size: u64) -> Result<Self> {
-        Self::wrap(handle::in_buffer(
-            buf,
-            &|len| Self::options(len, slot_size),
-            sharena_slab::init,
-        )?)
-    }
-
     /// A new handle with its own cache on the same segment: what a `fork`ed
     /// child calls before allocating (the inherited handle's cache belongs to
     /// the parent), or a thread that wants a cache of its own.
     pub fn reattach(&self) -> Result<Self> {
         Self::wrap(self.inner.segment().clone())
     }
-
-    /// The segment.
-    pub fn segment(&self) -> &Segment {
-        &self.inner.segment().0
-    }
 }
 
-impl Deref for Slab {
-    type Target = sharena_slab::Slab<SharedSegment>;
-    fn deref(&self) -> &Self::Target {
-        &self.inner
-    }
-}
+handle::sized_handle!(
+    Slab,
+    sharena_slab::Slab<SharedSegment>,
+    sharena_slab::init,
+    "slab";
+    " with `slot_size`-byte slots";
+    slot_size: u64
+);
 
 impl DerefMut for Slab {
     fn deref_mut(&mut self) -> &mut Self::Target {

@@ -1,4 +1,4 @@
-//! Runs every example of DESIGN.md §5 briefly, so none rots: each example's
+//! Runs every example of the README's table briefly, so none rots: each example's
 //! source is compiled into this test as a module (`#[path]`), and each runs
 //! in a child process (this binary re-spawned with `SHARENA_EXAMPLE` naming
 //! it, and small arguments), because some fork and every one must exit 0

@@ -28,7 +28,7 @@ pub struct AllocStats {
     pub allocations: u64,
 }
 
-/// The common surface of sharena's allocators (DESIGN.md §2).
+/// The common surface of sharena's allocators.
 ///
 /// Offsets returned by `alloc*` count from the segment base, so they mean
 /// the same block in every process that maps the segment.

@@ -1,4 +1,4 @@
-//! The init-state word and the open protocol (STYLE.md 14).
+//! The init-state word and the open protocol.
 //!
 //! The word lives at [`INIT_WORD_OFFSET`](crate::consts::INIT_WORD_OFFSET),
 //! alone on its cache line: low 8 bits a state, high 32 bits the pid of the

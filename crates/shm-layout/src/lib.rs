@@ -45,7 +45,7 @@
 //! - Offsets, never pointers, live in the segment; a view checks bounds (and
 //!   alignment, for typed offsets and atomics) before handing out a pointer.
 //! - Shared bytes are never exposed as `&[u8]`: only raw pointers, atomics
-//!   and volatile copies (STYLE.md 7).
+//!   and volatile copies.
 //! - The open protocol (see [`init`]) publishes READY last with Release;
 //!   openers Acquire it, with a timeout, and report a dead creator.
 //!

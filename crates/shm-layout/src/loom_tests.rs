@@ -1,4 +1,4 @@
-//! Loom models of the open protocol. Run with `ci/loom.sh`.
+//! Loom models of the open protocol. Run with `.ci/loom.sh`.
 
 use crate::init::{InitState, InitWord};
 use crate::sync::{AtomicU64, Ordering};

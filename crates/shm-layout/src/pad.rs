@@ -1,4 +1,4 @@
-//! Padding hot words to a cache line (STYLE.md 10).
+//! Padding hot words to a cache line, so that two of them never share one.
 
 /// One 128-byte line ([`crate::CACHE_LINE`]) holding one hot value, so
 /// that no other hot word shares it. The size is a layout constant: every

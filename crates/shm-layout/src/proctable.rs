@@ -11,7 +11,7 @@
 //! it: attach `0 -> me`, detach `me -> 0`, reclaim `dead -> 0`. Each
 //! attachment (each allocator handle) takes its own entry, so no count has
 //! to agree with the id word and a process killed anywhere leaves only
-//! entries whose id names it, which [`ProcTable::reclaim_dead`] frees.
+//! entries whose id names it, which a reclaim frees ([`ProcTable::release_all`]).
 //! `params[6]` is the capacity; 0 means the segment has no table
 //! (segments made by the allocator crates directly, for tests and
 //! in-process use), and then [`ProcTable::register`] returns `None`.

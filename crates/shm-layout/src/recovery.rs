@@ -1,5 +1,5 @@
 //! Crash recovery and self-checks: the surface every allocator kind offers
-//! (DESIGN.md §4), and the report types the `sharena` command prints.
+//! (docs/RECOVERY.md), and the report types the `sharena` command prints.
 //!
 //! The model: every block an allocator hands out belongs to the registry
 //! entry (arena, cache) of the process that allocated it, until it is freed

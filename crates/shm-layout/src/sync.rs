@@ -1,4 +1,4 @@
-//! The one place that names atomics (STYLE.md 1).
+//! The one place that names atomics (`clippy.toml` forbids them elsewhere).
 //!
 //! Under `cfg(shm_loom)` every type here is loom's, so the lock-free
 //! structures built from them can be model-checked; otherwise they are
@@ -136,7 +136,7 @@ shim_atomic!(
 /// Busy-wait hint for one turn of a retry loop.
 ///
 /// Under loom this yields to the model scheduler, which is not fair: every
-/// retry or spin loop must call it (STYLE.md 5).
+/// retry or spin loop must call it (docs/ARCHITECTURE.md, invariants).
 #[inline]
 pub fn spin_loop() {
     #[cfg(not(shm_loom))]

@@ -1,7 +1,7 @@
 //! Validation of a header copy, before anything in the segment is used.
 //!
-//! The checks run in the order `DESIGN.md` §1 lists them (magic, version,
-//! kind, length, regions, checksum) and each failure is its own [`Error`]
+//! The checks run in the order `docs/FORMAT.md` lists them (magic,
+//! version, kind, length, regions, checksum) and each failure is its own [`Error`]
 //! variant naming the segment and the field. Validation works on a private
 //! copy of the header, so another process changing the bytes afterwards
 //! cannot invalidate what was checked.

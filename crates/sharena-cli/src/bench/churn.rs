@@ -1,4 +1,4 @@
-//! The churn workloads (WORKLOADS.md §2): W2 and W2P2 (64-byte blocks) and
+//! The churn workloads (docs/WORKLOADS.md): W2 and W2P2 (64-byte blocks) and
 //! W3 and W4 (sizes in [16, 4096]; W4 is W3 with P=2, printed `wl=W3 P=2`):
 //! their subjects, run interleaved, then each once more as the
 //! fragmentation pass.
@@ -16,7 +16,7 @@ type RunFn<'a> = Box<dyn Fn(usize, Pass) -> std::io::Result<RunOut> + 'a>;
 /// A subject of a churn workload.
 pub struct Subject<'a> {
     name: &'static str,
-    /// The block alignment it gives (its native default, WORKLOADS.md §1).
+    /// The block alignment it gives (its native default).
     align: u64,
     /// One run with `p` processes.
     run: RunFn<'a>,

@@ -1,4 +1,4 @@
-//! The fragmentation pass of W2/W3/W4 (WORKLOADS.md §1): the same workload
+//! The fragmentation pass of W2/W3/W4 (docs/WORKLOADS.md): the same workload
 //! and stream run again, untimed, with bookkeeping after every op.
 //!
 //! - `live_peak`: the most requested bytes live at once (per process; for
@@ -23,7 +23,7 @@ const USED_EVERY: u64 = 1024;
 const NA: u64 = u64::MAX;
 
 /// One fragmentation pass's figures.
-#[allow(clippy::struct_field_names)] // the names of WORKLOADS.md §3
+#[allow(clippy::struct_field_names)] // the names of the FRAG line
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Frag {
     /// Peak requested bytes live.

@@ -1,4 +1,4 @@
-//! The fork harness of WORKLOADS.md §1: the parent forks P children; each
+//! The fork harness of docs/WORKLOADS.md: the parent forks P children; each
 //! prepares (untimed), increments `ready` and spins until `go`; the parent
 //! takes `t0` and sets `go`; each child records `t_end` after its last op.
 //! Wall time is `max(t_end) - t0`.
@@ -228,7 +228,7 @@ fn exited(pid: Pid) -> bool {
 }
 
 /// Prefaults `len` bytes at `ptr` in this process: `MADV_POPULATE_WRITE`,
-/// or a read of every 4 KiB page where that call fails (WORKLOADS.md §1).
+/// or a read of every 4 KiB page where that call fails (docs/WORKLOADS.md, "Segment").
 pub fn prefault(ptr: *mut u8, len: usize) {
     // SAFETY: madvise only changes page-table state for the caller's own
     // mapping; a failure is handled below.

@@ -1,4 +1,4 @@
-//! `mutex-shm` (WORKLOADS.md §0): a well-known general-purpose allocator
+//! `mutex-shm` (docs/WORKLOADS.md): a well-known general-purpose allocator
 //! over the shared segment, guarded by a process-shared lock: what a user
 //! hand-rolls today.
 //!
@@ -8,7 +8,7 @@
 //! and free-list heads) is written into the segment itself, right after the
 //! lock, and initialised once by the parent before fork; the rest of the
 //! segment is its pool. The children inherit the mapping at the same
-//! address (which WORKLOADS.md allows baselines), so the absolute pointers
+//! address (as every baseline may), so the absolute pointers
 //! TLSF keeps mean the same blocks in every process: one heap for all.
 //!
 //! The lock is a `pthread_mutex_t` with `PTHREAD_PROCESS_SHARED`, living in

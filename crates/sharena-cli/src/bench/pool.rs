@@ -1,4 +1,4 @@
-//! The W2/W3 churn loop (WORKLOADS.md §1) over any pool, the driver that
+//! The W2/W3 churn loop (docs/WORKLOADS.md) over any pool, the driver that
 //! runs it in the fork harness (timed, or as the fragmentation pass), and
 //! the `system` baseline (malloc/free on each child's private heap).
 
@@ -256,7 +256,7 @@ mod tests {
         fn done(&mut self, _: &P) {}
     }
 
-    /// WORKLOADS.md §4 through the loop itself: the fill draws one size per
+    /// The test vectors of docs/WORKLOADS.md through the loop itself: the fill draws one size per
     /// block, then each op draws the slot first and the size second.
     #[test]
     fn w3_draw_order_matches_the_test_vectors() {

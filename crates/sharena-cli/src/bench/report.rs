@@ -1,7 +1,7 @@
-//! The output of `sharena bench` (WORKLOADS.md §3): one RESULT line per
-//! timed figure and one FRAG line per fragmentation pass, or one JSON object
-//! each with `--json`, with the ratios to the baselines that DESIGN.md §6
-//! sets bars against. A bar is evaluated only where its subject ran.
+//! The output of `sharena bench` (docs/WORKLOADS.md, "Output"): one RESULT
+//! line per timed figure and one FRAG line per fragmentation pass, or one
+//! JSON object each with `--json`, with the ratios to the baselines that
+//! docs/WORKLOADS.md ("Bars") sets bars against. A bar is evaluated only where its subject ran.
 
 use super::frag::Frag;
 use super::Figure;
@@ -91,7 +91,7 @@ fn print_result(figs: &[Figure], f: &Figure, json: bool) {
         })
         .collect();
     // Every multi-process figure gives its ratio to its own P=1 rate
-    // (WORKLOADS.md §2, W4), with or without a bar.
+    // (docs/WORKLOADS.md, W4), with or without a bar.
     if f.p > 1 && !ratios.iter().any(|r| r.0 == f.subject && r.1 == 1) {
         if let Some(base) = rate_of(figs, f.subject, f.wl, 1) {
             ratios.push((f.subject, 1, rate / base, None));

@@ -1,5 +1,6 @@
 //! The workloads' random stream: xorshift64 (Marsaglia 2003, shifts
-//! 13/7/17), process `k` seeded `42 + k` (WORKLOADS.md §1).
+//! 13/7/17), process `k` seeded `42 + k` (docs/WORKLOADS.md,
+//! "Random stream").
 
 /// One xorshift64 state.
 #[derive(Clone, Copy, Debug)]
@@ -39,7 +40,7 @@ impl XorShift {
 mod tests {
     use super::*;
 
-    /// WORKLOADS.md §4.
+    /// docs/WORKLOADS.md, "Test vectors".
     #[test]
     fn test_vectors() {
         let mut r = XorShift::for_process(0);

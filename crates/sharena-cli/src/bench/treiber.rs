@@ -1,4 +1,4 @@
-//! `limit-treiber-slab` (W2 and W2P2 baseline, WORKLOADS.md §2): a Treiber
+//! `limit-treiber-slab` (W2 and W2P2 baseline, docs/WORKLOADS.md): a Treiber
 //! stack of 16,384 blocks of 64 B in MAP_SHARED memory used as a free list,
 //! driven through the full W2 loop.
 
@@ -21,7 +21,7 @@ pub fn treiber_run(p: usize, ops: u64, segment: u64, pass: Pass) -> std::io::Res
 }
 
 /// `limit-treiber-slab`: a Treiber stack of 64-byte nodes in MAP_SHARED
-/// memory (WORKLOADS.md, L-treiber): head `tag << 32 | index`, index
+/// memory (docs/WORKLOADS.md): head `tag << 32 | index`, index
 /// `u32::MAX` empty, every successful CAS bumps the tag.
 pub struct Treiber {
     head: *const AtomicU64,

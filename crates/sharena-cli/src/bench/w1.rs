@@ -1,5 +1,5 @@
 //! W1: 10,000,000 bump allocations of 64 bytes from a 1 GiB region, each
-//! writing its 8-byte tag (WORKLOADS.md §2), for the limit baselines.
+//! writing its 8-byte tag (docs/WORKLOADS.md), for the limit baselines.
 
 use super::harness::{prefault, run_forked, ChildOut, RunOut};
 use sharena::layout::sync::{AtomicU64, Ordering};

@@ -1,4 +1,4 @@
-//! W5 (window scan) and W5r (random reads), exactly as WORKLOADS.md §2 defines them.
+//! W5 (window scan) and W5r (random reads), as docs/WORKLOADS.md describes them.
 //!
 //! W5: a patterned file (`byte[i] = (i*7+3) mod 251`), page cache warm, read start to end
 //! in 1 MiB chunks, each copied into a buffer and folded into a checksum, through
@@ -26,7 +26,7 @@ const RANDOM_READS: u64 = 100_000;
 /// One measured figure of W5 or W5r.
 #[derive(Clone, Debug)]
 pub struct W5Result {
-    /// Subject name, as WORKLOADS.md §0 spells it.
+    /// Subject name, as docs/WORKLOADS.md spells it.
     pub subject: &'static str,
     /// `"W5"` or `"W5r"`.
     pub wl: &'static str,
@@ -246,7 +246,7 @@ fn random_once(path: &Path, size: u64, subject: Subject) -> io::Result<u64> {
     Ok(sum)
 }
 
-/// xorshift64 (Marsaglia 2003, shifts 13/7/17), as WORKLOADS.md §1 defines it.
+/// xorshift64 (Marsaglia 2003, shifts 13/7/17), as docs/WORKLOADS.md defines it.
 pub fn next(s: &mut u64) -> u64 {
     let mut x = *s;
     x ^= x << 13;

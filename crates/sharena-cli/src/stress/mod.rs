@@ -1,7 +1,7 @@
 //! `sharena stress [--kind K] [--procs N] [--secs S] [--size SIZE]
 //! [--kill-every MS] [--json]`: N forked processes on one named segment,
 //! every block stamped and verified, duplicates caught in a side table,
-//! and the allocator's `used` bytes checked at the end (DESIGN.md §5).
+//! and the allocator's `used` bytes checked at the end.
 //!
 //! - `subject.rs`: what each kind brings (the one place a kind plugs in).
 //! - `blocks.rs`: a block as a worker uses it (an offset, or a handle

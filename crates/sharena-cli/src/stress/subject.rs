@@ -226,7 +226,7 @@ impl Subject for FreeList {
     }
 
     fn sizes(&self) -> Sizes {
-        // DESIGN.md §5: random sizes in [1, 64 KiB].
+        // Random sizes in [1, 64 KiB], as the README's main job says.
         Sizes::Uniform {
             lo: 1,
             hi: 64 << 10,

@@ -92,7 +92,7 @@ pub fn attach(seg: &Seg) -> FreeList<Seg> {
     FreeList::attach(seg.clone()).unwrap()
 }
 
-/// xorshift64 (WORKLOADS.md).
+/// xorshift64 (docs/WORKLOADS.md, "Random stream").
 pub fn xorshift(s: &mut u64) -> u64 {
     *s ^= *s << 13;
     *s ^= *s >> 7;

@@ -13,7 +13,7 @@ pub fn page() -> u64 {
     unsafe { Manager::new(Config::sliding()) }.page_size()
 }
 
-/// The byte at offset `i` of every patterned test file (WORKLOADS.md W5's pattern).
+/// The byte at offset `i` of every patterned test file (docs/WORKLOADS.md, W5's pattern).
 pub fn pattern(i: u64) -> u8 {
     ((i % 251 * 7 + 3) % 251) as u8
 }
