@@ -70,6 +70,7 @@ pub mod header;
 pub mod init;
 pub mod kind;
 pub mod offset;
+pub mod owner;
 pub mod pad;
 pub mod procid;
 #[cfg(not(shm_loom))]
@@ -90,6 +91,7 @@ pub use header::{align_up, fnv1a64, Header, LayoutSpec, Region, RegionId, PARAM_
 pub use init::{InitState, InitWord};
 pub use kind::AllocatorKind;
 pub use offset::{Offset, TypedOffset};
+pub use owner::{Adoption, Liveness, OwnerId, OwnerSlot};
 pub use pad::Line;
 pub use procid::ProcId;
 #[cfg(not(shm_loom))]

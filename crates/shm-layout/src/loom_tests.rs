@@ -87,3 +87,74 @@ fn two_publishers_one_name() {
         assert_eq!(d.lookup(b"n").unwrap(), Some(wins[0]));
     });
 }
+
+/// A dead holder's slot, two reclaimers: exactly one adopts it, and the
+/// entry word the dead holder wrote before its last Release is visible to
+/// the winner.
+#[test]
+fn two_reclaimers_adopt_a_dead_slot_once() {
+    use crate::owner::{Adoption, OwnerId, OwnerSlot};
+    loom::model(|| {
+        let dead = OwnerId::new(5, 0, 50).unwrap();
+        let slot = Arc::new(OwnerSlot::new());
+        let entry = Arc::new(AtomicU64::new(0));
+        assert!(slot.claim(dead));
+        entry.store(0xDEAD, Ordering::Relaxed);
+        let handles: Vec<_> = (1..=2u32)
+            .map(|pid| {
+                let (s, e) = (slot.clone(), entry.clone());
+                thread::spawn(move || {
+                    let me = OwnerId::new(pid, 0, 10).unwrap();
+                    match s.adopt_if(me, |h| h == dead) {
+                        Adoption::Adopted(from) => {
+                            assert_eq!(from, dead);
+                            assert_eq!(e.load(Ordering::Relaxed), 0xDEAD);
+                            assert!(s.release(me));
+                            1
+                        }
+                        Adoption::Lost | Adoption::Free | Adoption::Alive(_) => 0,
+                    }
+                })
+            })
+            .collect();
+        let wins: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(wins, 1);
+        assert_eq!(slot.holder(), None);
+    });
+}
+
+/// A holder releases while a reclaimer that judged it dead adopts, and a
+/// new claimer takes the freed slot: the adopter never takes the slot
+/// from the new holder, and the slot ends with exactly one holder or none.
+#[test]
+fn adoption_never_takes_a_reclaimed_slot_from_its_new_holder() {
+    use crate::owner::{Adoption, OwnerId, OwnerSlot};
+    loom::model(|| {
+        let old = OwnerId::new(5, 0, 50).unwrap();
+        let newer = OwnerId::new(6, 0, 60).unwrap();
+        let adopter = OwnerId::new(7, 0, 70).unwrap();
+        let slot = Arc::new(OwnerSlot::new());
+        assert!(slot.claim(old));
+        let s = slot.clone();
+        let holder = thread::spawn(move || s.release(old) && s.claim(newer));
+        // The adopter's judgement: only `old` is dead.
+        let got = slot.adopt_if(adopter, |h| h == old);
+        let claimed = holder.join().unwrap();
+        match got {
+            Adoption::Adopted(from) => {
+                // Our CAS beat the release: the holder's release failed.
+                assert_eq!(from, old);
+                assert!(!claimed);
+                assert_eq!(slot.holder(), Some(adopter));
+            }
+            Adoption::Alive(h) => {
+                assert_eq!(h, newer);
+                assert!(claimed);
+            }
+            Adoption::Free | Adoption::Lost => {
+                assert!(claimed);
+                assert_eq!(slot.holder(), Some(newer));
+            }
+        }
+    });
+}

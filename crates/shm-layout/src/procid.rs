@@ -46,6 +46,18 @@ fn seen(pid: u32) -> Seen {
     }
 }
 
+/// The start time (clock ticks since boot) of the process that has `pid`
+/// now, or `None` when no running, non-zombie process has it.
+pub fn start_of(pid: u32) -> Option<u64> {
+    if pid == 0 {
+        return None;
+    }
+    match seen(pid) {
+        Seen::Alive(start) => Some(start),
+        Seen::Dead => None,
+    }
+}
+
 impl ProcId {
     /// The calling process.
     pub fn current() -> ProcId {
