@@ -34,6 +34,15 @@ macro_rules! shim_atomic {
         pub struct $name(imp::$name);
 
         impl $name {
+            /// The crash explorer's hook (`crate::crash`, feature
+            /// `crash-hooks`): a write to this word is about to happen.
+            /// Without the feature it is nothing.
+            #[inline(always)]
+            fn write_hook(&self) {
+                #[cfg(all(feature = "crash-hooks", not(shm_loom)))]
+                crate::crash::on_write(core::ptr::from_ref(self) as usize);
+            }
+
             /// A new atomic holding `v`.
             #[cfg(not(shm_loom))]
             #[inline(always)]
@@ -53,11 +62,13 @@ macro_rules! shim_atomic {
             /// See `core::sync::atomic`.
             #[inline(always)]
             pub fn store(&self, v: $prim, order: Ordering) {
+                self.write_hook();
                 self.0.store(v, order);
             }
             /// See `core::sync::atomic`.
             #[inline(always)]
             pub fn swap(&self, v: $prim, order: Ordering) -> $prim {
+                self.write_hook();
                 self.0.swap(v, order)
             }
             /// See `core::sync::atomic`.
@@ -69,6 +80,7 @@ macro_rules! shim_atomic {
                 success: Ordering,
                 failure: Ordering,
             ) -> Result<$prim, $prim> {
+                self.write_hook();
                 self.0.compare_exchange(current, new, success, failure)
             }
             /// See `core::sync::atomic`.
@@ -80,6 +92,7 @@ macro_rules! shim_atomic {
                 success: Ordering,
                 failure: Ordering,
             ) -> Result<$prim, $prim> {
+                self.write_hook();
                 self.0.compare_exchange_weak(current, new, success, failure)
             }
         }
@@ -90,26 +103,31 @@ macro_rules! shim_atomic {
             /// See `core::sync::atomic`.
             #[inline(always)]
             pub fn fetch_add(&self, v: $prim, order: Ordering) -> $prim {
+                self.write_hook();
                 self.0.fetch_add(v, order)
             }
             /// See `core::sync::atomic`.
             #[inline(always)]
             pub fn fetch_sub(&self, v: $prim, order: Ordering) -> $prim {
+                self.write_hook();
                 self.0.fetch_sub(v, order)
             }
             /// See `core::sync::atomic`.
             #[inline(always)]
             pub fn fetch_or(&self, v: $prim, order: Ordering) -> $prim {
+                self.write_hook();
                 self.0.fetch_or(v, order)
             }
             /// See `core::sync::atomic`.
             #[inline(always)]
             pub fn fetch_and(&self, v: $prim, order: Ordering) -> $prim {
+                self.write_hook();
                 self.0.fetch_and(v, order)
             }
             /// See `core::sync::atomic`.
             #[inline(always)]
             pub fn fetch_max(&self, v: $prim, order: Ordering) -> $prim {
+                self.write_hook();
                 self.0.fetch_max(v, order)
             }
         }

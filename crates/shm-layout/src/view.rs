@@ -33,6 +33,9 @@ pub struct SegmentView {
     header: Header,
     kind: AllocatorKind,
     name: String,
+    /// Makes writes to this mapping crash points while the view lives.
+    #[cfg(all(feature = "crash-hooks", not(shm_loom)))]
+    _watch: crate::crash::Unwatch,
 }
 
 // SAFETY: a view is a pointer into memory that is shared between processes
@@ -99,6 +102,8 @@ impl SegmentView {
             header,
             kind,
             name: name.to_string(),
+            #[cfg(all(feature = "crash-hooks", not(shm_loom)))]
+            _watch: crate::crash::watch(base.as_ptr() as usize, mapping_len as usize),
         })
     }
 
@@ -167,6 +172,8 @@ impl SegmentView {
             header,
             kind,
             name: name.to_string(),
+            #[cfg(all(feature = "crash-hooks", not(shm_loom)))]
+            _watch: crate::crash::watch(base.as_ptr() as usize, mapping_len as usize),
         };
         init(&view)?;
         word.publish_ready(pid);
@@ -284,6 +291,8 @@ impl SegmentView {
     /// Copies `data` into the segment at `offset` (bounds-checked).
     pub fn write_bytes(&self, offset: Offset, data: &[u8]) -> Result<()> {
         let p = self.ptr(offset, data.len() as u64)?;
+        #[cfg(all(feature = "crash-hooks", not(shm_loom)))]
+        crate::crash::on_write(p.as_ptr() as usize);
         // SAFETY: `p..p+len` is inside the mapping (checked); `data` is a
         // private buffer, so the ranges cannot overlap.
         unsafe { volatile_copy(data.as_ptr(), p.as_ptr(), data.len()) };

@@ -26,6 +26,9 @@
 
 use crate::sync::{AtomicU64, Ordering};
 
+mod writes;
+pub use writes::{arm_writes, count_writes, disarm_writes, on_write, watch, writes, Unwatch};
+
 /// A named crash point. Names are `crate.point` (`freelist.carve`), unique
 /// across the workspace; a point is identified by a hash of its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
