@@ -35,7 +35,7 @@
 //! (`loom_tests.rs`) checks these races.
 
 use crate::procid;
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 /// Bits of an [`OwnerId`] that hold the pid.
 pub const OWNER_PID_BITS: u32 = 22;
@@ -117,7 +117,7 @@ impl OwnerId {
         // Relaxed: the RMW alone makes epochs distinct (modulo 2^10; an
         // epoch is reused only after 1,024 attachments of one process, by
         // which time the attachment that had it is long gone).
-        static NEXT_EPOCH: AtomicUsize = AtomicUsize::new(0);
+        static NEXT_EPOCH: crate::sync::AtomicUsize = crate::sync::AtomicUsize::new(0);
         let epoch = NEXT_EPOCH.fetch_add(1, Ordering::Relaxed) as u32;
         let pid = std::process::id();
         let start = procid::start_of(pid).unwrap_or(0);
