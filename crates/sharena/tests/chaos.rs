@@ -18,6 +18,7 @@ use sharena::layout::sync::{AtomicU64, Ordering};
 use sharena::{
     AllocatorKind, Offset, Recover, RegionId, RunKind, Segment, SegmentOptions, ShmAllocator,
 };
+use sharena_testkit::XorShift;
 use std::time::{Duration, Instant};
 
 const WORKERS: usize = 3;
@@ -89,7 +90,7 @@ trait Heap: Sized {
     fn fresh(&self) -> Self;
     /// Gives cached free blocks back so `stats().used` is exact.
     fn settle(&self);
-    fn size(rng: &mut u64) -> u64;
+    fn size(rng: &mut XorShift) -> u64;
     fn whole(&self) -> u64;
 }
 
@@ -105,8 +106,8 @@ impl Heap for sharena::FreeList {
     fn settle(&self) {
         let _ = self.collect();
     }
-    fn size(rng: &mut u64) -> u64 {
-        1 + next(rng) % 4096
+    fn size(rng: &mut XorShift) -> u64 {
+        1 + rng.next() % 4096
     }
     fn whole(&self) -> u64 {
         self.max_alloc()
@@ -123,7 +124,7 @@ impl Heap for sharena::Slab {
         self.reattach().expect("reattach slab")
     }
     fn settle(&self) {}
-    fn size(_: &mut u64) -> u64 {
+    fn size(_: &mut XorShift) -> u64 {
         64
     }
     fn whole(&self) -> u64 {
@@ -131,12 +132,6 @@ impl Heap for sharena::Slab {
     }
 }
 
-fn next(s: &mut u64) -> u64 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    *s
-}
 
 fn pattern(k: usize, seq: u64, len: u64) -> Vec<u8> {
     let mut b = vec![0u8; len.min(64) as usize];
@@ -151,7 +146,7 @@ fn pattern(k: usize, seq: u64, len: u64) -> Vec<u8> {
 fn worker<H: Heap>(parent: &H, ctl: &Ctl, k: usize, seed: u64) -> ! {
     let handle = parent.fresh();
     let heap = handle.a();
-    let mut rng = seed | 1;
+    let mut rng = XorShift::new(seed | 1);
     let mut held: Vec<(Offset, u64, u64)> = Vec::with_capacity(HOLD);
     let mut seq = 0u64;
     let mut seen = 0u64;
@@ -185,7 +180,7 @@ fn worker<H: Heap>(parent: &H, ctl: &Ctl, k: usize, seed: u64) -> ! {
             std::thread::sleep(Duration::from_micros(50));
             continue;
         }
-        let roll = next(&mut rng);
+        let roll = rng.next();
         if held.len() < HOLD && (held.is_empty() || roll % 3 != 0) {
             let len = H::size(&mut rng);
             if let Ok(off) = heap.alloc(len) {
@@ -285,10 +280,10 @@ fn chaos<H: Heap>(handle: &H, seed: u64) {
     let heap = handle.a();
     let what = H::NAME;
     let ctl = Ctl::new();
-    let mut rng = seed;
+    let mut rng = XorShift::new(seed);
     let mut fleet = Fleet(Vec::new());
     for k in 0..WORKERS {
-        fleet.0.push(spawn(handle, &ctl, k, next(&mut rng)));
+        fleet.0.push(spawn(handle, &ctl, k, rng.next()));
     }
     let mut epoch = 0u64;
     let mut last_ops = [0u64; WORKERS];
@@ -298,15 +293,15 @@ fn chaos<H: Heap>(handle: &H, seed: u64) {
     // rounds start after the previous round saw every worker progress.
     wait_for_progress(&ctl, &last_ops, what, "start");
     for round in 0..KILLS {
-        std::thread::sleep(Duration::from_micros(500 + next(&mut rng) % 8_000));
-        let victim = (next(&mut rng) % WORKERS as u64) as usize;
+        std::thread::sleep(Duration::from_micros(500 + rng.next() % 8_000));
+        let victim = (rng.next() % WORKERS as u64) as usize;
         kill(fleet.0[victim], Signal::SIGKILL).expect("kill");
         let st = waitpid(fleet.0[victim], None).expect("waitpid");
         assert!(
             matches!(st, WaitStatus::Signaled(_, Signal::SIGKILL, _)),
             "{what} round {round}: the victim ended as {st:?}"
         );
-        fleet.0[victim] = spawn(handle, &ctl, victim, next(&mut rng));
+        fleet.0[victim] = spawn(handle, &ctl, victim, rng.next());
         // Every worker, the replacement included, must get on with its
         // work after the kill.
         wait_for_progress(&ctl, &last_ops, what, &format!("round {round}"));

@@ -8,7 +8,6 @@ pub mod harness;
 pub mod mutex_shm;
 pub mod pool;
 pub mod report;
-pub mod rng;
 pub mod subjects;
 pub mod treiber;
 pub mod w1;

@@ -6,7 +6,7 @@
 use super::fleet::Fleet;
 use super::shared::{Claims, Control, Tally};
 use super::subject::{Release, Subject};
-use crate::bench::rng::XorShift;
+use sharena_testkit::XorShift;
 use crate::progress::Progress;
 use crate::Failure;
 use sharena::layout::sync::{AtomicBool, AtomicU32, Ordering};

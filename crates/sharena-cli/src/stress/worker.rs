@@ -8,7 +8,7 @@ use super::blocks::Blocks;
 use super::shared::{Claims, Control, Tally};
 use super::stamp::Stamp;
 use super::subject::{Release, Sizes, Subject};
-use crate::bench::rng::XorShift;
+use sharena_testkit::XorShift;
 use sharena::{Error, Result};
 use std::time::Duration;
 

@@ -91,11 +91,3 @@ pub fn segment(len: u64) -> Seg {
 pub fn attach(seg: &Seg) -> FreeList<Seg> {
     FreeList::attach(seg.clone()).unwrap()
 }
-
-/// xorshift64 (WORKLOADS.md).
-pub fn xorshift(s: &mut u64) -> u64 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    *s
-}

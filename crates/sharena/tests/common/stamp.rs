@@ -3,6 +3,7 @@
 //! freed, so two processes handed the same block show up as a duplicate.
 
 use sharena::{Offset, ShmAllocator};
+use sharena_testkit::XorShift;
 
 /// Bytes per stamped block.
 pub const BLOCK: u64 = 64;
@@ -65,13 +66,8 @@ fn stamp(worker: u64, seq: u64) -> [u8; BLOCK as usize] {
 /// Random alloc/free churn over a working set of 256 blocks.
 pub fn churn(alloc: &impl ShmAllocator, worker: u64, ops: u64) -> Tally {
     let mut t = Tally::default();
-    let mut rng = 42 + worker;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = XorShift::new(42 + worker);
+    let mut next = move || rng.next();
     let mut live: Vec<Option<(Offset, u64)>> = vec![None; 256];
     let check = |t: &mut Tally, off: Offset, seq: u64| {
         let got = alloc.read(off, BLOCK).expect("read a live block");
@@ -161,13 +157,8 @@ fn stamp_sized(worker: u64, seq: u64, len: usize) -> Vec<u8> {
 /// it is freed.
 pub fn churn_sized(alloc: &impl ShmAllocator, worker: u64, ops: u64, max: u64) -> Tally {
     let mut t = Tally::default();
-    let mut rng = 42 + worker;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = XorShift::new(42 + worker);
+    let mut next = move || rng.next();
     let mut live: Vec<Option<(Offset, u64, u64)>> = vec![None; 256];
     let check = |t: &mut Tally, off: Offset, seq: u64, len: u64| {
         let got = alloc.read(off, len).expect("read a live block");
