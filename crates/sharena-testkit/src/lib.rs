@@ -3,14 +3,25 @@
 //!
 //! - [`XorShift`] (`rng.rs`): the workloads' random stream (xorshift64,
 //!   seed `42 + k`).
+//! - [`unique_name`], [`ShmGuard`], [`TempPath`] (`names.rs`, `guard.rs`):
+//!   names no other test uses, and guards that unlink or remove them when
+//!   dropped, also when a test panics.
+//! - [`HeapSegment`] (`heap.rs`): a segment in heap memory for
+//!   single-process tests.
 //!
 //! ```
-//! use sharena_testkit::XorShift;
+//! use sharena::ShmAllocator;
+//! use sharena_testkit::{ShmGuard, XorShift};
 //!
+//! // A named segment that is unlinked however the test ends.
+//! let guard = ShmGuard::new("doc-lib");
+//! let slab = sharena::Slab::create(guard.name(), 1 << 20, 64).unwrap();
 //! // Process 0 of a workload draws the same stream everywhere.
 //! let mut rng = XorShift::for_process(0);
 //! assert_eq!(rng.next(), 45_454_805_674);
-//! assert_eq!(rng.slot(), 703);
+//! let at = slab.alloc(64).unwrap();
+//! slab.write(at, &rng.next().to_le_bytes()).unwrap();
+//! slab.free(at).unwrap();
 //! ```
 //!
 //! The testkit is a dev-dependency of the library crates and a dependency
@@ -18,6 +29,12 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod guard;
+pub mod heap;
+pub mod names;
 pub mod rng;
 
+pub use guard::{Cleanup, ShmGuard, TempPath};
+pub use heap::{HeapSegment, SharedHeap};
+pub use names::{shm_exists, unique_name, unique_name_with, unique_path};
 pub use rng::XorShift;

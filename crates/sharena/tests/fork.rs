@@ -156,17 +156,11 @@ fn main() {
     check(&seg, "anonymous");
 
     // Named: each child opens it by name and maps it at its own address.
-    let name = format!("/sharena-test-{}-fork", std::process::id());
-    struct Unlink<'a>(&'a str);
-    impl Drop for Unlink<'_> {
-        fn drop(&mut self) {
-            let _ = Segment::unlink(self.0);
-        }
-    }
-    let _guard = Unlink(&name);
-    let seg = Segment::create(&name, &SegmentOptions::new(AllocatorKind::Raw, 1 << 20)).unwrap();
+    let guard = common::ShmGuard::new("fork");
+    let name = guard.name();
+    let seg = Segment::create(name, &SegmentOptions::new(AllocatorKind::Raw, 1 << 20)).unwrap();
     run_children(|k| {
-        let mine = Segment::open(&name, &OpenOptions::new().kind(AllocatorKind::Raw)).unwrap();
+        let mine = Segment::open(name, &OpenOptions::new().kind(AllocatorKind::Raw)).unwrap();
         work(&mine, k);
     });
     check(&seg, "named");

@@ -4,22 +4,11 @@
 use super::harness::{prefault, run_forked, ChildOut, RunOut};
 use super::pool::{run_pool, Pass, Pool, Sharing, Sizes};
 use sharena::{Bump, Offset, ShmAllocator, Slab};
+use sharena_testkit::{unique_name_with, ShmGuard};
 
 /// A unique segment name for one bench run.
-pub fn bench_name(tag: &str) -> String {
-    use sharena::layout::sync::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    format!("/sharena-bench-{}-{n}-{tag}", std::process::id())
-}
-
-/// Unlinks a named segment on drop.
-struct Unlink(String);
-
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        let _ = sharena::Segment::unlink(&self.0);
-    }
+fn bench_name(tag: &str) -> String {
+    unique_name_with("sharena-bench", tag)
 }
 
 /// An opened sharena allocator handle: the allocator it serves (through
@@ -113,7 +102,7 @@ pub fn shm_run<H: Handle>(
 ) -> std::io::Result<RunOut> {
     let name = bench_name(tag);
     let parent = create(&name).map_err(std::io::Error::other)?;
-    let _unlink = Unlink(name.clone());
+    let _unlink = ShmGuard(name.clone());
     let sharing = Sharing::Shared {
         used0: Some(parent.allocator().stats().used),
     };
@@ -141,7 +130,7 @@ pub fn bump_run(ops: u64, region: u64) -> std::io::Result<RunOut> {
     let name = bench_name("bump");
     let parent =
         Bump::create(&name, region + region / 8 + (1 << 20)).map_err(std::io::Error::other)?;
-    let _unlink = Unlink(name.clone());
+    let _unlink = ShmGuard(name.clone());
     let r = run_forked(1, |k, ctl| {
         let arena = Bump::open(&name).expect("open the bench arena");
         let view = arena.segment().view();

@@ -6,10 +6,10 @@
 use super::fleet::Fleet;
 use super::shared::{Claims, Control, Tally};
 use super::subject::{Release, Subject};
-use sharena_testkit::XorShift;
+use sharena_testkit::{unique_name_with, ShmGuard, XorShift};
 use crate::progress::Progress;
 use crate::Failure;
-use sharena::layout::sync::{AtomicBool, AtomicU32, Ordering};
+use sharena::layout::sync::{AtomicBool, Ordering};
 use sharena::Error;
 use std::time::{Duration, Instant};
 
@@ -139,23 +139,6 @@ impl Drop for Handlers {
     }
 }
 
-/// Unlinks the run's segment on drop.
-struct Unlink(String);
-
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        let _ = sharena::Segment::unlink(&self.0);
-    }
-}
-
-/// A unique segment name for one run.
-fn run_name(kind: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    // Relaxed: a counter for uniqueness within this process only.
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    format!("/sharena-stress-{}-{n}-{kind}", std::process::id())
-}
-
 /// Calls `reclaim_dead` through the parent's handle and adds it up.
 fn reclaim<S: Subject>(subject: &S, out: &mut Reclaims) {
     match subject.recover().reclaim_dead() {
@@ -191,7 +174,7 @@ fn check<S: Subject>(subject: &S) -> Option<CheckOutcome> {
 
 /// Runs the stress test of kind `S`.
 pub fn run<S: Subject>(cfg: &Config) -> Result<Outcome, Failure> {
-    let name = run_name(S::NAME);
+    let name = unique_name_with("sharena-stress", S::NAME);
     let subject = S::create(&name, cfg.size).map_err(|e| match e {
         Error::InvalidSize { size, reason, .. } => Failure::usage(format!(
             "--size {size} is invalid for {}: {reason}",
@@ -199,7 +182,7 @@ pub fn run<S: Subject>(cfg: &Config) -> Result<Outcome, Failure> {
         )),
         e => Failure::op(format!("stress: {e}")),
     })?;
-    let _unlink = Unlink(name.clone());
+    let _unlink = ShmGuard(name.clone());
     let mut out = Outcome {
         kind: S::NAME,
         name: name.clone(),

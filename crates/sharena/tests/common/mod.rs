@@ -1,62 +1,13 @@
 //! Shared test support: unique names, guards that clean up even when a test
 //! fails, and re-spawning this test binary as a child process.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use sharena::layout::sync::{AtomicU32, Ordering};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
+pub use sharena_testkit::{shm_exists, unique_name, ShmGuard, TempPath};
 
 /// The env var that selects a child role when this binary is re-spawned.
 pub const ROLE_VAR: &str = "SHARENA_TEST_CHILD_ROLE";
-
-/// A name no other test (or test process) uses: pid plus a counter.
-pub fn unique_name(tag: &str) -> String {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("/sharena-test-{}-{n}-{tag}", std::process::id())
-}
-
-/// Unlinks a named segment when dropped (also when the test panics).
-pub struct ShmGuard(pub String);
-
-impl ShmGuard {
-    pub fn new(tag: &str) -> Self {
-        ShmGuard(unique_name(tag))
-    }
-    pub fn name(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Drop for ShmGuard {
-    fn drop(&mut self) {
-        let _ = sharena::Segment::unlink(&self.0);
-    }
-}
-
-/// A temp-file path removed when dropped.
-pub struct TempPath(pub PathBuf);
-
-impl TempPath {
-    pub fn new(tag: &str) -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        TempPath(
-            std::env::temp_dir().join(format!("sharena-test-{}-{n}-{tag}", std::process::id())),
-        )
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Whether `/dev/shm/NAME` exists.
-pub fn shm_exists(name: &str) -> bool {
-    std::path::Path::new("/dev/shm").join(&name[1..]).exists()
-}
 
 /// Re-spawns this test binary running only `test` (a test that dispatches
 /// on [`ROLE_VAR`]) with `role` and `args` in the environment.
