@@ -6,9 +6,9 @@
 mod common;
 
 use sharena_slab::Slab;
+use sharena_testkit::XorShift;
 use shm_layout::sync::{AtomicU64, Ordering};
 use shm_layout::{Error, Offset, RegionId, ShmAllocator};
-use sharena_testkit::XorShift;
 use std::sync::{Arc, Barrier};
 
 const THREADS: u64 = 4;

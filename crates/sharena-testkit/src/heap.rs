@@ -185,6 +185,9 @@ mod tests {
             })
         })
         .unwrap_err();
-        assert!(matches!(err, shm_layout::Error::Unsupported { .. }), "{err}");
+        assert!(
+            matches!(err, shm_layout::Error::Unsupported { .. }),
+            "{err}"
+        );
     }
 }

@@ -8,6 +8,10 @@
 //!   dropped, also when a test panics.
 //! - [`HeapSegment`] (`heap.rs`): a segment in heap memory for
 //!   single-process tests.
+//! - [`harness`]: real processes: re-spawn this binary in a role
+//!   ([`harness::Spawn`]), or fork from a single-threaded `main`
+//!   ([`harness::fork_child`]); kill, wait with a timeout, and an
+//!   [`harness::Exit`] that tells a signal from an exit status.
 //!
 //! ```
 //! use sharena::ShmAllocator;
@@ -30,6 +34,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod guard;
+pub mod harness;
 pub mod heap;
 pub mod names;
 pub mod rng;

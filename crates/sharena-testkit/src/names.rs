@@ -39,7 +39,11 @@ pub fn unique_name_with(prefix: &str, tag: &str) -> String {
 /// A path in the temporary directory no other test uses:
 /// `<tmp>/sharena-test-<pid>-<n>-<tag>` (nothing is created).
 pub fn unique_path(tag: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("{TEST_PREFIX}-{}-{}-{tag}", std::process::id(), next()))
+    std::env::temp_dir().join(format!(
+        "{TEST_PREFIX}-{}-{}-{tag}",
+        std::process::id(),
+        next()
+    ))
 }
 
 /// Whether the named segment exists (`/dev/shm/NAME`).

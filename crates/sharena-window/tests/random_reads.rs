@@ -7,7 +7,6 @@ use common::{manager, page, pattern_bytes, TempFile};
 use sharena_testkit::XorShift;
 use sharena_window::{Config, SlidingBuffer};
 
-
 #[test]
 fn five_thousand_random_reads_within_budgets() {
     let pg = page();

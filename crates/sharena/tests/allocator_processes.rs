@@ -32,11 +32,11 @@ fn child_entry() {
 fn four_workers(role: &str, name: &str) -> Tally {
     let mut children: Vec<ChildGuard> = (0..4)
         .map(|w| {
-            ChildGuard(spawn_child(
+            spawn_child(
                 "child_entry",
                 role,
                 &[("SHARENA_NAME", name), ("SHARENA_WORKER", &w.to_string())],
-            ))
+            )
         })
         .collect();
     let mut total = Tally::default();

@@ -11,13 +11,13 @@
 //!
 //! `harness = false`: `main` is single-threaded, so `fork` is safe here.
 
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use sharena::layout::sync::{AtomicU64, Ordering};
 use sharena::{
     AllocatorKind, Offset, Recover, RegionId, RunKind, Segment, SegmentOptions, ShmAllocator,
 };
+use sharena_testkit::harness::{fork_child, kill, try_wait, wait, Exit, Forked};
 use sharena_testkit::XorShift;
 use std::time::{Duration, Instant};
 
@@ -132,7 +132,6 @@ impl Heap for sharena::Slab {
     }
 }
 
-
 fn pattern(k: usize, seq: u64, len: u64) -> Vec<u8> {
     let mut b = vec![0u8; len.min(64) as usize];
     for (i, x) in b.iter_mut().enumerate() {
@@ -210,41 +209,19 @@ fn worker<H: Heap>(parent: &H, ctl: &Ctl, k: usize, seed: u64) -> ! {
 
 fn spawn<H: Heap>(heap: &H, ctl: &Ctl, k: usize, seed: u64) -> Pid {
     // SAFETY: `main` is single-threaded (harness = false); the child only
-    // runs `worker`, which never returns, and exits through a signal.
-    match unsafe { fork() }.expect("fork") {
-        ForkResult::Child => {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                worker(heap, ctl, k, seed)
-            }));
-            std::process::exit(if r.is_ok() { 0 } else { 101 });
-        }
-        ForkResult::Parent { child } => child,
-    }
-}
-
-/// Kills every worker on the way out, also when an assertion fails.
-struct Fleet(Vec<Pid>);
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        for &p in &self.0 {
-            let _ = kill(p, Signal::SIGKILL);
-            let _ = waitpid(p, None);
-        }
-    }
+    // runs `worker`, which never returns, and ends through a signal.
+    unsafe { fork_child(|| worker(heap, ctl, k, seed)) }.expect("fork")
 }
 
 /// Pauses the workers and waits for every acknowledgement (bounded: a
 /// worker that cannot get through one operation in 10 s is stuck).
-fn pause_all(ctl: &Ctl, fleet: &Fleet, epoch: u64, what: &str) {
+fn pause_all(ctl: &Ctl, fleet: &Forked, epoch: u64, what: &str) {
     ctl.pause().store(epoch, Ordering::Release);
     let deadline = Instant::now() + Duration::from_secs(10);
     for k in 0..fleet.0.len() {
         while ctl.slot(k, 0).load(Ordering::Acquire) != epoch {
-            if let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
-                waitpid(fleet.0[k], Some(WaitPidFlag::WNOHANG))
-            {
-                panic!("{what}: worker {k} died on its own");
+            if let Some(end @ (Exit::Exited(_) | Exit::Signaled(_))) = try_wait(fleet.0[k]) {
+                panic!("{what}: worker {k} died on its own ({end})");
             }
             assert!(Instant::now() < deadline, "{what}: worker {k} is stuck");
             std::thread::sleep(Duration::from_micros(100));
@@ -281,7 +258,7 @@ fn chaos<H: Heap>(handle: &H, seed: u64) {
     let what = H::NAME;
     let ctl = Ctl::new();
     let mut rng = XorShift::new(seed);
-    let mut fleet = Fleet(Vec::new());
+    let mut fleet = Forked::default();
     for k in 0..WORKERS {
         fleet.0.push(spawn(handle, &ctl, k, rng.next()));
     }
@@ -295,10 +272,10 @@ fn chaos<H: Heap>(handle: &H, seed: u64) {
     for round in 0..KILLS {
         std::thread::sleep(Duration::from_micros(500 + rng.next() % 8_000));
         let victim = (rng.next() % WORKERS as u64) as usize;
-        kill(fleet.0[victim], Signal::SIGKILL).expect("kill");
-        let st = waitpid(fleet.0[victim], None).expect("waitpid");
+        kill(fleet.0[victim], Signal::SIGKILL);
+        let st = wait(fleet.0[victim]);
         assert!(
-            matches!(st, WaitStatus::Signaled(_, Signal::SIGKILL, _)),
+            st.killed_by(Signal::SIGKILL),
             "{what} round {round}: the victim ended as {st:?}"
         );
         fleet.0[victim] = spawn(handle, &ctl, victim, rng.next());

@@ -10,17 +10,16 @@
 //!
 //! `harness = false`: `main` is single-threaded, so `fork` is safe here.
 
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use sharena::{Offset, Recover, RegionId, ShmAllocator};
+use sharena_testkit::harness::{fork_child, kill, try_wait, wait, Exit};
 use sharena_testkit::XorShift;
 use std::time::{Duration, Instant};
 
 const CASES_PER_KIND: u64 = 1_700;
 const PARALLEL: usize = 2;
 const TIMEOUT: Duration = Duration::from_secs(20);
-
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -77,7 +76,12 @@ fn corrupt(view: &sharena::SegmentView, blocks: &[u64], rng: &mut XorShift) {
 
 /// Runs allocator operations on a heap; every result is ignored except
 /// that it must come back.
-fn exercise<A: ShmAllocator + Recover>(heap: &A, live: &mut Vec<u64>, rng: &mut XorShift, ops: u64) {
+fn exercise<A: ShmAllocator + Recover>(
+    heap: &A,
+    live: &mut Vec<u64>,
+    rng: &mut XorShift,
+    ops: u64,
+) {
     let pool = heap.view().region(RegionId::Pool);
     for _ in 0..ops {
         match rng.next() % 10 {
@@ -150,16 +154,15 @@ fn case(kind: Kind, seed: u64) {
 }
 
 fn start(kind: Kind, seed: u64) -> Pid {
-    // SAFETY: `main` is single-threaded (harness = false).
-    match unsafe { fork() }.expect("fork") {
-        ForkResult::Child => {
-            let ok = std::panic::catch_unwind(|| case(kind, seed)).is_ok();
-            // Skip destructors of inherited state: `_exit`.
-            // SAFETY: `_exit` is async-signal-safe and ends the child.
-            unsafe { nix::libc::_exit(if ok { 0 } else { 101 }) }
-        }
-        ForkResult::Parent { child } => child,
-    }
+    // SAFETY: `main` is single-threaded (harness = false). The child
+    // `_exit`s, skipping the destructors of inherited state.
+    let pid = unsafe {
+        fork_child(|| {
+            case(kind, seed);
+            0
+        })
+    };
+    pid.expect("fork")
 }
 
 /// Waits for one of `running` to end (bounded by `TIMEOUT` per case);
@@ -168,23 +171,18 @@ fn reap(running: &[(Pid, Kind, u64, Instant)]) -> (usize, Option<String>) {
     loop {
         for (i, &(pid, kind, seed, started)) in running.iter().enumerate() {
             let what = |how: String| Some(format!("case {}:{seed} {how}", kind.name()));
-            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => {
+            match try_wait(pid) {
+                None => {
                     if started.elapsed() > TIMEOUT {
-                        let _ = kill(pid, Signal::SIGKILL);
-                        let _ = waitpid(pid, None);
+                        kill(pid, Signal::SIGKILL);
+                        let _ = wait(pid);
                         return (i, what(format!("hung (killed after {TIMEOUT:?})")));
                     }
                 }
-                Ok(WaitStatus::Exited(_, 0)) => return (i, None),
-                Ok(WaitStatus::Exited(_, code)) => {
-                    return (i, what(format!("exited {code} (a panic)")))
-                }
-                Ok(WaitStatus::Signaled(_, sig, _)) => {
-                    return (i, what(format!("died of {sig:?}")))
-                }
-                Ok(other) => return (i, what(format!("ended as {other:?}"))),
-                Err(e) => return (i, what(format!("waitpid failed: {e}"))),
+                Some(Exit::Exited(0)) => return (i, None),
+                Some(Exit::Exited(code)) => return (i, what(format!("exited {code} (a panic)"))),
+                Some(Exit::Signaled(sig)) => return (i, what(format!("died of {sig:?}"))),
+                Some(Exit::Lost) => return (i, what("could not be waited for".to_string())),
             }
         }
         std::thread::sleep(Duration::from_micros(200));

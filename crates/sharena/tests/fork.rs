@@ -5,10 +5,9 @@
 mod common;
 
 use common::stamp::{churn, churn_sized, fill_then_verify, Tally};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult};
 use sharena::layout::sync::Ordering;
 use sharena::{AllocatorKind, Offset, OpenOptions, RegionId, Segment, SegmentOptions};
+use sharena_testkit::harness::{fork_child, wait, Exit};
 
 const WORKERS: u64 = 4;
 const ROUNDS: u64 = 10_000;
@@ -47,19 +46,17 @@ fn check(seg: &Segment, what: &str) {
 fn run_children(mut child: impl FnMut(u64)) {
     let mut pids = Vec::new();
     for k in 0..WORKERS {
-        // SAFETY: this test's `main` is single-threaded (harness = false), so
-        // the child may run arbitrary code after fork.
-        match unsafe { fork() }.expect("fork") {
-            ForkResult::Child => {
-                let ok =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child(k))).is_ok();
-                std::process::exit(i32::from(!ok));
-            }
-            ForkResult::Parent { child } => pids.push(child),
-        }
+        // SAFETY: this test's `main` is single-threaded (harness = false).
+        let pid = unsafe {
+            fork_child(|| {
+                child(k);
+                0
+            })
+        };
+        pids.push(pid.expect("fork"));
     }
     for pid in pids {
-        assert_eq!(waitpid(pid, None).unwrap(), WaitStatus::Exited(pid, 0));
+        assert_eq!(wait(pid), Exit::Exited(0), "worker {pid}");
     }
 }
 

@@ -8,8 +8,8 @@ use super::blocks::Blocks;
 use super::shared::{Claims, Control, Tally};
 use super::stamp::Stamp;
 use super::subject::{Release, Sizes, Subject};
-use sharena_testkit::XorShift;
 use sharena::{Error, Result};
+use sharena_testkit::XorShift;
 use std::time::Duration;
 
 /// Operations between two looks at the stop word (and two publications of

@@ -61,4 +61,3 @@ pub fn segment(len: u64) -> Seg {
 pub fn attach(seg: &Seg) -> FreeList<Seg> {
     FreeList::attach(seg.clone()).unwrap()
 }
-
