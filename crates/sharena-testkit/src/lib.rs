@@ -8,6 +8,9 @@
 //!   dropped, also when a test panics.
 //! - [`HeapSegment`] (`heap.rs`): a segment in heap memory for
 //!   single-process tests.
+//! - [`Stamp`] (`stamp.rs`): the one block stamp, every byte of a block
+//!   naming its writer (pid, worker, sequence); [`churn`]: stamped churn
+//!   over any allocator; [`Tally`] (`tally.rs`): what a worker counted.
 //! - [`harness`]: real processes: re-spawn this binary in a role
 //!   ([`harness::Spawn`]), or fork from a single-threaded `main`
 //!   ([`harness::fork_child`]); kill, wait with a timeout, and an
@@ -33,13 +36,18 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod churn;
 pub mod guard;
 pub mod harness;
 pub mod heap;
 pub mod names;
 pub mod rng;
+pub mod stamp;
+pub mod tally;
 
 pub use guard::{Cleanup, ShmGuard, TempPath};
 pub use heap::{HeapSegment, SharedHeap};
 pub use names::{shm_exists, unique_name, unique_name_with, unique_path};
 pub use rng::XorShift;
+pub use stamp::{Stamp, Verdict};
+pub use tally::Tally;

@@ -17,7 +17,11 @@ fn forked(body: impl FnOnce() -> i32) -> nix::unistd::Pid {
 fn main() {
     // A status comes back; a panic is 101.
     assert_eq!(wait(forked(|| 3)), Exit::Exited(3));
-    assert_eq!(wait(forked(|| panic!("in the child"))), Exit::Exited(101));
+    let panics = forked(|| {
+        std::panic::set_hook(Box::new(|_| {}));
+        panic!("in the child")
+    });
+    assert_eq!(wait(panics), Exit::Exited(101));
     assert!(wait(forked(|| 0)).success());
 
     // A bounded wait returns while the child runs; a SIGKILL shows.

@@ -18,6 +18,7 @@ use sharena::{
     AllocatorKind, Offset, Recover, RegionId, RunKind, Segment, SegmentOptions, ShmAllocator,
 };
 use sharena_testkit::harness::{fork_child, kill, try_wait, wait, Exit, Forked};
+use sharena_testkit::stamp::Stamp;
 use sharena_testkit::XorShift;
 use std::time::{Duration, Instant};
 
@@ -132,12 +133,10 @@ impl Heap for sharena::Slab {
     }
 }
 
+/// A block's stamp: its first 64 bytes at most (the testkit's cheap
+/// stamp), naming this process, worker `k` and the sequence number.
 fn pattern(k: usize, seq: u64, len: u64) -> Vec<u8> {
-    let mut b = vec![0u8; len.min(64) as usize];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = (seq.wrapping_mul(0x9E37_79B9) ^ (k as u64) << 5 ^ i as u64) as u8 | 1;
-    }
-    b
+    Stamp::mine(k as u64, seq).cheap_bytes(len)
 }
 
 /// A worker: runs until killed. Between operations it watches the pause

@@ -4,10 +4,11 @@
 
 mod common;
 
-use common::stamp::{churn, churn_sized, fill_then_verify, Tally};
 use sharena::layout::sync::Ordering;
 use sharena::{AllocatorKind, Offset, OpenOptions, RegionId, Segment, SegmentOptions};
+use sharena_testkit::churn::{churn, churn_sized, fill_then_verify};
 use sharena_testkit::harness::{fork_child, wait, Exit};
+use sharena_testkit::tally::{Tally, TALLY_WORDS};
 
 const WORKERS: u64 = 4;
 const ROUNDS: u64 = 10_000;
@@ -107,9 +108,8 @@ fn forked_tally(work: impl Fn(u64) -> Tally) -> Tally {
     let res_base = results.view().region(RegionId::Pool).offset;
     run_children(|k| {
         let t = work(k);
-        let words = [t.ops, t.verified, t.duplicates, t.corruptions, t.oom];
-        for (i, w) in words.iter().enumerate() {
-            let at = Offset::new(res_base + 64 * k + 8 * i as u64);
+        for (i, w) in t.words().iter().enumerate() {
+            let at = Offset::new(res_base + 128 * k + 8 * i as u64);
             results
                 .view()
                 .atomic_u64(at)
@@ -119,23 +119,15 @@ fn forked_tally(work: impl Fn(u64) -> Tally) -> Tally {
     });
     let mut total = Tally::default();
     for k in 0..WORKERS {
-        let w: Vec<u64> = (0..5)
-            .map(|i| {
-                let at = Offset::new(res_base + 64 * k + 8 * i);
-                results
-                    .view()
-                    .atomic_u64(at)
-                    .unwrap()
-                    .load(Ordering::Relaxed)
-            })
-            .collect();
-        total.add(&Tally {
-            ops: w[0],
-            verified: w[1],
-            duplicates: w[2],
-            corruptions: w[3],
-            oom: w[4],
+        let w: [u64; TALLY_WORDS] = std::array::from_fn(|i| {
+            let at = Offset::new(res_base + 128 * k + 8 * i as u64);
+            results
+                .view()
+                .atomic_u64(at)
+                .unwrap()
+                .load(Ordering::Relaxed)
         });
+        total.add(&Tally::from_words(w));
     }
     assert_eq!(total.ops, WORKERS * OPS, "{total:?}");
     assert_eq!(

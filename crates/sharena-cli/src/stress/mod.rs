@@ -7,7 +7,6 @@
 //! - `blocks.rs`: a block as a worker uses it (an offset, or a handle
 //!   reached through a pin).
 //! - `worker.rs`: the worker loops, generic over `Blocks`.
-//! - `stamp.rs`: the bytes written over every block and their check.
 //! - `shared.rs`: the control block and the duplicate table.
 //! - `fleet.rs`: forking, reaping, killing and replacing workers.
 //! - `supervise.rs`: one run from the parent's side.
@@ -15,7 +14,6 @@
 mod blocks;
 mod fleet;
 mod shared;
-mod stamp;
 mod subject;
 mod supervise;
 mod worker;

@@ -6,9 +6,9 @@
 
 use super::blocks::Blocks;
 use super::shared::{Claims, Control, Tally};
-use super::stamp::Stamp;
 use super::subject::{Release, Sizes, Subject};
 use sharena::{Error, Result};
+use sharena_testkit::stamp::Stamp;
 use sharena_testkit::XorShift;
 use std::time::Duration;
 

@@ -15,5 +15,3 @@ pub fn spawn_child(test: &str, role: &str, env: &[(&str, &str)]) -> ChildGuard {
     }
     spawn.spawn().expect("spawn child")
 }
-
-pub mod stamp;
