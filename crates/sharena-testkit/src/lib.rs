@@ -11,6 +11,10 @@
 //! - [`Stamp`] (`stamp.rs`): the one block stamp, every byte of a block
 //!   naming its writer (pid, worker, sequence); [`churn`]: stamped churn
 //!   over any allocator; [`Tally`] (`tally.rs`): what a worker counted.
+//! - [`Subject`] (`subject.rs`): the one adapter over the allocator kinds
+//!   (bump, slab, freelist, handles), with [`blocks::Blocks`] (`blocks.rs`),
+//!   a block as a worker uses it (an offset, or a handle reached through a
+//!   pin).
 //! - [`harness`]: real processes: re-spawn this binary in a role
 //!   ([`harness::Spawn`]), or fork from a single-threaded `main`
 //!   ([`harness::fork_child`]); kill, wait with a timeout, and an
@@ -36,6 +40,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod blocks;
 pub mod churn;
 pub mod guard;
 pub mod harness;
@@ -43,6 +48,7 @@ pub mod heap;
 pub mod names;
 pub mod rng;
 pub mod stamp;
+pub mod subject;
 pub mod tally;
 
 pub use guard::{Cleanup, ShmGuard, TempPath};
@@ -50,4 +56,5 @@ pub use heap::{HeapSegment, SharedHeap};
 pub use names::{shm_exists, unique_name, unique_name_with, unique_path};
 pub use rng::XorShift;
 pub use stamp::{Stamp, Verdict};
+pub use subject::{OffsetSubject, Release, Sizes, Subject};
 pub use tally::Tally;

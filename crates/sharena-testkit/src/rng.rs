@@ -28,6 +28,7 @@ impl XorShift {
 
     /// The next draw.
     #[inline(always)]
+    #[allow(clippy::should_implement_trait)] // an endless stream: no `Option`
     pub fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;

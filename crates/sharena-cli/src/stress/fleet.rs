@@ -4,7 +4,6 @@
 //! reaps whatever still runs (so no worker outlives the command).
 
 use super::shared::{Claims, Control, Tally, NO_PHASE};
-use super::subject::Subject;
 use super::worker::{self, Env};
 use crate::Failure;
 use nix::errno::Errno;
@@ -12,6 +11,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpid, Pid};
 use sharena_testkit::harness::{die_with_parent, fork_child, kill, try_wait, wait, Exit};
+use sharena_testkit::subject::Subject;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 

@@ -3,18 +3,16 @@
 //! every block stamped and verified, duplicates caught in a side table,
 //! and the allocator's `used` bytes checked at the end (DESIGN.md §5).
 //!
-//! - `subject.rs`: what each kind brings (the one place a kind plugs in).
-//! - `blocks.rs`: a block as a worker uses it (an offset, or a handle
-//!   reached through a pin).
+//! - the testkit's `Subject`: what each kind brings (the one place a kind
+//!   plugs in), and its `Blocks`: a block as a worker uses it (an offset,
+//!   or a handle reached through a pin).
 //! - `worker.rs`: the worker loops, generic over `Blocks`.
 //! - `shared.rs`: the control block and the duplicate table.
 //! - `fleet.rs`: forking, reaping, killing and replacing workers.
 //! - `supervise.rs`: one run from the parent's side.
 
-mod blocks;
 mod fleet;
 mod shared;
-mod subject;
 mod supervise;
 mod worker;
 

@@ -5,11 +5,11 @@
 
 use super::fleet::Fleet;
 use super::shared::{Claims, Control, Tally};
-use super::subject::{Release, Subject};
 use crate::progress::Progress;
 use crate::Failure;
 use sharena::layout::sync::{AtomicBool, Ordering};
 use sharena::Error;
+use sharena_testkit::subject::{Release, Subject};
 use sharena_testkit::{unique_name_with, ShmGuard, XorShift};
 use std::time::{Duration, Instant};
 

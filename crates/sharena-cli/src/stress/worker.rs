@@ -4,11 +4,11 @@
 //! with a reset. Generic over [`Blocks`], so a new kind only brings its
 //! [`Subject`] impl (and a `Blocks` impl if its blocks are not offsets).
 
-use super::blocks::Blocks;
 use super::shared::{Claims, Control, Tally};
-use super::subject::{Release, Sizes, Subject};
 use sharena::{Error, Result};
+use sharena_testkit::blocks::Blocks;
 use sharena_testkit::stamp::Stamp;
+use sharena_testkit::subject::{Release, Sizes, Subject};
 use sharena_testkit::XorShift;
 use std::time::Duration;
 
@@ -302,13 +302,13 @@ pub fn main<S: Subject>(name: &str, env: &Env<'_>) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::blocks::Offsets;
     use super::*;
     use sharena::layout::sync::{AtomicU64, Ordering};
     use sharena::{
         AllocStats, AllocatorKind, Offset, RegionId, Segment, SegmentOptions, SegmentView,
         ShmAllocator,
     };
+    use sharena_testkit::blocks::Offsets;
 
     /// A broken allocator: hands out 64-byte blocks from a counter, but
     /// every block twice when `twice` is set.
