@@ -59,6 +59,16 @@ impl Progress {
     }
 }
 
+impl sharena_testkit::run::Progress for Progress {
+    fn update(&mut self, done: Option<f64>, text: &str) {
+        Progress::update(self, done, text);
+    }
+
+    fn finish(&mut self) {
+        Progress::finish(self);
+    }
+}
+
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();

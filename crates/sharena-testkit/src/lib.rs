@@ -15,6 +15,8 @@
 //!   (bump, slab, freelist, handles), with [`blocks::Blocks`] (`blocks.rs`),
 //!   a block as a worker uses it (an offset, or a handle reached through a
 //!   pin).
+//! - [`stress`]: the engine of `sharena stress`; [`run`]: the progress
+//!   and failure it reports to the command.
 //! - [`harness`]: real processes: re-spawn this binary in a role
 //!   ([`harness::Spawn`]), or fork from a single-threaded `main`
 //!   ([`harness::fork_child`]); kill, wait with a timeout, and an
@@ -47,7 +49,9 @@ pub mod harness;
 pub mod heap;
 pub mod names;
 pub mod rng;
+pub mod run;
 pub mod stamp;
+pub mod stress;
 pub mod subject;
 pub mod tally;
 

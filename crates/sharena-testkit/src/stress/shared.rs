@@ -11,9 +11,9 @@
 //!   serial after `alloc` and back to 0 before it gives the block back; a
 //!   failed claim means the allocator handed out a live block twice.
 
+pub(crate) use crate::tally::{Tally, TALLY_WORDS};
 use sharena::layout::sync::{AtomicU32, AtomicU64, Ordering};
 use sharena::{AllocatorKind, Offset, RegionId, Result, Segment, SegmentOptions};
-pub use sharena_testkit::tally::{Tally, TALLY_WORDS};
 
 /// Words per worker line.
 const LINE_WORDS: u64 = 16;

@@ -5,11 +5,11 @@
 //! [`Subject`] impl (and a `Blocks` impl if its blocks are not offsets).
 
 use super::shared::{Claims, Control, Tally};
+use crate::blocks::Blocks;
+use crate::stamp::Stamp;
+use crate::subject::{Release, Sizes, Subject};
+use crate::XorShift;
 use sharena::{Error, Result};
-use sharena_testkit::blocks::Blocks;
-use sharena_testkit::stamp::Stamp;
-use sharena_testkit::subject::{Release, Sizes, Subject};
-use sharena_testkit::XorShift;
 use std::time::Duration;
 
 /// Operations between two looks at the stop word (and two publications of
@@ -303,12 +303,12 @@ pub fn main<S: Subject>(name: &str, env: &Env<'_>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocks::Offsets;
     use sharena::layout::sync::{AtomicU64, Ordering};
     use sharena::{
         AllocStats, AllocatorKind, Offset, RegionId, Segment, SegmentOptions, SegmentView,
         ShmAllocator,
     };
-    use sharena_testkit::blocks::Offsets;
 
     /// A broken allocator: hands out 64-byte blocks from a counter, but
     /// every block twice when `twice` is set.

@@ -5,12 +5,11 @@
 
 use super::fleet::Fleet;
 use super::shared::{Claims, Control, Tally};
-use crate::progress::Progress;
-use crate::Failure;
+use crate::run::{Failure, Progress};
+use crate::subject::{Release, Subject};
+use crate::{unique_name_with, ShmGuard, XorShift};
 use sharena::layout::sync::{AtomicBool, Ordering};
 use sharena::Error;
-use sharena_testkit::subject::{Release, Subject};
-use sharena_testkit::{unique_name_with, ShmGuard, XorShift};
 use std::time::{Duration, Instant};
 
 /// What the command asked for.
@@ -24,8 +23,6 @@ pub struct Config {
     pub size: u64,
     /// Kill a random worker this often.
     pub kill_every: Option<Duration>,
-    /// Machine-readable output asked for (no progress line).
-    pub json: bool,
 }
 
 /// What a run found.
@@ -172,8 +169,9 @@ fn check<S: Subject>(subject: &S) -> Option<CheckOutcome> {
     }
 }
 
-/// Runs the stress test of kind `S`.
-pub fn run<S: Subject>(cfg: &Config) -> Result<Outcome, Failure> {
+/// Runs the stress test of kind `S`, drawing `progress` from the parent's
+/// loop. Call it only from a single-threaded `main` (it forks).
+pub fn run<S: Subject>(cfg: &Config, progress: &mut dyn Progress) -> Result<Outcome, Failure> {
     let name = unique_name_with("sharena-stress", S::NAME);
     let subject = S::create(&name, cfg.size).map_err(|e| match e {
         Error::InvalidSize { size, reason, .. } => Failure::usage(format!(
@@ -203,7 +201,6 @@ pub fn run<S: Subject>(cfg: &Config) -> Result<Outcome, Failure> {
     let deadline = start + cfg.secs;
     let mut next_kill = cfg.kill_every.map(|d| start + d);
     let mut phase = 0;
-    let mut progress = Progress::new(cfg.json);
     loop {
         let now = Instant::now();
         // SeqCst: set by the signal handler; no data rides on it.

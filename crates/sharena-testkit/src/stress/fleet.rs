@@ -5,13 +5,13 @@
 
 use super::shared::{Claims, Control, Tally, NO_PHASE};
 use super::worker::{self, Env};
-use crate::Failure;
+use crate::harness::{die_with_parent, fork_child, kill, try_wait, wait, Exit};
+use crate::run::Failure;
+use crate::subject::Subject;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpid, Pid};
-use sharena_testkit::harness::{die_with_parent, fork_child, kill, try_wait, wait, Exit};
-use sharena_testkit::subject::Subject;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
