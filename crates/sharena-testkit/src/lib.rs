@@ -15,7 +15,8 @@
 //!   (bump, slab, freelist, handles), with [`blocks::Blocks`] (`blocks.rs`),
 //!   a block as a worker uses it (an offset, or a handle reached through a
 //!   pin).
-//! - [`stress`]: the engine of `sharena stress`; [`run`]: the progress
+//! - [`stress`] and [`bench`]: the engines of `sharena stress` and
+//!   `sharena bench`; [`run`]: the progress
 //!   and failure it reports to the command.
 //! - [`harness`]: real processes: re-spawn this binary in a role
 //!   ([`harness::Spawn`]), or fork from a single-threaded `main`
@@ -42,6 +43,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod bench;
 pub mod blocks;
 pub mod churn;
 pub mod guard;

@@ -1,8 +1,7 @@
-//! Smoke test of the W5/W5r workload module of `sharena bench`, compiled here until the
-//! command's crate exists: a small file, one repetition, checksums that agree.
+//! Smoke test of the W5/W5r workload module of `sharena bench`: a small file, one
+//! repetition, checksums that agree.
 
-#[path = "../../sharena-cli/src/bench/w5.rs"]
-mod w5;
+use sharena_testkit::bench::w5;
 
 #[test]
 fn the_pattern_and_the_fold() {

@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use sharena_testkit::XorShift;
+use crate::XorShift;
 use sharena_window::{Config, Hint, Manager, SlidingBuffer};
 
 const MIB: u64 = 1 << 20;

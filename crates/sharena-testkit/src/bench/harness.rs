@@ -7,10 +7,10 @@
 //! `MAP_SHARED`), inherited by the children. `fork` is safe here because the
 //! command's `main` is single-threaded.
 
+use crate::harness::{fork_child, has_ended, wait, Exit};
 use nix::unistd::Pid;
 use sharena::layout::sync::{spin_loop, AtomicU64, Ordering};
 use sharena::{AllocatorKind, Offset, RegionId, Segment, SegmentOptions};
-use sharena_testkit::harness::{fork_child, has_ended, wait, Exit};
 use std::time::Duration;
 
 /// Words per child in the control block.
@@ -79,6 +79,7 @@ pub fn now_ns() -> u64 {
 }
 
 /// The control block the children see.
+#[derive(Debug)]
 pub struct Ctl {
     seg: Segment,
     base: u64,
@@ -210,7 +211,7 @@ pub fn run_forked(p: usize, child: impl Fn(usize, &Ctl) -> ChildOut) -> std::io:
 
 /// Prefaults `len` bytes at `ptr` in this process: `MADV_POPULATE_WRITE`,
 /// or a read of every 4 KiB page where that call fails (WORKLOADS.md §1).
-pub fn prefault(ptr: *mut u8, len: usize) {
+pub(crate) fn prefault(ptr: *mut u8, len: usize) {
     // SAFETY: madvise only changes page-table state for the caller's own
     // mapping; a failure is handled below.
     let r = unsafe { libc::madvise(ptr.cast(), len, libc::MADV_POPULATE_WRITE) };

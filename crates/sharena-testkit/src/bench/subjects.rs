@@ -3,9 +3,9 @@
 
 use super::harness::{prefault, run_forked, ChildOut, RunOut};
 use super::pool::{run_pool, Pass, Pool, Sharing, Sizes};
+use crate::subject::OffsetSubject;
+use crate::{unique_name_with, ShmGuard};
 use sharena::{Bump, Offset, ShmAllocator, Slab};
-use sharena_testkit::subject::OffsetSubject;
-use sharena_testkit::{unique_name_with, ShmGuard};
 
 /// A unique segment name for one bench run.
 fn bench_name(tag: &str) -> String {
