@@ -1,27 +1,35 @@
 //! What sharena's tests, `sharena stress` and `sharena bench` share, written
 //! once.
 //!
+//! The low-level part names only `shm-layout` and `std` types (and
+//! unlinks through the facade), so any crate's tests may use it:
+//!
 //! - [`XorShift`] (`rng.rs`): the workloads' random stream (xorshift64,
 //!   seed `42 + k`).
 //! - [`unique_name`], [`ShmGuard`], [`TempPath`] (`names.rs`, `guard.rs`):
 //!   names no other test uses, and guards that unlink or remove them when
 //!   dropped, also when a test panics.
 //! - [`HeapSegment`] (`heap.rs`): a segment in heap memory for
-//!   single-process tests.
-//! - [`Stamp`] (`stamp.rs`): the one block stamp, every byte of a block
-//!   naming its writer (pid, worker, sequence); [`churn`]: stamped churn
-//!   over any allocator; [`Tally`] (`tally.rs`): what a worker counted.
-//! - [`Subject`] (`subject.rs`): the one adapter over the allocator kinds
-//!   (bump, slab, freelist, handles), with [`blocks::Blocks`] (`blocks.rs`),
-//!   a block as a worker uses it (an offset, or a handle reached through a
-//!   pin).
-//! - [`stress`] and [`bench`]: the engines of `sharena stress` and
-//!   `sharena bench`; [`run`]: the progress
-//!   and failure it reports to the command.
+//!   single-process tests, built from a layout and the caller's creator
+//!   hook.
 //! - [`harness`]: real processes: re-spawn this binary in a role
 //!   ([`harness::Spawn`]), or fork from a single-threaded `main`
 //!   ([`harness::fork_child`]); kill, wait with a timeout, and an
 //!   [`harness::Exit`] that tells a signal from an exit status.
+//! - [`Stamp`] (`stamp.rs`): the one block stamp, every byte of a block
+//!   naming its writer (pid, worker, sequence); [`churn`]: stamped churn
+//!   over any `ShmAllocator`; [`Tally`] (`tally.rs`): what a worker
+//!   counted.
+//!
+//! The engines name the facade's allocator types:
+//!
+//! - [`Subject`] (`subject.rs`): the one adapter over the allocator kinds
+//!   (bump, slab, freelist, handles), with [`blocks::Blocks`] (`blocks.rs`),
+//!   a block as a worker uses it (an offset, or a handle reached through a
+//!   pin).
+//! - [`stress`] and [`mod@bench`]: the engines of `sharena stress` and
+//!   `sharena bench` (the command keeps the flags and the output); [`run`]:
+//!   the progress and failure an engine reports.
 //!
 //! ```
 //! use sharena::ShmAllocator;
@@ -38,8 +46,21 @@
 //! slab.free(at).unwrap();
 //! ```
 //!
-//! The testkit is a dev-dependency of the library crates and a dependency
-//! of the command only: no library crate ever depends on it.
+//! # Who may depend on it
+//!
+//! The testkit depends on the facade (`sharena`), so on every allocator
+//! crate. It is a dev-dependency of the library crates and a dependency
+//! of the command only: no library crate ever depends on it normally.
+//! Cargo allows the dev-dependency cycle: an allocator crate's integration
+//! tests and the testkit link the same build of that crate, so the
+//! engines' types and the test's agree. A unit test inside an allocator
+//! crate's `src` is another build of that crate: it may use the low-level
+//! part (whose items name no allocator type), never an item that names
+//! its own crate's types (`Subject`, `stress`, `bench`, `churn` over the
+//! facade's handles).
+//!
+//! Forking helpers and the engines fork: call them only from a
+//! single-threaded `main` (a `harness = false` test, or the command).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

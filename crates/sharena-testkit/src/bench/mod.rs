@@ -36,7 +36,7 @@ pub struct Figure {
     pub bytes_checksum: Option<(u64, u64)>,
 }
 
-/// One timed run of a subject, repeated by [`interleave`].
+/// One timed run of a subject, repeated by `interleave`.
 pub struct Runner<'a> {
     /// The subject's name.
     pub subject: &'static str,
