@@ -49,7 +49,7 @@ pub fn try_segment_with(
         state_len,
         params,
     };
-    Ok(HeapSegment::new("/freelist-test", &spec, |v| FreeList::<Seg>::init(v))?.shared())
+    Ok(HeapSegment::new("/freelist-test", &spec, FreeList::<Seg>::init)?.shared())
 }
 
 /// A free list segment of `len` bytes with the defaults.

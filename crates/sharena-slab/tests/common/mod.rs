@@ -36,7 +36,7 @@ pub fn segment_with(slot_size: u64, slots: u64, extra: [u64; 4]) -> shm_layout::
         state_len,
         params,
     };
-    Ok(HeapSegment::new("/slab-test", &spec, |v| Slab::<Seg>::init(v))?.shared())
+    Ok(HeapSegment::new("/slab-test", &spec, Slab::<Seg>::init)?.shared())
 }
 
 /// A slab segment with the default cache registry.
