@@ -25,7 +25,7 @@ use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sharena_benches::next;
+use sharena_testkit::XorShift;
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use sharena::{
@@ -143,10 +143,10 @@ fn pairs<P: Pool>(p: &mut P, iters: u64) -> Duration {
 /// W3 in one thread: fill (untimed), `iters` ops (timed), teardown
 /// (untimed). Panics if a tag read back is wrong.
 fn churn<P: Pool>(p: &mut P, iters: u64) -> Duration {
-    let mut rng = 42u64;
+    let mut rng = XorShift::new(42);
     let mut live: Vec<(NonNull<u64>, u64, u64)> = (0..LIVE)
         .map(|j| {
-            let size = 16 + next(&mut rng) % 4081;
+            let size = 16 + rng.next() % 4081;
             let b = p.alloc(size);
             let tag = (1u64 << 56) | j as u64;
             // SAFETY: a fresh block of `size >= 16` bytes, 8-aligned.
@@ -156,8 +156,8 @@ fn churn<P: Pool>(p: &mut P, iters: u64) -> Duration {
         .collect();
     let t = Instant::now();
     for n in 0..iters {
-        let i = (next(&mut rng) % LIVE as u64) as usize;
-        let size = 16 + next(&mut rng) % 4081;
+        let i = (rng.next() % LIVE as u64) as usize;
+        let size = 16 + rng.next() % 4081;
         let (b, old, tag) = live[i];
         // SAFETY: `b` is live and holds the tag written when it was made.
         assert_eq!(unsafe { b.as_ptr().read() }, tag);
@@ -190,12 +190,12 @@ fn dead_proc() -> ProcId {
 /// filled 20 class caches and "died" (untimed).
 fn reclaims(heap: &FreeList, dead: ProcId, iters: u64) -> Duration {
     let mut total = Duration::ZERO;
-    let mut rng = 42u64;
+    let mut rng = XorShift::new(42);
     for _ in 0..iters {
         let victim = heap.reattach().expect("reattach");
         let mut shared = Vec::new();
         for i in 0..1000u64 {
-            let at = victim.alloc(16 + next(&mut rng) % 4081).expect("alloc");
+            let at = victim.alloc(16 + rng.next() % 4081).expect("alloc");
             if i % 8 == 0 {
                 victim.share(at).expect("share");
                 shared.push(at);

@@ -6,16 +6,6 @@ use sharena::{Offset, RegionId, SegmentView};
 use std::ptr::NonNull;
 use std::time::Duration;
 
-/// xorshift64 (docs/WORKLOADS.md, "Random stream").
-pub fn next(s: &mut u64) -> u64 {
-    let mut x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    x
-}
-
 /// Touches every page of `len` bytes at `ptr` so that page faults stay out
 /// of the timed loops (docs/WORKLOADS.md, "Segment").
 ///

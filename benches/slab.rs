@@ -26,7 +26,8 @@ use std::mem::MaybeUninit;
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use sharena_benches::{next, pool_of, prefault};
+use sharena_benches::{pool_of, prefault};
+use sharena_testkit::XorShift;
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use sharena::{
@@ -184,11 +185,11 @@ fn churn<P: Pool>(p: &mut P, iters: u64) -> Duration {
         unsafe { p.word(&mut h).write(*t) };
         slot.push(Some(h));
     }
-    let mut rng = 42u64;
+    let mut rng = XorShift::new(42);
     let (mut errors, mut sum) = (0u64, 0u64);
     let start = Instant::now();
     for n in 0..iters {
-        let i = (next(&mut rng) % LIVE as u64) as usize;
+        let i = (rng.next() % LIVE as u64) as usize;
         let mut h = slot[i].take().expect("a live slot");
         // SAFETY: `h` is live (slot `i` holds it) and 8-aligned.
         let seen = unsafe { p.word(&mut h).read() };

@@ -96,6 +96,15 @@ impl Failure {
     }
 }
 
+impl From<sharena_testkit::run::Failure> for Failure {
+    fn from(f: sharena_testkit::run::Failure) -> Self {
+        match f {
+            sharena_testkit::run::Failure::Usage(m) => Failure::usage(m),
+            sharena_testkit::run::Failure::Op(m) => Failure::op(m),
+        }
+    }
+}
+
 impl From<sharena::Error> for Failure {
     fn from(e: sharena::Error) -> Self {
         match e {

@@ -4,6 +4,7 @@
 
 mod common;
 
+use sharena_testkit::XorShift;
 use shm_layout::{Offset, ShmAllocator};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
@@ -31,11 +32,11 @@ fn threads_share_one_handle_and_free_each_others_blocks() {
             let to_next = txs[(t + 1) % THREADS].clone();
             let rx = rxs[t].take().unwrap();
             std::thread::spawn(move || {
-                let mut rng = 42 + t as u64;
+                let mut rng = XorShift::for_process(t);
                 let mut mine: Vec<(Offset, u64)> = Vec::new();
                 barrier.wait();
                 for _ in 0..ROUNDS {
-                    let r = common::xorshift(&mut rng);
+                    let r = rng.next();
                     let len = 1 + r % 2048;
                     let at = h.alloc(len).expect("alloc");
                     h.write(at, &fill(at, len, t as u64)).unwrap();

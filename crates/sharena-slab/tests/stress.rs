@@ -6,6 +6,7 @@
 mod common;
 
 use sharena_slab::Slab;
+use sharena_testkit::XorShift;
 use shm_layout::sync::{AtomicU64, Ordering};
 use shm_layout::{Error, Offset, RegionId, ShmAllocator};
 use std::sync::{Arc, Barrier};
@@ -43,11 +44,9 @@ fn churn(
     me: u64,
 ) {
     let mut held: Vec<(Offset, u64)> = Vec::new();
-    let mut x = 42 + me;
+    let mut rng = XorShift::new(42 + me);
     for round in 0..ROUNDS {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = rng.next();
         if held.len() < 16 && x % 3 != 0 {
             match alloc() {
                 Ok(at) => {

@@ -4,16 +4,8 @@
 mod common;
 
 use common::{manager, page, pattern_bytes, TempFile};
+use sharena_testkit::XorShift;
 use sharena_window::{Config, SlidingBuffer};
-
-fn next(state: &mut u64) -> u64 {
-    let mut x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *state = x;
-    x
-}
 
 #[test]
 fn five_thousand_random_reads_within_budgets() {
@@ -29,11 +21,11 @@ fn five_thousand_random_reads_within_budgets() {
     );
     let mut cursors: Vec<_> = (0..3).map(|_| m.cursor(file.path()).unwrap()).collect();
     let mut buffer = SlidingBuffer::new(m.cursor(file.path()).unwrap(), 777).unwrap();
-    let mut seed = 42u64;
+    let mut rng = XorShift::new(42);
     for step in 0..5000 {
-        let offset = next(&mut seed) % size;
-        let want = 1 + (next(&mut seed) % (8 * pg)) as usize;
-        let which = (next(&mut seed) % 4) as usize;
+        let offset = rng.next() % size;
+        let want = 1 + (rng.next() % (8 * pg)) as usize;
+        let which = (rng.next() % 4) as usize;
         if let Some(c) = cursors.get_mut(which) {
             let got = c.use_region(offset, want).unwrap();
             let n = got.len() as u64;

@@ -5,6 +5,7 @@ mod common;
 use std::sync::Barrier;
 
 use common::{manager, page, pattern_bytes, TempFile};
+use sharena_testkit::XorShift;
 use sharena_window::{Config, SlidingBuffer};
 
 #[test]
@@ -27,13 +28,10 @@ fn many_threads_share_one_manager() {
                 let size = std::fs::metadata(file.path()).unwrap().len();
                 let mut cursor = m.cursor(file.path()).unwrap();
                 let mut buffer = SlidingBuffer::new(m.cursor(file.path()).unwrap(), 0).unwrap();
-                let mut s = 42 + t as u64;
+                let mut rng = XorShift::for_process(t);
                 barrier.wait();
                 for _ in 0..400 {
-                    s ^= s << 13;
-                    s ^= s >> 7;
-                    s ^= s << 17;
-                    let at = s % size;
+                    let at = rng.next() % size;
                     let got = cursor.use_region(at, 300).unwrap();
                     assert_eq!(got, &pattern_bytes(at, got.len() as u64)[..]);
                     let end = (at + 200).min(size);

@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::stamp::{churn, churn_sized, fill_then_verify, Tally};
 use common::{recv, role, send, spawn_child, ChildGuard, ShmGuard};
 use sharena::{Bump, FreeList, ShmAllocator, Slab};
+use sharena_testkit::churn::{churn, churn_sized, fill_then_verify};
+use sharena_testkit::Tally;
 use std::io::BufReader;
 
 const OPS: u64 = 1_000_000;
@@ -32,11 +33,11 @@ fn child_entry() {
 fn four_workers(role: &str, name: &str) -> Tally {
     let mut children: Vec<ChildGuard> = (0..4)
         .map(|w| {
-            ChildGuard(spawn_child(
+            spawn_child(
                 "child_entry",
                 role,
                 &[("SHARENA_NAME", name), ("SHARENA_WORKER", &w.to_string())],
-            ))
+            )
         })
         .collect();
     let mut total = Tally::default();
@@ -44,7 +45,7 @@ fn four_workers(role: &str, name: &str) -> Tally {
         let mut out = BufReader::new(c.0.stdout.take().unwrap());
         let line = recv(&mut out);
         assert!(!line.is_empty(), "a worker died");
-        total.add(&Tally::decode(&line));
+        total.add(&Tally::decode(&line).expect("a tally line"));
         assert!(c.0.wait().unwrap().success());
     }
     assert_eq!(total.ops, 4 * OPS);

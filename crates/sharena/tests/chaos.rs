@@ -11,13 +11,16 @@
 //!
 //! `harness = false`: `main` is single-threaded, so `fork` is safe here.
 
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use sharena::layout::sync::{AtomicU64, Ordering};
 use sharena::{
     AllocatorKind, Offset, Recover, RegionId, RunKind, Segment, SegmentOptions, ShmAllocator,
 };
+use sharena_testkit::harness::{fork_child, kill, try_wait, wait, Exit, Forked};
+use sharena_testkit::stamp::Stamp;
+use sharena_testkit::subject::{OffsetSubject, Sizes};
+use sharena_testkit::XorShift;
 use std::time::{Duration, Instant};
 
 const WORKERS: usize = 3;
@@ -81,77 +84,18 @@ impl Ctl {
     }
 }
 
-/// What the test needs of an allocator kind beyond the two traits.
-trait Heap: Sized {
-    type A: ShmAllocator + Recover;
-    const NAME: &'static str;
-    fn a(&self) -> &Self::A;
-    fn fresh(&self) -> Self;
-    /// Gives cached free blocks back so `stats().used` is exact.
-    fn settle(&self);
-    fn size(rng: &mut u64) -> u64;
-    fn whole(&self) -> u64;
-}
-
-impl Heap for sharena::FreeList {
-    type A = sharena_freelist::FreeList<sharena::SharedSegment>;
-    const NAME: &'static str = "freelist";
-    fn a(&self) -> &Self::A {
-        self
-    }
-    fn fresh(&self) -> Self {
-        self.reattach().expect("reattach free list")
-    }
-    fn settle(&self) {
-        let _ = self.collect();
-    }
-    fn size(rng: &mut u64) -> u64 {
-        1 + next(rng) % 4096
-    }
-    fn whole(&self) -> u64 {
-        self.max_alloc()
-    }
-}
-
-impl Heap for sharena::Slab {
-    type A = sharena_slab::Slab<sharena::SharedSegment>;
-    const NAME: &'static str = "slab";
-    fn a(&self) -> &Self::A {
-        self
-    }
-    fn fresh(&self) -> Self {
-        self.reattach().expect("reattach slab")
-    }
-    fn settle(&self) {}
-    fn size(_: &mut u64) -> u64 {
-        64
-    }
-    fn whole(&self) -> u64 {
-        64
-    }
-}
-
-fn next(s: &mut u64) -> u64 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    *s
-}
-
+/// A block's stamp: its first 64 bytes at most (the testkit's cheap
+/// stamp), naming this process, worker `k` and the sequence number.
 fn pattern(k: usize, seq: u64, len: u64) -> Vec<u8> {
-    let mut b = vec![0u8; len.min(64) as usize];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = (seq.wrapping_mul(0x9E37_79B9) ^ (k as u64) << 5 ^ i as u64) as u8 | 1;
-    }
-    b
+    Stamp::mine(k as u64, seq).cheap_bytes(len)
 }
 
 /// A worker: runs until killed. Between operations it watches the pause
 /// epoch; on an odd one it frees all it holds, settles, and acknowledges.
-fn worker<H: Heap>(parent: &H, ctl: &Ctl, k: usize, seed: u64) -> ! {
-    let handle = parent.fresh();
-    let heap = handle.a();
-    let mut rng = seed | 1;
+fn worker<H: OffsetSubject>(parent: &H, ctl: &Ctl, k: usize, seed: u64, sizes: Sizes) -> ! {
+    let handle = parent.reattach().expect("reattach");
+    let heap = handle.allocator();
+    let mut rng = XorShift::new(seed | 1);
     let mut held: Vec<(Offset, u64, u64)> = Vec::with_capacity(HOLD);
     let mut seq = 0u64;
     let mut seen = 0u64;
@@ -185,9 +129,9 @@ fn worker<H: Heap>(parent: &H, ctl: &Ctl, k: usize, seed: u64) -> ! {
             std::thread::sleep(Duration::from_micros(50));
             continue;
         }
-        let roll = next(&mut rng);
+        let roll = rng.next();
         if held.len() < HOLD && (held.is_empty() || roll % 3 != 0) {
-            let len = H::size(&mut rng);
+            let len = sizes.draw(&mut rng);
             if let Ok(off) = heap.alloc(len) {
                 seq += 1;
                 let data = pattern(k, seq, len);
@@ -213,43 +157,21 @@ fn worker<H: Heap>(parent: &H, ctl: &Ctl, k: usize, seed: u64) -> ! {
     }
 }
 
-fn spawn<H: Heap>(heap: &H, ctl: &Ctl, k: usize, seed: u64) -> Pid {
+fn spawn<H: OffsetSubject>(heap: &H, ctl: &Ctl, k: usize, seed: u64, sizes: Sizes) -> Pid {
     // SAFETY: `main` is single-threaded (harness = false); the child only
-    // runs `worker`, which never returns, and exits through a signal.
-    match unsafe { fork() }.expect("fork") {
-        ForkResult::Child => {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                worker(heap, ctl, k, seed)
-            }));
-            std::process::exit(if r.is_ok() { 0 } else { 101 });
-        }
-        ForkResult::Parent { child } => child,
-    }
-}
-
-/// Kills every worker on the way out, also when an assertion fails.
-struct Fleet(Vec<Pid>);
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        for &p in &self.0 {
-            let _ = kill(p, Signal::SIGKILL);
-            let _ = waitpid(p, None);
-        }
-    }
+    // runs `worker`, which never returns, and ends through a signal.
+    unsafe { fork_child(|| worker(heap, ctl, k, seed, sizes)) }.expect("fork")
 }
 
 /// Pauses the workers and waits for every acknowledgement (bounded: a
 /// worker that cannot get through one operation in 10 s is stuck).
-fn pause_all(ctl: &Ctl, fleet: &Fleet, epoch: u64, what: &str) {
+fn pause_all(ctl: &Ctl, fleet: &Forked, epoch: u64, what: &str) {
     ctl.pause().store(epoch, Ordering::Release);
     let deadline = Instant::now() + Duration::from_secs(10);
     for k in 0..fleet.0.len() {
         while ctl.slot(k, 0).load(Ordering::Acquire) != epoch {
-            if let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
-                waitpid(fleet.0[k], Some(WaitPidFlag::WNOHANG))
-            {
-                panic!("{what}: worker {k} died on its own");
+            if let Some(end @ (Exit::Exited(_) | Exit::Signaled(_))) = try_wait(fleet.0[k]) {
+                panic!("{what}: worker {k} died on its own ({end})");
             }
             assert!(Instant::now() < deadline, "{what}: worker {k} is stuck");
             std::thread::sleep(Duration::from_micros(100));
@@ -281,14 +203,16 @@ fn shared_bytes(h: &impl Recover) -> u64 {
         .sum()
 }
 
-fn chaos<H: Heap>(handle: &H, seed: u64) {
-    let heap = handle.a();
+/// The chaos run on `handle`'s segment: workers ask for `sizes`, and at
+/// the end one block of `whole` bytes must fit.
+fn chaos<H: OffsetSubject>(handle: &H, seed: u64, sizes: Sizes, whole: u64) {
+    let heap = handle.allocator();
     let what = H::NAME;
     let ctl = Ctl::new();
-    let mut rng = seed;
-    let mut fleet = Fleet(Vec::new());
+    let mut rng = XorShift::new(seed);
+    let mut fleet = Forked::default();
     for k in 0..WORKERS {
-        fleet.0.push(spawn(handle, &ctl, k, next(&mut rng)));
+        fleet.0.push(spawn(handle, &ctl, k, rng.next(), sizes));
     }
     let mut epoch = 0u64;
     let mut last_ops = [0u64; WORKERS];
@@ -298,15 +222,15 @@ fn chaos<H: Heap>(handle: &H, seed: u64) {
     // rounds start after the previous round saw every worker progress.
     wait_for_progress(&ctl, &last_ops, what, "start");
     for round in 0..KILLS {
-        std::thread::sleep(Duration::from_micros(500 + next(&mut rng) % 8_000));
-        let victim = (next(&mut rng) % WORKERS as u64) as usize;
-        kill(fleet.0[victim], Signal::SIGKILL).expect("kill");
-        let st = waitpid(fleet.0[victim], None).expect("waitpid");
+        std::thread::sleep(Duration::from_micros(500 + rng.next() % 8_000));
+        let victim = (rng.next() % WORKERS as u64) as usize;
+        kill(fleet.0[victim], Signal::SIGKILL);
+        let st = wait(fleet.0[victim]);
         assert!(
-            matches!(st, WaitStatus::Signaled(_, Signal::SIGKILL, _)),
+            st.killed_by(Signal::SIGKILL),
             "{what} round {round}: the victim ended as {st:?}"
         );
-        fleet.0[victim] = spawn(handle, &ctl, victim, next(&mut rng));
+        fleet.0[victim] = spawn(handle, &ctl, victim, rng.next(), sizes);
         // Every worker, the replacement included, must get on with its
         // work after the kill.
         wait_for_progress(&ctl, &last_ops, what, &format!("round {round}"));
@@ -378,9 +302,7 @@ fn chaos<H: Heap>(handle: &H, seed: u64) {
         "{what}: bytes lost at the end: {s:?}"
     );
     assert!(heap.check().expect("check").ok());
-    let all = heap
-        .alloc(handle.whole())
-        .expect("the whole pool after chaos");
+    let all = heap.alloc(whole).expect("the whole pool after chaos");
     heap.free(all).expect("free the whole pool");
     println!(
         "{what}: {KILLS} SIGKILLs among {WORKERS} workers, {ops} ops, {} shared blocks, reclaimed {blocks} blocks ({bytes} bytes), 0 lost",
@@ -395,8 +317,9 @@ fn main() {
         .unwrap_or(0x05EE_D0FC_4A05_u64 ^ u64::from(std::process::id()));
     println!("chaos seed {seed} (set SHARENA_CHAOS_SEED to replay)");
     let fl = sharena::FreeList::anonymous(32 << 20).expect("free list");
-    chaos(&fl, seed);
+    let whole = fl.max_alloc();
+    chaos(&fl, seed, Sizes::Uniform { lo: 1, hi: 4096 }, whole);
     let slab = sharena::Slab::anonymous(16 << 20, 64).expect("slab");
-    chaos(&slab, seed ^ 0xABCD);
+    chaos(&slab, seed ^ 0xABCD, Sizes::Fixed(64), 64);
     println!("2 passed, 0 failed");
 }

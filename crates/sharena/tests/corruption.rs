@@ -10,22 +10,16 @@
 //!
 //! `harness = false`: `main` is single-threaded, so `fork` is safe here.
 
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use sharena::{Offset, Recover, RegionId, ShmAllocator};
+use sharena_testkit::harness::{fork_child, kill, try_wait, wait, Exit};
+use sharena_testkit::XorShift;
 use std::time::{Duration, Instant};
 
 const CASES_PER_KIND: u64 = 1_700;
 const PARALLEL: usize = 2;
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-fn next(s: &mut u64) -> u64 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    *s
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -51,28 +45,28 @@ impl Kind {
 /// Flips bytes: a few in the state region, a few in the 16 bytes before
 /// some of the blocks (headers, tags) and in the first 16 bytes of others
 /// (free-list links live there once freed).
-fn corrupt(view: &sharena::SegmentView, blocks: &[u64], rng: &mut u64) {
+fn corrupt(view: &sharena::SegmentView, blocks: &[u64], rng: &mut XorShift) {
     let state = view.region(RegionId::State);
-    let flips = 1 + next(rng) % 8;
+    let flips = 1 + rng.next() % 8;
     for _ in 0..flips {
-        let at = match next(rng) % 3 {
+        let at = match rng.next() % 3 {
             // Most allocator state sits at the start of the region (control
             // block, registry); half the flips go there.
-            0 => state.offset + next(rng) % state.len.min(16 << 10),
-            1 => state.offset + next(rng) % state.len,
+            0 => state.offset + rng.next() % state.len.min(16 << 10),
+            1 => state.offset + rng.next() % state.len,
             _ if !blocks.is_empty() => {
-                let b = blocks[(next(rng) % blocks.len() as u64) as usize];
-                (b + next(rng) % 32).saturating_sub(16)
+                let b = blocks[(rng.next() % blocks.len() as u64) as usize];
+                (b + rng.next() % 32).saturating_sub(16)
             }
             _ => state.offset,
         };
         let mut byte = [0u8];
         if view.read_bytes(Offset::new(at), &mut byte).is_ok() {
-            let flip = match next(rng) % 4 {
+            let flip = match rng.next() % 4 {
                 0 => 0xFF,
-                1 => 1 << (next(rng) % 8),
+                1 => 1 << (rng.next() % 8),
                 2 => byte[0], // zero it
-                _ => (next(rng) % 255 + 1) as u8,
+                _ => (rng.next() % 255 + 1) as u8,
             };
             byte[0] ^= flip;
             let _ = view.write_bytes(Offset::new(at), &byte);
@@ -82,26 +76,31 @@ fn corrupt(view: &sharena::SegmentView, blocks: &[u64], rng: &mut u64) {
 
 /// Runs allocator operations on a heap; every result is ignored except
 /// that it must come back.
-fn exercise<A: ShmAllocator + Recover>(heap: &A, live: &mut Vec<u64>, rng: &mut u64, ops: u64) {
+fn exercise<A: ShmAllocator + Recover>(
+    heap: &A,
+    live: &mut Vec<u64>,
+    rng: &mut XorShift,
+    ops: u64,
+) {
     let pool = heap.view().region(RegionId::Pool);
     for _ in 0..ops {
-        match next(rng) % 10 {
+        match rng.next() % 10 {
             0..=3 => {
-                let size = 1 + next(rng) % 3000;
+                let size = 1 + rng.next() % 3000;
                 if let Ok(o) = heap.alloc(size) {
                     let _ = heap.write(o, &[0xA5; 24][..size.min(24) as usize]);
                     live.push(o.get());
                 }
             }
             4..=6 if !live.is_empty() => {
-                let i = (next(rng) % live.len() as u64) as usize;
+                let i = (rng.next() % live.len() as u64) as usize;
                 let o = live.swap_remove(i);
                 let _ = heap.read(Offset::new(o), 8);
                 let _ = heap.free(Offset::new(o));
             }
             7 => {
                 // A wild offset: anywhere in or near the pool.
-                let o = pool.offset.saturating_sub(64) + next(rng) % (pool.len + 128);
+                let o = pool.offset.saturating_sub(64) + rng.next() % (pool.len + 128);
                 let _ = heap.usable_size(Offset::new(o));
                 let _ = heap.free(Offset::new(o));
             }
@@ -112,14 +111,14 @@ fn exercise<A: ShmAllocator + Recover>(heap: &A, live: &mut Vec<u64>, rng: &mut 
                 }
             }
             _ => {
-                let _ = heap.alloc_aligned(1 + next(rng) % 600, 1 << (next(rng) % 13));
+                let _ = heap.alloc_aligned(1 + rng.next() % 600, 1 << (rng.next() % 13));
             }
         }
     }
 }
 
 fn case_on<A: ShmAllocator + Recover>(heap: &A, seed: u64) {
-    let mut rng = seed | 1;
+    let mut rng = XorShift::new(seed | 1);
     let mut live = Vec::new();
     exercise(heap, &mut live, &mut rng, 200);
     corrupt(heap.view(), &live, &mut rng);
@@ -155,16 +154,15 @@ fn case(kind: Kind, seed: u64) {
 }
 
 fn start(kind: Kind, seed: u64) -> Pid {
-    // SAFETY: `main` is single-threaded (harness = false).
-    match unsafe { fork() }.expect("fork") {
-        ForkResult::Child => {
-            let ok = std::panic::catch_unwind(|| case(kind, seed)).is_ok();
-            // Skip destructors of inherited state: `_exit`.
-            // SAFETY: `_exit` is async-signal-safe and ends the child.
-            unsafe { nix::libc::_exit(if ok { 0 } else { 101 }) }
-        }
-        ForkResult::Parent { child } => child,
-    }
+    // SAFETY: `main` is single-threaded (harness = false). The child
+    // `_exit`s, skipping the destructors of inherited state.
+    let pid = unsafe {
+        fork_child(|| {
+            case(kind, seed);
+            0
+        })
+    };
+    pid.expect("fork")
 }
 
 /// Waits for one of `running` to end (bounded by `TIMEOUT` per case);
@@ -173,23 +171,18 @@ fn reap(running: &[(Pid, Kind, u64, Instant)]) -> (usize, Option<String>) {
     loop {
         for (i, &(pid, kind, seed, started)) in running.iter().enumerate() {
             let what = |how: String| Some(format!("case {}:{seed} {how}", kind.name()));
-            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => {
+            match try_wait(pid) {
+                None => {
                     if started.elapsed() > TIMEOUT {
-                        let _ = kill(pid, Signal::SIGKILL);
-                        let _ = waitpid(pid, None);
+                        kill(pid, Signal::SIGKILL);
+                        let _ = wait(pid);
                         return (i, what(format!("hung (killed after {TIMEOUT:?})")));
                     }
                 }
-                Ok(WaitStatus::Exited(_, 0)) => return (i, None),
-                Ok(WaitStatus::Exited(_, code)) => {
-                    return (i, what(format!("exited {code} (a panic)")))
-                }
-                Ok(WaitStatus::Signaled(_, sig, _)) => {
-                    return (i, what(format!("died of {sig:?}")))
-                }
-                Ok(other) => return (i, what(format!("ended as {other:?}"))),
-                Err(e) => return (i, what(format!("waitpid failed: {e}"))),
+                Some(Exit::Exited(0)) => return (i, None),
+                Some(Exit::Exited(code)) => return (i, what(format!("exited {code} (a panic)"))),
+                Some(Exit::Signaled(sig)) => return (i, what(format!("died of {sig:?}"))),
+                Some(Exit::Lost) => return (i, what("could not be waited for".to_string())),
             }
         }
         std::thread::sleep(Duration::from_micros(200));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{recv, role, send, spawn_child, ChildGuard, ShmGuard};
+use common::{recv, role, send, spawn_child, ShmGuard};
 use sharena::layout::sync::Ordering;
 use sharena::{
     AllocatorKind, Bump, Error, FreeList, Handles, Named, Offset, OpenOptions, RegionId, Segment,
@@ -64,11 +64,7 @@ fn two_processes_publish_one_name_exactly_one_wins() {
     let g = ShmGuard::new("dirrace");
     let seg = Segment::create(g.name(), &SegmentOptions::new(AllocatorKind::Raw, 1 << 20)).unwrap();
     let pool = seg.view().region(RegionId::Pool).offset;
-    let mut child = ChildGuard(spawn_child(
-        "child_entry",
-        "racer",
-        &[("SHARENA_NAME", g.name())],
-    ));
+    let mut child = spawn_child("child_entry", "racer", &[("SHARENA_NAME", g.name())]);
     let round = seg.view().atomic_u64(Offset::new(pool)).unwrap();
     let mut mine = Vec::new();
     for i in 0..ROUNDS {

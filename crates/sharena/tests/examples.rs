@@ -1,7 +1,7 @@
 //! Runs every example of the README's table briefly, so none rots: each example's
 //! source is compiled into this test as a module (`#[path]`), and each runs
-//! in a child process (this binary re-spawned with `SHARENA_EXAMPLE` naming
-//! it, and small arguments), because some fork and every one must exit 0
+//! in a child process (this binary re-spawned in the example's role, with
+//! small arguments), because some fork and every one must exit 0
 //! and leave nothing in /dev/shm. `harness = false`: `main` is
 //! single-threaded, so the forking examples may fork in the child.
 #![allow(missing_docs, dead_code)]
@@ -19,11 +19,8 @@ mod slab_pool;
 #[path = "../../../examples/window_scan.rs"]
 mod window_scan;
 
+use sharena_testkit::harness::{role, Spawn};
 use std::io::Write;
-use std::process::{Command, Stdio};
-
-/// The variable that makes this binary run one example.
-const ROLE: &str = "SHARENA_EXAMPLE";
 
 type Main = fn() -> Result<(), Box<dyn std::error::Error>>;
 
@@ -36,7 +33,7 @@ fn examples(file: &str) -> Vec<(&'static str, Main, Vec<String>)> {
             vec!["3".into(), "2000".into()],
         ),
         // It re-spawns this binary as its reader; the reader inherits
-        // SHARENA_EXAMPLE, so it runs publish_lookup's main again.
+        // its role, so it runs publish_lookup's main again.
         ("publish_lookup", publish_lookup::main, vec![]),
         ("request_arena", request_arena::main, vec!["2000".into()]),
         (
@@ -78,7 +75,7 @@ fn shm_entries_of(pid: u32) -> Vec<String> {
 }
 
 fn main() {
-    if let Ok(which) = std::env::var(ROLE) {
+    if let Some(which) = role() {
         // The child: run one example with the arguments it was given.
         let (_, run, _) = examples("")
             .into_iter()
@@ -102,14 +99,11 @@ fn main() {
     std::fs::File::create(&file.0)
         .and_then(|mut f| f.write_all(&pattern))
         .expect("write the scan file");
-    let me = std::env::current_exe().expect("this test's path");
     let mut failed = Vec::new();
     for (name, _, args) in examples(&file.0.to_string_lossy()) {
-        let proc = Command::new(&me)
-            .env(ROLE, name)
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        let proc = Spawn::main(name)
+            .args(args.clone())
+            .into_command()
             .spawn()
             .expect("spawn the example");
         // The examples name their segments after their own pid: the child's.

@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::stamp::{churn, churn_sized, fill_then_verify, Tally};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult};
 use sharena::layout::sync::Ordering;
 use sharena::{AllocatorKind, Offset, OpenOptions, RegionId, Segment, SegmentOptions};
+use sharena_testkit::churn::{churn, churn_sized, fill_then_verify};
+use sharena_testkit::harness::{fork_child, wait, Exit};
+use sharena_testkit::tally::{Tally, TALLY_WORDS};
 
 const WORKERS: u64 = 4;
 const ROUNDS: u64 = 10_000;
@@ -47,19 +47,17 @@ fn check(seg: &Segment, what: &str) {
 fn run_children(mut child: impl FnMut(u64)) {
     let mut pids = Vec::new();
     for k in 0..WORKERS {
-        // SAFETY: this test's `main` is single-threaded (harness = false), so
-        // the child may run arbitrary code after fork.
-        match unsafe { fork() }.expect("fork") {
-            ForkResult::Child => {
-                let ok =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child(k))).is_ok();
-                std::process::exit(i32::from(!ok));
-            }
-            ForkResult::Parent { child } => pids.push(child),
-        }
+        // SAFETY: this test's `main` is single-threaded (harness = false).
+        let pid = unsafe {
+            fork_child(|| {
+                child(k);
+                0
+            })
+        };
+        pids.push(pid.expect("fork"));
     }
     for pid in pids {
-        assert_eq!(waitpid(pid, None).unwrap(), WaitStatus::Exited(pid, 0));
+        assert_eq!(wait(pid), Exit::Exited(0), "worker {pid}");
     }
 }
 
@@ -110,9 +108,8 @@ fn forked_tally(work: impl Fn(u64) -> Tally) -> Tally {
     let res_base = results.view().region(RegionId::Pool).offset;
     run_children(|k| {
         let t = work(k);
-        let words = [t.ops, t.verified, t.duplicates, t.corruptions, t.oom];
-        for (i, w) in words.iter().enumerate() {
-            let at = Offset::new(res_base + 64 * k + 8 * i as u64);
+        for (i, w) in t.words().iter().enumerate() {
+            let at = Offset::new(res_base + 128 * k + 8 * i as u64);
             results
                 .view()
                 .atomic_u64(at)
@@ -122,23 +119,15 @@ fn forked_tally(work: impl Fn(u64) -> Tally) -> Tally {
     });
     let mut total = Tally::default();
     for k in 0..WORKERS {
-        let w: Vec<u64> = (0..5)
-            .map(|i| {
-                let at = Offset::new(res_base + 64 * k + 8 * i);
-                results
-                    .view()
-                    .atomic_u64(at)
-                    .unwrap()
-                    .load(Ordering::Relaxed)
-            })
-            .collect();
-        total.add(&Tally {
-            ops: w[0],
-            verified: w[1],
-            duplicates: w[2],
-            corruptions: w[3],
-            oom: w[4],
+        let w: [u64; TALLY_WORDS] = std::array::from_fn(|i| {
+            let at = Offset::new(res_base + 128 * k + 8 * i as u64);
+            results
+                .view()
+                .atomic_u64(at)
+                .unwrap()
+                .load(Ordering::Relaxed)
         });
+        total.add(&Tally::from_words(w));
     }
     assert_eq!(total.ops, WORKERS * OPS, "{total:?}");
     assert_eq!(
@@ -156,17 +145,11 @@ fn main() {
     check(&seg, "anonymous");
 
     // Named: each child opens it by name and maps it at its own address.
-    let name = format!("/sharena-test-{}-fork", std::process::id());
-    struct Unlink<'a>(&'a str);
-    impl Drop for Unlink<'_> {
-        fn drop(&mut self) {
-            let _ = Segment::unlink(self.0);
-        }
-    }
-    let _guard = Unlink(&name);
-    let seg = Segment::create(&name, &SegmentOptions::new(AllocatorKind::Raw, 1 << 20)).unwrap();
+    let guard = common::ShmGuard::new("fork");
+    let name = guard.name();
+    let seg = Segment::create(name, &SegmentOptions::new(AllocatorKind::Raw, 1 << 20)).unwrap();
     run_children(|k| {
-        let mine = Segment::open(&name, &OpenOptions::new().kind(AllocatorKind::Raw)).unwrap();
+        let mine = Segment::open(name, &OpenOptions::new().kind(AllocatorKind::Raw)).unwrap();
         work(&mine, k);
     });
     check(&seg, "named");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{recv, role, send, spawn_child, ChildGuard, ShmGuard};
+use common::{recv, role, send, spawn_child, ShmGuard};
 use sharena::{Handle, Handles, Recover};
 use std::io::{BufRead, BufReader, Write};
 
@@ -53,14 +53,14 @@ fn a_block_pinned_by_another_process_is_not_moved() {
     let b = heap.alloc(64).unwrap();
     heap.write(b, b"pinned!!").unwrap();
     heap.free(a).unwrap();
-    let mut child = ChildGuard(spawn_child(
+    let mut child = spawn_child(
         "child_entry",
         "pinner",
         &[
             ("SHARENA_NAME", g.name()),
             ("SHARENA_HANDLE", &b.raw().to_string()),
         ],
-    ));
+    );
     let mut out = BufReader::new(child.0.stdout.take().unwrap());
     let at: u64 = recv(&mut out).parse().unwrap();
     let r = heap.compact().unwrap();
@@ -81,11 +81,7 @@ fn a_dead_processes_handles_are_reclaimed_but_not_its_published_one() {
     let g = ShmGuard::new("hreclaim");
     let heap = Handles::create(g.name(), 1 << 20).unwrap();
     let mine = heap.alloc(10).unwrap();
-    let mut child = ChildGuard(spawn_child(
-        "child_entry",
-        "leaker",
-        &[("SHARENA_NAME", g.name())],
-    ));
+    let mut child = spawn_child("child_entry", "leaker", &[("SHARENA_NAME", g.name())]);
     let mut out = BufReader::new(child.0.stdout.take().unwrap());
     assert_eq!(recv(&mut out), "done");
     assert!(child.0.wait().unwrap().success());

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{recv, role, send, spawn_child, ChildGuard, ShmGuard, TempPath};
+use common::{recv, role, send, spawn_child, ShmGuard, TempPath};
 use sharena::{
     AllocatorKind, Error, Offset, OpenOptions, Opened, RegionId, Segment, SegmentOptions,
 };
@@ -62,11 +62,7 @@ fn race_child(base: &str) {
 #[test]
 fn two_processes_race_create_or_open_200_rounds() {
     let base = common::unique_name("race");
-    let mut child = ChildGuard(spawn_child(
-        "child_entry",
-        "race",
-        &[("SHARENA_BASE", &base)],
-    ));
+    let mut child = spawn_child("child_entry", "race", &[("SHARENA_BASE", &base)]);
     let mut to_child = child.0.stdin.take().unwrap();
     let mut from_child = BufReader::new(child.0.stdout.take().unwrap());
     let (mut parent_created, mut child_created) = (0, 0);
@@ -109,11 +105,11 @@ fn two_processes_race_create_or_open_200_rounds() {
 #[test]
 fn creator_killed_before_ready_is_reported_within_the_timeout() {
     let g = ShmGuard::new("stall");
-    let mut child = ChildGuard(spawn_child(
+    let mut child = spawn_child(
         "child_entry",
         "stall_creator",
         &[("SHARENA_NAME", g.name())],
-    ));
+    );
     let mut out = BufReader::new(child.0.stdout.take().unwrap());
     assert_eq!(recv(&mut out), "initializing");
     let pid = child.0.id();

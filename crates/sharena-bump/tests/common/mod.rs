@@ -1,22 +1,18 @@
-//! A bump segment in a heap buffer, for tests.
+//! A bump segment in heap memory (the testkit's heap segment), for tests.
 #![allow(dead_code)]
 
 use sharena_bump::Bump;
+use sharena_testkit::heap;
 use shm_layout::{AllocatorKind, LayoutSpec, SegmentView, HEADER_LEN};
-use std::ptr::NonNull;
 
-#[repr(C, align(4096))]
-struct Page([u8; 4096]);
+pub use sharena_testkit::heap::Opened;
 
-/// Owns a page-aligned buffer and the view over it.
-pub struct HeapSegment {
-    view: SegmentView,
-    mem: Vec<Page>,
-}
+/// The testkit's heap segment, laid out for a bump arena.
+pub struct HeapSegment(heap::HeapSegment);
 
 impl AsRef<SegmentView> for HeapSegment {
     fn as_ref(&self) -> &SegmentView {
-        &self.view
+        self.0.view()
     }
 }
 
@@ -70,9 +66,6 @@ impl HeapSegment {
             + metadata_len.next_multiple_of(4096)
             + state_len.next_multiple_of(4096)
             + pool_len;
-        let pages = total.div_ceil(4096) as usize;
-        let mut mem: Vec<Page> = (0..pages).map(|_| Page([0; 4096])).collect();
-        let base = NonNull::new(mem.as_mut_ptr().cast::<u8>()).unwrap();
         let spec = LayoutSpec {
             kind,
             total_len: total,
@@ -80,59 +73,28 @@ impl HeapSegment {
             state_len,
             params,
         };
-        // SAFETY: `mem` is page-aligned, at least `total` bytes, its buffer
-        // never moves (the Vec is never resized) and lives as long as the
-        // view (both are owned by the returned value); nobody else
-        // initialises it.
-        let view = unsafe {
-            SegmentView::initialize("<test>", base, total, &spec, true, |v| {
-                if run_init {
-                    Bump::<HeapSegment>::init(v)
-                } else {
-                    Ok(())
-                }
-            })
-        }?;
-        Ok(HeapSegment { view, mem })
+        let seg = heap::HeapSegment::new("<test>", &spec, |v| {
+            if run_init {
+                Bump::<HeapSegment>::init(v)
+            } else {
+                Ok(())
+            }
+        })?;
+        Ok(HeapSegment(seg))
     }
 
     /// A raw pointer to byte `at` of the segment (for corrupting it).
     pub fn byte_ptr(&mut self, at: u64) -> *mut u8 {
-        assert!(at < (self.mem.len() * 4096) as u64);
-        // SAFETY: in bounds (asserted).
-        unsafe { self.mem.as_mut_ptr().cast::<u8>().add(at as usize) }
+        self.0.byte_ptr(at)
     }
-}
 
-/// A second view of the same bytes, as another process would open it.
-pub struct Opened(SegmentView);
-
-impl AsRef<SegmentView> for Opened {
-    fn as_ref(&self) -> &SegmentView {
-        &self.0
-    }
-}
-
-impl HeapSegment {
     /// Opens the same bytes again.
     ///
     /// # Safety
     /// The result must not outlive `self`.
     pub unsafe fn open_again(&self) -> Opened {
-        let wait = shm_layout::WaitPolicy::default();
-        // SAFETY: the caller keeps `self` (and so the buffer) alive; the
-        // base is page-aligned and `len` bytes are mapped.
-        let view = unsafe {
-            SegmentView::open(
-                "<test>",
-                self.view.base(),
-                self.view.len(),
-                None,
-                wait,
-                |_| true,
-            )
-        };
-        Opened(view.unwrap())
+        // SAFETY: the caller's contract.
+        unsafe { self.0.open_again() }.unwrap()
     }
 }
 

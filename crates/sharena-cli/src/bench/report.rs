@@ -3,8 +3,8 @@
 //! JSON object each with `--json`, with the ratios to the baselines that
 //! docs/WORKLOADS.md ("Bars") sets bars against. A bar is evaluated only where its subject ran.
 
-use super::frag::Frag;
-use super::Figure;
+use sharena_testkit::bench::frag::Frag;
+use sharena_testkit::bench::Figure;
 
 /// A bar: `subject`'s rate must be at least `min` times `baseline`'s (at
 /// `base_p` processes).

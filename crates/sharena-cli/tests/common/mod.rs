@@ -1,32 +1,10 @@
 //! Support shared by the command's tests: unique names, cleanup guards,
 //! running the binary, and reading its one-line outputs.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use sharena::layout::sync::{AtomicU32, Ordering};
 use std::process::{Command, Output};
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A segment name no other test (or test process) uses, with the prefix
-/// `.ci/run` checks /dev/shm for.
-pub fn name(tag: &str) -> String {
-    // Relaxed: a counter for unique names within this process.
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("/sharena-test-{}-{n}-{tag}", std::process::id())
-}
-
-/// Unlinks a segment (or removes a file) on drop, also when a test fails.
-pub struct Cleanup(pub String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if self.0.starts_with('/') && !self.0[1..].contains('/') {
-            let _ = sharena::Segment::unlink(&self.0);
-        } else {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-}
+pub use sharena_testkit::{unique_name as name, Cleanup};
 
 /// Runs the `sharena` binary with `args`.
 pub fn sharena(args: &[&str]) -> Output {

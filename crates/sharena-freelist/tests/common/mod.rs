@@ -1,33 +1,14 @@
-//! Heap-backed free-list segments for the tests: a 4096-aligned buffer
-//! initialised like a real segment, shared cheaply so that several
-//! `FreeList`s (several "processes") can attach to it.
+//! Free-list segments in heap memory for the tests (the testkit's
+//! [`HeapSegment`], shared cheaply so that several `FreeList`s, several
+//! "processes", attach to it), with the free list's own parameters.
 #![allow(dead_code)]
 
 use sharena_freelist::FreeList;
-use shm_layout::{AllocatorKind, LayoutSpec, SegmentView};
-use std::ptr::NonNull;
-use std::sync::Arc;
-
-#[derive(Debug)]
-#[repr(C, align(4096))]
-struct Page([u8; 4096]);
-
-/// Owns the buffer and the view over it.
-#[derive(Debug)]
-pub struct HeapSegment {
-    view: SegmentView,
-    _mem: Vec<Page>,
-}
+use sharena_testkit::{HeapSegment, SharedHeap};
+use shm_layout::{AllocatorKind, LayoutSpec};
 
 /// A cheap-to-clone handle: `FreeList<Seg>` is what the tests attach.
-#[derive(Clone, Debug)]
-pub struct Seg(pub Arc<HeapSegment>);
-
-impl AsRef<SegmentView> for Seg {
-    fn as_ref(&self) -> &SegmentView {
-        &self.0.view
-    }
-}
+pub type Seg = SharedHeap;
 
 /// A free list segment of `len` bytes; `chunk_shift`, `span_chunks` and
 /// `arenas` override the defaults where nonzero.
@@ -61,9 +42,6 @@ pub fn try_segment_with(
         chunks: len >> p[0],
     };
     let state_len = geo.state_len().unwrap();
-    let pages = (len / 4096) as usize;
-    let mut mem: Vec<Page> = (0..pages).map(|_| Page([0; 4096])).collect();
-    let base = NonNull::new(mem.as_mut_ptr().cast::<u8>()).unwrap();
     let spec = LayoutSpec {
         kind: AllocatorKind::FreeList,
         total_len: len,
@@ -71,15 +49,7 @@ pub fn try_segment_with(
         state_len,
         params,
     };
-    // SAFETY: `mem` is 4096-aligned, `len` bytes long, owned by the
-    // returned segment (so it outlives the view), and nobody else
-    // initialises it.
-    let view = unsafe {
-        SegmentView::initialize("/freelist-test", base, len, &spec, true, |v| {
-            FreeList::<Seg>::init(v)
-        })
-    }?;
-    Ok(Seg(Arc::new(HeapSegment { view, _mem: mem })))
+    Ok(HeapSegment::new("/freelist-test", &spec, FreeList::<Seg>::init)?.shared())
 }
 
 /// A free list segment of `len` bytes with the defaults.
@@ -90,12 +60,4 @@ pub fn segment(len: u64) -> Seg {
 /// Attaches a handle.
 pub fn attach(seg: &Seg) -> FreeList<Seg> {
     FreeList::attach(seg.clone()).unwrap()
-}
-
-/// xorshift64 (docs/WORKLOADS.md, "Random stream").
-pub fn xorshift(s: &mut u64) -> u64 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    *s
 }

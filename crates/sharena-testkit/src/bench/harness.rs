@@ -7,8 +7,8 @@
 //! `MAP_SHARED`), inherited by the children. `fork` is safe here because the
 //! command's `main` is single-threaded.
 
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use crate::harness::{fork_child, has_ended, wait, Exit};
+use nix::unistd::Pid;
 use sharena::layout::sync::{spin_loop, AtomicU64, Ordering};
 use sharena::{AllocatorKind, Offset, RegionId, Segment, SegmentOptions};
 use std::time::Duration;
@@ -79,6 +79,7 @@ pub fn now_ns() -> u64 {
 }
 
 /// The control block the children see.
+#[derive(Debug)]
 pub struct Ctl {
     seg: Segment,
     base: u64,
@@ -152,28 +153,22 @@ pub fn run_forked(p: usize, child: impl Fn(usize, &Ctl) -> ChildOut) -> std::io:
     let ctl = Ctl { seg, base };
     let mut pids: Vec<Pid> = Vec::with_capacity(p);
     for k in 0..p {
-        // SAFETY: the `sharena` command's main is single-threaded, so the
-        // child may run arbitrary code after fork.
-        match unsafe { fork() }.map_err(std::io::Error::from)? {
-            ForkResult::Child => {
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child(k, &ctl)));
-                let code = match r {
-                    Ok(out) => {
-                        ctl.report(k, &out);
-                        0
-                    }
-                    Err(_) => 101,
-                };
-                std::process::exit(code);
-            }
-            ForkResult::Parent { child } => pids.push(child),
-        }
+        // SAFETY: the `sharena` command's main is single-threaded. A child
+        // that panics ends with 101 and reports nothing.
+        let pid = unsafe {
+            fork_child(|| {
+                let out = child(k, &ctl);
+                ctl.report(k, &out);
+                0
+            })
+        }?;
+        pids.push(pid);
     }
     // Wait for every child to be ready (or to have died trying).
     let deadline = std::time::Instant::now() + Duration::from_secs(600);
     // Acquire pairs with the children's Release increments of `ready`.
     while ctl.word(0).load(Ordering::Acquire) < p as u64 {
-        if std::time::Instant::now() > deadline || pids.iter().any(|pid| exited(*pid)) {
+        if std::time::Instant::now() > deadline || pids.iter().any(|pid| has_ended(*pid)) {
             break;
         }
         std::thread::sleep(Duration::from_micros(200));
@@ -184,7 +179,7 @@ pub fn run_forked(p: usize, child: impl Fn(usize, &Ctl) -> ChildOut) -> std::io:
     let mut out = RunOut::default();
     let mut t_end_max = t0;
     for (k, pid) in pids.iter().enumerate() {
-        let clean = matches!(waitpid(*pid, None), Ok(WaitStatus::Exited(_, 0)));
+        let clean = wait(*pid) == Exit::Exited(0);
         let done = ctl.child_word(k, 6).load(Ordering::Relaxed) == 1;
         if !clean || !done {
             out.crashed += 1;
@@ -214,22 +209,9 @@ pub fn run_forked(p: usize, child: impl Fn(usize, &Ctl) -> ChildOut) -> std::io:
     Ok(out)
 }
 
-/// Whether a child has exited (reaping it would lose its status, so this
-/// only peeks with WNOWAIT).
-fn exited(pid: Pid) -> bool {
-    use nix::sys::wait::{waitid, Id, WaitPidFlag};
-    matches!(
-        waitid(
-            Id::Pid(pid),
-            WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT
-        ),
-        Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
-    )
-}
-
 /// Prefaults `len` bytes at `ptr` in this process: `MADV_POPULATE_WRITE`,
-/// or a read of every 4 KiB page where that call fails (docs/WORKLOADS.md, "Segment").
-pub fn prefault(ptr: *mut u8, len: usize) {
+/// or a read of every 4 KiB page where that call fails (WORKLOADS.md §1).
+pub(crate) fn prefault(ptr: *mut u8, len: usize) {
     // SAFETY: madvise only changes page-table state for the caller's own
     // mapping; a failure is handled below.
     let r = unsafe { libc::madvise(ptr.cast(), len, libc::MADV_POPULATE_WRITE) };

@@ -4,7 +4,7 @@
 
 use super::frag::{self, FragTrack};
 use super::harness::{run_forked, ChildOut, Ctl, RunOut};
-use super::rng::XorShift;
+use crate::XorShift;
 use std::alloc::Layout;
 
 /// Working-set size.

@@ -23,6 +23,7 @@ pub fn treiber_run(p: usize, ops: u64, segment: u64, pass: Pass) -> std::io::Res
 /// `limit-treiber-slab`: a Treiber stack of 64-byte nodes in MAP_SHARED
 /// memory (docs/WORKLOADS.md): head `tag << 32 | index`, index
 /// `u32::MAX` empty, every successful CAS bumps the tag.
+#[derive(Debug)]
 pub struct Treiber {
     head: *const AtomicU64,
     nodes: *mut u8,

@@ -4,7 +4,7 @@
 //! its offset); [`Pinned`] serves the handle heap (a block is a
 //! [`Handle`], reached through a pin, and may move between two accesses).
 
-use super::shared::Tally;
+use crate::Tally;
 use sharena::{Error, Handle, Handles, Offset, RegionId, Result, ShmAllocator};
 use std::fmt::Debug;
 

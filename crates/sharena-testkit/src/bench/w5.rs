@@ -16,6 +16,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::XorShift;
 use sharena_window::{Config, Hint, Manager, SlidingBuffer};
 
 const MIB: u64 = 1 << 20;
@@ -207,7 +208,7 @@ fn scan_once(path: &Path, subject: Subject) -> io::Result<u64> {
 /// One W5r run: 100,000 reads of 4 KiB at random offsets, copied and folded.
 fn random_once(path: &Path, size: u64, subject: Subject) -> io::Result<u64> {
     let mut buf = [0u8; READ];
-    let mut state = 42u64;
+    let mut rng = XorShift::new(42);
     let mut sum = 0;
     let span = size - READ as u64;
     match subject {
@@ -221,7 +222,7 @@ fn random_once(path: &Path, size: u64, subject: Subject) -> io::Result<u64> {
             let cursor = manager.cursor(path).map_err(io::Error::other)?;
             let mut buffer = SlidingBuffer::new(cursor, 0).map_err(io::Error::other)?;
             for _ in 0..RANDOM_READS {
-                let at = next(&mut state) % span;
+                let at = rng.next() % span;
                 buffer.read_into(at, &mut buf).map_err(io::Error::other)?;
                 sum = fold(sum, &buf);
             }
@@ -231,7 +232,7 @@ fn random_once(path: &Path, size: u64, subject: Subject) -> io::Result<u64> {
             // SAFETY: the benchmark's own temporary file; nothing truncates or writes it.
             let map = unsafe { memmap2::Mmap::map(&file)? };
             for _ in 0..RANDOM_READS {
-                let at = (next(&mut state) % span) as usize;
+                let at = (rng.next() % span) as usize;
                 buf.copy_from_slice(&map[at..at + READ]);
                 sum = fold(sum, &buf);
             }
@@ -244,16 +245,6 @@ fn random_once(path: &Path, size: u64, subject: Subject) -> io::Result<u64> {
         }
     }
     Ok(sum)
-}
-
-/// xorshift64 (Marsaglia 2003, shifts 13/7/17), as docs/WORKLOADS.md defines it.
-pub fn next(s: &mut u64) -> u64 {
-    let mut x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    x
 }
 
 /// Folds `bytes` into `sum`: the wrapping sum of their little-endian 64-bit words (and

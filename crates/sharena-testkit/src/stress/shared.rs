@@ -11,6 +11,7 @@
 //!   serial after `alloc` and back to 0 before it gives the block back; a
 //!   failed claim means the allocator handed out a live block twice.
 
+pub(crate) use crate::tally::{Tally, TALLY_WORDS};
 use sharena::layout::sync::{AtomicU32, AtomicU64, Ordering};
 use sharena::{AllocatorKind, Offset, RegionId, Result, Segment, SegmentOptions};
 
@@ -30,69 +31,8 @@ const COUNTERS: u64 = 3;
 /// [`Control::enter_pin`]).
 const PIN_DEPTH: u64 = LINE_WORDS - 1;
 const _: () = assert!(COUNTERS + TALLY_WORDS as u64 <= PIN_DEPTH);
-/// Counters in a [`Tally`].
-const TALLY_WORDS: usize = 10;
-
 /// `DONE_PHASE` of a worker that has finished no phase yet.
 pub const NO_PHASE: u64 = u64::MAX;
-
-/// What a worker counted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Successful allocations and frees.
-    pub ops: u64,
-    /// Bytes read back and found as written.
-    pub verified: u64,
-    /// Blocks whose bytes changed while the worker held them.
-    pub corruptions: u64,
-    /// Blocks handed out while another worker held them (failed claims).
-    pub duplicates: u64,
-    /// Allocations refused for lack of memory (not a problem in itself).
-    pub oom: u64,
-    /// Other allocator errors: a failed free, an offset outside the
-    /// segment or misaligned, a claim that was not ours to release.
-    pub errors: u64,
-    /// Compactions that ran to the end (handles).
-    pub compactions: u64,
-    /// Blocks those compactions moved (handles).
-    pub moved: u64,
-    /// Blocks checked at another address than they were stamped at (moved
-    /// by a compaction, this worker's or another's, in between).
-    pub relocated: u64,
-    /// Pins and frees tried again after a move held them up too long.
-    pub busy: u64,
-}
-
-impl Tally {
-    fn words(&self) -> [u64; TALLY_WORDS] {
-        [
-            self.ops,
-            self.verified,
-            self.corruptions,
-            self.duplicates,
-            self.oom,
-            self.errors,
-            self.compactions,
-            self.moved,
-            self.relocated,
-            self.busy,
-        ]
-    }
-
-    /// Adds another tally.
-    pub fn add(&mut self, o: &Tally) {
-        self.ops += o.ops;
-        self.verified += o.verified;
-        self.corruptions += o.corruptions;
-        self.duplicates += o.duplicates;
-        self.oom += o.oom;
-        self.errors += o.errors;
-        self.compactions += o.compactions;
-        self.moved += o.moved;
-        self.relocated += o.relocated;
-        self.busy += o.busy;
-    }
-}
 
 /// The control block.
 #[derive(Debug)]
@@ -186,19 +126,9 @@ impl Control {
     /// after reaping its worker).
     pub fn tally(&self, k: usize) -> (Tally, bool) {
         // Relaxed: the worker is reaped; waitpid ordered its stores first.
-        let w = |i: u64| self.slot(k, COUNTERS + i).load(Ordering::Relaxed);
-        let t = Tally {
-            ops: w(0),
-            verified: w(1),
-            corruptions: w(2),
-            duplicates: w(3),
-            oom: w(4),
-            errors: w(5),
-            compactions: w(6),
-            moved: w(7),
-            relocated: w(8),
-            busy: w(9),
-        };
+        let t = Tally::from_words(std::array::from_fn(|i| {
+            self.slot(k, COUNTERS + i as u64).load(Ordering::Relaxed)
+        }));
         // Relaxed: as above.
         (t, self.slot(k, FINISHED).load(Ordering::Relaxed) == 1)
     }

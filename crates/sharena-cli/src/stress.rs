@@ -3,30 +3,17 @@
 //! every block stamped and verified, duplicates caught in a side table,
 //! and the allocator's `used` bytes checked at the end.
 //!
-//! - `subject.rs`: what each kind brings (the one place a kind plugs in).
-//! - `blocks.rs`: a block as a worker uses it (an offset, or a handle
-//!   reached through a pin).
-//! - `worker.rs`: the worker loops, generic over `Blocks`.
-//! - `stamp.rs`: the bytes written over every block and their check.
-//! - `shared.rs`: the control block and the duplicate table.
-//! - `fleet.rs`: forking, reaping, killing and replacing workers.
-//! - `supervise.rs`: one run from the parent's side.
+//! The engine is the testkit's (`sharena_testkit::stress`): this verb
+//! parses the flags, draws the progress line and prints the outcome.
 
-mod blocks;
-mod fleet;
-mod shared;
-mod stamp;
-mod subject;
-mod supervise;
-mod worker;
-
+use crate::progress::Progress;
 use crate::size::{human, parse_size};
 use crate::Failure;
 use sharena::{AllocatorKind, Bump, Handles, Slab};
+use sharena_testkit::stress::{self as engine, Config, Outcome};
 use std::fmt::Write;
 use std::io::IsTerminal;
 use std::time::Duration;
-use supervise::{Config, Outcome};
 
 /// The help text after the options.
 pub const AFTER_HELP: &str = "\
@@ -135,22 +122,26 @@ fn config(a: &Args) -> Result<Config, Failure> {
         secs: Duration::from_secs_f64(a.secs),
         size: a.size,
         kill_every: a.kill_every.map(Duration::from_millis),
-        json: a.json,
     })
 }
 
 /// Runs the kind's stress test: the one place a new kind plugs in (with
-/// its `impl Subject` in `subject.rs`).
-fn dispatch(kind: AllocatorKind, cfg: &Config) -> Result<Outcome, Failure> {
-    match kind {
-        AllocatorKind::Slab => supervise::run::<Slab>(cfg),
-        AllocatorKind::Bump => supervise::run::<Bump>(cfg),
-        AllocatorKind::FreeList => supervise::run::<sharena::FreeList>(cfg),
-        AllocatorKind::Handles => supervise::run::<Handles>(cfg),
-        AllocatorKind::Raw => Err(Failure::usage(
-            "kind raw is internal; use bump, slab, freelist or handles",
-        )),
-    }
+/// its `impl Subject` in the testkit's `subject.rs`).
+fn dispatch(kind: AllocatorKind, cfg: &Config, json: bool) -> Result<Outcome, Failure> {
+    let mut progress = Progress::new(json);
+    let p = &mut progress;
+    let out = match kind {
+        AllocatorKind::Slab => engine::run::<Slab>(cfg, p),
+        AllocatorKind::Bump => engine::run::<Bump>(cfg, p),
+        AllocatorKind::FreeList => engine::run::<sharena::FreeList>(cfg, p),
+        AllocatorKind::Handles => engine::run::<Handles>(cfg, p),
+        AllocatorKind::Raw => {
+            return Err(Failure::usage(
+                "kind raw is internal; use bump, slab, freelist or handles",
+            ))
+        }
+    };
+    Ok(out?)
 }
 
 /// Runs `stress`.
@@ -166,7 +157,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             a.secs
         );
     }
-    let out = dispatch(a.kind, &cfg)?;
+    let out = dispatch(a.kind, &cfg, a.json)?;
     if a.json {
         print_json(&out, cfg.procs);
     } else {

@@ -1,26 +1,7 @@
-//! Smoke test of the W5/W5r workload module of `sharena bench`, compiled here until the
-//! command's crate exists: a small file, one repetition, checksums that agree.
+//! Smoke test of the W5/W5r workload module of `sharena bench`: a small file, one
+//! repetition, checksums that agree.
 
-#[path = "../../sharena-cli/src/bench/w5.rs"]
-mod w5;
-
-#[test]
-fn xorshift_matches_the_test_vectors() {
-    let mut s = 42;
-    let got: Vec<u64> = (0..5).map(|_| w5::next(&mut s)).collect();
-    assert_eq!(
-        got,
-        [
-            45_454_805_674,
-            11_532_217_803_599_905_471,
-            10_021_416_941_527_320_954,
-            2_899_061_411_254_629_736,
-            5_661_411_637_479_084_162
-        ]
-    );
-    let mut s = 43;
-    assert_eq!(w5::next(&mut s), 46_537_075_435);
-}
+use sharena_testkit::bench::w5;
 
 #[test]
 fn the_pattern_and_the_fold() {

@@ -4,11 +4,11 @@
 //! with a reset. Generic over [`Blocks`], so a new kind only brings its
 //! [`Subject`] impl (and a `Blocks` impl if its blocks are not offsets).
 
-use super::blocks::Blocks;
 use super::shared::{Claims, Control, Tally};
-use super::stamp::Stamp;
-use super::subject::{Release, Sizes, Subject};
-use crate::bench::rng::XorShift;
+use crate::blocks::Blocks;
+use crate::stamp::Stamp;
+use crate::subject::{Release, Sizes, Subject};
+use crate::XorShift;
 use sharena::{Error, Result};
 use std::time::Duration;
 
@@ -302,8 +302,8 @@ pub fn main<S: Subject>(name: &str, env: &Env<'_>) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::blocks::Offsets;
     use super::*;
+    use crate::blocks::Offsets;
     use sharena::layout::sync::{AtomicU64, Ordering};
     use sharena::{
         AllocStats, AllocatorKind, Offset, RegionId, Segment, SegmentOptions, SegmentView,

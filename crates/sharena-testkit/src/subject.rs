@@ -1,13 +1,21 @@
-//! What each allocator kind brings to a stress run: how the parent creates
-//! its segment, how a worker opens it and reaches its blocks, which block
-//! sizes it asks for, how blocks go back, and the duplicate table's keys
-//! (offsets a granule apart, or handle indices).
+//! The one adapter over the allocator kinds (bump, slab, freelist,
+//! handles), for `sharena stress`, `sharena bench` and the multi-process
+//! tests: how a parent creates a segment of the kind (by name, or
+//! anonymous for fork), how another process opens or reattaches it and
+//! reaches its blocks, which block sizes a worker asks for, how blocks go
+//! back, and the stress duplicate table's keys (offsets a granule apart,
+//! or handle indices). [`OffsetSubject`] adds the allocator itself, for
+//! kinds whose blocks are offsets.
 //!
-//! Plugging in a kind is one `impl Subject` here and one arm in
-//! [`super::dispatch`].
+//! Plugging in a kind is one `impl Subject` here (and `OffsetSubject`
+//! where its blocks are offsets), then one arm in the stress verb's
+//! dispatch.
 
-use super::blocks::{Blocks, Offsets, Pinned};
-use sharena::{AllocStats, Bump, Error, FreeList, Handles, Recover, Result, Segment, Slab};
+use crate::blocks::{Blocks, Offsets, Pinned};
+use crate::XorShift;
+use sharena::{
+    AllocStats, Bump, Error, FreeList, Handles, Recover, Result, Segment, ShmAllocator, Slab,
+};
 
 /// Slot size of the slab under stress.
 pub const SLAB_SLOT: u64 = 64;
@@ -36,6 +44,16 @@ impl Sizes {
         }
     }
 
+    /// A size drawn from `rng`: a draw only where sizes vary (a fixed size
+    /// takes none from the stream).
+    #[inline]
+    pub fn draw(self, rng: &mut XorShift) -> u64 {
+        match self {
+            Sizes::Fixed(s) => s,
+            Sizes::Uniform { .. } => self.pick(rng.next()),
+        }
+    }
+
     /// The mean size (to size each worker's working set).
     pub fn mean(self) -> u64 {
         match self {
@@ -55,7 +73,7 @@ pub enum Release {
     Reset,
 }
 
-/// An allocator kind under stress: a handle on its segment.
+/// An allocator kind: a handle on a segment of that kind.
 pub trait Subject: Sized {
     /// The kind's name, as `--kind` spells it.
     const NAME: &'static str;
@@ -69,6 +87,14 @@ pub trait Subject: Sized {
 
     /// Opens the named segment (each worker, after fork).
     fn open(name: &str) -> Result<Self>;
+
+    /// Creates an anonymous segment of `size` bytes, shared with the
+    /// children forked after this call.
+    fn anonymous(size: u64) -> Result<Self>;
+
+    /// A fresh handle of this process on the same segment (a forked
+    /// child's own attachment: its own registry entry, caches, arenas).
+    fn reattach(&self) -> Result<Self>;
 
     /// The blocks, as a worker uses them.
     fn blocks(&self) -> impl Blocks + '_;
@@ -107,6 +133,44 @@ pub trait Subject: Sized {
             by: Self::NAME,
         })
     }
+
+    /// Gives this handle's cached free blocks back, so that `stats().used`
+    /// counts only blocks in use.
+    fn settle(&self) {}
+}
+
+/// A kind whose blocks are offsets: the allocator itself, for loops that
+/// call it directly (the bench's hot paths, the chaos test's workers).
+pub trait OffsetSubject: Subject {
+    /// The allocator behind the handle.
+    type A: ShmAllocator + Recover;
+
+    /// The allocator.
+    fn allocator(&self) -> &Self::A;
+}
+
+impl OffsetSubject for Slab {
+    type A = <Slab as std::ops::Deref>::Target;
+    #[inline(always)]
+    fn allocator(&self) -> &Self::A {
+        self
+    }
+}
+
+impl OffsetSubject for Bump {
+    type A = <Bump as std::ops::Deref>::Target;
+    #[inline(always)]
+    fn allocator(&self) -> &Self::A {
+        self
+    }
+}
+
+impl OffsetSubject for FreeList {
+    type A = <FreeList as std::ops::Deref>::Target;
+    #[inline(always)]
+    fn allocator(&self) -> &Self::A {
+        self
+    }
 }
 
 impl Subject for Slab {
@@ -118,6 +182,14 @@ impl Subject for Slab {
 
     fn open(name: &str) -> Result<Self> {
         Slab::open(name)
+    }
+
+    fn anonymous(size: u64) -> Result<Self> {
+        Slab::anonymous(size, SLAB_SLOT)
+    }
+
+    fn reattach(&self) -> Result<Self> {
+        Slab::reattach(self)
     }
 
     fn blocks(&self) -> impl Blocks + '_ {
@@ -155,6 +227,14 @@ impl Subject for Bump {
 
     fn open(name: &str) -> Result<Self> {
         Bump::open(name)
+    }
+
+    fn anonymous(size: u64) -> Result<Self> {
+        Bump::anonymous(size)
+    }
+
+    fn reattach(&self) -> Result<Self> {
+        Bump::reattach(self)
     }
 
     fn blocks(&self) -> impl Blocks + '_ {
@@ -203,6 +283,14 @@ impl Subject for FreeList {
         FreeList::open(name)
     }
 
+    fn anonymous(size: u64) -> Result<Self> {
+        FreeList::anonymous(size)
+    }
+
+    fn reattach(&self) -> Result<Self> {
+        FreeList::reattach(self)
+    }
+
     fn blocks(&self) -> impl Blocks + '_ {
         Offsets(&**self)
     }
@@ -232,6 +320,10 @@ impl Subject for FreeList {
             hi: 64 << 10,
         }
     }
+
+    fn settle(&self) {
+        let _ = self.collect();
+    }
 }
 
 impl Subject for Handles {
@@ -250,6 +342,14 @@ impl Subject for Handles {
         // worker counts that as out of memory).
         heap.set_auto_compact(true);
         Ok(heap)
+    }
+
+    fn anonymous(size: u64) -> Result<Self> {
+        Handles::anonymous(size)
+    }
+
+    fn reattach(&self) -> Result<Self> {
+        Handles::reattach(self)
     }
 
     fn blocks(&self) -> impl Blocks + '_ {
@@ -294,5 +394,33 @@ mod tests {
         }
         assert_eq!(Sizes::Fixed(64).pick(7), 64);
         assert_eq!(s.mean(), 256);
+        let mut rng = XorShift::new(42);
+        assert_eq!(Sizes::Fixed(64).draw(&mut rng), 64);
+        assert_eq!(rng, XorShift::new(42), "a fixed size draws nothing");
+        assert_eq!(s.draw(&mut rng), 1 + 45_454_805_674 % 512);
+    }
+
+    #[test]
+    fn every_kind_creates_reattaches_and_allocates() {
+        fn go<S: Subject>() {
+            let s = S::anonymous(4 << 20).unwrap();
+            let again = s.reattach().unwrap();
+            let blocks = again.blocks();
+            let b = blocks.alloc(48).unwrap();
+            assert!(again.stats().used > 0, "{}", S::NAME);
+            blocks
+                .free(b)
+                .unwrap_or_else(|e| panic!("{}: {e}", S::NAME));
+            drop(blocks);
+            again.settle();
+            assert!(s.recover().check().unwrap().ok(), "{}", S::NAME);
+        }
+        go::<Slab>();
+        go::<FreeList>();
+        go::<Handles>();
+        let arena = Bump::anonymous(1 << 20).unwrap();
+        let at = arena.allocator().alloc(32).unwrap();
+        arena.allocator().write(at, b"bump").unwrap();
+        assert!(Subject::reset(&arena).is_ok());
     }
 }

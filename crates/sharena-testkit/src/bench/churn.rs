@@ -9,7 +9,7 @@ use super::pool::{system_run, Pass, Sizes};
 use super::subjects::{freelist_run, slab_run};
 use super::treiber::treiber_run;
 use super::{interleave, Figure, Runner, POOL_SEGMENT};
-use crate::Failure;
+use crate::run::{Failure, Progress};
 
 type RunFn<'a> = Box<dyn Fn(usize, Pass) -> std::io::Result<RunOut> + 'a>;
 
@@ -20,6 +20,15 @@ pub struct Subject<'a> {
     align: u64,
     /// One run with `p` processes.
     run: RunFn<'a>,
+}
+
+impl std::fmt::Debug for Subject<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject")
+            .field("name", &self.name)
+            .field("align", &self.align)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Subject<'a> {
@@ -76,6 +85,7 @@ pub fn run(
     frag_ps: &[usize],
     reps: usize,
     subjects: &[Subject<'_>],
+    progress: &mut dyn Progress,
 ) -> Result<Vec<Figure>, Failure> {
     let mut runners: Vec<Runner<'_>> = Vec::new();
     for s in subjects {
@@ -89,10 +99,10 @@ pub fn run(
             });
         }
     }
-    let mut figs = interleave(reps, &runners)?;
+    let mut figs = interleave(reps, &runners, progress)?;
     for &p in frag_ps {
         for s in subjects {
-            super::progress(None, &format!("{wl} P={p} {}: fragmentation pass", s.name));
+            progress.update(None, &format!("{wl} P={p} {}: fragmentation pass", s.name));
             let run = (s.run)(p, Pass::Frag)
                 .map_err(|e| Failure::op(format!("{wl} P={p} {} (frag): {e}", s.name)))?;
             figs.push(Figure {

@@ -1,51 +1,21 @@
-//! `sharena bench`: the workloads of docs/WORKLOADS.md, each subject beside the
-//! baselines run in the same process, interleaved (A B A B ...), median of
-//! at least 3 repetitions.
+//! The engine of `sharena bench`: the workloads of WORKLOADS.md, each
+//! subject beside the baselines run in the same process, interleaved
+//! (A B A B ...), median of at least 3 repetitions. The command parses the
+//! flags, calls [`run`] and prints the [`Figure`]s. The children are
+//! forked, so [`run`] may be called only from a single-threaded `main`.
 
 pub mod churn;
 pub mod frag;
 pub mod harness;
 pub mod mutex_shm;
 pub mod pool;
-pub mod report;
-pub mod rng;
 pub mod subjects;
 pub mod treiber;
 pub mod w1;
 pub mod w5;
 
-use crate::progress::Progress;
-use crate::Failure;
+use crate::run::{Failure, Progress};
 use harness::{median, RunOut};
-use std::cell::RefCell;
-
-thread_local! {
-    /// The progress line of the running `bench` (hidden when piped or
-    /// with `--json`).
-    static PROGRESS: RefCell<Progress> = RefCell::new(Progress::new(true));
-}
-
-/// Redraws the progress line: `text` says what runs now.
-fn progress(done: Option<f64>, text: &str) {
-    PROGRESS.with(|p| p.borrow_mut().update(done, text));
-}
-
-/// Arguments of `bench`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// W1, W2, W2P2, W3, W4, W5, W5r or all.
-    #[arg(long, default_value = "all")]
-    pub workload: String,
-    /// A tenth of the reference op counts (W5: a 64 MiB file).
-    #[arg(long)]
-    pub quick: bool,
-    /// Repetitions per subject (the median is reported; at least 3).
-    #[arg(long, default_value_t = 3)]
-    pub reps: usize,
-    /// One JSON object per result line.
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// One reported figure.
 #[derive(Clone, Debug)]
@@ -66,7 +36,7 @@ pub struct Figure {
     pub bytes_checksum: Option<(u64, u64)>,
 }
 
-/// One timed run of a subject, repeated by [`interleave`].
+/// One timed run of a subject, repeated by `interleave`.
 pub struct Runner<'a> {
     /// The subject's name.
     pub subject: &'static str,
@@ -78,6 +48,17 @@ pub struct Runner<'a> {
     pub align: u64,
     /// One run.
     pub run: Box<dyn Fn() -> std::io::Result<RunOut> + 'a>,
+}
+
+impl std::fmt::Debug for Runner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("subject", &self.subject)
+            .field("wl", &self.wl)
+            .field("p", &self.p)
+            .field("align", &self.align)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Runner<'a> {
@@ -99,11 +80,15 @@ impl<'a> Runner<'a> {
 /// Runs every runner `reps` times, interleaved, and keeps each one's
 /// median run (by rate), with the errors, failed allocations and crashes of
 /// every repetition (a failure in any of them fails the run).
-fn interleave(reps: usize, runners: &[Runner<'_>]) -> Result<Vec<Figure>, Failure> {
+fn interleave(
+    reps: usize,
+    runners: &[Runner<'_>],
+    progress: &mut dyn Progress,
+) -> Result<Vec<Figure>, Failure> {
     let mut runs: Vec<Vec<RunOut>> = vec![Vec::new(); runners.len()];
     for rep in 0..reps {
         for (i, r) in runners.iter().enumerate() {
-            progress(
+            progress.update(
                 Some((rep * runners.len() + i) as f64 / (reps * runners.len()) as f64),
                 &format!(
                     "{} P={} {} (run {} of {reps})",
@@ -143,7 +128,7 @@ fn interleave(reps: usize, runners: &[Runner<'_>]) -> Result<Vec<Figure>, Failur
         .collect())
 }
 
-fn w1(ops: u64, reps: usize) -> Result<Vec<Figure>, Failure> {
+fn w1(ops: u64, reps: usize, progress: &mut dyn Progress) -> Result<Vec<Figure>, Failure> {
     use w1::{run_limit, Limit};
     interleave(
         reps,
@@ -157,14 +142,15 @@ fn w1(ops: u64, reps: usize) -> Result<Vec<Figure>, Failure> {
                 run_limit(Limit::FaaCold, ops)
             }),
         ],
+        progress,
     )
 }
 
 /// The shared 256 MiB segment of W2/W3/W4.
 pub const POOL_SEGMENT: u64 = 256 << 20;
 
-fn w5(quick: bool, reps: usize) -> Result<Vec<Figure>, Failure> {
-    progress(None, "W5 and W5r: scanning a patterned file ...");
+fn w5(quick: bool, reps: usize, progress: &mut dyn Progress) -> Result<Vec<Figure>, Failure> {
+    progress.update(None, "W5 and W5r: scanning a patterned file ...");
     let dir = std::env::temp_dir();
     let results = w5::run(&dir, quick, reps).map_err(|e| Failure::op(format!("W5: {e}")))?;
     Ok(results
@@ -187,63 +173,49 @@ fn w5(quick: bool, reps: usize) -> Result<Vec<Figure>, Failure> {
         .collect())
 }
 
-/// Runs `bench`.
-pub fn run(a: &Args) -> Result<(), Failure> {
-    let wl = a.workload.to_ascii_uppercase();
-    let known = ["ALL", "W1", "W2", "W2P2", "W3", "W4", "W5", "W5R"];
-    if !known.contains(&wl.as_str()) {
-        return Err(Failure::usage(format!(
-            "unknown workload {:?} (W1, W2, W2P2, W3, W4, W5, W5r or all)",
-            a.workload
-        )));
-    }
-    if a.reps < 3 {
-        return Err(Failure::usage(
-            "--reps must be at least 3 (the median of three or more)",
-        ));
-    }
-    PROGRESS.with(|p| *p.borrow_mut() = Progress::new(a.json));
-    let scale = if a.quick { 10 } else { 1 };
+/// The workloads [`run`] knows, as the command spells them (upper case).
+pub const WORKLOADS: [&str; 8] = ["ALL", "W1", "W2", "W2P2", "W3", "W4", "W5", "W5R"];
+
+/// Runs workload `wl` (one of [`WORKLOADS`]), a tenth of the reference op
+/// counts when `quick`, `reps` repetitions per subject (at least 3),
+/// drawing `progress`; the figures in print order.
+pub fn run(
+    wl: &str,
+    quick: bool,
+    reps: usize,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Figure>, Failure> {
+    let scale = if quick { 10 } else { 1 };
     let mut figs = Vec::new();
     let want = |w: &str| wl == "ALL" || wl == w;
     if want("W1") {
-        figs.extend(w1(10_000_000 / scale, a.reps)?);
+        figs.extend(w1(10_000_000 / scale, reps, progress)?);
     }
     let w2 = churn::w2_subjects(10_000_000 / scale);
     let w3 = churn::w3_subjects(5_000_000 / scale);
     if want("W2") {
-        figs.extend(churn::run("W2", &[1], &[1], a.reps, &w2)?);
+        figs.extend(churn::run("W2", &[1], &[1], reps, &w2, progress)?);
     }
     if want("W2P2") {
-        figs.extend(churn::run("W2", &[2], &[2], a.reps, &w2)?);
+        figs.extend(churn::run("W2", &[2], &[2], reps, &w2, progress)?);
     }
     if want("W3") {
-        figs.extend(churn::run("W3", &[1], &[1], a.reps, &w3)?);
+        figs.extend(churn::run("W3", &[1], &[1], reps, &w3, progress)?);
     }
     if want("W4") {
         // W4's ratio to P=1 is measured in the same run: alone, W4 runs the
         // P=1 figures too, interleaved with its own.
         let ps: &[usize] = if want("W3") { &[2] } else { &[1, 2] };
-        figs.extend(churn::run("W3", ps, &[2], a.reps, &w3)?);
+        figs.extend(churn::run("W3", ps, &[2], reps, &w3, progress)?);
     }
     if want("W5") || want("W5R") {
-        let w5figs = w5(a.quick, a.reps)?;
+        let w5figs = w5(quick, reps, progress)?;
         figs.extend(
             w5figs
                 .into_iter()
-                .filter(|f| want("ALL") || f.wl.eq_ignore_ascii_case(&wl)),
+                .filter(|f| want("ALL") || f.wl.eq_ignore_ascii_case(wl)),
         );
     }
-    PROGRESS.with(|p| p.borrow_mut().finish());
-    report::print(&figs, a.json);
-    let bad: u64 = figs
-        .iter()
-        .map(|f| f.run.errors + f.run.oom + f.run.crashed)
-        .sum();
-    if bad > 0 {
-        return Err(Failure::op(format!(
-            "{bad} errors, failed allocations or crashed children"
-        )));
-    }
-    Ok(())
+    progress.finish();
+    Ok(figs)
 }

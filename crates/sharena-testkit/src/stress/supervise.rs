@@ -5,11 +5,10 @@
 
 use super::fleet::Fleet;
 use super::shared::{Claims, Control, Tally};
-use super::subject::{Release, Subject};
-use crate::bench::rng::XorShift;
-use crate::progress::Progress;
-use crate::Failure;
-use sharena::layout::sync::{AtomicBool, AtomicU32, Ordering};
+use crate::run::{Failure, Progress};
+use crate::subject::{Release, Subject};
+use crate::{unique_name_with, ShmGuard, XorShift};
+use sharena::layout::sync::{AtomicBool, Ordering};
 use sharena::Error;
 use std::time::{Duration, Instant};
 
@@ -24,8 +23,6 @@ pub struct Config {
     pub size: u64,
     /// Kill a random worker this often.
     pub kill_every: Option<Duration>,
-    /// Machine-readable output asked for (no progress line).
-    pub json: bool,
 }
 
 /// What a run found.
@@ -139,23 +136,6 @@ impl Drop for Handlers {
     }
 }
 
-/// Unlinks the run's segment on drop.
-struct Unlink(String);
-
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        let _ = sharena::Segment::unlink(&self.0);
-    }
-}
-
-/// A unique segment name for one run.
-fn run_name(kind: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    // Relaxed: a counter for uniqueness within this process only.
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    format!("/sharena-stress-{}-{n}-{kind}", std::process::id())
-}
-
 /// Calls `reclaim_dead` through the parent's handle and adds it up.
 fn reclaim<S: Subject>(subject: &S, out: &mut Reclaims) {
     match subject.recover().reclaim_dead() {
@@ -189,9 +169,10 @@ fn check<S: Subject>(subject: &S) -> Option<CheckOutcome> {
     }
 }
 
-/// Runs the stress test of kind `S`.
-pub fn run<S: Subject>(cfg: &Config) -> Result<Outcome, Failure> {
-    let name = run_name(S::NAME);
+/// Runs the stress test of kind `S`, drawing `progress` from the parent's
+/// loop. Call it only from a single-threaded `main` (it forks).
+pub fn run<S: Subject>(cfg: &Config, progress: &mut dyn Progress) -> Result<Outcome, Failure> {
+    let name = unique_name_with("sharena-stress", S::NAME);
     let subject = S::create(&name, cfg.size).map_err(|e| match e {
         Error::InvalidSize { size, reason, .. } => Failure::usage(format!(
             "--size {size} is invalid for {}: {reason}",
@@ -199,7 +180,7 @@ pub fn run<S: Subject>(cfg: &Config) -> Result<Outcome, Failure> {
         )),
         e => Failure::op(format!("stress: {e}")),
     })?;
-    let _unlink = Unlink(name.clone());
+    let _unlink = ShmGuard(name.clone());
     let mut out = Outcome {
         kind: S::NAME,
         name: name.clone(),
@@ -220,7 +201,6 @@ pub fn run<S: Subject>(cfg: &Config) -> Result<Outcome, Failure> {
     let deadline = start + cfg.secs;
     let mut next_kill = cfg.kill_every.map(|d| start + d);
     let mut phase = 0;
-    let mut progress = Progress::new(cfg.json);
     loop {
         let now = Instant::now();
         // SeqCst: set by the signal handler; no data rides on it.

@@ -4,13 +4,14 @@
 //! reaps whatever still runs (so no worker outlives the command).
 
 use super::shared::{Claims, Control, Tally, NO_PHASE};
-use super::subject::Subject;
 use super::worker::{self, Env};
-use crate::Failure;
+use crate::harness::{die_with_parent, fork_child, kill, try_wait, wait, Exit};
+use crate::run::Failure;
+use crate::subject::Subject;
 use nix::errno::Errno;
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, getpid, getppid, ForkResult, Pid};
+use nix::unistd::{getpid, Pid};
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
@@ -65,28 +66,25 @@ impl<'a, S: Subject> Fleet<'a, S> {
         self.next_serial += 1;
         self.ctl.prepare(k, serial);
         let parent = getpid();
+        let env = Env {
+            ctl: self.ctl,
+            claims: self.claims,
+            k,
+            procs: self.slots.len(),
+        };
+        let name = self.name;
         // SAFETY: the `sharena` command's main is single-threaded (the
-        // stress verb starts no thread), so the child may run arbitrary
-        // code after fork.
-        match unsafe { fork() } {
-            Ok(ForkResult::Child) => {
+        // stress verb starts no thread). The child never returns into the
+        // parent's code (its guards would unlink the segment).
+        let child = unsafe {
+            fork_child(|| {
                 child_setup(parent);
-                let env = Env {
-                    ctl: self.ctl,
-                    claims: self.claims,
-                    k,
-                    procs: self.slots.len(),
-                };
-                let name = self.name;
-                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    worker::main::<S>(name, &env)
-                }));
-                // Never return into the parent's code (its guards would
-                // unlink the segment): exit here.
-                std::process::exit(code.unwrap_or(101));
-            }
-            Ok(ForkResult::Parent { child }) => {
-                self.slots[k] = Some(child);
+                worker::main::<S>(name, &env)
+            })
+        };
+        match child {
+            Ok(pid) => {
+                self.slots[k] = Some(pid);
                 Ok(())
             }
             Err(e) => Err(Failure::op(format!("stress: fork failed: {e}"))),
@@ -94,12 +92,12 @@ impl<'a, S: Subject> Fleet<'a, S> {
     }
 
     /// Accounts for slot `k`'s worker, reaped with `status`.
-    fn reaped(&mut self, k: usize, status: WaitStatus, killed_on_purpose: bool) {
+    fn reaped(&mut self, k: usize, status: Exit, killed_on_purpose: bool) {
         self.slots[k] = None;
         let (t, finished) = self.ctl.tally(k);
         self.totals.add(&t);
         match status {
-            WaitStatus::Signaled(_, Signal::SIGKILL, _) if killed_on_purpose => {
+            Exit::Signaled(Signal::SIGKILL) if killed_on_purpose => {
                 self.killed += 1;
                 // Withdraw its claims before anyone reclaims its blocks
                 // (the parent's `reclaim_dead` after this kill, or the
@@ -107,7 +105,7 @@ impl<'a, S: Subject> Fleet<'a, S> {
                 // handed out again, and claimed by another worker.
                 self.claims.forget(self.ctl.serial(k));
             }
-            WaitStatus::Exited(_, 0) if finished => {}
+            Exit::Exited(0) if finished => {}
             _ => {
                 self.crashed += 1;
                 self.claims.forget(self.ctl.serial(k));
@@ -119,10 +117,8 @@ impl<'a, S: Subject> Fleet<'a, S> {
     pub fn poll_exits(&mut self) {
         for k in 0..self.slots.len() {
             let Some(pid) = self.slots[k] else { continue };
-            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => {}
-                Ok(status) => self.reaped(k, status, false),
-                Err(_) => self.reaped(k, WaitStatus::StillAlive, false),
+            if let Some(status) = try_wait(pid) {
+                self.reaped(k, status, false);
             }
         }
     }
@@ -147,8 +143,8 @@ impl<'a, S: Subject> Fleet<'a, S> {
                 return self.spawn(k);
             }
         }
-        let _ = kill(pid, Signal::SIGKILL);
-        let status = wait_blocking(pid);
+        kill(pid, Signal::SIGKILL);
+        let status = wait(pid);
         self.reaped(k, status, true);
         self.spawn(k)
     }
@@ -160,21 +156,25 @@ impl<'a, S: Subject> Fleet<'a, S> {
     /// any other instruction: in an allocation, a free, a compaction.
     /// Returns the worker's status if it ended instead of stopping. After
     /// [`STOP_TRIES`] tries it stays stopped wherever it is.
-    fn stop_unpinned(&self, k: usize, pid: Pid) -> Option<WaitStatus> {
+    fn stop_unpinned(&self, k: usize, pid: Pid) -> Option<Exit> {
         for _ in 0..STOP_TRIES {
-            let _ = kill(pid, Signal::SIGSTOP);
+            kill(pid, Signal::SIGSTOP);
             loop {
                 match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
                     Err(Errno::EINTR) => {}
                     Ok(WaitStatus::Stopped(..)) => break,
-                    Ok(status) => return Some(status),
-                    Err(_) => return Some(WaitStatus::StillAlive),
+                    Ok(status) => {
+                        if let Some(end) = Exit::from_wait(status) {
+                            return Some(end);
+                        }
+                    }
+                    Err(_) => return Some(Exit::Lost),
                 }
             }
             if !self.ctl.pinning(k) {
                 return None;
             }
-            let _ = kill(pid, Signal::SIGCONT);
+            kill(pid, Signal::SIGCONT);
             std::thread::sleep(Duration::from_micros(50));
         }
         None
@@ -223,8 +223,8 @@ impl<'a, S: Subject> Fleet<'a, S> {
     fn kill_all(&mut self) {
         for k in 0..self.slots.len() {
             if let Some(pid) = self.slots[k] {
-                let _ = kill(pid, Signal::SIGKILL);
-                let status = wait_blocking(pid);
+                kill(pid, Signal::SIGKILL);
+                let status = wait(pid);
                 self.reaped(k, status, false);
             }
         }
@@ -235,19 +235,8 @@ impl<S> Drop for Fleet<'_, S> {
     /// On an error path: no worker outlives the run.
     fn drop(&mut self) {
         for pid in self.slots.iter_mut().filter_map(Option::take) {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = wait_blocking(pid);
-        }
-    }
-}
-
-/// `waitpid` without a timeout, retried on EINTR.
-fn wait_blocking(pid: Pid) -> WaitStatus {
-    loop {
-        match waitpid(pid, None) {
-            Err(Errno::EINTR) => {}
-            Ok(status) => return status,
-            Err(_) => return WaitStatus::StillAlive,
+            kill(pid, Signal::SIGKILL);
+            let _ = wait(pid);
         }
     }
 }
@@ -263,11 +252,5 @@ fn child_setup(parent: Pid) {
         let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
         let _ = signal(Signal::SIGTERM, SigHandler::SigDfl);
     }
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes plain integers and only sets a
-    // flag of this process.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    if getppid() != parent {
-        // The parent died before the flag was set.
-        std::process::exit(worker::EXIT_OPEN);
-    }
+    die_with_parent(parent, worker::EXIT_OPEN);
 }

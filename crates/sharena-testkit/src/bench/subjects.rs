@@ -3,62 +3,18 @@
 
 use super::harness::{prefault, run_forked, ChildOut, RunOut};
 use super::pool::{run_pool, Pass, Pool, Sharing, Sizes};
+use crate::subject::OffsetSubject;
+use crate::{unique_name_with, ShmGuard};
 use sharena::{Bump, Offset, ShmAllocator, Slab};
 
 /// A unique segment name for one bench run.
-pub fn bench_name(tag: &str) -> String {
-    use sharena::layout::sync::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    format!("/sharena-bench-{}-{n}-{tag}", std::process::id())
-}
-
-/// Unlinks a named segment on drop.
-struct Unlink(String);
-
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        let _ = sharena::Segment::unlink(&self.0);
-    }
-}
-
-/// An opened sharena allocator handle: the allocator it serves (through
-/// `Deref` for [`Slab`]).
-pub trait Handle {
-    /// The allocator.
-    type A: ShmAllocator + ?Sized;
-    /// The allocator behind the handle.
-    fn allocator(&self) -> &Self::A;
-}
-
-impl Handle for Slab {
-    type A = <Slab as std::ops::Deref>::Target;
-    #[inline(always)]
-    fn allocator(&self) -> &Self::A {
-        self
-    }
-}
-
-impl Handle for sharena::FreeList {
-    type A = <sharena::FreeList as std::ops::Deref>::Target;
-    #[inline(always)]
-    fn allocator(&self) -> &Self::A {
-        self
-    }
+fn bench_name(tag: &str) -> String {
+    unique_name_with("sharena-bench", tag)
 }
 
 /// `freelist` in W3/W4: variable sizes in a 256 MiB named segment.
 pub fn freelist_run(p: usize, ops: u64, segment: u64, pass: Pass) -> std::io::Result<RunOut> {
-    let create = |name: &str| sharena::FreeList::create(name, segment);
-    shm_run(
-        "freelist",
-        p,
-        ops,
-        Sizes::Variable,
-        pass,
-        create,
-        sharena::FreeList::open,
-    )
+    shm_run::<sharena::FreeList>(p, ops, segment, Sizes::Variable, pass)
 }
 
 /// A sharena allocator as a churn pool: offsets in, the zero-copy pointer
@@ -69,7 +25,7 @@ struct ShmPool<H> {
     errors: u64,
 }
 
-impl<H: Handle> Pool for ShmPool<H> {
+impl<H: OffsetSubject> Pool for ShmPool<H> {
     type Handle = Offset;
     #[inline(always)]
     fn alloc(&mut self, size: u64) -> Option<Offset> {
@@ -100,25 +56,23 @@ impl<H: Handle> Pool for ShmPool<H> {
 }
 
 /// One run of a sharena allocator subject: the parent creates the named
-/// segment (`create`) and unlinks it after the run; each child opens it by
-/// name (`open`), so each maps it at its own address, and prefaults it.
-pub fn shm_run<H: Handle>(
-    tag: &str,
+/// segment of `segment` bytes and unlinks it after the run; each child
+/// opens it by name, so each maps it at its own address, and prefaults it.
+pub fn shm_run<H: OffsetSubject>(
     p: usize,
     ops: u64,
+    segment: u64,
     sizes: Sizes,
     pass: Pass,
-    create: impl FnOnce(&str) -> sharena::Result<H>,
-    open: impl Fn(&str) -> sharena::Result<H>,
 ) -> std::io::Result<RunOut> {
-    let name = bench_name(tag);
-    let parent = create(&name).map_err(std::io::Error::other)?;
-    let _unlink = Unlink(name.clone());
+    let name = bench_name(H::NAME);
+    let parent = H::create(&name, segment).map_err(std::io::Error::other)?;
+    let _unlink = ShmGuard(name.clone());
     let sharing = Sharing::Shared {
         used0: Some(parent.allocator().stats().used),
     };
     let r = run_pool(p, ops, sizes, pass, sharing, |_| {
-        let h = open(&name).expect("open the bench segment");
+        let h = H::open(&name).expect("open the bench segment");
         let view = h.allocator().view();
         let base = view.base().as_ptr();
         prefault(base, view.len() as usize);
@@ -131,8 +85,8 @@ pub fn shm_run<H: Handle>(
 /// `slab` in W2 / W2P2: 64-byte slots in a named segment of `segment`
 /// bytes.
 pub fn slab_run(p: usize, ops: u64, segment: u64, pass: Pass) -> std::io::Result<RunOut> {
-    let create = |name: &str| Slab::create(name, segment, 64);
-    shm_run("slab", p, ops, Sizes::Fixed(64), pass, create, Slab::open)
+    // The testkit's slab subject has 64-byte slots.
+    shm_run::<Slab>(p, ops, segment, Sizes::Fixed(64), pass)
 }
 
 /// `bump` in W1: 64-byte allocations from a named segment holding a 1 GiB
@@ -141,7 +95,7 @@ pub fn bump_run(ops: u64, region: u64) -> std::io::Result<RunOut> {
     let name = bench_name("bump");
     let parent =
         Bump::create(&name, region + region / 8 + (1 << 20)).map_err(std::io::Error::other)?;
-    let _unlink = Unlink(name.clone());
+    let _unlink = ShmGuard(name.clone());
     let r = run_forked(1, |k, ctl| {
         let arena = Bump::open(&name).expect("open the bench arena");
         let view = arena.segment().view();
