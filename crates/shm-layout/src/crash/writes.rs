@@ -101,7 +101,7 @@ pub fn arm_writes(k: u64) {
             on: true,
             count: 0,
             die_at: k,
-        })
+        });
     });
 }
 
