@@ -1,4 +1,4 @@
-//! `sharena bench`: the workloads of WORKLOADS.md, each subject beside the
+//! `sharena bench`: the workloads of docs/WORKLOADS.md, each subject beside the
 //! baselines run in the same process, interleaved (A B A B ...), median of
 //! at least 3 repetitions. The engine is the testkit's
 //! (`sharena_testkit::bench`); this verb checks the flags, draws the

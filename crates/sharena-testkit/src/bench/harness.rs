@@ -210,7 +210,7 @@ pub fn run_forked(p: usize, child: impl Fn(usize, &Ctl) -> ChildOut) -> std::io:
 }
 
 /// Prefaults `len` bytes at `ptr` in this process: `MADV_POPULATE_WRITE`,
-/// or a read of every 4 KiB page where that call fails (WORKLOADS.md §1).
+/// or a read of every 4 KiB page where that call fails (docs/WORKLOADS.md, "Segment").
 pub(crate) fn prefault(ptr: *mut u8, len: usize) {
     // SAFETY: madvise only changes page-table state for the caller's own
     // mapping; a failure is handled below.

@@ -1,4 +1,4 @@
-//! The engine of `sharena bench`: the workloads of WORKLOADS.md, each
+//! The engine of `sharena bench`: the workloads of docs/WORKLOADS.md, each
 //! subject beside the baselines run in the same process, interleaved
 //! (A B A B ...), median of at least 3 repetitions. The command parses the
 //! flags, calls [`run`] and prints the [`Figure`]s. The children are
