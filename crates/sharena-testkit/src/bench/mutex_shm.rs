@@ -2,7 +2,7 @@
 //! over the shared segment, guarded by a process-shared lock: what a user
 //! hand-rolls today.
 //!
-//! The allocator is [`rlsf`]'s TLSF (two-level segregated fit: O(1)
+//! The allocator is `rlsf`'s TLSF (two-level segregated fit: O(1)
 //! allocate and free, immediate coalescing, a 16-byte header per block), the
 //! standard real-time allocator crate. Its control block (`Tlsf`: bitmaps
 //! and free-list heads) is written into the segment itself, right after the
