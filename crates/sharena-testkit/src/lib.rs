@@ -67,6 +67,8 @@
 pub mod bench;
 pub mod blocks;
 pub mod churn;
+#[cfg(feature = "crash-hooks")]
+pub mod explore;
 pub mod guard;
 pub mod harness;
 pub mod heap;
