@@ -31,7 +31,7 @@ use sharena_testkit::XorShift;
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use sharena::{
-    AllocatorKind, Offset, ProcId, ProcTable, Recover, RegionId, Segment, SegmentOptions,
+    AllocatorKind, Offset, OwnerId, ProcId, ProcTable, Recover, RegionId, Segment, SegmentOptions,
     ShmAllocator, Slab,
 };
 
@@ -390,9 +390,10 @@ fn kill_in_place(victim: Slab, mine_before: &[u32]) {
     word.store(dead.start_ticks(), std::sync::atomic::Ordering::Relaxed);
     let table = ProcTable::of(view).expect("table");
     for e in table.entries().expect("entries") {
-        if e.id == me && !mine_before.contains(&e.slot) {
+        if e.id.same_process(me.into()) && !mine_before.contains(&e.slot) {
             let at = view.region(RegionId::Metadata).offset + u64::from(e.slot) * 64;
             let w = view.atomic_u64(Offset::new(at)).expect("in bounds");
+            let dead = OwnerId::new(dead.pid(), e.id.epoch(), dead.start_ticks()).expect("a pid");
             w.store(dead.raw(), std::sync::atomic::Ordering::Relaxed);
         }
     }

@@ -5,7 +5,7 @@ use crate::local::{Registry, Slot};
 use crate::state::{BumpState, Fault, GRAIN, OFF_CAPACITY, OFF_MAGIC, STATE_LEN, STATE_MAGIC};
 use shm_layout::sync::Ordering;
 use shm_layout::{
-    AllocStats, AllocatorKind, Error, Offset, ProcId, ProcTable, RegionId, Registration, Result,
+    AllocStats, AllocatorKind, Error, Offset, OwnerId, ProcTable, RegionId, Registration, Result,
     SegmentView, ShmAllocator, CACHE_LINE,
 };
 use std::hash::{BuildHasher, Hasher};
@@ -205,7 +205,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
             ));
         }
         let salt = state.salt();
-        let registration = ProcTable::of(view)?.register(ProcId::current())?;
+        let registration = ProcTable::of(view)?.register(OwnerId::attach())?;
         let bump = Bump {
             state_off,
             pool_off: pool.offset,

@@ -25,7 +25,13 @@ impl<S: AsRef<SegmentView>> Recover for Bump<S> {
     /// (see the module notes: nothing else is per-process).
     fn reclaim_dead(&self) -> Result<ReclaimReport> {
         let started = Instant::now();
-        finish_reclaim(self.seg.as_ref(), started, &[], 0, 0)
+        finish_reclaim(
+            self.seg.as_ref(),
+            started,
+            &[] as &[shm_layout::OwnerId],
+            0,
+            0,
+        )
     }
 
     /// Checks the control words (cursor within the pool, the head's epoch

@@ -59,7 +59,9 @@ fn reclaim_frees_a_dead_attachments_table_entry() {
     let mut child = Command::new("true").stdout(Stdio::null()).spawn().unwrap();
     let id = shm_layout::ProcId::of_pid(child.id());
     child.wait().unwrap();
-    let Some(id) = id else { return }; // exited before we saw it
+    let Some(id) = id.map(shm_layout::OwnerId::from) else {
+        return;
+    }; // exited before we saw it
     table.register(id).unwrap();
     assert_eq!(table.dead().unwrap(), vec![id]);
     let r = arena.reclaim_dead().unwrap();
@@ -68,7 +70,7 @@ fn reclaim_frees_a_dead_attachments_table_entry() {
     assert_eq!(table.entries().unwrap().len(), 1);
     // A full table refuses the attach.
     for _ in 0..3 {
-        table.register(shm_layout::ProcId::current()).unwrap();
+        table.register(shm_layout::OwnerId::attach()).unwrap();
     }
     // SAFETY: `seg2` is dropped (by the failed attach) before `arena`.
     let seg2 = unsafe { arena.segment().open_again() };

@@ -144,7 +144,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             });
         }
         let me = ProcId::current();
-        let registration = ProcTable::of(view)?.register(me)?;
+        let registration = ProcTable::of(view)?.register(shm_layout::OwnerId::attach())?;
         // Relaxed: the RMW alone makes epochs unique.
         let epoch = ctl.clock.0.fetch_add(1, Ordering::Relaxed) as u32;
         let mut fl = FreeList {

@@ -236,7 +236,7 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             });
         }
         let me = ProcId::current();
-        let reg = ProcTable::of(view)?.register(me)?;
+        let reg = ProcTable::of(view)?.register(shm_layout::OwnerId::attach())?;
         Ok(Handles {
             seg,
             state_off,

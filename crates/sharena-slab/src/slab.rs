@@ -136,7 +136,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             });
         }
         let me = ProcId::current();
-        let registration = ProcTable::of(view)?.register(me)?;
+        let registration = ProcTable::of(view)?.register(shm_layout::OwnerId::attach())?;
         let owner_word = next_owner_word(ctl);
         let ss = geo.slot_size;
         let mut slab = Slab {

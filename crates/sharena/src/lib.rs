@@ -46,8 +46,8 @@ pub use process::is_alive;
 pub use segment::{Opened, Segment};
 pub use shm_layout::{
     AllocStats, AllocatorKind, CheckReport, DirEntry, Directory, Error, Header, InitState, Offset,
-    Problem, ProcEntry, ProcId, ProcTable, ReclaimReport, Recover, Region, RegionId, Result, Run,
-    RunKind, SegmentView, ShmAllocator, TypedOffset, MAX_DIRECTORY_NAME,
+    OwnerId, Problem, ProcEntry, ProcId, ProcTable, ReclaimReport, Recover, Region, RegionId,
+    Result, Run, RunKind, SegmentView, ShmAllocator, TypedOffset, MAX_DIRECTORY_NAME,
 };
 pub use slab::Slab;
 

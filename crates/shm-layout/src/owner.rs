@@ -127,6 +127,15 @@ impl OwnerId {
     }
 }
 
+/// A process identity as an attachment of epoch 0: for the registries that
+/// still record a bare pid and start time (their own words, not owner
+/// slots), so their reclaims report through the same type.
+impl From<procid::ProcId> for OwnerId {
+    fn from(p: procid::ProcId) -> OwnerId {
+        OwnerId::new(p.pid(), 0, p.start_ticks()).unwrap_or(OwnerId(1))
+    }
+}
+
 impl std::fmt::Display for OwnerId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "pid {} #{}", self.pid(), self.epoch())

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! entry (64 bytes)
-//! +0   id           ProcId of the attached process (pid | start << 22); 0 free
+//! +0   id           OwnerId of the attachment (pid | epoch << 22 | start << 32); 0 free
 //! +8   attached_ns  when it attached, ns since the Unix epoch (informational)
 //! +16  reserved     5 words, zero
 //! ```
@@ -22,7 +22,7 @@ use crate::consts::{
 use crate::error::{Error, Result};
 use crate::header::RegionId;
 use crate::offset::Offset;
-use crate::procid::ProcId;
+use crate::owner::{OwnerId, OwnerSlot};
 use crate::sync::{AtomicU64, Ordering};
 use crate::view::SegmentView;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -43,7 +43,7 @@ pub struct ProcEntry {
     /// The entry's index.
     pub slot: u32,
     /// Who holds it.
-    pub id: ProcId,
+    pub id: OwnerId,
     /// When it attached (ns since the Unix epoch; 0 if not yet written).
     pub attached_unix_ns: u64,
     /// Whether that process still runs (same pid *and* start time).
@@ -56,7 +56,7 @@ pub struct Registration {
     /// The entry's index.
     pub slot: u32,
     /// The identity written into it.
-    pub id: ProcId,
+    pub id: OwnerId,
 }
 
 impl<'a> ProcTable<'a> {
@@ -101,20 +101,13 @@ impl<'a> ProcTable<'a> {
     /// Takes a free entry for `id`. `Ok(None)` when the table has no
     /// entries at all; [`Error::ProcessTableFull`] when all are taken (run
     /// `reclaim_dead` to free the entries of processes that died).
-    pub fn register(&self, id: ProcId) -> Result<Option<Registration>> {
+    pub fn register(&self, id: OwnerId) -> Result<Option<Registration>> {
         if self.capacity == 0 {
             return Ok(None);
         }
         for slot in 0..self.capacity {
-            let w = self.word(slot, 0)?;
-            // SYNC POINT (attach, AcqRel): the Acquire pairs with the
-            // Release of the detach or reclaim that freed the entry; the
-            // Release orders nothing before it but is kept for symmetry
-            // with readers that Acquire the id.
-            if w.load(Ordering::Relaxed) == 0
-                && w.compare_exchange(0, id.raw(), Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            {
+            // The claim's orderings: `OwnerSlot::claim`.
+            if OwnerSlot::from_atomic(self.word(slot, 0)?).claim(id) {
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos() as u64);
@@ -139,9 +132,8 @@ impl<'a> ProcTable<'a> {
             return;
         }
         if let Ok(w) = self.word(u64::from(reg.slot), 0) {
-            // SYNC POINT (detach, Release): pairs with the Acquire of the
-            // next `register` of this entry.
-            let _ = w.compare_exchange(reg.id.raw(), 0, Ordering::Release, Ordering::Relaxed);
+            // The release's orderings: `OwnerSlot::release`.
+            OwnerSlot::from_atomic(w).release(reg.id);
         }
     }
 
@@ -149,9 +141,9 @@ impl<'a> ProcTable<'a> {
     pub fn entries(&self) -> Result<Vec<ProcEntry>> {
         let mut out = Vec::new();
         for slot in 0..self.capacity {
-            // Acquire: pairs with the attach CAS, so `attached_ns` of that
-            // attach is usually visible (it is informational either way).
-            let Some(id) = ProcId::from_raw(self.word(slot, 0)?.load(Ordering::Acquire)) else {
+            // `holder` Acquires: pairs with the attach CAS, so `attached_ns`
+            // of that attach is usually visible (informational either way).
+            let Some(id) = OwnerSlot::from_atomic(self.word(slot, 0)?).holder() else {
                 continue;
             };
             out.push(ProcEntry {
@@ -164,9 +156,10 @@ impl<'a> ProcTable<'a> {
         Ok(out)
     }
 
-    /// The distinct processes that hold entries and are no longer running.
-    pub fn dead(&self) -> Result<Vec<ProcId>> {
-        let mut dead: Vec<ProcId> = Vec::new();
+    /// The attachments that hold entries and whose process is no longer
+    /// running.
+    pub fn dead(&self) -> Result<Vec<OwnerId>> {
+        let mut dead: Vec<OwnerId> = Vec::new();
         for e in self.entries()? {
             if !e.alive && !dead.contains(&e.id) {
                 dead.push(e.id);
@@ -179,16 +172,11 @@ impl<'a> ProcTable<'a> {
     /// freed first are skipped). Returns how many this call freed. Call it
     /// only after everything `id` held elsewhere has been reclaimed: the
     /// entry is what tells a later reclaim that there is work left.
-    pub fn release_all(&self, id: ProcId) -> Result<u64> {
+    pub fn release_all(&self, id: OwnerId) -> Result<u64> {
         let mut n = 0;
         for slot in 0..self.capacity {
-            let w = self.word(slot, 0)?;
-            // SYNC POINT (reclaim, Release): pairs with the Acquire of the
-            // next `register` of this entry.
-            if w.load(Ordering::Relaxed) == id.raw()
-                && w.compare_exchange(id.raw(), 0, Ordering::Release, Ordering::Relaxed)
-                    .is_ok()
-            {
+            // The release's orderings: `OwnerSlot::release`.
+            if OwnerSlot::from_atomic(self.word(slot, 0)?).release(id) {
                 n += 1;
             }
         }

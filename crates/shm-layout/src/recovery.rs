@@ -4,14 +4,14 @@
 //! The model: every block an allocator hands out belongs to the registry
 //! entry (arena, cache) of the process that allocated it, until it is freed
 //! or [`Recover::share`]d. When that process is gone (its pid no longer
-//! runs with the recorded start time, see [`ProcId`]), anyone may call
+//! runs with the recorded start time, see [`OwnerId`]), anyone may call
 //! [`Recover::reclaim_dead`], which frees its unshared blocks and cached
 //! free blocks, gives its registry entries back and frees its process-table
 //! entries. `docs/RECOVERY.md` says what is and is not guaranteed.
 
 use crate::error::Result;
 use crate::offset::Offset;
-use crate::procid::ProcId;
+use crate::owner::OwnerId;
 use crate::proctable::ProcTable;
 use crate::view::SegmentView;
 use std::fmt;
@@ -153,19 +153,20 @@ pub trait Recover {
 pub fn finish_reclaim(
     view: &SegmentView,
     started: Instant,
-    reclaimed: &[ProcId],
+    reclaimed: &[impl Copy + Into<OwnerId>],
     blocks: u64,
     bytes: u64,
 ) -> Result<ReclaimReport> {
     let table = ProcTable::of(view)?;
-    let mut procs: Vec<ProcId> = reclaimed.to_vec();
+    let mut procs: Vec<OwnerId> = reclaimed.iter().map(|&p| p.into()).collect();
     for id in table.dead()? {
         if table.release_all(id)? > 0 && !procs.contains(&id) {
             procs.push(id);
         }
     }
-    procs.sort_by_key(|p| p.raw());
-    procs.dedup();
+    // Processes, not attachments: one process's several handles count once.
+    procs.sort_by_key(|p| (p.pid(), p.start_ticks()));
+    procs.dedup_by(|a, b| a.same_process(*b));
     Ok(ReclaimReport {
         processes: procs.len() as u64,
         blocks,

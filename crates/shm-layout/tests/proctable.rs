@@ -1,7 +1,7 @@
 //! The process table: attach, detach, a full table, dead and reused pids.
 
 use shm_layout::{
-    AllocatorKind, Error, LayoutSpec, ProcId, ProcTable, SegmentView, DIRECTORY_ENTRY_LEN,
+    AllocatorKind, Error, LayoutSpec, OwnerId, ProcId, ProcTable, SegmentView, DIRECTORY_ENTRY_LEN,
     PARAM_DIRECTORY_SLOTS, PARAM_MAX_PROCESSES, PROCESS_ENTRY_LEN,
 };
 use std::ptr::NonNull;
@@ -35,12 +35,12 @@ fn segment(cap: u64) -> (Vec<Page>, SegmentView) {
 }
 
 /// The identity of a process that ran and was reaped.
-fn dead_proc() -> ProcId {
+fn dead_proc() -> OwnerId {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let pid = child.id();
-    let id = ProcId::of_pid(pid).unwrap_or(ProcId::new(pid, 1));
+    let start = ProcId::of_pid(pid).map_or(1, ProcId::start_ticks);
     child.wait().unwrap();
-    id
+    OwnerId::new(pid, 0, start).unwrap()
 }
 
 #[test]
@@ -48,7 +48,7 @@ fn attach_detach_and_a_full_table() {
     let (_mem, view) = segment(3);
     let t = ProcTable::of(&view).unwrap();
     assert_eq!(t.capacity(), 3);
-    let me = ProcId::current();
+    let me = OwnerId::attach();
     let regs: Vec<_> = (0..3).map(|_| t.register(me).unwrap().unwrap()).collect();
     let slots: Vec<u32> = regs.iter().map(|r| r.slot).collect();
     assert_eq!(slots, [0, 1, 2]);
@@ -73,7 +73,7 @@ fn attach_detach_and_a_full_table() {
 fn no_table_means_no_registration() {
     let (_mem, view) = segment(0);
     let t = ProcTable::of(&view).unwrap();
-    assert_eq!(t.register(ProcId::current()).unwrap(), None);
+    assert_eq!(t.register(OwnerId::attach()).unwrap(), None);
     assert!(t.entries().unwrap().is_empty());
 }
 
@@ -81,10 +81,10 @@ fn no_table_means_no_registration() {
 fn dead_and_reused_pids_are_found_and_released_once() {
     let (_mem, view) = segment(4);
     let t = ProcTable::of(&view).unwrap();
-    let me = ProcId::current();
+    let me = OwnerId::attach();
     let dead = dead_proc();
     // The same pid as ours with another start time: a reused pid.
-    let reused = ProcId::new(me.pid(), me.start_ticks() + 7);
+    let reused = OwnerId::new(me.pid(), 3, me.start_ticks() + 7).unwrap();
     let live = t.register(me).unwrap().unwrap();
     t.register(dead).unwrap().unwrap();
     t.register(dead).unwrap().unwrap();
