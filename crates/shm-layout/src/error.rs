@@ -270,6 +270,15 @@ pub enum Error {
         /// Its process-table capacity.
         capacity: u64,
     },
+    /// A handle used in a process that inherited it through `fork`: its
+    /// registry entries belong to the process that attached it, so the
+    /// child must attach its own (`reattach`, or open the segment).
+    Forked {
+        /// The segment.
+        segment: String,
+        /// The pid that attached the handle.
+        attached_by: u32,
+    },
     /// The operation is not supported by this allocator kind or platform.
     Unsupported {
         /// The operation.
@@ -458,6 +467,14 @@ impl fmt::Display for Error {
                 f,
                 "segment {segment}: all {capacity} process-table entries are taken \
                  (run `sharena reclaim` to free those of dead processes)"
+            ),
+            Error::Forked {
+                segment,
+                attached_by,
+            } => write!(
+                f,
+                "segment {segment}: this handle was attached by process {attached_by} and \
+                 inherited through fork; call reattach() (or open the segment) in the child"
             ),
             Error::Unsupported { op, by } => write!(f, "{op} is not supported by {by}"),
         }

@@ -91,6 +91,8 @@ pub use header::{align_up, fnv1a64, Header, LayoutSpec, Region, RegionId, PARAM_
 pub use init::{InitState, InitWord};
 pub use kind::AllocatorKind;
 pub use offset::{Offset, TypedOffset};
+#[cfg(not(shm_loom))]
+pub use owner::fork_generation;
 pub use owner::{Adoption, Liveness, OwnerId, OwnerSlot};
 pub use pad::Line;
 pub use procid::ProcId;

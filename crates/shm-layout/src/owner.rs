@@ -118,6 +118,7 @@ impl OwnerId {
         // epoch is reused only after 1,024 attachments of one process, by
         // which time the attachment that had it is long gone).
         static NEXT_EPOCH: crate::sync::AtomicUsize = crate::sync::AtomicUsize::new(0);
+        watch_forks();
         let epoch = NEXT_EPOCH.fetch_add(1, Ordering::Relaxed) as u32;
         let pid = std::process::id();
         let start = procid::start_of(pid).unwrap_or(0);
@@ -140,6 +141,46 @@ impl std::fmt::Display for OwnerId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "pid {} #{}", self.pid(), self.epoch())
     }
+}
+
+/// How many times this process's ancestry forked into it: 0 in a process
+/// that was never a fork child, bumped in the child by every `fork`.
+///
+/// A handle records it when it attaches ([`OwnerId::attach`] installs the
+/// `pthread_atfork` handler that bumps it); a handle whose recorded value
+/// differs from the current one was inherited through `fork` and must not
+/// touch its registry entries, which belong to the parent. Reading it is
+/// one Relaxed load, cheap enough for every allocation.
+#[cfg(not(shm_loom))]
+#[inline(always)]
+pub fn fork_generation() -> u64 {
+    // Relaxed: bumped in the child before any of its code runs (the atfork
+    // child handler runs in the child's only thread, before `fork`
+    // returns there), so the child's own loads see it.
+    FORKS.load(Ordering::Relaxed)
+}
+
+#[cfg(not(shm_loom))]
+static FORKS: crate::sync::AtomicU64 = crate::sync::AtomicU64::new(0);
+
+#[cfg(not(shm_loom))]
+extern "C" fn bump_forks() {
+    // Relaxed: see `fork_generation`.
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Installs the atfork handler once per process.
+#[cfg(not(shm_loom))]
+fn watch_forks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `pthread_atfork` only records three function pointers;
+        // `bump_forks` is async-signal-safe (one atomic RMW on a static),
+        // as a handler that runs in a fork child must be.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(bump_forks));
+        }
+    });
 }
 
 /// Answers "is this owner alive?" for one pass over a registry (a reclaim
@@ -305,6 +346,30 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.is_alive());
         assert_eq!(OwnerId::from_raw(a.raw()), Some(a));
+    }
+
+    #[test]
+    fn fork_generation_moves_only_in_a_fork_child() {
+        let _ = OwnerId::attach();
+        let before = fork_generation();
+        // The test harness is threaded, so the child only reads a static
+        // and exits (async-signal-safe work only).
+        // SAFETY: the child calls nothing but an atomic load and `_exit`.
+        match unsafe { libc::fork() } {
+            0 => {
+                let code = i32::from(fork_generation() != before + 1);
+                // SAFETY: `_exit` ends the child at once.
+                unsafe { libc::_exit(code) }
+            }
+            pid if pid > 0 => {
+                let mut status = 0;
+                // SAFETY: waits for our own child, writing into `status`.
+                unsafe { libc::waitpid(pid, &raw mut status, 0) };
+                assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+                assert_eq!(fork_generation(), before, "the parent's count is unchanged");
+            }
+            _ => panic!("fork failed"),
+        }
     }
 
     #[test]
