@@ -81,17 +81,28 @@ impl Segment {
     }
 
     /// Opens a named segment, waiting up to the timeout for a creator that is
-    /// still initialising it, then validating every header field.
+    /// still initialising it, then validating every header field. The object
+    /// must be owned by this process's effective uid and writable by no one
+    /// else, unless `opts` accepts more ([`OpenOptions`]); that is checked
+    /// on the descriptor before anything is mapped.
     pub fn open(name: &str, opts: &OpenOptions) -> Result<Segment> {
         validate_name(name)?;
         let start = Instant::now();
-        let mapping = Mapping::Named(named::open(name, opts.timeout)?);
+        let mapping = Mapping::Named(named::open(name, opts.timeout, opts.trust)?);
         let left = opts.timeout.saturating_sub(start.elapsed());
         Self::validate(name, mapping, opts.kind, left)
     }
 
     /// Creates the segment, or opens it if it exists; race-free when many
     /// processes call it at once (exactly one creates).
+    ///
+    /// An existing segment is opened with the checks of [`Segment::open`]:
+    /// one that another user made (say, under a name a service is about to
+    /// use) is [`Error::ForeignOwner`], and one whose mode lets its group or
+    /// others write it is [`Error::WritableByOthers`], never adopted as this
+    /// caller's own. The write bits of the mode `opts` asks for are
+    /// accepted, and [`SegmentOptions::allow_foreign_owner`] and
+    /// [`SegmentOptions::allow_shared_write`] accept more.
     pub fn create_or_open(name: &str, opts: &SegmentOptions) -> Result<(Segment, Opened)> {
         Self::create_or_open_with(name, opts, |_| Ok(()))
     }
@@ -106,7 +117,7 @@ impl Segment {
     ) -> Result<(Segment, Opened)> {
         validate_name(name)?;
         let start = Instant::now();
-        let open = OpenOptions::new().kind(opts.kind());
+        let open = opts.open_options();
         loop {
             match Self::create_with(name, opts, &init) {
                 Ok(s) => return Ok((s, Opened::Created)),
@@ -173,12 +184,15 @@ impl Segment {
         Ok(Segment { view, mapping })
     }
 
-    /// Opens a file-backed segment, validating it as [`Segment::open`] does.
+    /// Opens a file-backed segment, validating it as [`Segment::open`] does
+    /// (owner and mode included). A symbolic link as the last component of
+    /// `path`, a directory, a FIFO or a device is
+    /// [`Error::NotRegularFile`].
     pub fn open_file(path: impl AsRef<Path>, opts: &OpenOptions) -> Result<Segment> {
         let path = path.as_ref();
         let name = file::display(path);
         let start = Instant::now();
-        let mapping = Mapping::File(file::open(path, opts.timeout)?);
+        let mapping = Mapping::File(file::open(path, opts.timeout, opts.trust)?);
         let left = opts.timeout.saturating_sub(start.elapsed());
         Self::validate(&name, mapping, opts.kind, left)
     }

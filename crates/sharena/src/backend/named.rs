@@ -2,12 +2,15 @@
 //! mapping (through `memmap2`), as the anonymous backend maps its memfd.
 //!
 //! Creating is exclusive (`O_CREAT | O_EXCL`) with mode 0600, changed with
-//! `fchmod` when the caller asks for another mode. Every descriptor is
-//! `O_CLOEXEC`. A sharena segment outlives its creator, so the name is
-//! unlinked on drop only until the segment is READY: a failed create removes
-//! what it made.
+//! `fchmod` when the caller asks for another mode. Opening checks the
+//! object's owner and mode on the descriptor before mapping it
+//! (`trust.rs`). Every descriptor is `O_CLOEXEC`, and glibc's `shm_open`
+//! adds `O_NOFOLLOW`. A sharena segment outlives its creator, so
+//! the name is unlinked on drop only until the segment is READY: a failed
+//! create removes what it made.
 
 use super::raw_span;
+use super::trust::{self, Trust};
 use nix::fcntl::OFlag;
 use nix::sys::mman::shm_open;
 use nix::sys::stat::Mode;
@@ -97,17 +100,17 @@ pub(crate) fn create(name: &str, size: u64, mode: u32) -> Result<NamedMap> {
 
 /// Opens and maps an existing object, waiting (up to `timeout`) while it is
 /// smaller than a header: its creator may not have sized it yet. The name is
-/// opened again on every try, so one unlinked meanwhile is `NotFound`.
-pub(crate) fn open(name: &str, timeout: Duration) -> Result<NamedMap> {
+/// opened again on every try, so one unlinked meanwhile is `NotFound`. Each
+/// try checks the object's type, owner and mode against `trust` first.
+pub(crate) fn open(name: &str, timeout: Duration, trust: Trust) -> Result<NamedMap> {
     let start = Instant::now();
     let (file, len) = loop {
         let fd = shm_open(name, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| Error::io(name, "open", e.into()))?;
         let file = File::from(fd);
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(name, "stat", e))?
-            .len();
+        let meta = file.metadata().map_err(|e| Error::io(name, "stat", e))?;
+        trust::check(name, &meta, trust)?;
+        let len = meta.len();
         if len >= HEADER_LEN {
             break (file, len);
         }
