@@ -1,7 +1,9 @@
 //! File-backed segments: the heap persists; reopen the file next run and
 //! find your data.
 //!
-//! Opening uses
+//! Creating is exclusive (`O_CREAT | O_EXCL`, which never follows a link)
+//! with mode 0600, then set with `fchmod` to exactly the mode asked for, as
+//! the named backend does: the umask applies to neither. Opening uses
 //! `O_NOFOLLOW` (a symbolic link as the last component is refused) and
 //! `O_NONBLOCK` (a FIFO or device put in the file's place cannot block the
 //! open), and checks type, owner and mode on the descriptor before mapping
@@ -51,11 +53,13 @@ pub(crate) fn create(path: &Path, size: u64, mode: u32) -> Result<FileMap> {
         .read(true)
         .write(true)
         .create_new(true)
-        .mode(mode)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| Error::io(&name, "create", e))?;
     // From here on a failure removes the file.
     let cleanup = RemoveGuard(Some(path.to_path_buf()));
+    super::set_mode(&name, &file, mode)?;
     file.set_len(size)
         .map_err(|e| Error::io(&name, "set_len", e))?;
     let map = memmap2::MmapRaw::map_raw(&file).map_err(|e| Error::io(&name, "mmap", e))?;

@@ -1,11 +1,11 @@
 //! Named POSIX segments: `shm_open` (through `nix`) and a `MAP_SHARED`
 //! mapping (through `memmap2`), as the anonymous backend maps its memfd.
 //!
-//! Creating is exclusive (`O_CREAT | O_EXCL`) with mode 0600, changed with
-//! `fchmod` when the caller asks for another mode. Opening checks the
-//! object's owner and mode on the descriptor before mapping it
-//! (`trust.rs`). Every descriptor is `O_CLOEXEC`, and glibc's `shm_open`
-//! adds `O_NOFOLLOW`. A sharena segment outlives its creator, so
+//! Creating is exclusive (`O_CREAT | O_EXCL`) with mode 0600, then set with
+//! `fchmod` to exactly the mode asked for (the umask does not apply).
+//! Opening checks the object's owner and mode on the descriptor before
+//! mapping it (`trust.rs`). Every descriptor is `O_CLOEXEC`, and glibc's
+//! `shm_open` adds `O_NOFOLLOW`. A sharena segment outlives its creator, so
 //! the name is unlinked on drop only until the segment is READY: a failed
 //! create removes what it made.
 
@@ -83,13 +83,7 @@ pub(crate) fn create(name: &str, size: u64, mode: u32) -> Result<NamedMap> {
     };
     file.set_len(size)
         .map_err(|e| Error::io(name, "ftruncate", e))?;
-    if mode != 0o600 {
-        use std::os::unix::fs::PermissionsExt;
-        // `File::set_permissions` is `fchmod` on the descriptor: the object
-        // just made, whatever the name points at by now.
-        file.set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|e| Error::io(name, "chmod", e))?;
-    }
+    super::set_mode(name, &file, mode)?;
     let map = memmap2::MmapRaw::map_raw(&file).map_err(|e| Error::io(name, "mmap", e))?;
     Ok(NamedMap {
         map,
