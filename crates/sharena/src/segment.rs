@@ -71,7 +71,7 @@ impl Segment {
     ) -> Result<Segment> {
         validate_name(name)?;
         let spec = opts.layout(name)?;
-        let map = named::create(name, spec.total_len, opts.permissions())?;
+        let map = named::create(name, spec.total_len, opts.permissions(), opts.reserves())?;
         let mut mapping = Mapping::Named(map);
         let view = Self::initialize(name, &mapping, &spec, false, init)?;
         if let Mapping::Named(m) = &mut mapping {
@@ -175,7 +175,7 @@ impl Segment {
         let path = path.as_ref();
         let name = file::display(path);
         let spec = opts.layout(&name)?;
-        let map = file::create(path, spec.total_len, opts.permissions())?;
+        let map = file::create(path, spec.total_len, opts.permissions(), opts.reserves())?;
         let mut mapping = Mapping::File(map);
         let view = Self::initialize(&name, &mapping, &spec, false, init)?;
         if let Mapping::File(m) = &mut mapping {

@@ -46,7 +46,9 @@ pub(crate) fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
-pub(crate) fn create(path: &Path, size: u64, mode: u32) -> Result<FileMap> {
+/// Creates the file exclusively, sizes it, reserves its blocks (when
+/// `reserve`) and maps it; a failure anywhere removes the file.
+pub(crate) fn create(path: &Path, size: u64, mode: u32, reserve: bool) -> Result<FileMap> {
     use std::os::unix::fs::OpenOptionsExt;
     let name = display(path);
     let file = OpenOptions::new()
@@ -62,6 +64,9 @@ pub(crate) fn create(path: &Path, size: u64, mode: u32) -> Result<FileMap> {
     super::set_mode(&name, &file, mode)?;
     file.set_len(size)
         .map_err(|e| Error::io(&name, "set_len", e))?;
+    if reserve {
+        super::reserve::reserve(&name, &file, size)?;
+    }
     let map = memmap2::MmapRaw::map_raw(&file).map_err(|e| Error::io(&name, "mmap", e))?;
     Ok(FileMap {
         map,

@@ -5,6 +5,7 @@ pub(crate) mod anonymous;
 pub(crate) mod buffer;
 pub(crate) mod file;
 pub(crate) mod named;
+pub(crate) mod reserve;
 pub(crate) mod trust;
 
 pub use buffer::{AlignedBuffer, CallerBuffer};

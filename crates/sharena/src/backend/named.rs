@@ -3,8 +3,9 @@
 //!
 //! Creating is exclusive (`O_CREAT | O_EXCL`) with mode 0600, then set with
 //! `fchmod` to exactly the mode asked for (the umask does not apply).
-//! Opening checks the object's owner and mode on the descriptor before
-//! mapping it (`trust.rs`). Every descriptor is `O_CLOEXEC`, and glibc's
+//! Its pages are reserved before it is mapped (`reserve.rs`). Opening
+//! checks the object's owner and mode on the descriptor before mapping it
+//! (`trust.rs`). Every descriptor is `O_CLOEXEC`, and glibc's
 //! `shm_open` adds `O_NOFOLLOW`. A sharena segment outlives its creator, so
 //! the name is unlinked on drop only until the segment is READY: a failed
 //! create removes what it made.
@@ -58,9 +59,10 @@ fn too_large(name: &str, size: u64) -> Error {
     }
 }
 
-/// Creates the object exclusively, sizes it and maps it. The returned map
-/// unlinks on drop until told otherwise.
-pub(crate) fn create(name: &str, size: u64, mode: u32) -> Result<NamedMap> {
+/// Creates the object exclusively, sizes it, reserves its pages (when
+/// `reserve`) and maps it. The returned map unlinks on drop until told
+/// otherwise, so a failure anywhere leaves no name behind.
+pub(crate) fn create(name: &str, size: u64, mode: u32, reserve: bool) -> Result<NamedMap> {
     usize::try_from(size).map_err(|_| too_large(name, size))?;
     if size == 0 {
         return Err(Error::InvalidSize {
@@ -84,6 +86,9 @@ pub(crate) fn create(name: &str, size: u64, mode: u32) -> Result<NamedMap> {
     file.set_len(size)
         .map_err(|e| Error::io(name, "ftruncate", e))?;
     super::set_mode(name, &file, mode)?;
+    if reserve {
+        super::reserve::reserve(name, &file, size)?;
+    }
     let map = memmap2::MmapRaw::map_raw(&file).map_err(|e| Error::io(name, "mmap", e))?;
     Ok(NamedMap {
         map,
