@@ -104,8 +104,17 @@ pub(crate) fn create(name: &str, size: u64, mode: u32, reserve: bool) -> Result<
 pub(crate) fn open(name: &str, timeout: Duration, trust: Trust) -> Result<NamedMap> {
     let start = Instant::now();
     let (file, len) = loop {
-        let fd = shm_open(name, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| Error::io(name, "open", e.into()))?;
+        let fd = shm_open(name, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
+            // glibc opens with O_NOFOLLOW: a link under the name is ELOOP.
+            if e == nix::errno::Errno::ELOOP {
+                Error::NotRegularFile {
+                    segment: name.to_string(),
+                    found: "a symbolic link",
+                }
+            } else {
+                Error::io(name, "open", e.into())
+            }
+        })?;
         let file = File::from(fd);
         let meta = file.metadata().map_err(|e| Error::io(name, "stat", e))?;
         trust::check(name, &meta, trust)?;
