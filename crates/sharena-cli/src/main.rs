@@ -7,6 +7,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+#[macro_use]
+mod out;
+
 mod bench;
 mod commands;
 mod map_svg;
@@ -130,14 +133,27 @@ fn main() -> ExitCode {
         Command::Reclaim(a) => commands::reclaim::run(&a),
         Command::Map(a) => commands::map::run(&a),
     };
+    // Output a closed pipe cut short is not a failure; any other failed
+    // write is, if the verb itself succeeded.
+    let result = match (result, out::finish()) {
+        (Ok(()), Err(e)) => Err(Failure::op(format!("cannot write the output: {e}"))),
+        (r, _) => r,
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            let line = f.message.replace('\n', " ");
-            eprintln!("sharena: {line}");
+            error_line(&f.message);
             ExitCode::from(f.code)
         }
     }
+}
+
+/// Writes `sharena: MESSAGE` as one line on stderr; a closed stderr is
+/// ignored (the exit status still says what happened).
+fn error_line(message: &str) {
+    use std::io::Write;
+    let line = message.replace('\n', " ");
+    let _ = writeln!(std::io::stderr(), "sharena: {line}");
 }
 
 /// Help and version go to stdout with status 0; every other parse error is
@@ -177,6 +193,6 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         .map(str::trim)
         .find(|l| l.starts_with("tip: a similar"))
         .map_or(String::new(), |t| format!("; {t}"));
-    eprintln!("sharena: {first}{tip} (see 'sharena --help')");
+    error_line(&format!("{first}{tip} (see 'sharena --help')"));
     ExitCode::from(2)
 }

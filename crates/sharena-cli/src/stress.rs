@@ -149,7 +149,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
     let cfg = config(a)?;
     let chatty = !a.json && std::io::stdout().is_terminal();
     if chatty {
-        println!(
+        outln!(
             "sharena stress: {} processes on a {} {} segment for {} s ...",
             cfg.procs,
             human(cfg.size),
@@ -196,7 +196,7 @@ fn print_json(out: &Outcome, procs: usize) {
 
 fn print_table(out: &Outcome, procs: usize) {
     let t = &out.tally;
-    println!(
+    outln!(
         "stress {}: {procs} processes, {:.2} s, {} segment",
         out.kind,
         out.secs,
@@ -245,14 +245,16 @@ fn print_table(out: &Outcome, procs: usize) {
         ),
     ];
     for (k, v) in rows {
-        println!("  {k:<14} {v}");
+        outln!("  {k:<14} {v}");
     }
     if out.kind == "handles" {
-        println!(
+        outln!(
             "  {:<14} {} ({} blocks moved)",
-            "compactions", t.compactions, t.moved
+            "compactions",
+            t.compactions,
+            t.moved
         );
-        println!(
+        outln!(
             "  {:<14} {} blocks verified after a move; {} pins or frees retried after a move held them up",
             "relocated", t.relocated, t.busy
         );
@@ -263,7 +265,7 @@ fn print_table(out: &Outcome, procs: usize) {
         (true, true) => "interrupted".to_string(),
         (false, _) => p.join(", "),
     };
-    println!("  {:<14} {result}", "result");
+    outln!("  {:<14} {result}", "result");
 }
 
 /// What makes the exit status 1.

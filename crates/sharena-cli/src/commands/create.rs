@@ -76,7 +76,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             "capacity": pool.len, "mode": format!("{:o}", a.mode),
         }));
     } else {
-        println!(
+        outln!(
             "created {}: {} segment of {} ({} pool), mode {:o}",
             seg.name(),
             seg.kind(),

@@ -59,15 +59,15 @@ pub fn run(a: &Args) -> Result<(), Failure> {
         }));
         return Ok(());
     }
-    println!("segment   {}", seg.name());
-    println!("kind      {}", seg.kind());
-    println!("layout    version {}", h.layout_version);
-    println!("size      {} ({} bytes)", human(seg.len()), seg.len());
-    println!("creator   pid {}", h.creator_pid);
-    println!("regions");
+    outln!("segment   {}", seg.name());
+    outln!("kind      {}", seg.kind());
+    outln!("layout    version {}", h.layout_version);
+    outln!("size      {} ({} bytes)", human(seg.len()), seg.len());
+    outln!("creator   pid {}", h.creator_pid);
+    outln!("regions");
     for id in RegionId::ALL {
         let r = h.region(id);
-        println!(
+        outln!(
             "  {:<9} offset {:>12}  length {:>12} ({})",
             id.name(),
             r.offset,
@@ -75,7 +75,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             human(r.len)
         );
     }
-    println!(
+    outln!(
         "stats     capacity {} used {} free {} allocations {allocations}",
         human(pool.len),
         human(used),
@@ -83,20 +83,23 @@ pub fn run(a: &Args) -> Result<(), Failure> {
     );
     if let Some(obj) = extra.as_object() {
         for (k, v) in obj {
-            println!("  {k:<9} {v}");
+            outln!("  {k:<9} {v}");
         }
     }
     if procs.is_empty() {
-        println!("processes (none attached)");
+        outln!("processes (none attached)");
     } else {
-        println!("processes");
-        println!(
+        outln!("processes");
+        outln!(
             "  {:>5} {:>8} {:>12}  {:<5} attached",
-            "slot", "pid", "start", "alive"
+            "slot",
+            "pid",
+            "start",
+            "alive"
         );
         let now = now_unix_ns();
         for p in &procs {
-            println!(
+            outln!(
                 "  {:>5} {:>8} {:>12}  {:<5} {}",
                 p.slot,
                 p.id.pid(),
@@ -107,11 +110,11 @@ pub fn run(a: &Args) -> Result<(), Failure> {
         }
     }
     if dir.is_empty() {
-        println!("directory (empty)");
+        outln!("directory (empty)");
     } else {
-        println!("directory");
+        outln!("directory");
         for d in &dir {
-            println!("  {:<64} {:>12}  pid {}", d.name, d.value, d.owner_pid);
+            outln!("  {:<64} {:>12}  pid {}", d.name, d.value, d.owner_pid);
         }
     }
     Ok(())

@@ -32,12 +32,12 @@ pub fn run(a: &Args) -> Result<(), Failure> {
         return Ok(());
     }
     if found.is_empty() {
-        println!("no sharena segments in /dev/shm");
+        outln!("no sharena segments in /dev/shm");
         return Ok(());
     }
-    println!("{:<32} {:<9} {:>10}  state", "NAME", "KIND", "SIZE");
+    outln!("{:<32} {:<9} {:>10}  state", "NAME", "KIND", "SIZE");
     for s in &found {
-        println!(
+        outln!(
             "{:<32} {:<9} {:>10}  {}",
             s.name,
             s.kind.map_or("unknown", |k| k.name()),

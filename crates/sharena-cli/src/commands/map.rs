@@ -56,13 +56,13 @@ pub fn run(a: &Args) -> Result<(), Failure> {
         }));
     } else {
         match (runs.as_ref(), fs) {
-            (Some(r), Some(f)) => println!(
+            (Some(r), Some(f)) => outln!(
                 "wrote {}: {} runs, fragmentation {:.1}%",
                 a.out.display(),
                 r.len(),
                 100.0 * f.fragmentation
             ),
-            _ => println!(
+            _ => outln!(
                 "wrote {}: totals only ({} cannot list its runs in this build)",
                 a.out.display(),
                 subject.kind

@@ -39,5 +39,5 @@ pub struct NameArgs {
 
 /// Prints a JSON value as one line.
 pub fn print_json(v: &serde_json::Value) {
-    println!("{v}");
+    outln!("{v}");
 }

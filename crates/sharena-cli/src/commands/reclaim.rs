@@ -20,7 +20,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             "bytes": r.bytes, "micros": r.micros,
         }));
     } else {
-        println!(
+        outln!(
             "reclaim {}: {} dead processes, {} blocks, {} freed in {} µs",
             a.name,
             r.processes,
