@@ -6,8 +6,11 @@
 //! closed (`EPIPE`) further output is dropped and the verb runs to its end,
 //! so the exit status is the one it would have had. Any other write error
 //! (a full disk) is kept, and [`finish`] turns it into a failure: a script
-//! must not take a cut-off output for a whole one.
+//! must not take a cut-off output for a whole one. Names read from the
+//! system or from a segment go through [`shown`] before they reach a
+//! terminal.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{ErrorKind, Write};
 use std::sync::Mutex;
@@ -68,5 +71,45 @@ pub fn finish() -> Result<(), String> {
     match state.error.take() {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// `s` with every character a terminal would not simply show escaped as
+/// Rust writes it (`\u{1b}`, `\n`, `\u{202e}`), and `\` doubled, so a
+/// name holding escape sequences cannot drive the terminal and an escaped
+/// name cannot pass for another.
+pub fn shown(s: &str) -> Cow<'_, str> {
+    let plain =
+        |c: char| c != '\\' && (matches!(c, '"' | '\'') || c.escape_debug().nth(1).is_none());
+    if s.chars().all(plain) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if plain(c) {
+            out.push(c);
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.extend(c.escape_debug());
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn what_is_not_printable_is_escaped() {
+        assert_eq!(shown("/orders-1"), "/orders-1");
+        assert_eq!(shown("/a\"b'c é"), "/a\"b'c é");
+        assert_eq!(shown("/x\u{1b}[2Jy"), "/x\\u{1b}[2Jy");
+        assert_eq!(shown("/x\ny\tz\r"), "/x\\ny\\tz\\r");
+        assert_eq!(shown("/\u{9b}31m"), "/\\u{9b}31m");
+        assert_eq!(shown("/rtl\u{202e}gpj"), "/rtl\\u{202e}gpj");
+        assert_eq!(shown("/back\\slash"), "/back\\\\slash");
+        assert_eq!(shown("/\u{7f}"), "/\\u{7f}");
     }
 }

@@ -59,7 +59,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
         }));
         return Ok(());
     }
-    outln!("segment   {}", seg.name());
+    outln!("segment   {}", crate::out::shown(seg.name()));
     outln!("kind      {}", seg.kind());
     outln!("layout    version {}", h.layout_version);
     outln!("size      {} ({} bytes)", human(seg.len()), seg.len());
@@ -114,7 +114,13 @@ pub fn run(a: &Args) -> Result<(), Failure> {
     } else {
         outln!("directory");
         for d in &dir {
-            outln!("  {:<64} {:>12}  pid {}", d.name, d.value, d.owner_pid);
+            // Names come from the segment, which any writer can fill.
+            outln!(
+                "  {:<64} {:>12}  pid {}",
+                crate::out::shown(&d.name),
+                d.value,
+                d.owner_pid
+            );
         }
     }
     Ok(())

@@ -37,9 +37,11 @@ pub fn run(a: &Args) -> Result<(), Failure> {
     }
     outln!("{:<32} {:<9} {:>10}  state", "NAME", "KIND", "SIZE");
     for s in &found {
+        // Any local user can name an object in /dev/shm: escape what a
+        // terminal would act on.
         outln!(
             "{:<32} {:<9} {:>10}  {}",
-            s.name,
+            crate::out::shown(&s.name),
             s.kind.map_or("unknown", |k| k.name()),
             human(s.size),
             if s.ready { "ready" } else { "initialising" }
