@@ -11,7 +11,7 @@
 //! terminal.
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io::{ErrorKind, Write};
 use std::sync::Mutex;
 
@@ -97,9 +97,44 @@ pub fn shown(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Serialised JSON with every character [`shown`] would escape written as
+/// `\uXXXX`: the same value, safe for a terminal. `serde_json` escapes only
+/// U+0000 to U+001F, and a name may hold U+009B (a C1 control that some
+/// terminals read as CSI) or U+202E. Outside strings serialised JSON is
+/// ASCII, so only characters inside strings change.
+pub fn json_shown(json: &str) -> Cow<'_, str> {
+    let plain = |c: char| c.is_ascii() || c.escape_debug().nth(1).is_none();
+    if json.chars().all(plain) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if plain(c) {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{u:04x}");
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::shown;
+    use super::{json_shown, shown};
+
+    #[test]
+    fn json_keeps_its_value_and_loses_its_controls() {
+        let v = serde_json::json!({"name": "/a\u{9b}b\u{202e}c é \u{1b} \u{1F600}"});
+        let s = v.to_string();
+        let safe = json_shown(&s);
+        assert!(!safe.contains('\u{9b}') && !safe.contains('\u{202e}'), "{safe}");
+        assert!(safe.contains('é'), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, v);
+    }
 
     #[test]
     fn what_is_not_printable_is_escaped() {

@@ -37,7 +37,8 @@ pub struct NameArgs {
     pub json: bool,
 }
 
-/// Prints a JSON value as one line.
+/// Prints a JSON value as one line, unprintable characters escaped
+/// ([`json_shown`](crate::out::json_shown)).
 pub fn print_json(v: &serde_json::Value) {
-    outln!("{v}");
+    outln!("{}", crate::out::json_shown(&v.to_string()));
 }
