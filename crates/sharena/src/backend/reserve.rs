@@ -53,5 +53,5 @@ fn available(segment: &str, file: &File) -> Result<u64> {
     } else {
         st.blocks_available()
     };
-    Ok(u64::from(blocks).saturating_mul(st.fragment_size()))
+    Ok(blocks.saturating_mul(st.fragment_size()))
 }
