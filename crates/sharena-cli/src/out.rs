@@ -130,7 +130,10 @@ mod tests {
         let v = serde_json::json!({"name": "/a\u{9b}b\u{202e}c é \u{1b} \u{1F600}"});
         let s = v.to_string();
         let safe = json_shown(&s);
-        assert!(!safe.contains('\u{9b}') && !safe.contains('\u{202e}'), "{safe}");
+        assert!(
+            !safe.contains('\u{9b}') && !safe.contains('\u{202e}'),
+            "{safe}"
+        );
         assert!(safe.contains('é'), "{safe}");
         let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
         assert_eq!(back, v);
