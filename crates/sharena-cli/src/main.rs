@@ -12,6 +12,7 @@ mod out;
 
 mod bench;
 mod commands;
+mod kind;
 mod map_svg;
 mod progress;
 mod size;
@@ -36,9 +37,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a named segment for an allocator kind.
-    #[command(
-        after_help = "Example:\n  sharena create /orders --kind slab --size 64MiB --slot-size 128 --mode 640"
-    )]
+    #[command(after_help = commands::create::AFTER_HELP)]
     Create(commands::create::Args),
     /// Show a segment's header, regions, stats, processes and directory.
     #[command(

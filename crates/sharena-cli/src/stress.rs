@@ -6,6 +6,7 @@
 //! The engine is the testkit's (`sharena_testkit::stress`): this verb
 //! parses the flags, draws the progress line and prints the outcome.
 
+use crate::kind::{check_size, parse_kind, DEFAULT_SLOT, KINDS};
 use crate::progress::Progress;
 use crate::size::{human, parse_size};
 use crate::Failure;
@@ -85,15 +86,6 @@ pub struct Args {
     pub json: bool,
 }
 
-fn parse_kind(s: &str) -> Result<AllocatorKind, String> {
-    match s.parse::<AllocatorKind>() {
-        Ok(AllocatorKind::Raw) | Err(_) => Err(format!(
-            "unknown kind {s:?} (expected bump, slab, freelist or handles)"
-        )),
-        Ok(k) => Ok(k),
-    }
-}
-
 /// The most worker processes.
 const MAX_PROCS: usize = 1024;
 /// The longest run, in seconds (a week).
@@ -112,6 +104,7 @@ fn config(a: &Args) -> Result<Config, Failure> {
             a.secs
         )));
     }
+    check_size(a.kind, a.size, DEFAULT_SLOT)?;
     if a.kill_every == Some(0) {
         return Err(Failure::usage(
             "--kill-every must be at least 1 millisecond",
@@ -136,9 +129,7 @@ fn dispatch(kind: AllocatorKind, cfg: &Config, json: bool) -> Result<Outcome, Fa
         AllocatorKind::FreeList => engine::run::<sharena::FreeList>(cfg, p),
         AllocatorKind::Handles => engine::run::<Handles>(cfg, p),
         AllocatorKind::Raw => {
-            return Err(Failure::usage(
-                "kind raw is internal; use bump, slab, freelist or handles",
-            ))
+            return Err(Failure::usage(format!("kind raw is internal: use {KINDS}")))
         }
     };
     Ok(out?)
