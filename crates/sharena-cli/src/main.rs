@@ -26,8 +26,8 @@ use std::process::ExitCode;
 #[command(
     name = "sharena",
     version,
-    about,
-    after_help = "Examples:\n  sharena stress                       (4 processes, 10 s, a free list, every byte verified)\n  sharena create /orders --kind freelist --size 64M\n  sharena info /orders --json\n  sharena check /orders\n  sharena map /orders --out orders.svg\n  sharena list\n  sharena unlink /orders\n\nExit status: 0 done, 1 the operation failed or found a problem, 2 bad usage."
+    about = "Create, inspect, check, reclaim, map, list and unlink sharena segments; stress and bench.",
+    after_help = "Exit status: 0 done, 1 the operation failed or found a problem, 2 bad usage.\n\nExamples:\n  sharena stress                  (4 processes, 10 s, a free list, every byte verified)\n  sharena create /orders --kind freelist --size 64M\n  sharena info /orders --json\n  sharena check /orders\n  sharena map /orders --out orders.svg\n  sharena list\n  sharena unlink /orders"
 )]
 struct Cli {
     #[command(subcommand)]
