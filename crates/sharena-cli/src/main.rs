@@ -109,8 +109,27 @@ impl From<sharena_testkit::run::Failure> for Failure {
 
 impl From<sharena::Error> for Failure {
     fn from(e: sharena::Error) -> Self {
+        use sharena::Error;
         match e {
-            sharena::Error::InvalidName { .. } => Failure::usage(e),
+            Error::InvalidName { .. } => Failure::usage(e),
+            // The library names its options; the command names its flags.
+            Error::ForeignOwner {
+                segment,
+                owner_uid,
+                euid,
+                mode,
+            } => Failure::op(format!(
+                "segment {segment} is owned by uid {owner_uid} (mode {mode:04o}), not by uid \
+                 {euid}: refused (--allow-foreign-owner opens it)"
+            )),
+            Error::WritableByOthers {
+                segment,
+                owner_uid,
+                mode,
+            } => Failure::op(format!(
+                "segment {segment} (owner uid {owner_uid}) has mode {mode:04o}, which lets other \
+                 users write it: refused (--allow-shared-write opens it)"
+            )),
             e => Failure::op(e),
         }
     }

@@ -8,7 +8,7 @@ pub type Args = super::NameArgs;
 
 /// Runs `check`: exit status 1 when a problem is found.
 pub fn run(a: &Args) -> Result<(), Failure> {
-    let alloc = Allocator::open(&a.name, "check")?;
+    let alloc = Allocator::open(&a.name, "check", &a.trust.open_options())?;
     let report = alloc
         .recover()
         .check()

@@ -20,11 +20,13 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub trust: super::TrustArgs,
 }
 
 /// Runs `map`.
 pub fn run(a: &Args) -> Result<(), Failure> {
-    let alloc = Allocator::open(&a.name, "map")?;
+    let alloc = Allocator::open(&a.name, "map", &a.trust.open_options())?;
     let seg = alloc.segment();
     let pool = seg.view().region(RegionId::Pool);
     let stats = alloc.stats();

@@ -9,7 +9,7 @@ pub type Args = super::NameArgs;
 
 /// Runs `reclaim`: frees what dead processes held.
 pub fn run(a: &Args) -> Result<(), Failure> {
-    let alloc = Allocator::open(&a.name, "reclaim")?;
+    let alloc = Allocator::open(&a.name, "reclaim", &a.trust.open_options())?;
     let r = alloc
         .recover()
         .reclaim_dead()
