@@ -17,7 +17,7 @@ fn bin() -> Command {
 /// Runs `sharena args` with a stdout whose reader is already gone, so the
 /// first write fails with EPIPE.
 fn closed_stdout(args: &[&str]) -> Output {
-    let (reader, writer) = std::io::pipe().unwrap();
+    let (reader, writer) = nix::unistd::pipe().unwrap();
     drop(reader);
     bin()
         .args(args)
