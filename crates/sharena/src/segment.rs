@@ -25,11 +25,27 @@ use std::time::{Duration, Instant};
 /// every offset is bounds-checked before it becomes a pointer, and shared
 /// bytes are touched only through atomics and volatile copies, never as
 /// `&[u8]`. That is why these constructors are safe functions, where
-/// `memmap2::Mmap::map` is not. One thing no mapping can defend against:
-/// another process *shrinking* the object (`ftruncate`) under the mapping
-/// makes later accesses raise `SIGBUS`. Only processes allowed to write the
-/// segment can do that; segments are created mode 0600 unless asked
-/// otherwise.
+/// `memmap2::Mmap::map` is not.
+///
+/// # What a segment trusts
+/// Its owner. Before anything is mapped, opening checks the object with
+/// `fstat` on its descriptor: a regular file owned by this process's
+/// effective uid that neither its group nor others may write; otherwise
+/// [`Error::ForeignOwner`], [`Error::WritableByOthers`] or
+/// [`Error::NotRegularFile`], unless [`OpenOptions`] accepts it. The reason
+/// is what no validation can defend against: whoever may write the object
+/// reads everything in it, and can *shrink* it (`ftruncate`) under the
+/// mapping, so that later accesses raise `SIGBUS`. That risk remains, kept
+/// to writers the caller trusts. Segments are created with exactly the mode
+/// asked for (0600 unless asked otherwise).
+///
+/// # Backing store
+/// Creating a named or file segment reserves every byte
+/// ([`SegmentOptions::reserve`], on by default), so a size the file system
+/// cannot hold fails at create with [`Error::NoSpace`], leaving nothing
+/// behind, instead of a `SIGBUS` at a later write. On tmpfs that costs time
+/// in proportion to the size; `reserve(false)` is the O(1) create, with the
+/// risk back. Anonymous segments are never reserved.
 pub struct Segment {
     view: SegmentView,
     mapping: Mapping,
