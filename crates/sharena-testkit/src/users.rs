@@ -3,10 +3,13 @@
 //!
 //! When the tests run as root (CI does), [`other_user`] makes a throwaway
 //! system user, [`OTHER_USER`], if it does not exist (`useradd --system
-//! --no-create-home`), and a child started with [`as_user`] runs as it. It
-//! is left in place for the next run: creating it is idempotent, and
-//! removing it while another test binary uses it would race. Not root: the
-//! tests that need it print why and skip.
+//! --no-create-home`), and a child started with [`as_user`] runs as it.
+//! Where `useradd` is missing or fails, a uid and gid no account uses
+//! serve instead (root may become any uid; the tests need no account,
+//! only another owner). The user is left in place for the next run:
+//! creating it is idempotent, and removing it while another test binary
+//! uses it would race. Not root: the tests that need it print why and
+//! skip.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -28,8 +31,8 @@ pub struct OtherUser {
 /// binary doing the same is handled by looking the user up again).
 static ADDING: Mutex<()> = Mutex::new(());
 
-/// The second user, made if absent; `Err` says why a test must skip (not
-/// root, or no way to add a user).
+/// The second user: [`OTHER_USER`], made if absent, or else an unused uid
+/// and gid; `Err` says why a test must skip (not root).
 pub fn other_user() -> Result<OtherUser, String> {
     if !nix::unistd::geteuid().is_root() {
         return Err(format!(
@@ -45,16 +48,31 @@ pub fn other_user() -> Result<OtherUser, String> {
     let added = Command::new("useradd")
         .args(["--system", "--no-create-home", OTHER_USER])
         .output();
-    match lookup()? {
-        Some(u) => Ok(u),
-        None => Err(match added {
-            Ok(o) => format!(
-                "useradd {OTHER_USER} failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-            Err(e) => format!("cannot run useradd: {e}"),
-        }),
+    if let Some(u) = lookup()? {
+        return Ok(u);
     }
+    if let Ok(o) = &added {
+        if o.status.success() {
+            return Err(format!(
+                "useradd {OTHER_USER} succeeded but the user is not found"
+            ));
+        }
+    }
+    unused_ids()
+}
+
+/// The first uid (from 61,000 up) that no account has, with the same
+/// number as its gid when no group has that either.
+fn unused_ids() -> Result<OtherUser, String> {
+    use nix::unistd::{Gid, Group, Uid, User};
+    for id in 61_000..61_100 {
+        let free_uid = User::from_uid(Uid::from_raw(id)).is_ok_and(|u| u.is_none());
+        let free_gid = Group::from_gid(Gid::from_raw(id)).is_ok_and(|g| g.is_none());
+        if free_uid && free_gid {
+            return Ok(OtherUser { uid: id, gid: id });
+        }
+    }
+    Err("no unused uid in 61000..61100 for a second user".into())
 }
 
 fn lookup() -> Result<Option<OtherUser>, String> {
@@ -80,5 +98,18 @@ pub fn other_user_or_skip(test: &str) -> Option<OtherUser> {
             eprintln!("{test}: skipped: {why}");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unused_uid_belongs_to_no_account() {
+        let u = unused_ids().unwrap();
+        let uid = nix::unistd::Uid::from_raw(u.uid);
+        assert!(nix::unistd::User::from_uid(uid).unwrap().is_none());
+        assert_ne!(u.uid, nix::unistd::geteuid().as_raw());
     }
 }
