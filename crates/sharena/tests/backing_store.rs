@@ -3,8 +3,8 @@
 //! nothing behind; one that is created has every byte reserved; and
 //! `reserve(false)` is the lazy create, whose writes can die of SIGBUS.
 //!
-//! The small-file-system cases mount an 8 MiB tmpfs (root only; otherwise
-//! they print why and skip).
+//! The small-file-system case mounts an 8 MiB tmpfs (root only, with the
+//! mount system call; otherwise it prints why and skips).
 
 mod common;
 
@@ -14,7 +14,6 @@ use sharena::{AllocatorKind, Error, FreeList, Offset, OpenOptions, RegionId, Seg
 use sharena_testkit::harness::{Exit, Spawn};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
@@ -93,34 +92,25 @@ struct SmallFs(PathBuf);
 
 impl SmallFs {
     fn mount(test: &str, size: &str) -> Option<SmallFs> {
+        use nix::mount::{mount, MsFlags};
         if !nix::unistd::geteuid().is_root() {
             eprintln!("{test}: skipped: mounting a small tmpfs needs root");
             return None;
         }
         let dir = sharena_testkit::unique_path("tmpfs");
         std::fs::create_dir(&dir).unwrap();
-        let fs = SmallFs(dir);
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(&fs.0)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(fs),
-            Ok(o) => {
-                eprintln!(
-                    "{test}: skipped: mount failed: {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-                None
-            }
+        let data = format!("size={size},mode=0700");
+        match mount(
+            Some("tmpfs"),
+            &dir,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(data.as_str()),
+        ) {
+            Ok(()) => Some(SmallFs(dir)),
             Err(e) => {
-                eprintln!("{test}: skipped: cannot run mount: {e}");
+                let _ = std::fs::remove_dir(&dir);
+                eprintln!("{test}: skipped: cannot mount a tmpfs: {e}");
                 None
             }
         }
@@ -129,7 +119,8 @@ impl SmallFs {
 
 impl Drop for SmallFs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
+        // Lazily: a child still holding a mapping must not keep it mounted.
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
         let _ = std::fs::remove_dir(&self.0);
     }
 }
