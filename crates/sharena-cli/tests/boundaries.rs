@@ -201,6 +201,15 @@ fn create_gives_exactly_the_mode_asked_for() {
             mode,
             "ls -l /dev/shm shows the mode asked for"
         );
+        let listed = json(&sharena(&["list", "--json"]));
+        let me = listed["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == n.as_str())
+            .cloned()
+            .unwrap();
+        assert_eq!(me["mode"], mode, "{me}");
     }
 }
 
