@@ -68,6 +68,9 @@ impl SegmentOptions {
     /// taken at once, and creating costs time in proportion to the size
     /// (about 20 ms for 64 MiB, 0.35 s for 1 GiB; docs/BENCHMARKS.md).
     /// `reserve(false)` makes creating O(1) again and accepts the risk.
+    /// Openers racing the creator (`create_or_open`) wait through the
+    /// reservation too, so a segment of many GiB wants a longer
+    /// [`timeout`](Self::timeout) than the default 2 s.
     ///
     /// Anonymous segments are never reserved: their memfd lives on the
     /// kernel's internal tmpfs, which has no size limit to run into (running
