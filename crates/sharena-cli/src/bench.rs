@@ -19,7 +19,7 @@ pub struct Args {
     /// A tenth of the reference op counts (W5: a 64 MiB file).
     #[arg(long)]
     pub quick: bool,
-    /// Repetitions per subject (the median is reported; at least 3).
+    /// Repetitions per subject, median reported (at least 3).
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
     /// One JSON object per result line.

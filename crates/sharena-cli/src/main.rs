@@ -7,8 +7,12 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+#[macro_use]
+mod out;
+
 mod bench;
 mod commands;
+mod kind;
 mod map_svg;
 mod progress;
 mod size;
@@ -22,8 +26,8 @@ use std::process::ExitCode;
 #[command(
     name = "sharena",
     version,
-    about,
-    after_help = "Examples:\n  sharena stress                       (4 processes, 10 s, a free list, every byte verified)\n  sharena create /orders --kind freelist --size 64M\n  sharena info /orders --json\n  sharena check /orders\n  sharena map /orders --out orders.svg\n  sharena list\n  sharena unlink /orders\n\nExit status: 0 done, 1 the operation failed or found a problem, 2 bad usage."
+    about = "Create, inspect, check, reclaim, map, list and unlink sharena segments; stress and bench.",
+    after_help = "Exit status: 0 done, 1 the operation failed or found a problem, 2 bad usage.\n\nExamples:\n  sharena stress                  (4 processes, 10 s, a free list, every byte verified)\n  sharena create /orders --kind freelist --size 64M\n  sharena info /orders --json\n  sharena check /orders\n  sharena map /orders --out orders.svg\n  sharena list\n  sharena unlink /orders"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,9 +37,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a named segment for an allocator kind.
-    #[command(
-        after_help = "Example:\n  sharena create /orders --kind slab --size 64MiB --slot-size 128 --mode 640"
-    )]
+    #[command(after_help = commands::create::AFTER_HELP)]
     Create(commands::create::Args),
     /// Show a segment's header, regions, stats, processes and directory.
     #[command(
@@ -107,8 +109,27 @@ impl From<sharena_testkit::run::Failure> for Failure {
 
 impl From<sharena::Error> for Failure {
     fn from(e: sharena::Error) -> Self {
+        use sharena::Error;
         match e {
-            sharena::Error::InvalidName { .. } => Failure::usage(e),
+            Error::InvalidName { .. } => Failure::usage(e),
+            // The library names its options; the command names its flags.
+            Error::ForeignOwner {
+                segment,
+                owner_uid,
+                euid,
+                mode,
+            } => Failure::op(format!(
+                "segment {segment} is owned by uid {owner_uid} (mode {mode:04o}), not by uid \
+                 {euid}: refused (--allow-foreign-owner opens it)"
+            )),
+            Error::WritableByOthers {
+                segment,
+                owner_uid,
+                mode,
+            } => Failure::op(format!(
+                "segment {segment} (owner uid {owner_uid}) has mode {mode:04o}, which lets other \
+                 users write it: refused (--allow-shared-write opens it)"
+            )),
             e => Failure::op(e),
         }
     }
@@ -130,14 +151,27 @@ fn main() -> ExitCode {
         Command::Reclaim(a) => commands::reclaim::run(&a),
         Command::Map(a) => commands::map::run(&a),
     };
+    // Output a closed pipe cut short is not a failure; any other failed
+    // write is, if the verb itself succeeded.
+    let result = match (result, out::finish()) {
+        (Ok(()), Err(e)) => Err(Failure::op(format!("cannot write the output: {e}"))),
+        (r, _) => r,
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            let line = f.message.replace('\n', " ");
-            eprintln!("sharena: {line}");
+            error_line(&f.message);
             ExitCode::from(f.code)
         }
     }
+}
+
+/// Writes `sharena: MESSAGE` as one line on stderr; a closed stderr is
+/// ignored (the exit status still says what happened).
+fn error_line(message: &str) {
+    use std::io::Write;
+    let line = message.replace('\n', " ");
+    let _ = writeln!(std::io::stderr(), "sharena: {line}");
 }
 
 /// Help and version go to stdout with status 0; every other parse error is
@@ -177,6 +211,6 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         .map(str::trim)
         .find(|l| l.starts_with("tip: a similar"))
         .map_or(String::new(), |t| format!("; {t}"));
-    eprintln!("sharena: {first}{tip} (see 'sharena --help')");
+    error_line(&format!("{first}{tip} (see 'sharena --help')"));
     ExitCode::from(2)
 }

@@ -1,9 +1,10 @@
 //! SIZE arguments: bytes, or a number with a binary suffix.
 
-/// Parses `64M`, `64MiB`, `4096`, `1G`, `16k`: K, M, G (and KiB, MiB, GiB,
-/// with or without a trailing `B`) are powers of 1024. Zero, negative,
-/// fractional or exponent forms are refused with a message saying what to
-/// write instead.
+/// Parses `4096`, `64M`, `64MiB`, `1G`: exactly the suffixes K, M, G, KiB,
+/// MiB and GiB, each a power of 1024 (K = KiB = 1024). Anything else is
+/// refused, `16MB` and `16mb` included (MB usually means 10^6 bytes), as
+/// are zero, negative, fractional and exponent forms, with a message saying
+/// what to write instead.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -25,15 +26,14 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             "invalid size {s:?}: write a whole number of bytes, without a fraction or an exponent (e.g. 1000000000, or 954M)"
         ));
     }
-    let mult: u64 = match lower.as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
+    let mult: u64 = match suffix {
+        "" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
         _ => {
             return Err(format!(
-                "invalid size {s:?}: unknown suffix {suffix:?} (use K, M, G, KiB, MiB or GiB; e.g. 64M)"
+                "invalid size {s:?}: unknown suffix {suffix:?} (use K, M, G, KiB, MiB or GiB, powers of 1024; e.g. {n}M)"
             ))
         }
     };
@@ -84,9 +84,20 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("64M"), Ok(64 << 20));
         assert_eq!(parse_size("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_size("64mb"), Ok(64 << 20));
         assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert_eq!(parse_size("16k"), Ok(16 << 10));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("16K"), Ok(16 << 10));
+        assert_eq!(parse_size("16KiB"), Ok(16 << 10));
+        // Only the suffixes the README lists: MB is not MiB.
+        for bad in [
+            "16MB", "16mb", "16m", "16k", "16KB", "1T", "1TiB", "8B", "1 M",
+        ] {
+            let e = parse_size(bad).unwrap_err();
+            assert!(
+                e.contains("unknown suffix") && e.contains("KiB"),
+                "{bad}: {e}"
+            );
+        }
         for bad in [
             "0",
             "-1",
@@ -96,7 +107,7 @@ mod tests {
             "1.5G",
             "12Q",
             "99999999999999999999",
-            "20000000T",
+            "20000000000G",
         ] {
             let e = parse_size(bad).unwrap_err();
             assert!(e.contains("invalid size"), "{bad}: {e}");

@@ -6,6 +6,7 @@
 //! The engine is the testkit's (`sharena_testkit::stress`): this verb
 //! parses the flags, draws the progress line and prints the outcome.
 
+use crate::kind::{check_size, parse_kind, DEFAULT_SLOT, KINDS};
 use crate::progress::Progress;
 use crate::size::{human, parse_size};
 use crate::Failure;
@@ -15,57 +16,55 @@ use std::fmt::Write;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-/// The help text after the options.
+/// The help text after the options: what a run does, then examples.
 pub const AFTER_HELP: &str = "\
+Every block is stamped with (pid, worker, sequence) and a pattern over all
+its bytes, and checked before it is given back; each block's start is
+claimed in a side table while held, so a block handed out twice counts as
+a duplicate. At the end the allocator's used bytes must be back to their
+value after creation; the difference is lost_bytes. ops counts allocations
+and frees. Exit status 1 on any corruption, duplicate, lost byte, allocator
+error, failed reclaim, problem found by check or crashed worker; Ctrl-C
+stops the run early, prints the summary and exits 1.
+
+freelist (the default): random sizes in [1, 64 KiB]; each worker churns a
+working set (free, then allocate a random size).
+slab: 64-byte slots; each worker churns a working set of slots.
+handles: random sizes in [1, 4 KiB] reached through pins. Workers turn
+auto-compaction on (an allocation that finds the heap full compacts and
+retries) and compact now and then, so blocks move between being stamped
+and checked; the side table claims handle indices. An allocation refused
+while another process compacts counts as out of memory. compactions and
+blocks_moved count the workers' own compact() calls; relocated_verified
+counts blocks checked at another address than they were stamped at;
+move_retries counts pins and frees that waited out a move and tried again.
+bump cannot free: workers allocate blocks of 1 to 512 bytes until the
+arena is full, verify all their blocks and wait; once every worker is done
+the parent resets the arena and the next phase starts.
+
+--kill-every MS SIGKILLs a random worker every MS milliseconds, forks a
+replacement, and calls reclaim_dead() through the parent's own handle: the
+dead worker's blocks and caches go back to the pool (its claims in the
+side table are withdrawn first, so a reclaimed block handed out again is
+not a duplicate). At the end the parent reclaims once more, then measures
+lost_bytes and runs check(). A pin records no owner, so for handles the
+parent stops the chosen worker (SIGSTOP) and kills it only at a moment it
+holds no pin. A bump reset releases killed workers' blocks too.
+
+--size is at least the kind's smallest segment (an error names it). A
+progress line is drawn on stderr when it is a terminal and --json is off.
+
 Examples:
   sharena stress                      (4 processes, 10 s, a free list)
   sharena stress --kind slab --procs 8 --secs 30
   sharena stress --kind bump --secs 5 --json
   sharena stress --kind slab --procs 3 --secs 8 --kill-every 40
-  sharena stress --kind handles --procs 4 --secs 5 --kill-every 100
-
-Every block is stamped with (pid, worker, sequence) and a pattern over all
-its bytes, and checked before it is given back; each block's start is
-claimed in a side table while held, so a block handed out twice counts as a
-duplicate. At the end the allocator's used bytes must be back to their value
-after creation; the difference is lost_bytes. ops counts allocations and
-frees. Exit status 1 on any corruption, duplicate, lost byte, allocator
-error or crashed worker; Ctrl-C stops the run early, prints the summary
-and exits 1.
-
-freelist (the default): random sizes in [1, 64 KiB]; each worker churns a
-working set (free, then allocate a random size). slab: 64-byte slots; each
-worker churns a working set (free, then allocate a random slot). handles:
-random sizes in [1, 4 KiB] reached through pins; workers turn auto-compaction
-on (an allocation that finds the heap full compacts and retries) and also
-compact now and then, so blocks move between being stamped and checked; the
-side table claims handle indices (offsets move). An allocation refused
-while another process compacts counts as out of memory. compactions and
-blocks_moved count the workers' own compact() calls that ran (not those
-inside allocations); relocated_verified counts blocks checked at another
-address than they were stamped at; move_retries counts pins and frees that
-gave up waiting for a move (a descheduled compactor) and were tried again. bump cannot free: workers allocate blocks of 1-512 bytes
-until the arena is full, verify all their own blocks, and wait; once every
-worker is done the parent resets the arena and the next phase starts. A
-reset releases killed workers' blocks too, so bump's lost_bytes stay 0.
-
---kill-every MS SIGKILLs a random worker every MS milliseconds, forks a
-replacement, and calls reclaim_dead() through the parent's own handle: the
-dead worker's blocks and caches go back to the pool (its claims in the side
-table are withdrawn first, so a reclaimed block handed out again is not a
-duplicate). At the end the parent reclaims once more, then measures
-lost_bytes and runs check(); a problem found by check fails the run. A kind
-whose reclaim_dead is not built yet reports reclaim: unsupported, and its
-killed workers' blocks show as lost_bytes. A pin records no owner, so for
-handles the parent stops the chosen worker first (SIGSTOP) and kills it only
-at a moment it holds no pin (else it lets it run on and tries again).
-
-A progress line is drawn on stderr when it is a terminal and --json is off.";
+  sharena stress --kind handles --procs 4 --secs 5 --kill-every 100";
 
 /// Arguments of `stress`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Allocator kind: bump, slab, freelist or handles.
+    /// Allocator kind: bump, freelist, slab or handles.
     #[arg(long, default_value = "freelist", value_parser = parse_kind)]
     pub kind: AllocatorKind,
     /// Worker processes at once (1 to 1024).
@@ -74,7 +73,7 @@ pub struct Args {
     /// Seconds to run (may be fractional, e.g. 0.5).
     #[arg(long, default_value = "10")]
     pub secs: f64,
-    /// Segment size in bytes, or with K, M, G, KiB, MiB, GiB.
+    /// Bytes, or K, M, G, KiB, MiB, GiB (powers of 1024).
     #[arg(long, default_value = "64MiB", value_parser = parse_size, allow_hyphen_values = true)]
     pub size: u64,
     /// SIGKILL a random worker every MS milliseconds and fork a replacement.
@@ -83,15 +82,6 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-}
-
-fn parse_kind(s: &str) -> Result<AllocatorKind, String> {
-    match s.parse::<AllocatorKind>() {
-        Ok(AllocatorKind::Raw) | Err(_) => Err(format!(
-            "unknown kind {s:?} (expected bump, slab, freelist or handles)"
-        )),
-        Ok(k) => Ok(k),
-    }
 }
 
 /// The most worker processes.
@@ -112,6 +102,7 @@ fn config(a: &Args) -> Result<Config, Failure> {
             a.secs
         )));
     }
+    check_size(a.kind, a.size, DEFAULT_SLOT)?;
     if a.kill_every == Some(0) {
         return Err(Failure::usage(
             "--kill-every must be at least 1 millisecond",
@@ -136,9 +127,7 @@ fn dispatch(kind: AllocatorKind, cfg: &Config, json: bool) -> Result<Outcome, Fa
         AllocatorKind::FreeList => engine::run::<sharena::FreeList>(cfg, p),
         AllocatorKind::Handles => engine::run::<Handles>(cfg, p),
         AllocatorKind::Raw => {
-            return Err(Failure::usage(
-                "kind raw is internal; use bump, slab, freelist or handles",
-            ))
+            return Err(Failure::usage(format!("kind raw is internal: use {KINDS}")))
         }
     };
     Ok(out?)
@@ -149,7 +138,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
     let cfg = config(a)?;
     let chatty = !a.json && std::io::stdout().is_terminal();
     if chatty {
-        println!(
+        outln!(
             "sharena stress: {} processes on a {} {} segment for {} s ...",
             cfg.procs,
             human(cfg.size),
@@ -196,7 +185,7 @@ fn print_json(out: &Outcome, procs: usize) {
 
 fn print_table(out: &Outcome, procs: usize) {
     let t = &out.tally;
-    println!(
+    outln!(
         "stress {}: {procs} processes, {:.2} s, {} segment",
         out.kind,
         out.secs,
@@ -204,7 +193,7 @@ fn print_table(out: &Outcome, procs: usize) {
     );
     let r = &out.reclaim;
     let reclaimed = if r.unsupported {
-        "not built for this kind yet".to_string()
+        "unsupported by this kind".to_string()
     } else {
         format!(
             "{} blocks, {} in {} calls (slowest {} µs)",
@@ -215,7 +204,7 @@ fn print_table(out: &Outcome, procs: usize) {
         )
     };
     let checked = match &out.check {
-        None => "not built for this kind yet".to_string(),
+        None => "unsupported by this kind".to_string(),
         Some(c) if c.problems == 0 => "ok".to_string(),
         Some(c) => format!(
             "{} problems; first: {}",
@@ -245,14 +234,16 @@ fn print_table(out: &Outcome, procs: usize) {
         ),
     ];
     for (k, v) in rows {
-        println!("  {k:<14} {v}");
+        outln!("  {k:<14} {v}");
     }
     if out.kind == "handles" {
-        println!(
+        outln!(
             "  {:<14} {} ({} blocks moved)",
-            "compactions", t.compactions, t.moved
+            "compactions",
+            t.compactions,
+            t.moved
         );
-        println!(
+        outln!(
             "  {:<14} {} blocks verified after a move; {} pins or frees retried after a move held them up",
             "relocated", t.relocated, t.busy
         );
@@ -263,7 +254,7 @@ fn print_table(out: &Outcome, procs: usize) {
         (true, true) => "interrupted".to_string(),
         (false, _) => p.join(", "),
     };
-    println!("  {:<14} {result}", "result");
+    outln!("  {:<14} {result}", "result");
 }
 
 /// What makes the exit status 1.
@@ -314,7 +305,7 @@ fn verdict(out: &Outcome) -> Result<(), Failure> {
         if out.killed + out.crashed > 0 && out.lost_bytes() > 0 && out.reclaim.unsupported {
             let _ = write!(
                 msg,
-                " (dead workers' blocks stay lost: reclaim_dead is not built for {} yet)",
+                " (dead workers' blocks stay lost: {} does not support reclaim_dead)",
                 out.kind
             );
         }

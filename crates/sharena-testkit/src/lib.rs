@@ -20,6 +20,8 @@
 //!   naming its writer (pid, worker, sequence); [`churn`]: stamped churn
 //!   over any `ShmAllocator`; [`Tally`] (`tally.rs`): what a worker
 //!   counted.
+//! - [`users`]: a second local user (made when the tests run as root), for
+//!   the tests of what opening a segment trusts.
 //!
 //! The engines name the facade's allocator types:
 //!
@@ -79,6 +81,7 @@ pub mod stamp;
 pub mod stress;
 pub mod subject;
 pub mod tally;
+pub mod users;
 
 pub use guard::{Cleanup, ShmGuard, TempPath};
 pub use heap::{HeapSegment, SharedHeap};

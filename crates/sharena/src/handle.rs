@@ -137,11 +137,29 @@ macro_rules! sized_handle {
                 Self::make($crate::handle::Source::Open(name), 0 $(, <$argty>::default())*)
             }
 
+            #[doc = concat!("Opens a named ", $what, " segment with [`OpenOptions`](crate::OpenOptions) (to accept another owner or shared write access).")]
+            pub fn open_with_options(name: &str, opts: &$crate::OpenOptions) -> Result<Self> {
+                Self::wrap($crate::handle::SharedSegment(std::sync::Arc::new(
+                    $crate::Segment::open(name, &opts.kind(KIND))?,
+                )))
+            }
+
             #[doc = concat!("Creates the named ", $what, " (`size` bytes", $with, "), or opens it if it exists.")]
             pub fn create_or_open(name: &str, size: u64 $(, $arg: $argty)*) -> Result<(Self, $crate::Opened)> {
                 let (seg, how) = $crate::handle::create_or_open(
                     name,
                     &|| Self::options(size $(, $arg)*),
+                    $init,
+                )?;
+                Ok((Self::wrap(seg)?, how))
+            }
+
+            #[doc = concat!("Creates the named ", $what, " with options made by [`", stringify!($ty), "::options`], or opens it if it exists (the options say what an existing one may be: [`SegmentOptions::allow_shared_write`](crate::SegmentOptions::allow_shared_write) and the rest).")]
+            pub fn create_or_open_with_options(name: &str, opts: &$crate::SegmentOptions) -> Result<(Self, $crate::Opened)> {
+                let opts = opts.clone();
+                let (seg, how) = $crate::handle::create_or_open(
+                    name,
+                    &|| Ok(opts.clone()),
                     $init,
                 )?;
                 Ok((Self::wrap(seg)?, how))
@@ -160,6 +178,13 @@ macro_rules! sized_handle {
             #[doc = concat!("Opens a file-backed ", $what, ".")]
             pub fn open_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
                 Self::make($crate::handle::Source::OpenFile(path.as_ref()), 0 $(, <$argty>::default())*)
+            }
+
+            #[doc = concat!("Opens a file-backed ", $what, " with [`OpenOptions`](crate::OpenOptions).")]
+            pub fn open_file_with_options(path: impl AsRef<std::path::Path>, opts: &$crate::OpenOptions) -> Result<Self> {
+                Self::wrap($crate::handle::SharedSegment(std::sync::Arc::new(
+                    $crate::Segment::open_file(path, &opts.kind(KIND))?,
+                )))
             }
 
             #[doc = concat!("A ", $what, " over a caller's buffer (its whole usable length", $with, "), for the threads of one process.")]

@@ -18,11 +18,18 @@ pub struct SegmentInfo {
     pub creator_pid: u32,
     /// Whether it was READY when read.
     pub ready: bool,
+    /// The uid that owns the object (opening refuses another than the
+    /// caller's unless asked: `OpenOptions::allow_foreign_owner`).
+    pub owner_uid: u32,
+    /// The object's permission bits.
+    pub mode: u32,
 }
 
-/// Lists the sharena segments in `/dev/shm`, sorted by name: every object
-/// whose first bytes are sharena's magic. Objects this user may not read
-/// are skipped.
+/// Lists the sharena segments in `/dev/shm`, sorted by name: every regular
+/// file whose first bytes are sharena's magic. Objects this user may not
+/// read, links and names that are not UTF-8 are skipped. A name is as the
+/// file system has it: any local user can create one holding control
+/// characters, so escape it before printing it to a terminal.
 ///
 /// ```
 /// for seg in sharena::list()? {
@@ -49,9 +56,22 @@ pub fn list() -> Result<Vec<SegmentInfo>> {
     Ok(found)
 }
 
+/// Reads the header of one object: opened with `O_NOFOLLOW` and
+/// `O_NONBLOCK`, so a link or FIFO swapped in after `read_dir` neither
+/// leads elsewhere nor blocks, and read only if `fstat` says it is a
+/// regular file.
 fn probe(path: &std::path::Path, fname: &str) -> Option<SegmentInfo> {
-    let mut f = std::fs::File::open(path).ok()?;
-    let size = f.metadata().ok()?.len();
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let size = meta.len();
     let mut buf = [0u8; (INIT_WORD_OFFSET + 8) as usize];
     f.read_exact(&mut buf).ok()?;
     if buf[..8] != MAGIC {
@@ -67,5 +87,7 @@ fn probe(path: &std::path::Path, fname: &str) -> Option<SegmentInfo> {
         layout_version: header.layout_version,
         creator_pid: header.creator_pid,
         ready: matches!(shm_layout::init::unpack(word), InitState::Ready { .. }),
+        owner_uid: meta.uid(),
+        mode: meta.mode() & 0o7777,
     })
 }

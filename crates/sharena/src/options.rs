@@ -1,5 +1,6 @@
 //! What a creator or opener asks for.
 
+use crate::backend::trust::{Trust, SHARED_WRITE};
 use shm_layout::{
     AllocatorKind, Error, LayoutSpec, Result, HEADER_LEN, MAX_SEGMENT_LEN, PARAM_COUNT,
 };
@@ -27,6 +28,8 @@ pub struct SegmentOptions {
     params: [u64; PARAM_COUNT],
     max_processes: u32,
     directory_slots: u32,
+    trust: Trust,
+    reserve: bool,
 }
 
 impl SegmentOptions {
@@ -41,12 +44,56 @@ impl SegmentOptions {
             params: [0; PARAM_COUNT],
             max_processes: 64,
             directory_slots: 128,
+            trust: Trust::default(),
+            reserve: true,
         }
     }
 
-    /// Permission bits of a named or file-backed segment (default `0o600`).
+    /// Permission bits of a named or file-backed segment (default `0o600`),
+    /// set exactly: the umask does not apply. A mode that lets the group
+    /// (or others) write also lets the open half of
+    /// [`Segment::create_or_open`](crate::Segment::create_or_open) accept an
+    /// existing segment whose mode does.
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// Whether creating a named or file-backed segment reserves its backing
+    /// store (default `true`). Reserving (`posix_fallocate`) makes a size the
+    /// file system cannot hold fail at create with [`Error::NoSpace`],
+    /// leaving nothing behind, where an unreserved segment raises `SIGBUS`
+    /// at the first write to a page the file system has no room for. On
+    /// tmpfs (`/dev/shm`) it allocates every page at create: the memory is
+    /// taken at once, and creating costs time in proportion to the size
+    /// (about 20 ms for 64 MiB, 0.35 s for 1 GiB; docs/BENCHMARKS.md).
+    /// `reserve(false)` makes creating O(1) again and accepts the risk.
+    /// Openers racing the creator (`create_or_open`) wait through the
+    /// reservation too, so a segment of many GiB wants a longer
+    /// [`timeout`](Self::timeout) than the default 2 s.
+    ///
+    /// Anonymous segments are never reserved: their memfd lives on the
+    /// kernel's internal tmpfs, which has no size limit to run into (running
+    /// out of memory there is the OOM killer's business, as with any memory).
+    pub fn reserve(mut self, yes: bool) -> Self {
+        self.reserve = yes;
+        self
+    }
+
+    /// For the open half of [`Segment::create_or_open`](crate::Segment::create_or_open):
+    /// accept a segment another user owns, as
+    /// [`OpenOptions::allow_foreign_owner`] does (default `false`).
+    pub fn allow_foreign_owner(mut self, yes: bool) -> Self {
+        self.trust.foreign_owner = yes;
+        self
+    }
+
+    /// For the open half of [`Segment::create_or_open`](crate::Segment::create_or_open):
+    /// accept a segment whose mode lets its group or others write it, as
+    /// [`OpenOptions::allow_shared_write`] does (default `false`; the write
+    /// bits of [`mode`](Self::mode) are accepted anyway).
+    pub fn allow_shared_write(mut self, yes: bool) -> Self {
+        self.trust.shared_write = if yes { SHARED_WRITE } else { 0 };
         self
     }
 
@@ -111,9 +158,27 @@ impl SegmentOptions {
         self.mode
     }
 
+    /// Whether creating reserves the backing store ([`SegmentOptions::reserve`]).
+    pub fn reserves(&self) -> bool {
+        self.reserve
+    }
+
     /// The open timeout.
     pub fn wait_timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The options `create_or_open` opens an existing segment with: this
+    /// kind and timeout, the trust asked for, and the write bits of the
+    /// mode asked for.
+    pub(crate) fn open_options(&self) -> OpenOptions {
+        let mut trust = self.trust;
+        trust.shared_write |= self.mode & SHARED_WRITE;
+        OpenOptions {
+            kind: Some(self.kind),
+            timeout: self.timeout,
+            trust,
+        }
     }
 
     /// The layout this asks for, after checking the size: zero, too small
@@ -157,19 +222,55 @@ impl SegmentOptions {
 }
 
 /// How to open a segment.
+///
+/// Before anything is mapped, the object is checked with `fstat` on the
+/// open descriptor: it must be a regular file, owned by this process's
+/// effective uid, and its mode must let neither its group nor others write
+/// it. Otherwise opening fails with [`Error::ForeignOwner`],
+/// [`Error::WritableByOthers`] or [`Error::NotRegularFile`], unless the
+/// settings below accept it. Whoever owns or may write a segment can read
+/// everything in it and can shrink it under its mappings (`SIGBUS`), so
+/// accept only users you trust that much.
+///
+/// ```
+/// let open = sharena::OpenOptions::new()
+///     .allow_shared_write(true) // a segment made with --mode 660 for a group
+///     .timeout(std::time::Duration::from_millis(500));
+/// # let _ = open;
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct OpenOptions {
     pub(crate) kind: Option<AllocatorKind>,
     pub(crate) timeout: Duration,
+    pub(crate) trust: Trust,
 }
 
 impl OpenOptions {
-    /// Any kind, 2-second timeout.
+    /// Any kind, 2-second timeout, only segments this uid owns and no one
+    /// else may write.
     pub fn new() -> Self {
         OpenOptions {
             kind: None,
             timeout: Duration::from_secs(2),
+            trust: Trust::default(),
         }
+    }
+
+    /// Accept a segment owned by another uid than this process's effective
+    /// uid (default `false`: [`Error::ForeignOwner`]). Its owner can read
+    /// what you write there and truncate it under you.
+    pub fn allow_foreign_owner(mut self, yes: bool) -> Self {
+        self.trust.foreign_owner = yes;
+        self
+    }
+
+    /// Accept a segment whose mode lets its group or others write it
+    /// (default `false`: [`Error::WritableByOthers`]). Everyone with write
+    /// access can corrupt it (which yields errors, never undefined
+    /// behaviour) and truncate it under you.
+    pub fn allow_shared_write(mut self, yes: bool) -> Self {
+        self.trust.shared_write = if yes { SHARED_WRITE } else { 0 };
+        self
     }
 
     /// Demand this allocator kind ([`Error::KindMismatch`] otherwise).

@@ -25,11 +25,27 @@ use std::time::{Duration, Instant};
 /// every offset is bounds-checked before it becomes a pointer, and shared
 /// bytes are touched only through atomics and volatile copies, never as
 /// `&[u8]`. That is why these constructors are safe functions, where
-/// `memmap2::Mmap::map` is not. One thing no mapping can defend against:
-/// another process *shrinking* the object (`ftruncate`) under the mapping
-/// makes later accesses raise `SIGBUS`. Only processes allowed to write the
-/// segment can do that; segments are created mode 0600 unless asked
-/// otherwise.
+/// `memmap2::Mmap::map` is not.
+///
+/// # What a segment trusts
+/// Its owner. Before anything is mapped, opening checks the object with
+/// `fstat` on its descriptor: a regular file owned by this process's
+/// effective uid that neither its group nor others may write; otherwise
+/// [`Error::ForeignOwner`], [`Error::WritableByOthers`] or
+/// [`Error::NotRegularFile`], unless [`OpenOptions`] accepts it. The reason
+/// is what no validation can defend against: whoever may write the object
+/// reads everything in it, and can *shrink* it (`ftruncate`) under the
+/// mapping, so that later accesses raise `SIGBUS`. That risk remains, kept
+/// to writers the caller trusts. Segments are created with exactly the mode
+/// asked for (0600 unless asked otherwise).
+///
+/// # Backing store
+/// Creating a named or file segment reserves every byte
+/// ([`SegmentOptions::reserve`], on by default), so a size the file system
+/// cannot hold fails at create with [`Error::NoSpace`], leaving nothing
+/// behind, instead of a `SIGBUS` at a later write. On tmpfs that costs time
+/// in proportion to the size; `reserve(false)` is the O(1) create, with the
+/// risk back. Anonymous segments are never reserved.
 pub struct Segment {
     view: SegmentView,
     mapping: Mapping,
@@ -71,7 +87,7 @@ impl Segment {
     ) -> Result<Segment> {
         validate_name(name)?;
         let spec = opts.layout(name)?;
-        let map = named::create(name, spec.total_len, opts.permissions())?;
+        let map = named::create(name, spec.total_len, opts.permissions(), opts.reserves())?;
         let mut mapping = Mapping::Named(map);
         let view = Self::initialize(name, &mapping, &spec, false, init)?;
         if let Mapping::Named(m) = &mut mapping {
@@ -81,17 +97,28 @@ impl Segment {
     }
 
     /// Opens a named segment, waiting up to the timeout for a creator that is
-    /// still initialising it, then validating every header field.
+    /// still initialising it, then validating every header field. The object
+    /// must be owned by this process's effective uid and writable by no one
+    /// else, unless `opts` accepts more ([`OpenOptions`]); that is checked
+    /// on the descriptor before anything is mapped.
     pub fn open(name: &str, opts: &OpenOptions) -> Result<Segment> {
         validate_name(name)?;
         let start = Instant::now();
-        let mapping = Mapping::Named(named::open(name, opts.timeout)?);
+        let mapping = Mapping::Named(named::open(name, opts.timeout, opts.trust)?);
         let left = opts.timeout.saturating_sub(start.elapsed());
         Self::validate(name, mapping, opts.kind, left)
     }
 
     /// Creates the segment, or opens it if it exists; race-free when many
     /// processes call it at once (exactly one creates).
+    ///
+    /// An existing segment is opened with the checks of [`Segment::open`]:
+    /// one that another user made (say, under a name a service is about to
+    /// use) is [`Error::ForeignOwner`], and one whose mode lets its group or
+    /// others write it is [`Error::WritableByOthers`], never adopted as this
+    /// caller's own. The write bits of the mode `opts` asks for are
+    /// accepted, and [`SegmentOptions::allow_foreign_owner`] and
+    /// [`SegmentOptions::allow_shared_write`] accept more.
     pub fn create_or_open(name: &str, opts: &SegmentOptions) -> Result<(Segment, Opened)> {
         Self::create_or_open_with(name, opts, |_| Ok(()))
     }
@@ -106,7 +133,7 @@ impl Segment {
     ) -> Result<(Segment, Opened)> {
         validate_name(name)?;
         let start = Instant::now();
-        let open = OpenOptions::new().kind(opts.kind());
+        let open = opts.open_options();
         loop {
             match Self::create_with(name, opts, &init) {
                 Ok(s) => return Ok((s, Opened::Created)),
@@ -164,7 +191,7 @@ impl Segment {
         let path = path.as_ref();
         let name = file::display(path);
         let spec = opts.layout(&name)?;
-        let map = file::create(path, spec.total_len, opts.permissions())?;
+        let map = file::create(path, spec.total_len, opts.permissions(), opts.reserves())?;
         let mut mapping = Mapping::File(map);
         let view = Self::initialize(&name, &mapping, &spec, false, init)?;
         if let Mapping::File(m) = &mut mapping {
@@ -173,12 +200,15 @@ impl Segment {
         Ok(Segment { view, mapping })
     }
 
-    /// Opens a file-backed segment, validating it as [`Segment::open`] does.
+    /// Opens a file-backed segment, validating it as [`Segment::open`] does
+    /// (owner and mode included). A symbolic link as the last component of
+    /// `path`, a directory, a FIFO or a device is
+    /// [`Error::NotRegularFile`].
     pub fn open_file(path: impl AsRef<Path>, opts: &OpenOptions) -> Result<Segment> {
         let path = path.as_ref();
         let name = file::display(path);
         let start = Instant::now();
-        let mapping = Mapping::File(file::open(path, opts.timeout)?);
+        let mapping = Mapping::File(file::open(path, opts.timeout, opts.trust)?);
         let left = opts.timeout.saturating_sub(start.elapsed());
         Self::validate(&name, mapping, opts.kind, left)
     }

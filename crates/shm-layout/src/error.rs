@@ -286,6 +286,47 @@ pub enum Error {
         /// Who does not support it.
         by: &'static str,
     },
+    /// The object is owned by another user than this process's effective
+    /// uid: opening it would trust that user with everything the segment
+    /// holds (`OpenOptions::allow_foreign_owner` accepts it).
+    ForeignOwner {
+        /// The segment.
+        segment: String,
+        /// The uid that owns the object.
+        owner_uid: u32,
+        /// This process's effective uid.
+        euid: u32,
+        /// The object's permission bits.
+        mode: u32,
+    },
+    /// The object's permission bits let its group or other users write it
+    /// (`OpenOptions::allow_shared_write` accepts it).
+    WritableByOthers {
+        /// The segment.
+        segment: String,
+        /// The uid that owns the object.
+        owner_uid: u32,
+        /// The object's permission bits.
+        mode: u32,
+    },
+    /// The path names something that is not a regular file (a symbolic
+    /// link, a directory, a FIFO, a device): it is not opened.
+    NotRegularFile {
+        /// The segment.
+        segment: String,
+        /// What it is instead.
+        found: &'static str,
+    },
+    /// The file system cannot back the segment: reserving its bytes at
+    /// create failed, so nothing was left behind.
+    NoSpace {
+        /// The segment.
+        segment: String,
+        /// The bytes asked for.
+        size: u64,
+        /// The bytes the file system had free for this user.
+        available: u64,
+    },
 }
 
 impl Error {
@@ -477,6 +518,38 @@ impl fmt::Display for Error {
                  inherited through fork; call reattach() (or open the segment) in the child"
             ),
             Error::Unsupported { op, by } => write!(f, "{op} is not supported by {by}"),
+            Error::ForeignOwner {
+                segment,
+                owner_uid,
+                euid,
+                mode,
+            } => write!(
+                f,
+                "segment {segment} is owned by uid {owner_uid} (mode {mode:04o}), not by this \
+                 process's effective uid {euid}: refused (allow_foreign_owner accepts it)"
+            ),
+            Error::WritableByOthers {
+                segment,
+                owner_uid,
+                mode,
+            } => write!(
+                f,
+                "segment {segment} (owner uid {owner_uid}) has mode {mode:04o}, which lets other \
+                 users write it: refused (allow_shared_write accepts it)"
+            ),
+            Error::NotRegularFile { segment, found } => write!(
+                f,
+                "segment {segment} is {found}, not a regular file: refused"
+            ),
+            Error::NoSpace {
+                segment,
+                size,
+                available,
+            } => write!(
+                f,
+                "segment {segment}: cannot reserve {size} bytes of backing store, its file \
+                 system has {available} bytes free"
+            ),
         }
     }
 }

@@ -102,7 +102,7 @@ fn print_result(figs: &[Figure], f: &Figure, json: bool) {
         let (ratio_to, ratio) = ratios
             .first()
             .map_or((None, None), |r| (Some(r.0), Some(r.2)));
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "line": "RESULT",
@@ -123,7 +123,7 @@ fn print_result(figs: &[Figure], f: &Figure, json: bool) {
     if let Some(a) = align {
         tail = format!("{tail} align={a}");
     }
-    println!(
+    outln!(
         "RESULT subject={} wl={} P={} ops={} secs={:.4} rate={:.0} per_proc={} errors={} oom={} retries={}{}",
         f.subject, f.wl, f.p, f.run.ops, f.run.secs, rate, per_proc.join(","), f.run.errors, f.run.oom, f.run.retries, tail
     );
@@ -136,7 +136,7 @@ fn print_result(figs: &[Figure], f: &Figure, json: bool) {
             let ok = if ratio >= min { "meets" } else { "MISSES" };
             note.push(format!("bar {min:.2}: {ok}"));
         }
-        println!("  ratio_to={to} ratio={ratio:.2} ({})", note.join("; "));
+        outln!("  ratio_to={to} ratio={ratio:.2} ({})", note.join("; "));
     }
 }
 
@@ -148,7 +148,7 @@ fn print_frag(f: &Figure, frag: &Frag, json: bool) {
         .collect();
     let fol = frag.footprint_over_live();
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "line": "FRAG",
@@ -164,7 +164,7 @@ fn print_frag(f: &Figure, frag: &Frag, json: bool) {
         return;
     }
     let na = || "n/a".to_string();
-    println!(
+    outln!(
         "FRAG   subject={} wl={} P={} live_peak={} used_peak={} footprint_peak={} used_over_live={} footprint_over_live={:.3} errors={} oom={}",
         f.subject,
         f.wl,
@@ -179,6 +179,6 @@ fn print_frag(f: &Figure, frag: &Frag, json: bool) {
     );
     for max in bars {
         let ok = if fol <= max { "meets" } else { "MISSES" };
-        println!("  footprint_over_live={fol:.3} (bar <= {max:.2}: {ok})");
+        outln!("  footprint_over_live={fol:.3} (bar <= {max:.2}: {ok})");
     }
 }

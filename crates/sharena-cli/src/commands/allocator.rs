@@ -4,7 +4,8 @@
 
 use crate::Failure;
 use sharena::{
-    AllocStats, AllocatorKind, Bump, FreeList, Handles, Recover, Segment, ShmAllocator, Slab,
+    AllocStats, AllocatorKind, Bump, FreeList, Handles, OpenOptions, Recover, Segment,
+    ShmAllocator, Slab,
 };
 
 /// A segment attached as its allocator.
@@ -22,32 +23,26 @@ pub enum Allocator {
 
 impl Allocator {
     /// Opens NAME (a POSIX name, or a file-backed segment's path) as the
-    /// allocator its header names. `verb` goes into the error lines.
-    pub fn open(name: &str, verb: &str) -> Result<Self, Failure> {
-        let kind = super::open_any(name)?.kind();
+    /// allocator its header names, with `opts` (what it may trust). `verb`
+    /// goes into the error lines.
+    pub fn open(name: &str, verb: &str, opts: &OpenOptions) -> Result<Self, Failure> {
+        let kind = super::open_any(name, opts)?.kind();
         let file = sharena::validate_name(name).is_err();
         let failed = |e: sharena::Error| Failure::op(format!("{verb} {name}: {e}"));
+        macro_rules! open {
+            ($ty:ident) => {
+                Allocator::$ty(if file {
+                    $ty::open_file_with_options(name, opts).map_err(failed)?
+                } else {
+                    $ty::open_with_options(name, opts).map_err(failed)?
+                })
+            };
+        }
         Ok(match kind {
-            AllocatorKind::FreeList => Allocator::FreeList(if file {
-                FreeList::open_file(name).map_err(failed)?
-            } else {
-                FreeList::open(name).map_err(failed)?
-            }),
-            AllocatorKind::Slab => Allocator::Slab(if file {
-                Slab::open_file(name).map_err(failed)?
-            } else {
-                Slab::open(name).map_err(failed)?
-            }),
-            AllocatorKind::Bump => Allocator::Bump(if file {
-                Bump::open_file(name).map_err(failed)?
-            } else {
-                Bump::open(name).map_err(failed)?
-            }),
-            AllocatorKind::Handles => Allocator::Handles(if file {
-                Handles::open_file(name).map_err(failed)?
-            } else {
-                Handles::open(name).map_err(failed)?
-            }),
+            AllocatorKind::FreeList => open!(FreeList),
+            AllocatorKind::Slab => open!(Slab),
+            AllocatorKind::Bump => open!(Bump),
+            AllocatorKind::Handles => open!(Handles),
             AllocatorKind::Raw => {
                 return Err(Failure::op(format!(
                     "{verb} {name}: a raw segment has no allocator to {verb}"

@@ -8,7 +8,7 @@ pub type Args = super::NameArgs;
 
 /// Runs `check`: exit status 1 when a problem is found.
 pub fn run(a: &Args) -> Result<(), Failure> {
-    let alloc = Allocator::open(&a.name, "check")?;
+    let alloc = Allocator::open(&a.name, "check", &a.trust.open_options())?;
     let report = alloc
         .recover()
         .check()
@@ -25,7 +25,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             "blocks": report.blocks, "used_bytes": report.used_bytes,
         }));
     } else {
-        println!(
+        outln!(
             "check {} ({}): {} blocks visited, {} bytes in live blocks, {} problems",
             a.name,
             alloc.segment().kind(),
@@ -34,10 +34,10 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             report.problem_count
         );
         for p in &report.problems {
-            println!("  {p}");
+            outln!("  {p}");
         }
         if report.problem_count > report.problems.len() as u64 {
-            println!(
+            outln!(
                 "  ... and {} more",
                 report.problem_count - report.problems.len() as u64
             );

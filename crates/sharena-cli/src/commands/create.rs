@@ -1,8 +1,21 @@
 //! `sharena create NAME --kind K --size SIZE [--slot-size N] [--mode 600]`
 
+use super::allocator::Allocator;
+use crate::kind::{check_size, options, parse_kind, DEFAULT_SLOT, KINDS};
 use crate::size::{human, parse_mode, parse_size};
 use crate::Failure;
-use sharena::{AllocatorKind, Bump, FreeList, Handles, RegionId, Segment, Slab};
+use sharena::{AllocatorKind, Bump, FreeList, Handles, RegionId, Slab};
+
+/// The help text after the options.
+pub const AFTER_HELP: &str = "\
+The size must hold the kind's metadata and at least one block (a slab: one
+slot); a smaller one is refused, naming the smallest. The segment's pages
+are reserved now, so a size /dev/shm cannot hold fails here, not at a
+later write. The mode is set exactly as given (the umask does not apply);
+openers refuse a segment another user owns or others may write.
+
+Example:
+  sharena create /orders --kind slab --size 64MiB --slot-size 128 --mode 640";
 
 /// Arguments of `create`.
 #[derive(Debug, clap::Args)]
@@ -12,10 +25,10 @@ pub struct Args {
     /// Allocator kind: bump, freelist, slab or handles.
     #[arg(long, value_parser = parse_kind)]
     pub kind: AllocatorKind,
-    /// Segment size in bytes, or with K, M, G, KiB, MiB, GiB (e.g. 64M).
+    /// Bytes, or K, M, G, KiB, MiB, GiB (powers of 1024).
     #[arg(long, value_parser = parse_size, allow_hyphen_values = true)]
     pub size: u64,
-    /// Slot size in bytes (slab only; at least 8, rounded up to 8; default 64).
+    /// Slot size in bytes, a multiple of 8 (slab only; default 64).
     #[arg(long, value_parser = parse_size)]
     pub slot_size: Option<u64>,
     /// Permission bits, octal.
@@ -26,58 +39,53 @@ pub struct Args {
     pub json: bool,
 }
 
-fn parse_kind(s: &str) -> Result<AllocatorKind, String> {
-    match s.parse::<AllocatorKind>()? {
-        AllocatorKind::Raw => {
-            Err("kind raw is internal; use bump, freelist, slab or handles".into())
+/// The slot size asked for: a multiple of 8 (the slab would round it up
+/// silently), only with `--kind slab`.
+fn slot_size(a: &Args) -> Result<u64, Failure> {
+    match a.slot_size {
+        Some(_) if a.kind != AllocatorKind::Slab => {
+            Err(Failure::usage("--slot-size only applies to --kind slab"))
         }
-        k => Ok(k),
+        Some(s) if s % 8 != 0 => Err(Failure::usage(format!(
+            "--slot-size {s} is not a multiple of 8 (slots are 8-byte aligned): use {}",
+            s.next_multiple_of(8)
+        ))),
+        Some(s) => Ok(s),
+        None => Ok(DEFAULT_SLOT),
     }
 }
 
 /// Runs `create`.
 pub fn run(a: &Args) -> Result<(), Failure> {
-    if a.slot_size.is_some() && a.kind != AllocatorKind::Slab {
-        return Err(Failure::usage("--slot-size only applies to --kind slab"));
-    }
-    let slab;
-    let bump;
-    let heap;
-    let handles;
-    let seg: &Segment = if a.kind == AllocatorKind::Bump {
-        let opts = Bump::options(a.size)?.mode(a.mode);
-        bump = Bump::create_with_options(&a.name, &opts)?;
-        bump.segment()
-    } else if a.kind == AllocatorKind::Slab {
-        let slot = a.slot_size.unwrap_or(64);
-        let opts = Slab::options(a.size, slot)
-            .map_err(|e| Failure::op(format!("segment {}: {e}", a.name)))?
-            .mode(a.mode);
-        slab = Slab::create_with_options(&a.name, &opts)?;
-        slab.segment()
-    } else if a.kind == AllocatorKind::FreeList {
-        let opts = FreeList::options(a.size)
-            .map_err(|e| Failure::op(format!("segment {}: {e}", a.name)))?
-            .mode(a.mode);
-        heap = FreeList::create_with_options(&a.name, &opts)?;
-        heap.segment()
-    } else {
-        // `parse_kind` refuses raw: what is left is the handle heap.
-        let opts = Handles::options(a.size)
-            .map_err(|e| Failure::op(format!("segment {}: {e}", a.name)))?
-            .mode(a.mode);
-        handles = Handles::create_with_options(&a.name, &opts)?;
-        handles.segment()
+    sharena::validate_name(&a.name)?;
+    let slot = slot_size(a)?;
+    check_size(a.kind, a.size, slot)?;
+    let opts = options(a.kind, a.size, slot)
+        .map_err(|e| Failure::usage(format!("--size {}: {e}", a.size)))?
+        .mode(a.mode);
+    let made = match a.kind {
+        AllocatorKind::Bump => Allocator::Bump(Bump::create_with_options(&a.name, &opts)?),
+        AllocatorKind::Slab => Allocator::Slab(Slab::create_with_options(&a.name, &opts)?),
+        AllocatorKind::FreeList => {
+            Allocator::FreeList(FreeList::create_with_options(&a.name, &opts)?)
+        }
+        AllocatorKind::Handles => Allocator::Handles(Handles::create_with_options(&a.name, &opts)?),
+        AllocatorKind::Raw => {
+            return Err(Failure::usage(format!("kind raw is internal: use {KINDS}")))
+        }
     };
+    let seg = made.segment();
     let pool = seg.view().region(RegionId::Pool);
+    let slot_json = (a.kind == AllocatorKind::Slab).then_some(slot);
     if a.json {
         super::print_json(&serde_json::json!({
             "name": seg.name(), "kind": seg.kind().name(), "size": seg.len(),
-            "capacity": pool.len, "mode": format!("{:o}", a.mode),
+            "capacity": pool.len, "mode": format!("{:o}", a.mode), "slot_size": slot_json,
         }));
     } else {
-        println!(
-            "created {}: {} segment of {} ({} pool), mode {:o}",
+        let slots = slot_json.map_or(String::new(), |s| format!(", {s}-byte slots"));
+        outln!(
+            "created {}: {} segment of {} ({} pool{slots}), mode {:o}",
             seg.name(),
             seg.kind(),
             human(seg.len()),

@@ -1,5 +1,6 @@
 //! `sharena info NAME [--json]`
 
+use super::allocator::Allocator;
 use crate::size::human;
 use crate::Failure;
 use sharena::RegionId;
@@ -12,16 +13,23 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub trust: super::TrustArgs,
 }
 
 /// Runs `info`.
 pub fn run(a: &Args) -> Result<(), Failure> {
-    let seg = super::open_any(&a.name)?;
+    let opts = a.trust.open_options();
+    let seg = super::open_any(&a.name, &opts)?;
     let h = *seg.view().header();
     let pool = seg.view().region(RegionId::Pool);
-    // Allocation statistics come from the allocator; kinds whose allocator
-    // has not landed yet report an empty pool.
-    let (used, allocations, extra) = stats(&a.name, seg.kind())?;
+    // Allocation statistics come from the allocator (a raw segment has
+    // none, and reports an empty pool).
+    let (used, allocations, extra) = if seg.kind() == sharena::AllocatorKind::Raw {
+        (0, 0, serde_json::Value::Null)
+    } else {
+        stats(&Allocator::open(&a.name, "info", &opts)?)?
+    };
     let procs = processes(seg.view())?;
     let dir = directory(seg.view())?;
     let regions: serde_json::Map<String, serde_json::Value> = RegionId::ALL
@@ -42,7 +50,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             "size": seg.len(),
             "capacity": pool.len,
             "used": used,
-            "free": pool.len - used,
+            "free": pool.len.saturating_sub(used),
             "allocations": allocations,
             "processes": procs.iter().map(|p| serde_json::json!({
                 "slot": p.slot, "pid": p.id.pid(), "start_ticks": p.id.start_ticks(),
@@ -59,15 +67,15 @@ pub fn run(a: &Args) -> Result<(), Failure> {
         }));
         return Ok(());
     }
-    println!("segment   {}", seg.name());
-    println!("kind      {}", seg.kind());
-    println!("layout    version {}", h.layout_version);
-    println!("size      {} ({} bytes)", human(seg.len()), seg.len());
-    println!("creator   pid {}", h.creator_pid);
-    println!("regions");
+    outln!("segment   {}", crate::out::shown(seg.name()));
+    outln!("kind      {}", seg.kind());
+    outln!("layout    version {}", h.layout_version);
+    outln!("size      {} ({} bytes)", human(seg.len()), seg.len());
+    outln!("creator   pid {}", h.creator_pid);
+    outln!("regions");
     for id in RegionId::ALL {
         let r = h.region(id);
-        println!(
+        outln!(
             "  {:<9} offset {:>12}  length {:>12} ({})",
             id.name(),
             r.offset,
@@ -75,28 +83,31 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             human(r.len)
         );
     }
-    println!(
+    outln!(
         "stats     capacity {} used {} free {} allocations {allocations}",
         human(pool.len),
         human(used),
-        human(pool.len - used)
+        human(pool.len.saturating_sub(used))
     );
     if let Some(obj) = extra.as_object() {
         for (k, v) in obj {
-            println!("  {k:<9} {v}");
+            outln!("  {k:<9} {v}");
         }
     }
     if procs.is_empty() {
-        println!("processes (none attached)");
+        outln!("processes (none attached)");
     } else {
-        println!("processes");
-        println!(
+        outln!("processes");
+        outln!(
             "  {:>5} {:>8} {:>12}  {:<5} attached",
-            "slot", "pid", "start", "alive"
+            "slot",
+            "pid",
+            "start",
+            "alive"
         );
         let now = now_unix_ns();
         for p in &procs {
-            println!(
+            outln!(
                 "  {:>5} {:>8} {:>12}  {:<5} {}",
                 p.slot,
                 p.id.pid(),
@@ -107,11 +118,17 @@ pub fn run(a: &Args) -> Result<(), Failure> {
         }
     }
     if dir.is_empty() {
-        println!("directory (empty)");
+        outln!("directory (empty)");
     } else {
-        println!("directory");
+        outln!("directory");
         for d in &dir {
-            println!("  {:<64} {:>12}  pid {}", d.name, d.value, d.owner_pid);
+            // Names come from the segment, which any writer can fill.
+            outln!(
+                "  {:<64} {:>12}  pid {}",
+                crate::out::shown(&d.name),
+                d.value,
+                d.owner_pid
+            );
         }
     }
     Ok(())
@@ -175,47 +192,29 @@ fn ago(now: u64, then: u64) -> String {
 }
 
 /// (used bytes, live allocations, allocator-specific details).
-fn stats(
-    name: &str,
-    kind: sharena::AllocatorKind,
-) -> Result<(u64, u64, serde_json::Value), Failure> {
-    use sharena::ShmAllocator;
-    if kind == sharena::AllocatorKind::Slab && sharena::validate_name(name).is_ok() {
-        let slab = sharena::Slab::open(name)?;
-        let s = slab.stats();
-        let extra = serde_json::json!({
+fn stats(alloc: &Allocator) -> Result<(u64, u64, serde_json::Value), Failure> {
+    let s = alloc.stats();
+    let extra = match alloc {
+        Allocator::Slab(slab) => serde_json::json!({
             "slot_size": slab.slot_size(), "slot_count": slab.slot_count(),
             "high_water": s.high_water, "available": s.available,
-        });
-        return Ok((s.used, s.allocations, extra));
-    }
-    if kind == sharena::AllocatorKind::Bump && sharena::validate_name(name).is_ok() {
-        let arena = sharena::Bump::open(name)?;
-        let s = arena.stats();
-        let extra = serde_json::json!({
+        }),
+        Allocator::Bump(arena) => serde_json::json!({
             "generation": arena.generation()?, "chunk_size": arena.chunk_size(),
             "high_water": s.high_water, "available": s.available,
-        });
-        return Ok((s.used, s.allocations, extra));
-    }
-    if kind == sharena::AllocatorKind::FreeList && sharena::validate_name(name).is_ok() {
-        let heap = sharena::FreeList::open(name)?;
-        let s = heap.stats();
-        let g = heap.geometry();
-        let extra = serde_json::json!({
-            "chunk_size": g.chunk_size(), "chunks": g.chunks, "arenas": g.arenas,
-            "span_chunks": g.span_chunks, "high_water": s.high_water, "available": s.available,
-        });
-        return Ok((s.used, s.allocations, extra));
-    }
-    if kind == sharena::AllocatorKind::Handles && sharena::validate_name(name).is_ok() {
-        let heap = sharena::Handles::open(name)?;
-        let s = heap.stats();
-        let extra = serde_json::json!({
+        }),
+        Allocator::FreeList(heap) => {
+            let g = heap.geometry();
+            serde_json::json!({
+                "chunk_size": g.chunk_size(), "chunks": g.chunks, "arenas": g.arenas,
+                "span_chunks": g.span_chunks, "high_water": s.high_water,
+                "available": s.available,
+            })
+        }
+        Allocator::Handles(heap) => serde_json::json!({
             "handle_capacity": heap.handle_capacity(), "high_water": s.high_water,
             "available": s.available,
-        });
-        return Ok((s.used, s.allocations, extra));
-    }
-    Ok((0, 0, serde_json::Value::Null))
+        }),
+    };
+    Ok((s.used, s.allocations, extra))
 }

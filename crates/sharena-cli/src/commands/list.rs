@@ -25,6 +25,8 @@ pub fn run(a: &Args) -> Result<(), Failure> {
                     "layout_version": s.layout_version,
                     "creator_pid": s.creator_pid,
                     "ready": s.ready,
+                    "owner_uid": s.owner_uid,
+                    "mode": format!("{:o}", s.mode),
                 })
             })
             .collect();
@@ -32,16 +34,27 @@ pub fn run(a: &Args) -> Result<(), Failure> {
         return Ok(());
     }
     if found.is_empty() {
-        println!("no sharena segments in /dev/shm");
+        outln!("no sharena segments in /dev/shm");
         return Ok(());
     }
-    println!("{:<32} {:<9} {:>10}  state", "NAME", "KIND", "SIZE");
+    outln!(
+        "{:<32} {:<9} {:>10} {:>6} {:>4}  state",
+        "NAME",
+        "KIND",
+        "SIZE",
+        "OWNER",
+        "MODE"
+    );
     for s in &found {
-        println!(
-            "{:<32} {:<9} {:>10}  {}",
-            s.name,
+        // Any local user can name an object in /dev/shm: escape what a
+        // terminal would act on.
+        outln!(
+            "{:<32} {:<9} {:>10} {:>6} {:>4o}  {}",
+            crate::out::shown(&s.name),
             s.kind.map_or("unknown", |k| k.name()),
             human(s.size),
+            s.owner_uid,
+            s.mode,
             if s.ready { "ready" } else { "initialising" }
         );
     }

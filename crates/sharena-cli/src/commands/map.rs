@@ -20,11 +20,13 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub trust: super::TrustArgs,
 }
 
 /// Runs `map`.
 pub fn run(a: &Args) -> Result<(), Failure> {
-    let alloc = Allocator::open(&a.name, "map")?;
+    let alloc = Allocator::open(&a.name, "map", &a.trust.open_options())?;
     let seg = alloc.segment();
     let pool = seg.view().region(RegionId::Pool);
     let stats = alloc.stats();
@@ -56,13 +58,13 @@ pub fn run(a: &Args) -> Result<(), Failure> {
         }));
     } else {
         match (runs.as_ref(), fs) {
-            (Some(r), Some(f)) => println!(
+            (Some(r), Some(f)) => outln!(
                 "wrote {}: {} runs, fragmentation {:.1}%",
                 a.out.display(),
                 r.len(),
                 100.0 * f.fragmentation
             ),
-            _ => println!(
+            _ => outln!(
                 "wrote {}: totals only ({} cannot list its runs in this build)",
                 a.out.display(),
                 subject.kind

@@ -9,7 +9,7 @@ pub type Args = super::NameArgs;
 
 /// Runs `reclaim`: frees what dead processes held.
 pub fn run(a: &Args) -> Result<(), Failure> {
-    let alloc = Allocator::open(&a.name, "reclaim")?;
+    let alloc = Allocator::open(&a.name, "reclaim", &a.trust.open_options())?;
     let r = alloc
         .recover()
         .reclaim_dead()
@@ -20,7 +20,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
             "bytes": r.bytes, "micros": r.micros,
         }));
     } else {
-        println!(
+        outln!(
             "reclaim {}: {} dead processes, {} blocks, {} freed in {} µs",
             a.name,
             r.processes,

@@ -18,7 +18,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
     if a.json {
         super::print_json(&serde_json::json!({ "unlinked": a.name }));
     } else {
-        println!("unlinked {}", a.name);
+        outln!("unlinked {}", a.name);
     }
     Ok(())
 }

@@ -5,9 +5,13 @@ pub(crate) mod anonymous;
 pub(crate) mod buffer;
 pub(crate) mod file;
 pub(crate) mod named;
+pub(crate) mod reserve;
+pub(crate) mod trust;
 
 pub use buffer::{AlignedBuffer, CallerBuffer};
 
+use shm_layout::{Error, Result};
+use std::fs::File;
 use std::ptr::NonNull;
 
 /// Which backend holds a segment.
@@ -64,4 +68,14 @@ impl Mapping {
 pub(crate) fn raw_span(map: &memmap2::MmapRaw) -> (NonNull<u8>, u64) {
     let p = NonNull::new(map.as_mut_ptr()).unwrap_or(NonNull::dangling());
     (p, map.len() as u64)
+}
+
+/// Sets a new object's permission bits to exactly `mode` with `fchmod` on
+/// its descriptor (the object just made, whatever its name points at by
+/// now): creation used 0600, narrowed by the umask, and the umask does not
+/// apply to `fchmod`.
+pub(crate) fn set_mode(segment: &str, file: &File, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(segment, "fchmod", e))
 }

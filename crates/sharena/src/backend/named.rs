@@ -1,13 +1,17 @@
 //! Named POSIX segments: `shm_open` (through `nix`) and a `MAP_SHARED`
 //! mapping (through `memmap2`), as the anonymous backend maps its memfd.
 //!
-//! Creating is exclusive (`O_CREAT | O_EXCL`) with mode 0600, changed with
-//! `fchmod` when the caller asks for another mode. Every descriptor is
-//! `O_CLOEXEC`. A sharena segment outlives its creator, so the name is
-//! unlinked on drop only until the segment is READY: a failed create removes
-//! what it made.
+//! Creating is exclusive (`O_CREAT | O_EXCL`) with mode 0600, then set with
+//! `fchmod` to exactly the mode asked for (the umask does not apply).
+//! Its pages are reserved before it is mapped (`reserve.rs`). Opening
+//! checks the object's owner and mode on the descriptor before mapping it
+//! (`trust.rs`). Every descriptor is `O_CLOEXEC`, and glibc's
+//! `shm_open` adds `O_NOFOLLOW`. A sharena segment outlives its creator, so
+//! the name is unlinked on drop only until the segment is READY: a failed
+//! create removes what it made.
 
 use super::raw_span;
+use super::trust::{self, Trust};
 use nix::fcntl::OFlag;
 use nix::sys::mman::shm_open;
 use nix::sys::stat::Mode;
@@ -55,9 +59,10 @@ fn too_large(name: &str, size: u64) -> Error {
     }
 }
 
-/// Creates the object exclusively, sizes it and maps it. The returned map
-/// unlinks on drop until told otherwise.
-pub(crate) fn create(name: &str, size: u64, mode: u32) -> Result<NamedMap> {
+/// Creates the object exclusively, sizes it, reserves its pages (when
+/// `reserve`) and maps it. The returned map unlinks on drop until told
+/// otherwise, so a failure anywhere leaves no name behind.
+pub(crate) fn create(name: &str, size: u64, mode: u32, reserve: bool) -> Result<NamedMap> {
     usize::try_from(size).map_err(|_| too_large(name, size))?;
     if size == 0 {
         return Err(Error::InvalidSize {
@@ -80,12 +85,9 @@ pub(crate) fn create(name: &str, size: u64, mode: u32) -> Result<NamedMap> {
     };
     file.set_len(size)
         .map_err(|e| Error::io(name, "ftruncate", e))?;
-    if mode != 0o600 {
-        use std::os::unix::fs::PermissionsExt;
-        // `File::set_permissions` is `fchmod` on the descriptor: the object
-        // just made, whatever the name points at by now.
-        file.set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|e| Error::io(name, "chmod", e))?;
+    super::set_mode(name, &file, mode)?;
+    if reserve {
+        super::reserve::reserve(name, &file, size)?;
     }
     let map = memmap2::MmapRaw::map_raw(&file).map_err(|e| Error::io(name, "mmap", e))?;
     Ok(NamedMap {
@@ -97,17 +99,26 @@ pub(crate) fn create(name: &str, size: u64, mode: u32) -> Result<NamedMap> {
 
 /// Opens and maps an existing object, waiting (up to `timeout`) while it is
 /// smaller than a header: its creator may not have sized it yet. The name is
-/// opened again on every try, so one unlinked meanwhile is `NotFound`.
-pub(crate) fn open(name: &str, timeout: Duration) -> Result<NamedMap> {
+/// opened again on every try, so one unlinked meanwhile is `NotFound`. Each
+/// try checks the object's type, owner and mode against `trust` first.
+pub(crate) fn open(name: &str, timeout: Duration, trust: Trust) -> Result<NamedMap> {
     let start = Instant::now();
     let (file, len) = loop {
-        let fd = shm_open(name, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| Error::io(name, "open", e.into()))?;
+        let fd = shm_open(name, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
+            // glibc opens with O_NOFOLLOW: a link under the name is ELOOP.
+            if e == nix::errno::Errno::ELOOP {
+                Error::NotRegularFile {
+                    segment: name.to_string(),
+                    found: "a symbolic link",
+                }
+            } else {
+                Error::io(name, "open", e.into())
+            }
+        })?;
         let file = File::from(fd);
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(name, "stat", e))?
-            .len();
+        let meta = file.metadata().map_err(|e| Error::io(name, "stat", e))?;
+        trust::check(name, &meta, trust)?;
+        let len = meta.len();
         if len >= HEADER_LEN {
             break (file, len);
         }
