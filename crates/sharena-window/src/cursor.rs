@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result, Target};
 use crate::hint::Hint;
-use crate::manager::{Acquired, FileKey, Manager, Request};
+use crate::manager::{Acquired, FileId, Manager, Request};
 use crate::region::Region;
 
 /// A view of one file through its [`Manager`]: [`use_region`](Cursor::use_region) maps
@@ -23,7 +23,7 @@ use crate::region::Region;
 /// [safety contract](Manager#safety-contract).
 pub struct Cursor {
     manager: Manager,
-    key: FileKey,
+    id: FileId,
     file: Arc<File>,
     target: Target,
     region: Option<Arc<Region>>,
@@ -34,10 +34,10 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    pub(crate) fn new(manager: Manager, key: FileKey, file: Arc<File>, target: Target) -> Cursor {
+    pub(crate) fn new(manager: Manager, id: FileId, file: Arc<File>, target: Target) -> Cursor {
         Cursor {
             manager,
-            key,
+            id,
             file,
             target,
             region: None,
@@ -88,7 +88,7 @@ impl Cursor {
         };
         match self
             .manager
-            .acquire(self.key, &self.target, previous, request)?
+            .acquire(self.id, &self.target, previous, request)?
         {
             Acquired::Region(region) => {
                 self.region = Some(region);
@@ -111,7 +111,7 @@ impl Cursor {
 
     fn give_back(&self, region: Option<Arc<Region>>) {
         if let Some(region) = region {
-            self.manager.release(self.key, region);
+            self.manager.release(self.id, region);
         }
     }
 
@@ -287,7 +287,7 @@ impl Cursor {
 
 impl Drop for Cursor {
     fn drop(&mut self) {
-        self.manager.close_cursor(self.key, self.region.take());
+        self.manager.close_cursor(self.id, self.region.take());
     }
 }
 

@@ -6,7 +6,7 @@
 //! an evicted region) happens after the lock is released. A cursor reads the bytes of the
 //! region it holds without the lock: the manager never unmaps a region that a cursor holds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::ops::Range;
@@ -25,31 +25,110 @@ use crate::region::Region;
 /// regions whether they came from a path or a descriptor.
 pub(crate) type FileKey = (u64, u64);
 
-/// A mapped region and when it was last used.
+/// Where an open file sits in the manager's table. A cursor keeps its file's, so that
+/// finding the file costs an index, not a hash; it stays valid while the cursor lives.
+pub(crate) type FileId = usize;
+
+/// A mapped region and when it was last used. Its bounds are copied here so that a
+/// lookup reads the table alone, without following each region's pointer.
 #[derive(Debug)]
 struct Slot {
+    begin: u64,
+    end: u64,
     region: Arc<Region>,
     last_used: u64,
 }
 
-/// One open file: its descriptor, its cursors and its regions by start offset.
+/// One open file: its descriptor, its cursors and its regions.
 #[derive(Debug)]
 struct Entry {
+    key: FileKey,
     file: Arc<File>,
     /// What the first cursor on this file was made from, for [`RegionInfo`].
     target: Target,
     cursors: usize,
-    regions: BTreeMap<u64, Slot>,
+    /// The mapped regions, sorted by start offset (they never overlap). A sorted vector
+    /// rather than a tree: lookups are a binary search over a few cache lines, and
+    /// inserting or removing one (a memmove) costs less than the `mmap` or `munmap`
+    /// that comes with it.
+    regions: Vec<Slot>,
+}
+
+impl Entry {
+    /// Index of the first region that starts after `offset`.
+    fn after(&self, offset: u64) -> usize {
+        self.regions.partition_point(|s| s.begin <= offset)
+    }
+
+    /// Index of the region that holds `offset`, if one does.
+    fn holding(&self, offset: u64) -> Option<usize> {
+        let i = self.after(offset).checked_sub(1)?;
+        (offset < self.regions[i].end).then_some(i)
+    }
+
+    /// The room around `offset` (which no region holds) on a file of `file_size` bytes.
+    fn gap(&self, offset: u64, file_size: u64) -> Gap {
+        let next = self.after(offset);
+        Gap {
+            left: next.checked_sub(1).map_or(0, |i| self.regions[i].end),
+            right: self
+                .regions
+                .get(next)
+                .map_or(file_size, |s| s.begin.min(file_size)),
+        }
+    }
+
+    /// Index of `region` in the table, if it is still there.
+    fn index_of(&self, region: &Arc<Region>) -> Option<usize> {
+        let i = self
+            .regions
+            .partition_point(|s| s.begin < region.begin());
+        let slot = self.regions.get(i)?;
+        Arc::ptr_eq(&slot.region, region).then_some(i)
+    }
 }
 
 /// Everything behind the lock.
 #[derive(Debug, Default)]
 struct State {
-    files: HashMap<FileKey, Entry>,
+    /// Open files by identity, for new cursors.
+    ids: HashMap<FileKey, FileId>,
+    /// Open files by id; `None` marks a free id.
+    files: Vec<Option<Entry>>,
+    /// Ids of closed files, reused first.
+    free_ids: Vec<FileId>,
     /// Recency clock, advanced on every acquire and release.
     tick: u64,
     mapped: u64,
     handles: usize,
+}
+
+impl State {
+    /// The entry of a file a live cursor (or a region) keeps open.
+    fn entry(&mut self, id: FileId) -> &mut Entry {
+        self.files
+            .get_mut(id)
+            .and_then(Option::as_mut)
+            .expect("a live cursor keeps its file entry")
+    }
+
+    /// Closes file `id` if it has neither cursors nor regions left.
+    fn close_if_idle(&mut self, id: FileId) {
+        let Some(slot) = self.files.get_mut(id) else {
+            return;
+        };
+        if let Some(entry) = slot {
+            if entry.cursors == 0 && entry.regions.is_empty() {
+                self.ids.remove(&entry.key);
+                *slot = None;
+                self.free_ids.push(id);
+            }
+        }
+    }
+
+    fn open(&self) -> impl Iterator<Item = &Entry> {
+        self.files.iter().flatten()
+    }
 }
 
 #[derive(Debug)]
@@ -201,18 +280,38 @@ impl Manager {
             return Err(Error::NotARegularFile { target });
         }
         let key = (meta.dev(), meta.ino());
-        let file = {
+        let (id, file) = {
             let mut state = self.lock();
-            let entry = state.files.entry(key).or_insert_with(|| Entry {
-                file: Arc::new(file),
-                target: target.clone(),
-                cursors: 0,
-                regions: BTreeMap::new(),
-            });
+            let state = &mut *state;
+            let id = match state.ids.get(&key) {
+                Some(&id) => id,
+                None => {
+                    let entry = Entry {
+                        key,
+                        file: Arc::new(file),
+                        target: target.clone(),
+                        cursors: 0,
+                        regions: Vec::new(),
+                    };
+                    let id = match state.free_ids.pop() {
+                        Some(id) => {
+                            state.files[id] = Some(entry);
+                            id
+                        }
+                        None => {
+                            state.files.push(Some(entry));
+                            state.files.len() - 1
+                        }
+                    };
+                    state.ids.insert(key, id);
+                    id
+                }
+            };
+            let entry = state.entry(id);
             entry.cursors += 1;
-            Arc::clone(&entry.file)
+            (id, Arc::clone(&entry.file))
         };
-        Ok(Cursor::new(self.clone(), key, file, target))
+        Ok(Cursor::new(self.clone(), id, file, target))
     }
 
     /// Unmaps every region no cursor uses, closes files left without cursors or regions,
@@ -222,8 +321,8 @@ impl Manager {
         {
             let mut state = self.lock();
             let state = &mut *state;
-            for entry in state.files.values_mut() {
-                entry.regions.retain(|_, slot| {
+            for entry in state.files.iter_mut().flatten() {
+                entry.regions.retain_mut(|slot| {
                     if Arc::get_mut(&mut slot.region).is_some() {
                         freed.push(Arc::clone(&slot.region));
                         false
@@ -236,9 +335,9 @@ impl Manager {
                 state.mapped -= geometry::span(region.begin(), region.end(), self.shared.page);
                 state.handles -= 1;
             }
-            state
-                .files
-                .retain(|_, e| e.cursors > 0 || !e.regions.is_empty());
+            for id in 0..state.files.len() {
+                state.close_if_idle(id);
+            }
         }
         // The regions unmap here, outside the lock.
         freed.len()
@@ -248,13 +347,12 @@ impl Manager {
     pub fn stats(&self) -> Stats {
         let state = self.lock();
         let handles_in_use = state
-            .files
-            .values()
-            .flat_map(|e| e.regions.values())
+            .open()
+            .flat_map(|e| &e.regions)
             .filter(|s| Arc::strong_count(&s.region) > 1)
             .count();
         Stats {
-            open_files: state.files.len(),
+            open_files: state.open().count(),
             handles: state.handles,
             handles_in_use,
             mapped_bytes: state.mapped,
@@ -269,12 +367,11 @@ impl Manager {
     pub fn regions(&self) -> Vec<RegionInfo> {
         let state = self.lock();
         let mut out: Vec<RegionInfo> = state
-            .files
-            .values()
+            .open()
             .flat_map(|e| {
-                e.regions.values().map(|s| RegionInfo {
+                e.regions.iter().map(|s| RegionInfo {
                     file: e.target.clone(),
-                    window: s.region.begin()..s.region.end(),
+                    window: s.begin..s.end,
                     in_use: Arc::strong_count(&s.region) > 1,
                     last_used: s.last_used,
                 })
@@ -293,11 +390,11 @@ impl Manager {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Gives back `previous` (stamping its last use) and finds or maps a region of `key`
-    /// for `request`.
+    /// Gives back `previous` (stamping its last use) and finds or maps a region of file
+    /// `id` for `request`.
     pub(crate) fn acquire(
         &self,
-        key: FileKey,
+        id: FileId,
         target: &Target,
         previous: Option<Arc<Region>>,
         request: Request,
@@ -314,36 +411,32 @@ impl Manager {
         let mut guard = self.lock();
         let state = &mut *guard;
         state.tick += 1;
-        let tick = state.tick;
+        let (tick, handles, mapped) = (state.tick, state.handles, state.mapped);
+        let entry = state.entry(id);
         if let Some(previous) = previous {
-            stamp(state, key, &previous, tick);
+            stamp(entry, &previous, tick);
         }
-        let entry = state
-            .files
-            .get_mut(&key)
-            .expect("a live cursor keeps its file entry");
         // A region of the file already holds the offset: share it.
-        if let Some((_, slot)) = entry.regions.range_mut(..=offset).next_back() {
-            if slot.region.contains(offset) {
-                if slot.region.is_writable() && Arc::get_mut(&mut slot.region).is_none() {
-                    return Err(Error::RegionInUse {
-                        begin: slot.region.begin(),
-                        end: slot.region.end(),
-                    });
-                }
-                slot.last_used = tick;
-                return Ok(Acquired::Region(Arc::clone(&slot.region)));
+        if let Some(i) = entry.holding(offset) {
+            let slot = &mut entry.regions[i];
+            if slot.region.is_writable() && Arc::get_mut(&mut slot.region).is_none() {
+                return Err(Error::RegionInUse {
+                    begin: slot.begin,
+                    end: slot.end,
+                });
             }
+            slot.last_used = tick;
+            return Ok(Acquired::Region(Arc::clone(&slot.region)));
         }
+        let file = Arc::clone(&entry.file);
         // No room without evicting, whatever the file's size: say so without an `fstat`.
         if !evict
-            && (state.handles >= config.get_handle_budget()
-                || state.mapped + page > config.get_memory_budget())
+            && (handles >= config.get_handle_budget()
+                || mapped + page > config.get_memory_budget())
         {
             return Ok(Acquired::NoRoom);
         }
         // A new window: read the file's size now (it may have grown or shrunk).
-        let file = Arc::clone(&entry.file);
         let file_size = file
             .metadata()
             .map_err(|source| Error::Io {
@@ -352,30 +445,23 @@ impl Manager {
                 source,
             })?
             .len();
+        let entry = state.entry(id);
         if offset >= file_size {
             return Err(Error::OffsetPastEnd { offset, file_size });
         }
         // Regions past a shrunken end of file are stale; unmap those nobody uses.
-        while let Some(mut last) = entry.regions.last_entry() {
-            let slot = last.get_mut();
-            if slot.region.end() <= file_size || Arc::get_mut(&mut slot.region).is_none() {
+        let stale = freed.len();
+        while let Some(last) = entry.regions.last_mut() {
+            if last.end <= file_size || Arc::get_mut(&mut last.region).is_none() {
                 break;
             }
-            let region = last.remove().region;
+            freed.extend(entry.regions.pop().map(|s| s.region));
+        }
+        for region in &freed[stale..] {
             state.mapped -= geometry::span(region.begin(), region.end(), page);
             state.handles -= 1;
-            freed.push(region);
         }
-        let mut gap = Gap {
-            left: 0,
-            right: file_size,
-        };
-        if let Some((_, slot)) = entry.regions.range(..=offset).next_back() {
-            gap.left = slot.region.end();
-        }
-        if let Some((&next, _)) = entry.regions.range(offset + 1..).next() {
-            gap.right = gap.right.min(next);
-        }
+        let gap = state.entry(id).gap(offset, file_size);
         let req_end = req_end.min(file_size);
         let (begin, end) = geometry::place(offset, req_end, config.get_window_size(), page, gap);
 
@@ -420,13 +506,14 @@ impl Manager {
         let region = Arc::new(region);
         state.mapped += geometry::span(begin, end, page);
         state.handles += 1;
-        let entry = state
-            .files
-            .get_mut(&key)
-            .expect("a live cursor keeps its file entry");
+        // Eviction may have removed regions of this file: place it afresh.
+        let entry = state.entry(id);
+        let at = entry.after(offset);
         entry.regions.insert(
-            begin,
+            at,
             Slot {
+                begin,
+                end,
                 region: Arc::clone(&region),
                 last_used: tick,
             },
@@ -435,42 +522,33 @@ impl Manager {
     }
 
     /// Gives back a cursor's region, stamping its last use.
-    pub(crate) fn release(&self, key: FileKey, region: Arc<Region>) {
+    pub(crate) fn release(&self, id: FileId, region: Arc<Region>) {
         let mut state = self.lock();
         state.tick += 1;
         let tick = state.tick;
-        stamp(&mut state, key, &region, tick);
+        stamp(state.entry(id), &region, tick);
         // Our reference goes under the lock, so the table never sees a stale count.
         drop(region);
     }
 
-    /// A cursor on `key` goes away, giving back `region` if it held one.
-    pub(crate) fn close_cursor(&self, key: FileKey, region: Option<Arc<Region>>) {
+    /// A cursor on file `id` goes away, giving back `region` if it held one.
+    pub(crate) fn close_cursor(&self, id: FileId, region: Option<Arc<Region>>) {
         let mut state = self.lock();
         state.tick += 1;
         let tick = state.tick;
+        let entry = state.entry(id);
         if let Some(region) = region {
-            stamp(&mut state, key, &region, tick);
+            stamp(entry, &region, tick);
         }
-        if let Some(entry) = state.files.get_mut(&key) {
-            entry.cursors -= 1;
-            if entry.cursors == 0 && entry.regions.is_empty() {
-                state.files.remove(&key);
-            }
-        }
+        entry.cursors -= 1;
+        state.close_if_idle(id);
     }
 }
 
-/// Records `tick` as the last use of `region` of file `key`.
-fn stamp(state: &mut State, key: FileKey, region: &Arc<Region>, tick: u64) {
-    if let Some(slot) = state
-        .files
-        .get_mut(&key)
-        .and_then(|e| e.regions.get_mut(&region.begin()))
-    {
-        if Arc::ptr_eq(&slot.region, region) {
-            slot.last_used = tick;
-        }
+/// Records `tick` as the last use of `region`, if it is still in its file's table.
+fn stamp(entry: &mut Entry, region: &Arc<Region>, tick: u64) {
+    if let Some(i) = entry.index_of(region) {
+        entry.regions[i].last_used = tick;
     }
 }
 
@@ -478,25 +556,23 @@ fn stamp(state: &mut State, key: FileKey, region: &Arc<Region>, tick: u64) {
 /// returns it (the caller drops it, unmapping it, after the lock); closes its file if it
 /// was the file's last region and no cursor remains. `None` if every region is in use.
 fn evict_lru(state: &mut State, page: u64) -> Option<Arc<Region>> {
-    let mut victim: Option<(u64, FileKey, u64)> = None;
-    for (&key, entry) in &mut state.files {
-        for (&begin, slot) in &mut entry.regions {
+    let mut victim: Option<(u64, FileId, usize)> = None;
+    for (id, entry) in state.files.iter_mut().enumerate() {
+        let Some(entry) = entry else { continue };
+        for (i, slot) in entry.regions.iter_mut().enumerate() {
             let older = match victim {
                 Some((t, _, _)) => slot.last_used < t,
                 None => true,
             };
             if older && Arc::get_mut(&mut slot.region).is_some() {
-                victim = Some((slot.last_used, key, begin));
+                victim = Some((slot.last_used, id, i));
             }
         }
     }
-    let (_, key, begin) = victim?;
-    let entry = state.files.get_mut(&key)?;
-    let slot = entry.regions.remove(&begin)?;
-    if entry.cursors == 0 && entry.regions.is_empty() {
-        state.files.remove(&key);
-    }
-    state.mapped -= geometry::span(slot.region.begin(), slot.region.end(), page);
+    let (_, id, i) = victim?;
+    let slot = state.files[id].as_mut()?.regions.remove(i);
+    state.close_if_idle(id);
+    state.mapped -= geometry::span(slot.begin, slot.end, page);
     state.handles -= 1;
     Some(slot.region)
 }
