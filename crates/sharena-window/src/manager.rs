@@ -47,6 +47,10 @@ struct Entry {
     /// What the first cursor on this file was made from, for [`RegionInfo`].
     target: Target,
     cursors: usize,
+    /// The file's size when it was last read (by `fstat`, when the file was opened or a
+    /// window mapped). Windows are placed from a fresh reading; this one only lets a
+    /// request that must not evict learn without a system call that it has no room.
+    size: u64,
     /// The mapped regions, sorted by start offset (they never overlap). A sorted vector
     /// rather than a tree: lookups are a binary search over a few cache lines, and
     /// inserting or removing one (a memmove) costs less than the `mmap` or `munmap`
@@ -291,6 +295,7 @@ impl Manager {
                         file: Arc::new(file),
                         target: target.clone(),
                         cursors: 0,
+                        size: meta.len(),
                         regions: Vec::new(),
                     };
                     let id = match state.free_ids.pop() {
@@ -429,12 +434,23 @@ impl Manager {
             return Ok(Acquired::Region(Arc::clone(&slot.region)));
         }
         let file = Arc::clone(&entry.file);
-        // No room without evicting, whatever the file's size: say so without an `fstat`.
-        if !evict
-            && (handles >= config.get_handle_budget()
-                || mapped + page > config.get_memory_budget())
-        {
-            return Ok(Acquired::NoRoom);
+        // No room without evicting: say so without an `fstat`, from the size last read.
+        // A stale size can only make this answer `NoRoom` where a window would have fit
+        // (a file that shrank), and `NoRoom` is always a correct answer: the caller reads
+        // the bytes another way. A request past the size last read goes on to read it.
+        if !evict {
+            if handles >= config.get_handle_budget() {
+                return Ok(Acquired::NoRoom);
+            }
+            let known = entry.size;
+            if offset < known {
+                let gap = entry.gap(offset, known);
+                let (begin, end) =
+                    geometry::place(offset, req_end.min(known), config.get_window_size(), page, gap);
+                if mapped + geometry::span(begin, end, page) > config.get_memory_budget() {
+                    return Ok(Acquired::NoRoom);
+                }
+            }
         }
         // A new window: read the file's size now (it may have grown or shrunk).
         let file_size = file
@@ -446,6 +462,7 @@ impl Manager {
             })?
             .len();
         let entry = state.entry(id);
+        entry.size = file_size;
         if offset >= file_size {
             return Err(Error::OffsetPastEnd { offset, file_size });
         }
