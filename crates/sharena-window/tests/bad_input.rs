@@ -100,7 +100,6 @@ fn bad_offsets_and_sizes() {
         c.use_region(u64::MAX, 1),
         Err(Error::Overflow { .. })
     ));
-    assert!(matches!(c.use_region(0, 0), Err(Error::ZeroSize)));
     assert!(matches!(
         c.use_region(0, usize::MAX),
         Err(Error::SizeTooLarge { size: usize::MAX })
@@ -119,7 +118,7 @@ fn bad_offsets_and_sizes() {
     nothing_mapped(&m);
     // A failed request also gives back the region the cursor held.
     c.use_region(0, 1).unwrap();
-    assert!(c.use_region(0, 0).is_err());
+    assert!(c.use_region(size, 1).is_err());
     assert!(!c.has_region());
     m.collect();
     nothing_mapped(&m);
