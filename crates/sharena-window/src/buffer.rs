@@ -27,11 +27,12 @@ pub struct SlidingBuffer {
 }
 
 impl SlidingBuffer {
-    /// A buffer over the cursor's file from `start` to the end. `start` may equal the file
-    /// size (an empty buffer), not exceed it.
+    /// A buffer over the cursor's file from `start` to the end. As smmap's, it refuses
+    /// to start at or past the end of the file ([`Error::OffsetPastEnd`]), so an empty
+    /// file has no buffer: a buffer has at least one byte when it is made.
     pub fn new(cursor: Cursor, start: u64) -> Result<SlidingBuffer> {
         let file_size = cursor.file_size()?;
-        if start > file_size {
+        if start >= file_size {
             return Err(Error::OffsetPastEnd {
                 offset: start,
                 file_size,

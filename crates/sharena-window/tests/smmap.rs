@@ -6,7 +6,7 @@
 mod common;
 
 use common::{manager, page, pattern_bytes, TempFile};
-use sharena_window::{Config, Error};
+use sharena_window::{Config, Error, SlidingBuffer};
 
 #[test]
 fn size_zero_maps_as_much_as_the_window_allows() {
@@ -42,4 +42,23 @@ fn size_zero_maps_as_much_as_the_window_allows() {
         c.use_region(size, 0),
         Err(Error::OffsetPastEnd { .. })
     ));
+}
+
+#[test]
+fn a_buffer_over_an_empty_file_or_from_its_end_is_refused() {
+    let m = manager(Config::sliding());
+    let empty = TempFile::patterned("smmap-empty", 0);
+    let e = SlidingBuffer::new(m.cursor(empty.path()).unwrap(), 0).unwrap_err();
+    assert!(
+        matches!(e, Error::OffsetPastEnd { offset: 0, file_size: 0 }),
+        "{e:?}"
+    );
+    let file = TempFile::patterned("smmap-end", 5000);
+    let e = SlidingBuffer::new(m.cursor(file.path()).unwrap(), 5000).unwrap_err();
+    assert!(
+        matches!(e, Error::OffsetPastEnd { offset: 5000, file_size: 5000 }),
+        "{e:?}"
+    );
+    let last = SlidingBuffer::new(m.cursor(file.path()).unwrap(), 4999).unwrap();
+    assert_eq!(last.len(), 1);
 }
