@@ -75,7 +75,8 @@ impl Config {
     }
 
     /// Most bytes mapped at once, over all files, counted in whole pages as the kernel
-    /// maps them. Never exceeded: a window shrinks or the request fails instead.
+    /// maps them ([`Stats::mapped_page_bytes`]). A hard budget (the default) is never
+    /// exceeded: a window shrinks or the request fails instead.
     pub fn memory_budget(mut self, bytes: u64) -> Config {
         self.memory_budget = bytes;
         self
@@ -142,16 +143,26 @@ impl Default for Config {
 }
 
 /// A snapshot of a manager's counters, from [`Manager::stats`](crate::Manager::stats).
+///
+/// `open_files`, `handles` and `mapped_bytes` count what smmap's counters of the same
+/// names count; `descriptors`, `handles_in_use` and `mapped_page_bytes` are ours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stats {
-    /// Files held open: those with a cursor or a mapped region.
+    /// Files with at least one region mapped (smmap's `num_open_files`). A cursor that
+    /// has mapped nothing yet does not count.
     pub open_files: usize,
+    /// Files whose descriptor the manager holds: those with a cursor or a mapped region.
+    pub descriptors: usize,
     /// Regions mapped now (smmap's "file handles").
     pub handles: usize,
     /// Regions mapped now that some cursor or chunk uses.
     pub handles_in_use: usize,
-    /// Bytes mapped now, in whole pages.
+    /// Bytes of files mapped now: the sum of the regions' lengths, a region at the end
+    /// of a file ending there (smmap's `mapped_memory_size`).
     pub mapped_bytes: u64,
+    /// Bytes mapped now in whole pages, as the kernel maps them: what the memory budget
+    /// is checked against. At least `mapped_bytes`.
+    pub mapped_page_bytes: u64,
     /// The memory budget.
     pub memory_budget: u64,
     /// The handle budget.

@@ -71,7 +71,8 @@ pub enum Error {
     BudgetExhausted {
         /// Bytes (whole pages) the smallest window covering the request needs.
         needed: u64,
-        /// Bytes mapped by regions that cursors still use.
+        /// Bytes mapped by regions that cursors still use, in whole pages
+        /// ([`Stats::mapped_page_bytes`](crate::Stats::mapped_page_bytes)).
         mapped: u64,
         /// The memory budget.
         budget: u64,

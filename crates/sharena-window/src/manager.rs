@@ -103,7 +103,11 @@ struct State {
     free_ids: Vec<FileId>,
     /// Recency clock, advanced on every acquire and release.
     tick: u64,
+    /// Bytes mapped, in whole pages as the kernel maps them: what the budget counts.
     mapped: u64,
+    /// Bytes of files mapped (each region's length, clipped at end of file): smmap's
+    /// count.
+    mapped_len: u64,
     handles: usize,
 }
 
@@ -132,6 +136,20 @@ impl State {
 
     fn open(&self) -> impl Iterator<Item = &Entry> {
         self.files.iter().flatten()
+    }
+
+    /// Counts a newly mapped region `[begin, end)`.
+    fn count_mapped(&mut self, begin: u64, end: u64, page: u64) {
+        self.mapped += geometry::span(begin, end, page);
+        self.mapped_len += end - begin;
+        self.handles += 1;
+    }
+
+    /// Stops counting a region leaving the table.
+    fn count_unmapped(&mut self, region: &Region, page: u64) {
+        self.mapped -= geometry::span(region.begin(), region.end(), page);
+        self.mapped_len -= region.end() - region.begin();
+        self.handles -= 1;
     }
 }
 
@@ -337,8 +355,7 @@ impl Manager {
                 });
             }
             for region in &freed {
-                state.mapped -= geometry::span(region.begin(), region.end(), self.shared.page);
-                state.handles -= 1;
+                state.count_unmapped(region, self.shared.page);
             }
             for id in 0..state.files.len() {
                 state.close_if_idle(id);
@@ -357,10 +374,12 @@ impl Manager {
             .filter(|s| Arc::strong_count(&s.region) > 1)
             .count();
         Stats {
-            open_files: state.open().count(),
+            open_files: state.open().filter(|e| !e.regions.is_empty()).count(),
+            descriptors: state.open().count(),
             handles: state.handles,
             handles_in_use,
-            mapped_bytes: state.mapped,
+            mapped_bytes: state.mapped_len,
+            mapped_page_bytes: state.mapped,
             memory_budget: self.shared.config.get_memory_budget(),
             handle_budget: self.shared.config.get_handle_budget(),
             window_size: self.shared.config.get_window_size(),
@@ -475,8 +494,7 @@ impl Manager {
             freed.extend(entry.regions.pop().map(|s| s.region));
         }
         for region in &freed[stale..] {
-            state.mapped -= geometry::span(region.begin(), region.end(), page);
-            state.handles -= 1;
+            state.count_unmapped(region, page);
         }
         let gap = state.entry(id).gap(offset, file_size);
         let req_end = req_end.min(file_size);
@@ -521,8 +539,7 @@ impl Manager {
                     source,
                 })?;
         let region = Arc::new(region);
-        state.mapped += geometry::span(begin, end, page);
-        state.handles += 1;
+        state.count_mapped(begin, end, page);
         // Eviction may have removed regions of this file: place it afresh.
         let entry = state.entry(id);
         let at = entry.after(offset);
@@ -589,7 +606,6 @@ fn evict_lru(state: &mut State, page: u64) -> Option<Arc<Region>> {
     let (_, id, i) = victim?;
     let slot = state.files[id].as_mut()?.regions.remove(i);
     state.close_if_idle(id);
-    state.mapped -= geometry::span(slot.begin, slot.end, page);
-    state.handles -= 1;
+    state.count_unmapped(&slot.region, page);
     Some(slot.region)
 }

@@ -139,7 +139,7 @@ fn random_hint_reads_misses_without_evicting() {
     let mut after: Vec<_> = m.regions().into_iter().map(|r| r.window).collect();
     after.sort_by_key(|r| r.start);
     assert_eq!(after, before, "misses were read, not mapped");
-    assert!(m.stats().mapped_bytes <= 8 * pg);
+    assert!(m.stats().mapped_page_bytes <= 8 * pg);
 }
 
 #[test]

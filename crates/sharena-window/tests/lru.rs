@@ -42,7 +42,7 @@ fn the_least_recently_used_region_is_the_one_unmapped() {
     c.unuse_region();
     c.use_region(8 * pg, 1).unwrap();
     assert_eq!(windows(&m), [4 * pg, 6 * pg, 8 * pg]);
-    assert!(m.stats().mapped_bytes <= 3 * pg);
+    assert!(m.stats().mapped_page_bytes <= 3 * pg);
 }
 
 #[test]

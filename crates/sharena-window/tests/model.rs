@@ -95,8 +95,13 @@ proptest! {
             prop_assert!(regions.windows(2).all(|w| w[0].end <= w[1].start), "overlap: {:?}", regions);
             let stats = m.stats();
             let spans: u64 = regions.iter().map(|r| r.end.div_ceil(pg) * pg - r.start).sum();
-            prop_assert_eq!((stats.handles, stats.mapped_bytes), (regions.len(), spans));
-            prop_assert!(stats.handles <= 3 && stats.mapped_bytes <= budget);
+            let lens: u64 = regions.iter().map(|r| r.end - r.start).sum();
+            prop_assert_eq!(
+                (stats.handles, stats.mapped_page_bytes, stats.mapped_bytes),
+                (regions.len(), spans, lens)
+            );
+            prop_assert_eq!(stats.open_files, usize::from(!regions.is_empty()));
+            prop_assert!(stats.handles <= 3 && stats.mapped_page_bytes <= budget);
         }
     }
 }

@@ -62,3 +62,34 @@ fn a_buffer_over_an_empty_file_or_from_its_end_is_refused() {
     let last = SlidingBuffer::new(m.cursor(file.path()).unwrap(), 4999).unwrap();
     assert_eq!(last.len(), 1);
 }
+
+#[test]
+fn counters_count_what_smmaps_count() {
+    // smmap counts a region by the bytes it maps of the file (41,083 here), not by the
+    // whole pages under it (45,056 with 4 KiB pages), and counts a file as open only
+    // once a region of it is mapped.
+    let size = 41_083;
+    let file = TempFile::patterned("smmap-count", size);
+    let m = manager(Config::sliding());
+    let mut c = m.cursor(file.path()).unwrap();
+    let s = m.stats();
+    assert_eq!((s.open_files, s.handles, s.mapped_bytes), (0, 0, 0), "{s:?}");
+    c.use_region(100, 10).unwrap();
+    let s = m.stats();
+    assert_eq!((s.open_files, s.handles, s.mapped_bytes), (1, 1, size), "{s:?}");
+    // A second region of the same file: still one open file.
+    let pg = page();
+    let small = manager(Config::sliding().window_size(pg));
+    let mut a = small.cursor(file.path()).unwrap();
+    let mut b = small.cursor(file.path()).unwrap();
+    a.use_region(0, 1).unwrap();
+    b.use_region(size - 1, 1).unwrap();
+    let s = small.stats();
+    let last = size - size / pg * pg;
+    assert_eq!((s.open_files, s.handles, s.mapped_bytes), (1, 2, pg + last), "{s:?}");
+    // The file stays open while a region is mapped, with no cursor left.
+    drop((a, b));
+    assert_eq!(small.stats().open_files, 1);
+    small.collect();
+    assert_eq!(small.stats().open_files, 0);
+}
