@@ -39,6 +39,7 @@ pub enum Flavour {
 pub struct Config {
     window_size: u64,
     memory_budget: u64,
+    soft_budget: bool,
     handle_budget: usize,
     writable: bool,
     hint: Hint,
@@ -46,11 +47,14 @@ pub struct Config {
 
 impl Config {
     /// Sliding windows with smmap's defaults: [`DEFAULT_WINDOW_SIZE`] windows, a
-    /// [`DEFAULT_MEMORY_BUDGET`] memory budget, no handle budget, read-only, no hint.
+    /// [`DEFAULT_MEMORY_BUDGET`] memory budget (hard: see
+    /// [`soft_memory_budget`](Config::soft_memory_budget)), no handle budget, read-only,
+    /// no hint.
     pub fn sliding() -> Config {
         Config {
             window_size: DEFAULT_WINDOW_SIZE,
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            soft_budget: false,
             handle_budget: usize::MAX,
             writable: false,
             hint: Hint::Normal,
@@ -82,6 +86,15 @@ impl Config {
         self
     }
 
+    /// Makes the memory budget soft, as smmap's is: unused regions are still unmapped,
+    /// least recently used first, to keep within it, but when only regions in use are
+    /// left (which are never unmapped) a new window is mapped whole and the budget is
+    /// passed until they are given back. `false` (the default) keeps it hard.
+    pub fn soft_memory_budget(mut self, soft: bool) -> Config {
+        self.soft_budget = soft;
+        self
+    }
+
     /// Most regions (mappings, smmap's "file handles") mapped at once, over all files.
     pub fn handle_budget(mut self, handles: usize) -> Config {
         self.handle_budget = handles;
@@ -109,6 +122,11 @@ impl Config {
     /// The memory budget in bytes.
     pub fn get_memory_budget(&self) -> u64 {
         self.memory_budget
+    }
+
+    /// Whether the memory budget is soft.
+    pub fn is_soft_memory_budget(&self) -> bool {
+        self.soft_budget
     }
 
     /// The handle budget.

@@ -520,7 +520,13 @@ impl Manager {
                 None => break,
             }
         }
-        let room = budget.saturating_sub(state.mapped);
+        // A soft budget (smmap's) maps the whole window past the budget when every
+        // region left is in use; a hard one shrinks the window to what fits.
+        let room = if config.is_soft_memory_budget() {
+            u64::MAX
+        } else {
+            budget.saturating_sub(state.mapped)
+        };
         let Some((begin, end)) = geometry::shrink(begin, end, offset, room, page) else {
             return Err(Error::BudgetExhausted {
                 needed: geometry::span(offset, offset + 1, page),
