@@ -21,8 +21,10 @@ fn w5_runs_and_every_subject_agrees() {
             ("W5", "window-default"),
             ("W5", "mmap-whole"),
             ("W5", "read"),
-            ("W5r", "window-64m"),
+            ("W5r", "window-64m-fit"),
             ("W5r", "mmap-whole"),
+            ("W5r", "window-64m"),
+            ("W5r", "pread"),
         ]
     );
     for r in &results {
