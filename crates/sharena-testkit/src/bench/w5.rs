@@ -51,6 +51,10 @@ pub struct W5Result {
     pub bytes: u64,
     /// Median wall time of one run, in seconds.
     pub secs: f64,
+    /// Median CPU time of one run (user and system, of the measuring thread), in
+    /// seconds: what the run cost, without the time other processes held the core.
+    /// Not a figure of the workload definition; for reading the wall times' noise.
+    pub cpu_secs: f64,
     /// `bytes` per median run, in MiB/s.
     pub mib_per_s: f64,
     /// Runs whose checksum differed from the `mmap-whole` baseline's.
@@ -135,11 +139,14 @@ fn measure(
 ) -> io::Result<Vec<W5Result>> {
     let reps = reps.max(1);
     let mut runs: Vec<Vec<(f64, u64)>> = vec![Vec::with_capacity(reps); subjects.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::with_capacity(reps); subjects.len()];
     for _ in 0..reps {
         for (i, &(_, subject)) in subjects.iter().enumerate() {
+            let c0 = thread_cpu_secs();
             let t0 = Instant::now();
             let sum = black_box(once(subject)?);
             runs[i].push((t0.elapsed().as_secs_f64(), sum));
+            cpu[i].push(thread_cpu_secs() - c0);
         }
     }
     let baseline = subjects
@@ -149,7 +156,8 @@ fn measure(
     Ok(subjects
         .iter()
         .zip(runs)
-        .map(|(&(subject, _), mut runs)| {
+        .zip(cpu)
+        .map(|((&(subject, _), mut runs), mut cpu)| {
             let errors = runs
                 .iter()
                 .filter(|(_, sum)| baseline.is_some_and(|b| b != *sum))
@@ -162,12 +170,26 @@ fn measure(
                 ops,
                 bytes,
                 secs,
+                cpu_secs: super::harness::median(&mut cpu),
                 mib_per_s: bytes as f64 / MIB as f64 / secs,
                 errors,
                 checksum,
             }
         })
         .collect())
+}
+
+/// CPU time the calling thread has used, in seconds (0 if the clock cannot be read).
+fn thread_cpu_secs() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec; the call writes it and nothing else.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } != 0 {
+        return 0.0;
+    }
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
 
 /// One W5 run: the whole file in 1 MiB chunks, copied and folded.
