@@ -10,8 +10,8 @@
 //! windowing when everything fits; `window-64m` (the same with a 256 MiB budget, so
 //! about half of the reads miss every window) against `pread` (one 4 KiB `pread` per
 //! read) is the cost of reading a file larger than the budget. Subjects run interleaved
-//! (A B A B ...), [`REPS_PER_REP`] times the repetitions asked; each figure is the
-//! median; every timed run includes opening and mapping, and ends after unmapping.
+//! (A B C, B C A, C A B, ...), [`REPS_PER_REP`] times the repetitions asked; each figure
+//! is the median; every timed run includes opening and mapping, and ends after unmapping.
 //! `errors` counts runs whose checksum differs from `mmap-whole`'s.
 
 use std::fs::{self, File};
@@ -128,7 +128,8 @@ enum Subject {
     Pread,
 }
 
-/// Runs every subject `reps` times, interleaved, and reports medians.
+/// Runs every subject `reps` times, interleaved (each round rotated by one), and reports
+/// medians.
 fn measure(
     wl: &'static str,
     subjects: &[(&'static str, Subject)],
@@ -140,8 +141,12 @@ fn measure(
     let reps = reps.max(1);
     let mut runs: Vec<Vec<(f64, u64)>> = vec![Vec::with_capacity(reps); subjects.len()];
     let mut cpu: Vec<Vec<f64>> = vec![Vec::with_capacity(reps); subjects.len()];
-    for _ in 0..reps {
-        for (i, &(_, subject)) in subjects.iter().enumerate() {
+    for rep in 0..reps {
+        // Each round starts one subject later, so that no subject always follows the
+        // same one (what a run leaves behind, in caches and page tables, is shared).
+        for k in 0..subjects.len() {
+            let i = (rep + k) % subjects.len();
+            let subject = subjects[i].1;
             let c0 = thread_cpu_secs();
             let t0 = Instant::now();
             let sum = black_box(once(subject)?);
