@@ -90,11 +90,13 @@ impl SlidingBuffer {
 
     /// The byte at `index`.
     pub fn get(&mut self, index: u64) -> Result<u8> {
-        let end = index.checked_add(1).ok_or_else(|| Error::OutOfRange {
-            start: index,
-            end: index,
-            len: self.len,
-        })?;
+        let Some(end) = index.checked_add(1) else {
+            return Err(Error::OutOfRange {
+                start: index,
+                end: index,
+                len: self.len,
+            });
+        };
         self.check(index, end)?;
         Ok(self.cursor.use_region(self.start + index, 1)?[0])
     }
@@ -128,12 +130,12 @@ impl SlidingBuffer {
     /// eviction to map, is read with `pread` instead: a scattered small read then costs
     /// one system call rather than an `munmap`, an `mmap` and a page fault.
     pub fn read_into(&mut self, index: u64, out: &mut [u8]) -> Result<()> {
-        let end = index
-            .checked_add(out.len() as u64)
-            .ok_or_else(|| Error::Overflow {
+        let Some(end) = index.checked_add(out.len() as u64) else {
+            return Err(Error::Overflow {
                 offset: index,
                 size: out.len(),
-            })?;
+            });
+        };
         self.check(index, end)?;
         let random = self.cursor.manager().config().get_hint() == Hint::Random;
         let mut done = 0;

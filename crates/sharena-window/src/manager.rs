@@ -84,9 +84,7 @@ impl Entry {
 
     /// Index of `region` in the table, if it is still there.
     fn index_of(&self, region: &Arc<Region>) -> Option<usize> {
-        let i = self
-            .regions
-            .partition_point(|s| s.begin < region.begin());
+        let i = self.regions.partition_point(|s| s.begin < region.begin());
         let slot = self.regions.get(i)?;
         Arc::ptr_eq(&slot.region, region).then_some(i)
     }
@@ -305,30 +303,26 @@ impl Manager {
         let (id, file) = {
             let mut state = self.lock();
             let state = &mut *state;
-            let id = match state.ids.get(&key) {
-                Some(&id) => id,
-                None => {
-                    let entry = Entry {
-                        key,
-                        file: Arc::new(file),
-                        target: target.clone(),
-                        cursors: 0,
-                        size: meta.len(),
-                        regions: Vec::new(),
-                    };
-                    let id = match state.free_ids.pop() {
-                        Some(id) => {
-                            state.files[id] = Some(entry);
-                            id
-                        }
-                        None => {
-                            state.files.push(Some(entry));
-                            state.files.len() - 1
-                        }
-                    };
-                    state.ids.insert(key, id);
+            let id = if let Some(&id) = state.ids.get(&key) {
+                id
+            } else {
+                let entry = Entry {
+                    key,
+                    file: Arc::new(file),
+                    target: target.clone(),
+                    cursors: 0,
+                    size: meta.len(),
+                    regions: Vec::new(),
+                };
+                let id = if let Some(id) = state.free_ids.pop() {
+                    state.files[id] = Some(entry);
                     id
-                }
+                } else {
+                    state.files.push(Some(entry));
+                    state.files.len() - 1
+                };
+                state.ids.insert(key, id);
+                id
             };
             let entry = state.entry(id);
             entry.cursors += 1;
@@ -464,8 +458,13 @@ impl Manager {
             let known = entry.size;
             if offset < known {
                 let gap = entry.gap(offset, known);
-                let (begin, end) =
-                    geometry::place(offset, req_end.min(known), config.get_window_size(), page, gap);
+                let (begin, end) = geometry::place(
+                    offset,
+                    req_end.min(known),
+                    config.get_window_size(),
+                    page,
+                    gap,
+                );
                 if mapped + geometry::span(begin, end, page) > config.get_memory_budget() {
                     return Ok(Acquired::NoRoom);
                 }

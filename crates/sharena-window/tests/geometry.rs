@@ -36,7 +36,10 @@ fn bounds_around_page_multiples() {
             assert_eq!(c.window(), Some(0..size), "static, size {size}");
             assert_eq!(got, pattern_bytes(size - 1, 1));
             let s = whole.stats();
-            assert_eq!((s.mapped_bytes, s.mapped_page_bytes), (size, size.div_ceil(pg) * pg));
+            assert_eq!(
+                (s.mapped_bytes, s.mapped_page_bytes),
+                (size, size.div_ceil(pg) * pg)
+            );
         }
     }
 }

@@ -26,7 +26,10 @@ fn size_zero_maps_as_much_as_the_window_allows() {
     assert_eq!(c.use_region(12 * pg, 0).unwrap().len() as u64, 6 * pg);
     // Clipped at the end of the file, or at the next region, a window grows left into
     // the room that leaves (as any window does); the view still ends where it does.
-    assert_eq!(c.use_region(size - 5, 0).unwrap(), &pattern_bytes(size - 5, 5)[..]);
+    assert_eq!(
+        c.use_region(size - 5, 0).unwrap(),
+        &pattern_bytes(size - 5, 5)[..]
+    );
     assert_eq!(c.window(), Some(33 * pg..size));
     let mut d = m.cursor(file.path()).unwrap();
     assert_eq!(d.use_region(5 * pg, 0).unwrap().len() as u64, 5 * pg);
@@ -50,13 +53,25 @@ fn a_buffer_over_an_empty_file_or_from_its_end_is_refused() {
     let empty = TempFile::patterned("smmap-empty", 0);
     let e = SlidingBuffer::new(m.cursor(empty.path()).unwrap(), 0).unwrap_err();
     assert!(
-        matches!(e, Error::OffsetPastEnd { offset: 0, file_size: 0 }),
+        matches!(
+            e,
+            Error::OffsetPastEnd {
+                offset: 0,
+                file_size: 0
+            }
+        ),
         "{e:?}"
     );
     let file = TempFile::patterned("smmap-end", 5000);
     let e = SlidingBuffer::new(m.cursor(file.path()).unwrap(), 5000).unwrap_err();
     assert!(
-        matches!(e, Error::OffsetPastEnd { offset: 5000, file_size: 5000 }),
+        matches!(
+            e,
+            Error::OffsetPastEnd {
+                offset: 5000,
+                file_size: 5000
+            }
+        ),
         "{e:?}"
     );
     let last = SlidingBuffer::new(m.cursor(file.path()).unwrap(), 4999).unwrap();
@@ -73,22 +88,34 @@ fn counters_count_what_smmaps_count() {
     let m = manager(Config::sliding());
     let mut c = m.cursor(file.path()).unwrap();
     let s = m.stats();
-    assert_eq!((s.open_files, s.handles, s.mapped_bytes), (0, 0, 0), "{s:?}");
+    assert_eq!(
+        (s.open_files, s.handles, s.mapped_bytes),
+        (0, 0, 0),
+        "{s:?}"
+    );
     c.use_region(100, 10).unwrap();
     let s = m.stats();
-    assert_eq!((s.open_files, s.handles, s.mapped_bytes), (1, 1, size), "{s:?}");
+    assert_eq!(
+        (s.open_files, s.handles, s.mapped_bytes),
+        (1, 1, size),
+        "{s:?}"
+    );
     // A second region of the same file: still one open file.
     let pg = page();
     let small = manager(Config::sliding().window_size(pg));
-    let mut a = small.cursor(file.path()).unwrap();
-    let mut b = small.cursor(file.path()).unwrap();
-    a.use_region(0, 1).unwrap();
-    b.use_region(size - 1, 1).unwrap();
+    let mut first = small.cursor(file.path()).unwrap();
+    let mut second = small.cursor(file.path()).unwrap();
+    first.use_region(0, 1).unwrap();
+    second.use_region(size - 1, 1).unwrap();
     let s = small.stats();
     let last = size - size / pg * pg;
-    assert_eq!((s.open_files, s.handles, s.mapped_bytes), (1, 2, pg + last), "{s:?}");
+    assert_eq!(
+        (s.open_files, s.handles, s.mapped_bytes),
+        (1, 2, pg + last),
+        "{s:?}"
+    );
     // The file stays open while a region is mapped, with no cursor left.
-    drop((a, b));
+    drop((first, second));
     assert_eq!(small.stats().open_files, 1);
     small.collect();
     assert_eq!(small.stats().open_files, 0);

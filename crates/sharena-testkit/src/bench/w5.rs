@@ -191,7 +191,7 @@ fn thread_cpu_secs() -> f64 {
         tv_nsec: 0,
     };
     // SAFETY: `t` is a valid, writable timespec; the call writes it and nothing else.
-    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } != 0 {
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut t) } != 0 {
         return 0.0;
     }
     t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
