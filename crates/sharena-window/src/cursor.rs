@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result, Target};
 use crate::hint::Hint;
-use crate::manager::{Acquired, FileId, Manager, Request};
+use crate::manager::{Acquired, Manager, Request};
 use crate::region::Region;
+use crate::table::FileId;
 
 /// A view of one file through its [`Manager`]: [`use_region`](Cursor::use_region) maps
 /// (or reuses) a window containing an offset, and the cursor's bytes start at that

@@ -88,6 +88,7 @@ mod geometry;
 mod hint;
 mod manager;
 mod region;
+mod table;
 
 pub use buffer::{Chunk, Chunks, SlidingBuffer};
 pub use config::{Config, Flavour, Stats, DEFAULT_MEMORY_BUDGET, DEFAULT_WINDOW_SIZE};
