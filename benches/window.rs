@@ -1,12 +1,15 @@
-//! Criterion bench for `Cursor::use_region`: a pass over a 64 MiB file in 64 KiB steps,
-//! per window size, under a 16 MiB budget so that windows are unmapped and remapped
-//! as a long scan does. `static` (window size 0, whole file) is the no-sliding reference.
+//! Criterion benches of the window crate over a 64 MiB file. `use_region`: a pass in
+//! 64 KiB steps, per window size, under a 16 MiB budget so that windows are unmapped and
+//! remapped as a long scan does; `static` (window size 0, whole file) is the no-sliding
+//! reference. `switch`: 1,024 random 4 KiB `SlidingBuffer::read_into`s over windows that
+//! are all mapped (W5r's `window-64m-fit` in small), so nearly every read moves the
+//! cursor to another mapped region: the manager's lookup, not `mmap`.
 
 use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
-use sharena_window::{Config, Manager};
+use sharena_window::{Config, Hint, Manager, SlidingBuffer};
 
 const FILE: u64 = 64 << 20;
 const STEP: u64 = 64 << 10;
@@ -56,9 +59,52 @@ fn bench_use_region(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_switch(c: &mut Criterion) {
+    const READS: u64 = 1024;
+    let path = std::env::temp_dir().join(format!("window-switch-{}.dat", std::process::id()));
+    let bytes: Vec<u8> = (0..FILE).map(|i| ((i % 251 * 7 + 3) % 251) as u8).collect();
+    std::fs::write(&path, bytes).expect("write bench file");
+    let file = TempFile(path);
+
+    let mut group = c.benchmark_group("switch");
+    group.throughput(Throughput::Elements(READS));
+    for window in [8 << 20, 1 << 20] {
+        let config = Config::sliding()
+            .window_size(window)
+            .memory_budget(2 * FILE)
+            .hint(Hint::Random);
+        // SAFETY: the bench's own temporary file; nothing truncates or writes it.
+        let manager = unsafe { Manager::new(config) };
+        let cursor = manager.cursor(&file.0).expect("cursor");
+        let mut buffer = SlidingBuffer::new(cursor, 0).expect("buffer");
+        let mut out = [0u8; 4096];
+        // Map every window first: the bench times lookups of mapped regions.
+        for at in (0..FILE).step_by(window as usize) {
+            buffer.read_into(at, &mut out).expect("read");
+        }
+        group.bench_function(BenchmarkId::new("read_into", window), |b| {
+            let mut x = 42u64;
+            b.iter(|| {
+                let mut sum = 0u64;
+                for _ in 0..READS {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    buffer
+                        .read_into(x % (FILE - 4096), &mut out)
+                        .expect("read_into");
+                    sum = sum.wrapping_add(u64::from(out[0]));
+                }
+                black_box(sum)
+            });
+        });
+    }
+    group.finish();
+}
+
 mod group {
     //! The criterion group (its generated function lives here, out of the crate's API).
-    criterion::criterion_group!(benches, super::bench_use_region);
+    criterion::criterion_group!(benches, super::bench_use_region, super::bench_switch);
 }
 
 criterion_main!(group::benches);

@@ -27,11 +27,12 @@ pub struct SlidingBuffer {
 }
 
 impl SlidingBuffer {
-    /// A buffer over the cursor's file from `start` to the end. `start` may equal the file
-    /// size (an empty buffer), not exceed it.
+    /// A buffer over the cursor's file from `start` to the end. As smmap's, it refuses
+    /// to start at or past the end of the file ([`Error::OffsetPastEnd`]), so an empty
+    /// file has no buffer: a buffer has at least one byte when it is made.
     pub fn new(cursor: Cursor, start: u64) -> Result<SlidingBuffer> {
         let file_size = cursor.file_size()?;
-        if start > file_size {
+        if start >= file_size {
             return Err(Error::OffsetPastEnd {
                 offset: start,
                 file_size,
@@ -89,11 +90,13 @@ impl SlidingBuffer {
 
     /// The byte at `index`.
     pub fn get(&mut self, index: u64) -> Result<u8> {
-        let end = index.checked_add(1).ok_or(Error::OutOfRange {
-            start: index,
-            end: index,
-            len: self.len,
-        })?;
+        let Some(end) = index.checked_add(1) else {
+            return Err(Error::OutOfRange {
+                start: index,
+                end: index,
+                len: self.len,
+            });
+        };
         self.check(index, end)?;
         Ok(self.cursor.use_region(self.start + index, 1)?[0])
     }
@@ -127,10 +130,12 @@ impl SlidingBuffer {
     /// eviction to map, is read with `pread` instead: a scattered small read then costs
     /// one system call rather than an `munmap`, an `mmap` and a page fault.
     pub fn read_into(&mut self, index: u64, out: &mut [u8]) -> Result<()> {
-        let end = index.checked_add(out.len() as u64).ok_or(Error::Overflow {
-            offset: index,
-            size: out.len(),
-        })?;
+        let Some(end) = index.checked_add(out.len() as u64) else {
+            return Err(Error::Overflow {
+                offset: index,
+                size: out.len(),
+            });
+        };
         self.check(index, end)?;
         let random = self.cursor.manager().config().get_hint() == Hint::Random;
         let mut done = 0;

@@ -39,6 +39,7 @@ pub enum Flavour {
 pub struct Config {
     window_size: u64,
     memory_budget: u64,
+    soft_budget: bool,
     handle_budget: usize,
     writable: bool,
     hint: Hint,
@@ -46,11 +47,14 @@ pub struct Config {
 
 impl Config {
     /// Sliding windows with smmap's defaults: [`DEFAULT_WINDOW_SIZE`] windows, a
-    /// [`DEFAULT_MEMORY_BUDGET`] memory budget, no handle budget, read-only, no hint.
+    /// [`DEFAULT_MEMORY_BUDGET`] memory budget (hard: see
+    /// [`soft_memory_budget`](Config::soft_memory_budget)), no handle budget, read-only,
+    /// no hint.
     pub fn sliding() -> Config {
         Config {
             window_size: DEFAULT_WINDOW_SIZE,
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            soft_budget: false,
             handle_budget: usize::MAX,
             writable: false,
             hint: Hint::Normal,
@@ -75,9 +79,19 @@ impl Config {
     }
 
     /// Most bytes mapped at once, over all files, counted in whole pages as the kernel
-    /// maps them. Never exceeded: a window shrinks or the request fails instead.
+    /// maps them ([`Stats::mapped_page_bytes`]). A hard budget (the default) is never
+    /// exceeded: a window shrinks or the request fails instead.
     pub fn memory_budget(mut self, bytes: u64) -> Config {
         self.memory_budget = bytes;
+        self
+    }
+
+    /// Makes the memory budget soft, as smmap's is: unused regions are still unmapped,
+    /// least recently used first, to keep within it, but when only regions in use are
+    /// left (which are never unmapped) a new window is mapped whole and the budget is
+    /// passed until they are given back. `false` (the default) keeps it hard.
+    pub fn soft_memory_budget(mut self, soft: bool) -> Config {
+        self.soft_budget = soft;
         self
     }
 
@@ -108,6 +122,11 @@ impl Config {
     /// The memory budget in bytes.
     pub fn get_memory_budget(&self) -> u64 {
         self.memory_budget
+    }
+
+    /// Whether the memory budget is soft.
+    pub fn is_soft_memory_budget(&self) -> bool {
+        self.soft_budget
     }
 
     /// The handle budget.
@@ -142,16 +161,26 @@ impl Default for Config {
 }
 
 /// A snapshot of a manager's counters, from [`Manager::stats`](crate::Manager::stats).
+///
+/// `open_files`, `handles` and `mapped_bytes` count what smmap's counters of the same
+/// names count; `descriptors`, `handles_in_use` and `mapped_page_bytes` are ours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stats {
-    /// Files held open: those with a cursor or a mapped region.
+    /// Files with at least one region mapped (smmap's `num_open_files`). A cursor that
+    /// has mapped nothing yet does not count.
     pub open_files: usize,
+    /// Files whose descriptor the manager holds: those with a cursor or a mapped region.
+    pub descriptors: usize,
     /// Regions mapped now (smmap's "file handles").
     pub handles: usize,
     /// Regions mapped now that some cursor or chunk uses.
     pub handles_in_use: usize,
-    /// Bytes mapped now, in whole pages.
+    /// Bytes of files mapped now: the sum of the regions' lengths, a region at the end
+    /// of a file ending there (smmap's `mapped_memory_size`).
     pub mapped_bytes: u64,
+    /// Bytes mapped now in whole pages, as the kernel maps them: what the memory budget
+    /// is checked against. At least `mapped_bytes`.
+    pub mapped_page_bytes: u64,
     /// The memory budget.
     pub memory_budget: u64,
     /// The handle budget.

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result, Target};
 use crate::hint::Hint;
-use crate::manager::{Acquired, FileKey, Manager, Request};
+use crate::manager::{Acquired, Manager, Request};
 use crate::region::Region;
+use crate::table::FileId;
 
 /// A view of one file through its [`Manager`]: [`use_region`](Cursor::use_region) maps
 /// (or reuses) a window containing an offset, and the cursor's bytes start at that
@@ -23,7 +24,7 @@ use crate::region::Region;
 /// [safety contract](Manager#safety-contract).
 pub struct Cursor {
     manager: Manager,
-    key: FileKey,
+    id: FileId,
     file: Arc<File>,
     target: Target,
     region: Option<Arc<Region>>,
@@ -34,10 +35,10 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    pub(crate) fn new(manager: Manager, key: FileKey, file: Arc<File>, target: Target) -> Cursor {
+    pub(crate) fn new(manager: Manager, id: FileId, file: Arc<File>, target: Target) -> Cursor {
         Cursor {
             manager,
-            key,
+            id,
             file,
             target,
             region: None,
@@ -50,8 +51,14 @@ impl Cursor {
     /// does not contain it, and returns them: `size` bytes, or fewer where the window or
     /// the file ends first (never 0).
     ///
-    /// Fails, leaving the cursor without a region, for `size == 0`, `size > isize::MAX`,
-    /// an `offset + size` that overflows, an offset at or past the end of the file, or
+    /// `size == 0` asks, as in smmap, for as much as the window allows: the bytes from
+    /// `offset` to the end of the region that holds it. A new window for it is placed as
+    /// for a request of [`window_size`](crate::Config::window_size) bytes from the page
+    /// of `offset`, so it grows left only where the end of the file or the next region
+    /// clips it; on a static manager it is the whole file.
+    ///
+    /// Fails, leaving the cursor without a region, for `size > isize::MAX`, an
+    /// `offset + size` that overflows, an offset at or past the end of the file, or
     /// when the budgets leave no room.
     pub fn use_region(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
         self.try_use_region(offset, size, true)?;
@@ -61,21 +68,23 @@ impl Cursor {
     /// [`use_region`](Cursor::use_region) that, with `evict == false`, returns
     /// `Ok(false)` (and holds no region) where mapping would need an eviction.
     pub(crate) fn try_use_region(&mut self, offset: u64, size: usize, evict: bool) -> Result<bool> {
-        if size == 0 {
-            self.unuse_region();
-            return Err(Error::ZeroSize);
-        }
         if isize::try_from(size).is_err() {
             self.unuse_region();
             return Err(Error::SizeTooLarge { size });
         }
-        let Some(req_end) = offset.checked_add(size as u64) else {
-            self.unuse_region();
-            return Err(Error::Overflow { offset, size });
+        // Where the view may end, and the end of the bytes a new window must cover.
+        let (view_end, req_end) = if size == 0 {
+            (u64::MAX, self.whole_window_end(offset))
+        } else {
+            let Some(req_end) = offset.checked_add(size as u64) else {
+                self.unuse_region();
+                return Err(Error::Overflow { offset, size });
+            };
+            (req_end, req_end)
         };
         if let Some(region) = &self.region {
             if region.contains(offset) {
-                self.set_view(offset, req_end);
+                self.set_view(offset, view_end);
                 return Ok(true);
             }
         }
@@ -88,15 +97,29 @@ impl Cursor {
         };
         match self
             .manager
-            .acquire(self.key, &self.target, previous, request)?
+            .acquire(self.id, &self.target, previous, request)?
         {
             Acquired::Region(region) => {
                 self.region = Some(region);
-                self.set_view(offset, request.req_end);
+                self.set_view(offset, view_end);
                 Ok(true)
             }
             Acquired::NoRoom => Ok(false),
         }
+    }
+
+    /// For `size == 0`: the end of a window of the configured size that starts at the
+    /// page of `offset` (a request that covers it leaves no room to grow left), or
+    /// `u64::MAX` for whole files.
+    fn whole_window_end(&self, offset: u64) -> u64 {
+        let window = self.manager.config().get_window_size();
+        if window == 0 {
+            return u64::MAX;
+        }
+        let page = self.manager.page_size();
+        let start = offset & !(page - 1);
+        // At least one page past the start, so the request holds `offset`.
+        start.saturating_add(window.max(1).div_ceil(page).saturating_mul(page))
     }
 
     fn set_view(&mut self, offset: u64, req_end: u64) {
@@ -111,7 +134,7 @@ impl Cursor {
 
     fn give_back(&self, region: Option<Arc<Region>>) {
         if let Some(region) = region {
-            self.manager.release(self.key, region);
+            self.manager.release(self.id, region);
         }
     }
 
@@ -287,7 +310,7 @@ impl Cursor {
 
 impl Drop for Cursor {
     fn drop(&mut self) {
-        self.manager.close_cursor(self.key, self.region.take());
+        self.manager.close_cursor(self.id, self.region.take());
     }
 }
 

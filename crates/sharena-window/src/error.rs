@@ -54,8 +54,6 @@ pub enum Error {
         /// The file's size when the request was made.
         file_size: u64,
     },
-    /// A region of zero bytes was requested.
-    ZeroSize,
     /// The requested size is larger than any slice can be (`isize::MAX`).
     SizeTooLarge {
         /// The requested size.
@@ -73,7 +71,8 @@ pub enum Error {
     BudgetExhausted {
         /// Bytes (whole pages) the smallest window covering the request needs.
         needed: u64,
-        /// Bytes mapped by regions that cursors still use.
+        /// Bytes mapped by regions that cursors still use, in whole pages
+        /// ([`Stats::mapped_page_bytes`](crate::Stats::mapped_page_bytes)).
         mapped: u64,
         /// The memory budget.
         budget: u64,
@@ -144,7 +143,6 @@ impl fmt::Display for Error {
                 f,
                 "offset {offset} is at or past the end of the file ({file_size} bytes)"
             ),
-            Error::ZeroSize => write!(f, "a region of 0 bytes was requested"),
             Error::SizeTooLarge { size } => write!(
                 f,
                 "requested size {size} is larger than the largest possible slice ({})",

@@ -50,27 +50,32 @@
 //!
 //! What we guarantee, and test against a model: windows are page aligned, contain the
 //! requested offset, never overlap another region of the same file, and end at the end
-//! of the file; the budgets are never exceeded (bytes counted in whole pages); eviction
-//! is least recently *used*; the file size is read afresh whenever a window is mapped;
-//! every bad input gets its own [`Error`] variant and leaves nothing newly mapped.
+//! of the file; the handle budget and the (default) hard memory budget are never
+//! exceeded, bytes counted in whole pages; eviction is least recently *used*; the file
+//! size is read afresh whenever a window is mapped; every bad input gets its own
+//! [`Error`] variant and leaves nothing newly mapped.
 //!
 //! # Comparison with smmap
 //!
 //! Same model (sliding and static managers, cursors, a sliding buffer, budgets, `collect`)
-//! without smmap's bugs: its "LRU" evicts by use count, not recency; window size 0 maps
-//! the wrong part of the file; its limits are exceeded by a page; it caches the file size
-//! for ever; its buffer ignores its own start offset; an empty slice returns everything.
+//! and semantics (a request of size 0 takes as much as the window allows; a buffer needs
+//! a byte to start at; `open_files` and `mapped_bytes` count what smmap's counters
+//! count; a soft memory budget on request) without smmap's bugs: its "LRU" evicts by use
+//! count, not recency; window size 0 maps the wrong part of the file; its limits are
+//! exceeded by a page; it caches the file size for ever; its buffer ignores its own start
+//! offset; an empty slice returns everything.
 //! Beyond smmap: thread safety (`Send + Sync`), cursors over file descriptors, read-write
 //! windows with flush, `madvise` hints, and zero-copy chunk iteration.
 //!
 //! # Performance
 //!
 //! A cursor reading inside its window takes no lock and makes no system call. Moving to
-//! another window takes the manager's lock once (and an `fstat`, `mmap`, and, after the
-//! lock is released, an `munmap` if something was evicted). With 4 MiB windows a 1 MiB
-//! chunked scan runs at whole-file-mapping speed; under [`Hint::Random`] a
-//! [`SlidingBuffer::read_into`] that would have to evict reads with `pread` instead.
-//! Measured figures are in `docs/WINDOW.md`.
+//! a region already mapped takes the manager's lock once (an index and a binary search
+//! under it, no system call); mapping a new window adds an `fstat`, the `mmap`, and,
+//! after the lock is released, an `munmap` if something was evicted. With 4 MiB windows
+//! a 1 MiB chunked scan runs at whole-file-mapping speed; under [`Hint::Random`] a
+//! [`SlidingBuffer::read_into`] that would have to evict reads with `pread` instead,
+//! learning that without a system call. Measured figures are in `docs/WINDOW.md`.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -83,6 +88,7 @@ mod geometry;
 mod hint;
 mod manager;
 mod region;
+mod table;
 
 pub use buffer::{Chunk, Chunks, SlidingBuffer};
 pub use config::{Config, Flavour, Stats, DEFAULT_MEMORY_BUDGET, DEFAULT_WINDOW_SIZE};

@@ -6,7 +6,6 @@
 //! an evicted region) happens after the lock is released. A cursor reads the bytes of the
 //! region it holds without the lock: the manager never unmaps a region that a cursor holds.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::ops::Range;
@@ -18,39 +17,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::config::{Config, Flavour, Stats};
 use crate::cursor::Cursor;
 use crate::error::{Error, Result, Target};
-use crate::geometry::{self, Gap};
+use crate::geometry;
 use crate::region::Region;
-
-/// Identity of an open file: device and inode, so that two cursors on one file share its
-/// regions whether they came from a path or a descriptor.
-pub(crate) type FileKey = (u64, u64);
-
-/// A mapped region and when it was last used.
-#[derive(Debug)]
-struct Slot {
-    region: Arc<Region>,
-    last_used: u64,
-}
-
-/// One open file: its descriptor, its cursors and its regions by start offset.
-#[derive(Debug)]
-struct Entry {
-    file: Arc<File>,
-    /// What the first cursor on this file was made from, for [`RegionInfo`].
-    target: Target,
-    cursors: usize,
-    regions: BTreeMap<u64, Slot>,
-}
-
-/// Everything behind the lock.
-#[derive(Debug, Default)]
-struct State {
-    files: HashMap<FileKey, Entry>,
-    /// Recency clock, advanced on every acquire and release.
-    tick: u64,
-    mapped: u64,
-    handles: usize,
-}
+use crate::table::{evict_lru, stamp, Entry, FileId, Slot, State};
 
 #[derive(Debug)]
 struct Shared {
@@ -201,18 +170,35 @@ impl Manager {
             return Err(Error::NotARegularFile { target });
         }
         let key = (meta.dev(), meta.ino());
-        let file = {
+        let (id, file) = {
             let mut state = self.lock();
-            let entry = state.files.entry(key).or_insert_with(|| Entry {
-                file: Arc::new(file),
-                target: target.clone(),
-                cursors: 0,
-                regions: BTreeMap::new(),
-            });
+            let state = &mut *state;
+            let id = if let Some(&id) = state.ids.get(&key) {
+                id
+            } else {
+                let entry = Entry {
+                    key,
+                    file: Arc::new(file),
+                    target: target.clone(),
+                    cursors: 0,
+                    size: meta.len(),
+                    regions: Vec::new(),
+                };
+                let id = if let Some(id) = state.free_ids.pop() {
+                    state.files[id] = Some(entry);
+                    id
+                } else {
+                    state.files.push(Some(entry));
+                    state.files.len() - 1
+                };
+                state.ids.insert(key, id);
+                id
+            };
+            let entry = state.entry(id);
             entry.cursors += 1;
-            Arc::clone(&entry.file)
+            (id, Arc::clone(&entry.file))
         };
-        Ok(Cursor::new(self.clone(), key, file, target))
+        Ok(Cursor::new(self.clone(), id, file, target))
     }
 
     /// Unmaps every region no cursor uses, closes files left without cursors or regions,
@@ -222,8 +208,8 @@ impl Manager {
         {
             let mut state = self.lock();
             let state = &mut *state;
-            for entry in state.files.values_mut() {
-                entry.regions.retain(|_, slot| {
+            for entry in state.files.iter_mut().flatten() {
+                entry.regions.retain_mut(|slot| {
                     if Arc::get_mut(&mut slot.region).is_some() {
                         freed.push(Arc::clone(&slot.region));
                         false
@@ -233,12 +219,11 @@ impl Manager {
                 });
             }
             for region in &freed {
-                state.mapped -= geometry::span(region.begin(), region.end(), self.shared.page);
-                state.handles -= 1;
+                state.count_unmapped(region, self.shared.page);
             }
-            state
-                .files
-                .retain(|_, e| e.cursors > 0 || !e.regions.is_empty());
+            for id in 0..state.files.len() {
+                state.close_if_idle(id);
+            }
         }
         // The regions unmap here, outside the lock.
         freed.len()
@@ -248,16 +233,17 @@ impl Manager {
     pub fn stats(&self) -> Stats {
         let state = self.lock();
         let handles_in_use = state
-            .files
-            .values()
-            .flat_map(|e| e.regions.values())
+            .open()
+            .flat_map(|e| &e.regions)
             .filter(|s| Arc::strong_count(&s.region) > 1)
             .count();
         Stats {
-            open_files: state.files.len(),
+            open_files: state.open().filter(|e| !e.regions.is_empty()).count(),
+            descriptors: state.open().count(),
             handles: state.handles,
             handles_in_use,
-            mapped_bytes: state.mapped,
+            mapped_bytes: state.mapped_len,
+            mapped_page_bytes: state.mapped,
             memory_budget: self.shared.config.get_memory_budget(),
             handle_budget: self.shared.config.get_handle_budget(),
             window_size: self.shared.config.get_window_size(),
@@ -269,12 +255,11 @@ impl Manager {
     pub fn regions(&self) -> Vec<RegionInfo> {
         let state = self.lock();
         let mut out: Vec<RegionInfo> = state
-            .files
-            .values()
+            .open()
             .flat_map(|e| {
-                e.regions.values().map(|s| RegionInfo {
+                e.regions.iter().map(|s| RegionInfo {
                     file: e.target.clone(),
-                    window: s.region.begin()..s.region.end(),
+                    window: s.begin..s.end,
                     in_use: Arc::strong_count(&s.region) > 1,
                     last_used: s.last_used,
                 })
@@ -293,11 +278,11 @@ impl Manager {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Gives back `previous` (stamping its last use) and finds or maps a region of `key`
-    /// for `request`.
+    /// Gives back `previous` (stamping its last use) and finds or maps a region of file
+    /// `id` for `request`.
     pub(crate) fn acquire(
         &self,
-        key: FileKey,
+        id: FileId,
         target: &Target,
         previous: Option<Arc<Region>>,
         request: Request,
@@ -314,36 +299,48 @@ impl Manager {
         let mut guard = self.lock();
         let state = &mut *guard;
         state.tick += 1;
-        let tick = state.tick;
+        let (tick, handles, mapped) = (state.tick, state.handles, state.mapped);
+        let entry = state.entry(id);
         if let Some(previous) = previous {
-            stamp(state, key, &previous, tick);
+            stamp(entry, &previous, tick);
         }
-        let entry = state
-            .files
-            .get_mut(&key)
-            .expect("a live cursor keeps its file entry");
         // A region of the file already holds the offset: share it.
-        if let Some((_, slot)) = entry.regions.range_mut(..=offset).next_back() {
-            if slot.region.contains(offset) {
-                if slot.region.is_writable() && Arc::get_mut(&mut slot.region).is_none() {
-                    return Err(Error::RegionInUse {
-                        begin: slot.region.begin(),
-                        end: slot.region.end(),
-                    });
+        if let Some(i) = entry.holding(offset) {
+            let slot = &mut entry.regions[i];
+            if slot.region.is_writable() && Arc::get_mut(&mut slot.region).is_none() {
+                return Err(Error::RegionInUse {
+                    begin: slot.begin,
+                    end: slot.end,
+                });
+            }
+            slot.last_used = tick;
+            return Ok(Acquired::Region(Arc::clone(&slot.region)));
+        }
+        let file = Arc::clone(&entry.file);
+        // No room without evicting: say so without an `fstat`, from the size last read.
+        // A stale size can only make this answer `NoRoom` where a window would have fit
+        // (a file that shrank), and `NoRoom` is always a correct answer: the caller reads
+        // the bytes another way. A request past the size last read goes on to read it.
+        if !evict {
+            if handles >= config.get_handle_budget() {
+                return Ok(Acquired::NoRoom);
+            }
+            let known = entry.size;
+            if offset < known {
+                let gap = entry.gap(offset, known);
+                let (begin, end) = geometry::place(
+                    offset,
+                    req_end.min(known),
+                    config.get_window_size(),
+                    page,
+                    gap,
+                );
+                if mapped + geometry::span(begin, end, page) > config.get_memory_budget() {
+                    return Ok(Acquired::NoRoom);
                 }
-                slot.last_used = tick;
-                return Ok(Acquired::Region(Arc::clone(&slot.region)));
             }
         }
-        // No room without evicting, whatever the file's size: say so without an `fstat`.
-        if !evict
-            && (state.handles >= config.get_handle_budget()
-                || state.mapped + page > config.get_memory_budget())
-        {
-            return Ok(Acquired::NoRoom);
-        }
         // A new window: read the file's size now (it may have grown or shrunk).
-        let file = Arc::clone(&entry.file);
         let file_size = file
             .metadata()
             .map_err(|source| Error::Io {
@@ -352,30 +349,23 @@ impl Manager {
                 source,
             })?
             .len();
+        let entry = state.entry(id);
+        entry.size = file_size;
         if offset >= file_size {
             return Err(Error::OffsetPastEnd { offset, file_size });
         }
         // Regions past a shrunken end of file are stale; unmap those nobody uses.
-        while let Some(mut last) = entry.regions.last_entry() {
-            let slot = last.get_mut();
-            if slot.region.end() <= file_size || Arc::get_mut(&mut slot.region).is_none() {
+        let stale = freed.len();
+        while let Some(last) = entry.regions.last_mut() {
+            if last.end <= file_size || Arc::get_mut(&mut last.region).is_none() {
                 break;
             }
-            let region = last.remove().region;
-            state.mapped -= geometry::span(region.begin(), region.end(), page);
-            state.handles -= 1;
-            freed.push(region);
+            freed.extend(entry.regions.pop().map(|s| s.region));
         }
-        let mut gap = Gap {
-            left: 0,
-            right: file_size,
-        };
-        if let Some((_, slot)) = entry.regions.range(..=offset).next_back() {
-            gap.left = slot.region.end();
+        for region in &freed[stale..] {
+            state.count_unmapped(region, page);
         }
-        if let Some((&next, _)) = entry.regions.range(offset + 1..).next() {
-            gap.right = gap.right.min(next);
-        }
+        let gap = state.entry(id).gap(offset, file_size);
         let req_end = req_end.min(file_size);
         let (begin, end) = geometry::place(offset, req_end, config.get_window_size(), page, gap);
 
@@ -399,7 +389,13 @@ impl Manager {
                 None => break,
             }
         }
-        let room = budget.saturating_sub(state.mapped);
+        // A soft budget (smmap's) maps the whole window past the budget when every
+        // region left is in use; a hard one shrinks the window to what fits.
+        let room = if config.is_soft_memory_budget() {
+            u64::MAX
+        } else {
+            budget.saturating_sub(state.mapped)
+        };
         let Some((begin, end)) = geometry::shrink(begin, end, offset, room, page) else {
             return Err(Error::BudgetExhausted {
                 needed: geometry::span(offset, offset + 1, page),
@@ -418,15 +414,15 @@ impl Manager {
                     source,
                 })?;
         let region = Arc::new(region);
-        state.mapped += geometry::span(begin, end, page);
-        state.handles += 1;
-        let entry = state
-            .files
-            .get_mut(&key)
-            .expect("a live cursor keeps its file entry");
+        state.count_mapped(begin, end, page);
+        // Eviction may have removed regions of this file: place it afresh.
+        let entry = state.entry(id);
+        let at = entry.after(offset);
         entry.regions.insert(
-            begin,
+            at,
             Slot {
+                begin,
+                end,
                 region: Arc::clone(&region),
                 last_used: tick,
             },
@@ -435,68 +431,25 @@ impl Manager {
     }
 
     /// Gives back a cursor's region, stamping its last use.
-    pub(crate) fn release(&self, key: FileKey, region: Arc<Region>) {
+    pub(crate) fn release(&self, id: FileId, region: Arc<Region>) {
         let mut state = self.lock();
         state.tick += 1;
         let tick = state.tick;
-        stamp(&mut state, key, &region, tick);
+        stamp(state.entry(id), &region, tick);
         // Our reference goes under the lock, so the table never sees a stale count.
         drop(region);
     }
 
-    /// A cursor on `key` goes away, giving back `region` if it held one.
-    pub(crate) fn close_cursor(&self, key: FileKey, region: Option<Arc<Region>>) {
+    /// A cursor on file `id` goes away, giving back `region` if it held one.
+    pub(crate) fn close_cursor(&self, id: FileId, region: Option<Arc<Region>>) {
         let mut state = self.lock();
         state.tick += 1;
         let tick = state.tick;
+        let entry = state.entry(id);
         if let Some(region) = region {
-            stamp(&mut state, key, &region, tick);
+            stamp(entry, &region, tick);
         }
-        if let Some(entry) = state.files.get_mut(&key) {
-            entry.cursors -= 1;
-            if entry.cursors == 0 && entry.regions.is_empty() {
-                state.files.remove(&key);
-            }
-        }
+        entry.cursors -= 1;
+        state.close_if_idle(id);
     }
-}
-
-/// Records `tick` as the last use of `region` of file `key`.
-fn stamp(state: &mut State, key: FileKey, region: &Arc<Region>, tick: u64) {
-    if let Some(slot) = state
-        .files
-        .get_mut(&key)
-        .and_then(|e| e.regions.get_mut(&region.begin()))
-    {
-        if Arc::ptr_eq(&slot.region, region) {
-            slot.last_used = tick;
-        }
-    }
-}
-
-/// Removes the least recently used unreferenced region of any file from the table and
-/// returns it (the caller drops it, unmapping it, after the lock); closes its file if it
-/// was the file's last region and no cursor remains. `None` if every region is in use.
-fn evict_lru(state: &mut State, page: u64) -> Option<Arc<Region>> {
-    let mut victim: Option<(u64, FileKey, u64)> = None;
-    for (&key, entry) in &mut state.files {
-        for (&begin, slot) in &mut entry.regions {
-            let older = match victim {
-                Some((t, _, _)) => slot.last_used < t,
-                None => true,
-            };
-            if older && Arc::get_mut(&mut slot.region).is_some() {
-                victim = Some((slot.last_used, key, begin));
-            }
-        }
-    }
-    let (_, key, begin) = victim?;
-    let entry = state.files.get_mut(&key)?;
-    let slot = entry.regions.remove(&begin)?;
-    if entry.cursors == 0 && entry.regions.is_empty() {
-        state.files.remove(&key);
-    }
-    state.mapped -= geometry::span(slot.region.begin(), slot.region.end(), page);
-    state.handles -= 1;
-    Some(slot.region)
 }

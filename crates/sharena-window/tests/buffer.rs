@@ -70,9 +70,7 @@ fn empty_and_bad_ranges() {
     assert_eq!(b.slice(0..len).unwrap().len() as u64, len);
     let mut nothing = [0u8; 0];
     b.read_into(len, &mut nothing).unwrap();
-    // A buffer may start at the end of the file (empty), not past it.
-    let empty = SlidingBuffer::new(m.cursor(file.path()).unwrap(), 5000).unwrap();
-    assert!(empty.is_empty());
+    // A buffer may not start at the end of the file (tests/smmap.rs), nor past it.
     assert!(matches!(
         SlidingBuffer::new(m.cursor(file.path()).unwrap(), 5001),
         Err(Error::OffsetPastEnd { .. })
@@ -141,5 +139,34 @@ fn random_hint_reads_misses_without_evicting() {
     let mut after: Vec<_> = m.regions().into_iter().map(|r| r.window).collect();
     after.sort_by_key(|r| r.start);
     assert_eq!(after, before, "misses were read, not mapped");
-    assert!(m.stats().mapped_bytes <= 8 * pg);
+    assert!(m.stats().mapped_page_bytes <= 8 * pg);
+}
+
+#[test]
+fn random_misses_past_an_old_end_read_the_new_bytes() {
+    // A full budget answers "no room" from the size last read; a miss past that size
+    // must still see the bytes a file gained since.
+    let pg = page();
+    let file = TempFile::patterned("buf-random-grow", 16 * pg);
+    let config = Config::sliding()
+        .window_size(4 * pg)
+        .memory_budget(4 * pg)
+        .hint(Hint::Random);
+    let m = manager(config);
+    let mut b = SlidingBuffer::new(m.cursor(file.path()).unwrap(), 0).unwrap();
+    let mut out = [0u8; 100];
+    b.read_into(0, &mut out).unwrap();
+    b.read_into(8 * pg, &mut out).unwrap();
+    assert_eq!(out[..], pattern_bytes(8 * pg, 100)[..], "a miss, read");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(file.path())
+        .unwrap();
+    f.write_all(&pattern_bytes(16 * pg, 8 * pg)).unwrap();
+    for at in [20 * pg + 7, 9 * pg, 16 * pg - 50] {
+        b.read_into(at, &mut out).unwrap();
+        assert_eq!(out[..], pattern_bytes(at, 100)[..], "at {at}");
+    }
+    assert_eq!(b.len(), 24 * pg);
+    assert_eq!(m.stats().handles, 1, "nothing more was mapped");
 }

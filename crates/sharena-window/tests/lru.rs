@@ -42,7 +42,7 @@ fn the_least_recently_used_region_is_the_one_unmapped() {
     c.unuse_region();
     c.use_region(8 * pg, 1).unwrap();
     assert_eq!(windows(&m), [4 * pg, 6 * pg, 8 * pg]);
-    assert!(m.stats().mapped_bytes <= 3 * pg);
+    assert!(m.stats().mapped_page_bytes <= 3 * pg);
 }
 
 #[test]
@@ -91,4 +91,17 @@ fn collect_unmaps_every_unused_region_and_counts_them() {
     drop(ca);
     assert_eq!(m.collect(), 1);
     assert_eq!(m.stats().open_files, 0);
+}
+
+#[test]
+fn a_cursor_moving_on_makes_room_with_the_region_it_leaves() {
+    // A budget of one window: the cursor's own previous region is the one to unmap.
+    let pg = page();
+    let file = TempFile::patterned("lru-move", 16 * pg);
+    let m = manager(Config::sliding().window_size(4 * pg).memory_budget(4 * pg));
+    let mut c = m.cursor(file.path()).unwrap();
+    c.use_region(0, 1).unwrap();
+    c.use_region(8 * pg, 1).unwrap();
+    assert_eq!(c.window(), Some(5 * pg..9 * pg));
+    assert_eq!(windows(&m), [5 * pg]);
 }

@@ -44,10 +44,7 @@ proptest! {
             match op {
                 Op::Use { c, offset, size: want } => {
                     let got = cursors[c].use_region(offset, want).map(<[u8]>::to_vec);
-                    if want == 0 {
-                        prop_assert!(matches!(got, Err(Error::ZeroSize)));
-                        views[c] = None;
-                    } else if offset.checked_add(want as u64).is_none() {
+                    if want != 0 && offset.checked_add(want as u64).is_none() {
                         prop_assert!(matches!(got, Err(Error::Overflow { .. })), "{got:?}");
                         views[c] = None;
                     } else if offset >= size {
@@ -56,9 +53,15 @@ proptest! {
                     } else {
                         let got = got.unwrap();
                         let n = got.len() as u64;
-                        prop_assert!(n >= 1 && n <= want as u64 && offset + n <= size);
+                        prop_assert!(n >= 1 && offset + n <= size);
                         prop_assert_eq!(&got, &pattern_bytes(offset, n));
-                        if window_pages > 0 && n < want as u64 && offset + (want as u64) <= size {
+                        if want == 0 {
+                            // As much as the window allows: to the end of the region.
+                            prop_assert_eq!(offset + n, cursors[c].window().unwrap().end);
+                        } else {
+                            prop_assert!(n <= want as u64);
+                        }
+                        if window_pages > 0 && want > 0 && n < want as u64 && offset + (want as u64) <= size {
                             // A short view ends at a window edge, never mid-page.
                             prop_assert!((offset + n) % pg == 0 || offset + n == size);
                         }
@@ -92,8 +95,13 @@ proptest! {
             prop_assert!(regions.windows(2).all(|w| w[0].end <= w[1].start), "overlap: {:?}", regions);
             let stats = m.stats();
             let spans: u64 = regions.iter().map(|r| r.end.div_ceil(pg) * pg - r.start).sum();
-            prop_assert_eq!((stats.handles, stats.mapped_bytes), (regions.len(), spans));
-            prop_assert!(stats.handles <= 3 && stats.mapped_bytes <= budget);
+            let lens: u64 = regions.iter().map(|r| r.end - r.start).sum();
+            prop_assert_eq!(
+                (stats.handles, stats.mapped_page_bytes, stats.mapped_bytes),
+                (regions.len(), spans, lens)
+            );
+            prop_assert_eq!(stats.open_files, usize::from(!regions.is_empty()));
+            prop_assert!(stats.handles <= 3 && stats.mapped_page_bytes <= budget);
         }
     }
 }

@@ -46,7 +46,10 @@ fn five_thousand_random_reads_within_budgets() {
             );
         }
         let stats = m.stats();
-        assert!(stats.mapped_bytes <= mem_budget, "step {step}: {stats:?}");
+        assert!(
+            stats.mapped_page_bytes <= mem_budget,
+            "step {step}: {stats:?}"
+        );
         assert!(stats.handles <= handle_budget, "step {step}: {stats:?}");
         if step % 500 == 0 {
             let mut w: Vec<_> = m.regions().into_iter().map(|r| r.window).collect();

@@ -39,7 +39,7 @@ fn many_threads_share_one_manager() {
                         &buffer.slice(at..end).unwrap()[..],
                         &pattern_bytes(at, end - at)[..]
                     );
-                    assert!(m.stats().mapped_bytes <= budget);
+                    assert!(m.stats().mapped_page_bytes <= budget);
                 }
             });
         }

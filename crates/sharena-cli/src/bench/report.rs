@@ -45,7 +45,8 @@ fn bars() -> Vec<Bar> {
         b("freelist", "freelist", "W3", 2, 1, 1.8),
         b("freelist", "mutex-shm", "W3", 2, 2, 6.0),
         b("window-4m", "mmap-whole", "W5", 1, 1, 0.95),
-        b("window-64m", "mmap-whole", "W5r", 1, 1, 0.9),
+        b("window-64m-fit", "mmap-whole", "W5r", 1, 1, 0.9),
+        b("window-64m", "pread", "W5r", 1, 1, 1.0),
     ]
 }
 
