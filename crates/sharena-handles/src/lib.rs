@@ -69,19 +69,25 @@
 #![cfg_attr(shm_loom, allow(dead_code))]
 
 #[cfg(not(shm_loom))]
+mod check;
+#[cfg(not(shm_loom))]
 mod compact;
 #[cfg(not(shm_loom))]
 mod heap;
 mod layout;
 #[cfg(not(shm_loom))]
 mod recover;
+#[cfg(not(shm_loom))]
+mod seat;
 mod word;
 
 #[cfg(not(shm_loom))]
 pub use compact::CompactReport;
 #[cfg(not(shm_loom))]
-pub use heap::{init, Handle, Handles, Pin};
+pub use heap::{init, Handle, Handles};
 pub use layout::{default_handles, state_len};
+#[cfg(not(shm_loom))]
+pub use seat::Pin;
 
 /// The allocator kind recorded in the header of this allocator's segments.
 pub const KIND: shm_layout::AllocatorKind = shm_layout::AllocatorKind::Handles;
