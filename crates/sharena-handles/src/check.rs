@@ -1,5 +1,5 @@
-//! Self-checks, sharing by offset and the map of the data area, behind
-//! [`Handles`]' `Recover` impl.
+//! Statistics, self-checks, sharing by offset and the map of the data
+//! area (the last three behind [`Handles`]' `Recover` impl).
 //!
 //! `check` verifies, read-only and bounded: the cursor; every entry's
 //! state, generations and bounds below the cursor; no two blocks overlap;
@@ -16,10 +16,59 @@ use crate::layout::{JOURNAL_COMMITTED, OFF_JOURNAL, OFF_LOCK, OFF_TOP, SEATS, SE
 use crate::word::{Loc, Meta, ALLOCATING, FREE, LIVE};
 use shm_layout::sync::Ordering;
 use shm_layout::{
-    CheckReport, Error, Liveness, Offset, OwnerId, OwnerSlot, Result, Run, RunKind, SegmentView,
+    AllocStats, CheckReport, Error, Liveness, Offset, OwnerId, OwnerSlot, Result, Run, RunKind,
+    SegmentView,
 };
 
 impl<S: AsRef<SegmentView>> Handles<S> {
+    /// Live bytes (each block rounded to 8) and live handles, read off
+    /// the table: LIVE entries whose block is not DEAD. A snapshot
+    /// (exact while nobody allocates or frees); O(entries used).
+    pub(crate) fn live_totals(&self) -> Result<(u64, u64)> {
+        let (mut bytes, mut count) = (0u64, 0u64);
+        for index in 0..self.used()? {
+            let e = self.entry(index)?;
+            // Acquire: pairs with the alloc's LIVE store (size and loc
+            // were written before it).
+            let m = Meta::unpack(e.meta.load(Ordering::Acquire));
+            if m.state != LIVE {
+                continue;
+            }
+            // Acquire: the loc word's last writer (a move or a kill).
+            let l = Loc::unpack(e.loc.load(Ordering::Acquire));
+            if l.dead || l.gen16 != m.gen as u16 {
+                continue; // freed, or being freed
+            }
+            // Relaxed: written before LIVE; a corrupt size only saturates.
+            let len = e.size.load(Ordering::Relaxed);
+            bytes = bytes.saturating_add(round8(len));
+            count += 1;
+        }
+        Ok((bytes, count))
+    }
+
+    /// Statistics: `used` is live bytes (rounded to 8), `allocations` live
+    /// handles, `high_water` the bump cursor (bytes of the data area handed
+    /// out since the last compaction), `available` the free bytes in all
+    /// (fragmentation may need a compaction to use them).
+    ///
+    /// `used` and `allocations` are counted from the handle table, not
+    /// kept in counters, so a process killed inside `alloc` or `free`
+    /// cannot leave them wrong: O(handle entries used) per call. A snapshot
+    /// while others allocate and free; a corrupt table reads as zero.
+    pub fn stats(&self) -> AllocStats {
+        let (bytes, allocations) = self.live_totals().unwrap_or((0, 0));
+        let used = bytes.min(self.data_len);
+        AllocStats {
+            capacity: self.data_len,
+            used,
+            available: self.data_len - used,
+            // Relaxed: statistics.
+            high_water: self.word(OFF_TOP).map_or(0, |w| w.load(Ordering::Relaxed)),
+            allocations,
+        }
+    }
+
     /// Each seat's holder, and the entries its records name.
     fn seat_table(&self, report: &mut CheckReport) -> Result<Vec<(Option<OwnerId>, Vec<u64>)>> {
         let mut seats = Vec::with_capacity(SEATS as usize);

@@ -2,15 +2,15 @@
 //! detach, allocation and free.
 
 use crate::layout::{
-    hint_words, hints_off, seats_off, ENTRY_LEN, FORMAT_WORD, MAX_HANDLES, OFF_CAPACITY,
-    OFF_FORMAT, OFF_TABLE, OFF_TOP, OFF_USED, SEATS, SEAT_LEN,
+    seats_off, ENTRY_LEN, FORMAT_WORD, MAX_HANDLES, OFF_CAPACITY, OFF_FORMAT, OFF_TABLE, OFF_TOP,
+    OFF_USED, SEATS, SEAT_LEN,
 };
 use crate::seat::SeatPins;
-use crate::word::{try_kill, KillTry, Loc, Meta, ALLOCATING, FREE, LIVE, MAX_DATA_LEN};
+use crate::word::{try_kill, KillTry, Loc, Meta, FREE, LIVE, MAX_DATA_LEN};
 use shm_layout::sync::{AtomicBool, AtomicU64, Ordering};
 use shm_layout::{
-    fork_generation, AllocStats, AllocatorKind, Error, Offset, OwnerId, OwnerSlot, ProcTable,
-    RegionId, Registration, Result, SegmentView, CACHE_LINE, PARAM_NAMES,
+    fork_generation, AllocatorKind, Error, Offset, OwnerId, OwnerSlot, ProcTable, RegionId,
+    Registration, Result, SegmentView, CACHE_LINE, PARAM_NAMES,
 };
 use std::fmt;
 
@@ -26,9 +26,6 @@ pub(crate) const fn round8(size: u64) -> u64 {
 /// How many times a pin or free waits for a block being moved or freed
 /// (yielding each time) before it gives up.
 pub(crate) const MOVE_WAIT: u32 = 1 << 16;
-
-/// Hint words an allocation looks at before it takes a never-used entry.
-const FIRST_HINT_WORDS: u64 = 4;
 
 /// How many times a free that found a pin bit tries again (a pin attempt
 /// that saw the free's flag takes its bit back at once).
@@ -107,7 +104,7 @@ pub struct Handles<S: AsRef<SegmentView>> {
     auto_compact: AtomicBool,
     /// The hint word where the last allocation found an entry
     /// (process-local).
-    cursor: AtomicU64,
+    pub(crate) cursor: AtomicU64,
 }
 
 impl<S: AsRef<SegmentView>> fmt::Debug for Handles<S> {
@@ -313,32 +310,6 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         Ok(OwnerSlot::from_atomic(self.seat_word(s, 0)?))
     }
 
-    fn hint(&self, word: u64) -> Result<&AtomicU64> {
-        self.word(hints_off(self.capacity) + word * 8)
-    }
-
-    /// Whether entry `idx`'s free hint is set.
-    pub(crate) fn hinted(&self, idx: u64) -> Result<bool> {
-        // Relaxed: a hint (the entry's meta decides).
-        Ok(self.hint(idx / 64)?.load(Ordering::Relaxed) & (1 << (idx % 64)) != 0)
-    }
-
-    /// Says entry `idx` is free (after its meta word says so).
-    pub(crate) fn set_hint(&self, idx: u64) -> Result<()> {
-        // Release: pairs with the Acquire of the hint scan, so the FREE
-        // meta word is seen with the bit (its CAS re-reads anyway).
-        self.hint(idx / 64)?
-            .fetch_or(1 << (idx % 64), Ordering::Release);
-        Ok(())
-    }
-
-    fn clear_hint(&self, idx: u64) -> Result<()> {
-        // Relaxed: a hint; only the taker of the entry clears it.
-        self.hint(idx / 64)?
-            .fetch_and(!(1 << (idx % 64)), Ordering::Relaxed);
-        Ok(())
-    }
-
     pub(crate) fn corrupt(&self, what: impl Into<String>, at: u64) -> Error {
         Error::Corrupt {
             segment: self.view().name().to_string(),
@@ -354,103 +325,6 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             .word(OFF_USED)?
             .load(Ordering::Acquire)
             .min(self.capacity))
-    }
-
-    /// Takes entry `idx` for this seat if it is FREE: one CAS of its meta
-    /// word to ALLOCATING with this seat, which is both the take and the
-    /// record of who took it (no instant at which the entry is nobody's
-    /// and off every free list). Then clears its hint.
-    fn claim(&self, idx: u64) -> Result<Option<Meta>> {
-        let e = self.entry(idx)?;
-        // Relaxed: the CAS re-reads.
-        let w = e.meta.load(Ordering::Relaxed);
-        let m = Meta::unpack(w);
-        if m.state != FREE {
-            return Ok(None);
-        }
-        let taken = Meta {
-            gen: m.gen,
-            state: ALLOCATING,
-            shared: false,
-            seat: self.seat,
-        };
-        // AcqRel: the Acquire pairs with the Release of the free (retire)
-        // that made the entry FREE; the Release orders our take before the
-        // cursor move (`reserve`) that the compactor Acquires.
-        if e.meta
-            .compare_exchange(w, taken.pack(), Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
-            return Ok(None);
-        }
-        self.clear_hint(idx)?;
-        Ok(Some(taken))
-    }
-
-    /// A FREE entry from hint word `wi`, taken.
-    fn take_hinted(&self, wi: u64) -> Result<Option<(u64, Meta)>> {
-        // Acquire: see `set_hint`.
-        let mut bits = self.hint(wi)?.load(Ordering::Acquire);
-        while bits != 0 {
-            let idx = wi * 64 + u64::from(bits.trailing_zeros());
-            bits &= bits - 1;
-            if idx >= self.capacity {
-                continue; // a stray bit past the table: not an entry
-            }
-            if let Some(m) = self.claim(idx)? {
-                // Relaxed: a process-local hint.
-                self.cursor.store(wi, Ordering::Relaxed);
-                return Ok(Some((idx, m)));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Takes an entry: a hinted free one near the last, else a never-used
-    /// one, else any hinted one. `None` when every entry is taken.
-    fn take_entry(&self) -> Result<Option<(u64, Meta)>> {
-        let words = hint_words(self.capacity);
-        // Relaxed: a process-local hint.
-        let start = self.cursor.load(Ordering::Relaxed) % words;
-        for i in 0..words.min(FIRST_HINT_WORDS) {
-            if let Some(t) = self.take_hinted((start + i) % words)? {
-                return Ok(Some(t));
-            }
-        }
-        let used = self.word(OFF_USED)?;
-        // Relaxed: the CAS decides.
-        let mut u = used.load(Ordering::Relaxed);
-        while u < self.capacity {
-            // AcqRel: see `used`.
-            match used.compare_exchange_weak(u, u + 1, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => {
-                    // A never-used entry is FREE; a reclaim may have
-                    // hinted it meanwhile and someone taken it: try again.
-                    if let Some(m) = self.claim(u)? {
-                        return Ok(Some((u, m)));
-                    }
-                    // Relaxed: as above.
-                    u = used.load(Ordering::Relaxed);
-                }
-                Err(now) => u = now,
-            }
-            shm_layout::sync::spin_loop();
-        }
-        for wi in 0..words {
-            if let Some(t) = self.take_hinted(wi)? {
-                return Ok(Some(t));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Gives back an entry this seat took but did not make LIVE.
-    fn put_back(&self, idx: u64, gen: u32) -> Result<()> {
-        // Release: the FREE state before its hint.
-        self.entry(idx)?
-            .meta
-            .store(Meta::free(gen).pack(), Ordering::Release);
-        self.set_hint(idx)
     }
 
     /// Reserves `len` bytes of the data area with the bump cursor.
@@ -642,32 +516,6 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         ))
     }
 
-    /// Live bytes (each block rounded to 8) and live handles, read off
-    /// the table: LIVE entries whose block is not DEAD. A snapshot
-    /// (exact while nobody allocates or frees); O(entries used).
-    pub(crate) fn live_totals(&self) -> Result<(u64, u64)> {
-        let (mut bytes, mut count) = (0u64, 0u64);
-        for index in 0..self.used()? {
-            let e = self.entry(index)?;
-            // Acquire: pairs with the alloc's LIVE store (size and loc
-            // were written before it).
-            let m = Meta::unpack(e.meta.load(Ordering::Acquire));
-            if m.state != LIVE {
-                continue;
-            }
-            // Acquire: the loc word's last writer (a move or a kill).
-            let l = Loc::unpack(e.loc.load(Ordering::Acquire));
-            if l.dead || l.gen16 != m.gen as u16 {
-                continue; // freed, or being freed
-            }
-            // Relaxed: written before LIVE; a corrupt size only saturates.
-            let len = e.size.load(Ordering::Relaxed);
-            bytes = bytes.saturating_add(round8(len));
-            count += 1;
-        }
-        Ok((bytes, count))
-    }
-
     /// The allocation's size.
     pub fn size_of(&self, h: Handle) -> Result<u64> {
         let (e, _) = self.live(h)?;
@@ -702,28 +550,6 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             .compare_exchange(m.pack(), shared, Ordering::AcqRel, Ordering::Relaxed)
             .map(|_| ())
             .map_err(|_| Self::stale(h))
-    }
-
-    /// Statistics: `used` is live bytes (rounded to 8), `allocations` live
-    /// handles, `high_water` the bump cursor (bytes of the data area handed
-    /// out since the last compaction), `available` the free bytes in all
-    /// (fragmentation may need a compaction to use them).
-    ///
-    /// `used` and `allocations` are counted from the handle table, not
-    /// kept in counters, so a process killed inside `alloc` or `free`
-    /// cannot leave them wrong: O(handle entries used) per call. A snapshot
-    /// while others allocate and free; a corrupt table reads as zero.
-    pub fn stats(&self) -> AllocStats {
-        let (bytes, allocations) = self.live_totals().unwrap_or((0, 0));
-        let used = bytes.min(self.data_len);
-        AllocStats {
-            capacity: self.data_len,
-            used,
-            available: self.data_len - used,
-            // Relaxed: statistics.
-            high_water: self.word(OFF_TOP).map_or(0, |w| w.load(Ordering::Relaxed)),
-            allocations,
-        }
     }
 
     /// The data area's segment offset.

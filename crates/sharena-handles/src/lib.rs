@@ -73,6 +73,8 @@ mod check;
 #[cfg(not(shm_loom))]
 mod compact;
 #[cfg(not(shm_loom))]
+mod entries;
+#[cfg(not(shm_loom))]
 mod heap;
 mod layout;
 #[cfg(not(shm_loom))]
