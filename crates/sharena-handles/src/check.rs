@@ -3,7 +3,8 @@
 //!
 //! `check` verifies, read-only and bounded: the cursor; every entry's
 //! state, generations and bounds below the cursor; no two blocks overlap;
-//! every free entry is hinted (else no allocation finds it: lost); every
+//! every free entry is hinted, and every hint word with a bit summarized
+//! (else no allocation finds it: lost); every
 //! ALLOCATING or unshared LIVE entry names a taken seat (else nobody frees
 //! it: lost); every pin bit names a taken seat whose record names the
 //! entry (else the block is pinned for ever); no free is left undecided
@@ -221,6 +222,18 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                     });
                 }
                 s => report.problem(at, format!("handle {index} has state {s}")),
+            }
+        }
+        for wi in 0..crate::layout::hint_words(self.capacity) {
+            // Relaxed: hints (a snapshot).
+            if self.hint(wi)?.load(Ordering::Relaxed) != 0 && !self.summarized(wi)? {
+                report.problem(
+                    self.state_off,
+                    format!(
+                        "free hints of entries {}.. have no summary bit (lost)",
+                        wi * 64
+                    ),
+                );
             }
         }
         blocks.sort_unstable_by_key(|b| b.off);

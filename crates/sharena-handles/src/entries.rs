@@ -5,23 +5,35 @@
 //! took it, so a process killed anywhere leaves every entry either FREE or
 //! naming a seat. Free entries are found through a bitmap after the seats,
 //! one bit per entry, set after an entry becomes FREE and cleared by its
-//! taker after the take. The bitmap is only a hint (the meta word
+//! taker after the take, and a summary above it, one bit per hint word,
+//! set while the word may have a bit. Both are only hints (the meta word
 //! decides: a set bit of a taken entry only costs a failed CAS), so a
-//! reclaim may set the bit of every FREE entry whose bit a death left
-//! clear, with no race to lose: no entry is ever lost to the table.
+//! reclaim may set the bit of every FREE entry, and the summary bit of
+//! every hint word with a bit, that a death left clear, with no race to
+//! lose: no entry is ever lost to the table.
+//!
+//! An allocation looks through the summary first (from where it last
+//! found one, wrapping), so freed entries are reused before a never-used
+//! one is taken, and the table in use (what every scan walks) stays as
+//! large as the most entries ever live at once. A summary bit is cleared
+//! only when its hint word reads empty, and the clear and a free's setting
+//! of a hint bit are a Dekker pair (`word::dekker`): either the free sees
+//! the summary bit clear and sets it, or the clearer sees the hint bit and
+//! sets the summary bit back.
 
 use crate::heap::Handles;
-use crate::layout::{hint_words, hints_off, OFF_USED};
-use crate::word::{Meta, ALLOCATING, FREE};
+use crate::layout::{hint_words, hints_off, summary_off, summary_words, OFF_USED};
+use crate::word::{dekker, Meta, ALLOCATING, FREE};
 use shm_layout::sync::{AtomicU64, Ordering};
 use shm_layout::{Result, SegmentView};
-
-/// Hint words an allocation looks at before it takes a never-used entry.
-const FIRST_HINT_WORDS: u64 = 4;
 
 impl<S: AsRef<SegmentView>> Handles<S> {
     pub(crate) fn hint(&self, word: u64) -> Result<&AtomicU64> {
         self.word(hints_off(self.capacity) + word * 8)
+    }
+
+    pub(crate) fn summary(&self, word: u64) -> Result<&AtomicU64> {
+        self.word(summary_off(self.capacity) + word * 8)
     }
 
     /// Whether entry `idx`'s free hint is set.
@@ -30,12 +42,50 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         Ok(self.hint(idx / 64)?.load(Ordering::Relaxed) & (1 << (idx % 64)) != 0)
     }
 
-    /// Says entry `idx` is free (after its meta word says so).
+    /// Whether hint word `wi`'s summary bit is set.
+    pub(crate) fn summarized(&self, wi: u64) -> Result<bool> {
+        // Relaxed: a hint.
+        Ok(self.summary(wi / 64)?.load(Ordering::Relaxed) & (1 << (wi % 64)) != 0)
+    }
+
+    /// Says entry `idx` is free (after its meta word says so): its hint
+    /// bit, then its word's summary bit if that reads clear.
     pub(crate) fn set_hint(&self, idx: u64) -> Result<()> {
+        let wi = idx / 64;
         // Release: pairs with the Acquire of the hint scan, so the FREE
         // meta word is seen with the bit (its CAS re-reads anyway).
-        self.hint(idx / 64)?
-            .fetch_or(1 << (idx % 64), Ordering::Release);
+        self.hint(wi)?.fetch_or(1 << (idx % 64), Ordering::Release);
+        dekker();
+        if !self.summarized(wi)? {
+            self.set_summary(wi)?;
+        }
+        Ok(())
+    }
+
+    /// Sets hint word `wi`'s summary bit.
+    pub(crate) fn set_summary(&self, wi: u64) -> Result<()> {
+        // Release: pairs with the Acquire of the summary scan.
+        self.summary(wi / 64)?
+            .fetch_or(1 << (wi % 64), Ordering::Release);
+        Ok(())
+    }
+
+    /// Clears hint word `wi`'s summary bit if the word reads empty, and
+    /// sets it back if a bit appeared meanwhile (module doc).
+    fn settle_summary(&self, wi: u64) -> Result<()> {
+        let hint = self.hint(wi)?;
+        // Relaxed: a hint; the Dekker pair below decides.
+        if hint.load(Ordering::Relaxed) != 0 {
+            return Ok(());
+        }
+        // Relaxed: as above.
+        self.summary(wi / 64)?
+            .fetch_and(!(1 << (wi % 64)), Ordering::Relaxed);
+        dekker();
+        // Relaxed: as above.
+        if hint.load(Ordering::Relaxed) != 0 {
+            self.set_summary(wi)?;
+        }
         Ok(())
     }
 
@@ -88,23 +138,34 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                 continue; // a stray bit past the table: not an entry
             }
             if let Some(m) = self.claim(idx)? {
-                // Relaxed: a process-local hint.
-                self.cursor.store(wi, Ordering::Relaxed);
                 return Ok(Some((idx, m)));
             }
         }
         Ok(None)
     }
 
-    /// Takes an entry: a hinted free one near the last, else a never-used
-    /// one, else any hinted one. `None` when every entry is taken.
+    /// Takes an entry: a hinted free one (looking from where the last was
+    /// found), else a never-used one. `None` when every entry is taken.
     pub(crate) fn take_entry(&self) -> Result<Option<(u64, Meta)>> {
-        let words = hint_words(self.capacity);
+        let (hints, words) = (hint_words(self.capacity), summary_words(self.capacity));
         // Relaxed: a process-local hint.
         let start = self.cursor.load(Ordering::Relaxed) % words;
-        for i in 0..words.min(FIRST_HINT_WORDS) {
-            if let Some(t) = self.take_hinted((start + i) % words)? {
-                return Ok(Some(t));
+        for i in 0..words {
+            let si = (start + i) % words;
+            // Acquire: pairs with `set_summary`'s Release.
+            let mut bits = self.summary(si)?.load(Ordering::Acquire);
+            while bits != 0 {
+                let wi = si * 64 + u64::from(bits.trailing_zeros());
+                bits &= bits - 1;
+                if wi >= hints {
+                    continue; // a stray bit past the hints
+                }
+                if let Some(t) = self.take_hinted(wi)? {
+                    // Relaxed: a process-local hint.
+                    self.cursor.store(si, Ordering::Relaxed);
+                    return Ok(Some(t));
+                }
+                self.settle_summary(wi)?;
             }
         }
         let used = self.word(OFF_USED)?;
@@ -126,11 +187,6 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             }
             shm_layout::sync::spin_loop();
         }
-        for wi in 0..words {
-            if let Some(t) = self.take_hinted(wi)? {
-                return Ok(Some(t));
-            }
-        }
         Ok(None)
     }
 
@@ -141,5 +197,17 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             .meta
             .store(Meta::free(gen).pack(), Ordering::Release);
         self.set_hint(idx)
+    }
+
+    /// A reclaim's repair of the summary: every hint word with a bit has
+    /// its summary bit (a free killed between the two left it clear).
+    pub(crate) fn repair_summary(&self) -> Result<()> {
+        for wi in 0..hint_words(self.capacity) {
+            // Relaxed: hints.
+            if self.hint(wi)?.load(Ordering::Relaxed) != 0 && !self.summarized(wi)? {
+                self.set_summary(wi)?;
+            }
+        }
+        Ok(())
     }
 }

@@ -102,7 +102,7 @@ pub struct Handles<S: AsRef<SegmentView>> {
     fork_gen: u64,
     reg: Option<Registration>,
     auto_compact: AtomicBool,
-    /// The hint word where the last allocation found an entry
+    /// The summary word where the last allocation found an entry
     /// (process-local).
     pub(crate) cursor: AtomicU64,
 }

@@ -47,9 +47,20 @@ pub const fn hint_words(handles: u64) -> u64 {
     handles.div_ceil(64)
 }
 
+/// Where the hint summary begins: one bit per hint word (set while the
+/// word may have a bit), after the hints.
+pub const fn summary_off(handles: u64) -> u64 {
+    hints_off(handles) + hint_words(handles) * 8
+}
+
+/// Words of the hint summary.
+pub const fn summary_words(handles: u64) -> u64 {
+    hint_words(handles).div_ceil(64)
+}
+
 /// State region bytes for `handles` entries.
 pub const fn state_len(handles: u64) -> u64 {
-    hints_off(handles) + hint_words(handles) * 8
+    summary_off(handles) + summary_words(handles) * 8
 }
 
 /// A default handle capacity for a segment of `size` bytes: one entry per

@@ -14,8 +14,9 @@
 //! A reclaim also repairs what a death anywhere can leave: a dead
 //! compactor's lock and journal (the move is finished or undone), a free
 //! its freer did not decide (`word::settle_kill`), a free decided but not
-//! retired (LIVE and DEAD), and free entries whose hint was never set. No
-//! counter needs repair: statistics and `check` count the table itself.
+//! retired (LIVE and DEAD), and free entries whose hint (or hint word's
+//! summary bit) was never set. No counter needs repair: statistics and
+//! `check` count the table itself.
 
 use crate::heap::{round8, Entry, Handles};
 use crate::layout::{SEATS, SEAT_RECORDS};
@@ -141,6 +142,9 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                 }
                 _ => {}
             }
+        }
+        if repair {
+            self.repair_summary()?;
         }
         for s in (0..SEATS).filter(|s| seats & (1 << s) != 0) {
             // The release's orderings: `OwnerSlot::release`.

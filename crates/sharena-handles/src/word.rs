@@ -40,7 +40,7 @@ use shm_layout::sync::{fence, AtomicU64, Ordering};
 /// (pin against move or free): of two sides that each write, fence and
 /// read, at least one reads the other's write.
 #[inline(always)]
-fn dekker() {
+pub(crate) fn dekker() {
     // SYNC POINT (Dekker, SeqCst fence): pairs with the same fence on the
     // other side (`try_pin` against `begin_move`, `try_kill`,
     // `settle_kill`).

@@ -175,6 +175,25 @@ fn some(heap: &Handles, _: &str) -> Result<Vec<Mine>, String> {
     Ok(m)
 }
 
+/// A full 160-entry table (three hint words) but for entries 5 and 150:
+/// the victim's takes empty two hint words, so their summary bits go, and
+/// its free of the entry in the last word sets one again.
+fn full_table(heap: &Handles, _: &str) -> Result<Vec<Mine>, String> {
+    let mut all = Vec::new();
+    while let Ok(m) = mine(heap, 8) {
+        all.push(m);
+    }
+    let mut kept = Vec::new();
+    for m in all {
+        if matches!(m.h.index(), 5 | 150) {
+            heap.free(m.h).map_err(err)?;
+        } else {
+            kept.push(m);
+        }
+    }
+    Ok(kept)
+}
+
 /// The data area filled with 16 KiB blocks, every other one freed: a
 /// 64 KiB allocation fits only after a compaction.
 fn fragmented(heap: &Handles, _: &str) -> Result<Vec<Mine>, String> {
@@ -220,6 +239,19 @@ fn entries(h: &Handles, n: &mut Notes, _: &[Mine]) -> Result<(), String> {
     }
     own(h, 16, n)?;
     own(h, 24, n)?;
+    Ok(())
+}
+
+/// Takes the two free entries of [`full_table`], finds the table full
+/// (clearing the summary bits of the emptied hint words), then frees the
+/// one in the last word: a free into a word whose summary bit is clear.
+fn summary(heap: &Handles, notes: &mut Notes, _: &[Mine]) -> Result<(), String> {
+    own(heap, 8, notes)?;
+    let last = own(heap, 8, notes)?;
+    if heap.alloc(8).is_ok() {
+        return Err("the table should be full".into());
+    }
+    heap.free(last).map_err(err)?;
     Ok(())
 }
 
@@ -327,6 +359,13 @@ static SCENARIOS: &[Hs] = &[
         setup: some,
         open_first: true,
         body: entries,
+    },
+    Hs {
+        name: "entries-summary",
+        handles: 160,
+        setup: full_table,
+        open_first: true,
+        body: summary,
     },
     Hs {
         name: "pin-unpin",
