@@ -105,6 +105,9 @@ pub struct Handles<S: AsRef<SegmentView>> {
     /// The summary word where the last allocation found an entry
     /// (process-local).
     pub(crate) cursor: AtomicU64,
+    /// Seats a reclaim adopted and kept, a block of theirs being busy
+    /// then: finished by the next reclaim or by `Drop` (process-local).
+    pub(crate) deferred: AtomicU64,
 }
 
 impl<S: AsRef<SegmentView>> fmt::Debug for Handles<S> {
@@ -242,6 +245,7 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             reg,
             auto_compact: AtomicBool::new(false),
             cursor: AtomicU64::new(0),
+            deferred: AtomicU64::new(0),
         })
     }
 

@@ -17,6 +17,14 @@
 //! retired (LIVE and DEAD), and free entries whose hint (or hint word's
 //! summary bit) was never set. No counter needs repair: statistics and
 //! `check` count the table itself.
+//!
+//! A reclaim never waits for another live process: a dead seat's block
+//! that a live compactor is moving (or a live seat is freeing) right then
+//! is left for later, and the seat with it: the reclaimer keeps the seat
+//! (process-locally noted) and finishes it in its next `reclaim_dead`, or
+//! in its `Drop`; should the reclaimer die first, the seat is held by a
+//! dead process and the next reclaim adopts it. A block another seat pins
+//! (it cannot be freed under the pin) goes to the reclaimer instead.
 
 use crate::heap::{round8, Entry, Handles};
 use crate::layout::{SEATS, SEAT_RECORDS};
@@ -30,16 +38,27 @@ use shm_layout::{
 };
 use std::time::Instant;
 
-/// Turns a reclaim waits at most for one block being moved or freed by
-/// someone else before it hands the block over instead of freeing it.
+/// Turns an attachment's `Drop` waits at most for one of its blocks being
+/// moved or freed by someone else before it shares the block instead of
+/// freeing it (a reclaim does not wait: it defers).
 const BUSY_TURNS: u32 = 1 << 12;
 
 /// Tries a reclaim makes to free a block whose pin word shows a bit (a
 /// pin attempt racing it takes its bit back at once).
 const PINNED_TRIES: u32 = 4;
 
+/// What a free of an ending seat's block did.
+enum Freed {
+    /// Freed, this many bytes.
+    Bytes(u64),
+    /// Gone already, or handed to the heir.
+    Nothing,
+    /// Busy (moved or freed by a live process): left for a later pass.
+    Later,
+}
+
 /// What becomes of an ending seat's unshared block that cannot be freed
-/// (another seat pins it).
+/// (another seat pins it), and whether a busy one is waited for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Heir {
     /// It is shared (the attachment's own `Drop`: it leaves).
@@ -72,16 +91,18 @@ impl<S: AsRef<SegmentView>> Handles<S> {
     /// which `self` holds now (adopted, or its own): drops their pins,
     /// gives back their ALLOCATING entries and frees their unshared LIVE
     /// blocks (a block another seat pins goes to `heir`), then releases the
-    /// seats. With `repair` (a reclaim), also settles the frees of gone
-    /// seats, retires decided frees and hints unhinted free entries, over
-    /// the whole table. Returns the blocks and bytes freed.
+    /// seats, except (for [`Heir::Me`]) those with a block busy right now.
+    /// With `repair` (a reclaim), also settles the frees of gone seats,
+    /// retires decided frees and hints unhinted free entries, over the
+    /// whole table. Returns the blocks and bytes freed, and the seats kept.
     pub(crate) fn end_seats(
         &self,
         seats: u64,
         heir: Heir,
         repair: bool,
         live: &mut Liveness,
-    ) -> Result<(u64, u64)> {
+    ) -> Result<(u64, u64, u64)> {
+        let mut kept = 0u64;
         for s in (0..SEATS).filter(|s| seats & (1 << s) != 0) {
             self.drop_pins_of(s)?;
         }
@@ -134,9 +155,13 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                             }
                         }
                     } else if owned && !m.shared {
-                        if let Some(len) = self.free_owned(idx, &e, m, heir, live)? {
-                            blocks += 1;
-                            bytes = bytes.saturating_add(len);
+                        match self.free_owned(idx, &e, m, seats, heir, live)? {
+                            Freed::Bytes(len) => {
+                                blocks += 1;
+                                bytes = bytes.saturating_add(len);
+                            }
+                            Freed::Nothing => {}
+                            Freed::Later => kept |= 1 << m.seat,
                         }
                     }
                 }
@@ -146,33 +171,39 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         if repair {
             self.repair_summary()?;
         }
-        for s in (0..SEATS).filter(|s| seats & (1 << s) != 0) {
+        for s in (0..SEATS).filter(|s| (seats & !kept) & (1 << s) != 0) {
             // The release's orderings: `OwnerSlot::release`.
             self.seat_slot(s)?.release(self.me);
         }
-        Ok((blocks, bytes))
+        Ok((blocks, bytes, kept))
     }
 
     /// Frees an ending seat's unshared block (of meta `m`); one that stays
-    /// pinned, or busy past [`BUSY_TURNS`], goes to `heir`. The bytes
-    /// freed, if this call freed it.
+    /// pinned goes to `heir`; one that is busy is left for later
+    /// ([`Heir::Me`]), or waited for up to [`BUSY_TURNS`] and then shared
+    /// ([`Heir::Share`]).
     fn free_owned(
         &self,
         idx: u64,
         e: &Entry<'_>,
         m: Meta,
+        seats: u64,
         heir: Heir,
         live: &mut Liveness,
-    ) -> Result<Option<u64>> {
+    ) -> Result<Freed> {
         let mut pinned = 0;
         for turn in 0..BUSY_TURNS {
             match try_kill(e.loc, e.pins, self.seat, m.gen as u16) {
                 KillTry::Killed(_) => {
                     // Relaxed: written before LIVE.
                     let len = round8(e.size.load(Ordering::Relaxed));
-                    return Ok(self.retire(idx, e, m)?.then_some(len));
+                    return Ok(if self.retire(idx, e, m)? {
+                        Freed::Bytes(len)
+                    } else {
+                        Freed::Nothing
+                    });
                 }
-                KillTry::Gone => return Ok(None),
+                KillTry::Gone => return Ok(Freed::Nothing),
                 KillTry::Pinned => {
                     pinned += 1;
                     if pinned >= PINNED_TRIES {
@@ -181,20 +212,24 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                     shm_layout::sync::spin_loop();
                 }
                 KillTry::Busy(l) => {
+                    if let Some(k) = l.killing {
+                        if k != self.seat && (seats & (1 << k) != 0 || self.seat_gone(k, live)?) {
+                            settle_kill(e.loc, e.pins, l.pack());
+                            continue;
+                        }
+                    }
+                    if heir == Heir::Me {
+                        return Ok(Freed::Later);
+                    }
                     if l.moving && turn % 256 == 255 {
                         self.recover_dead_compactor()?;
-                    }
-                    if let Some(k) = l.killing {
-                        if k != self.seat && self.seat_gone(k, live)? {
-                            settle_kill(e.loc, e.pins, l.pack());
-                        }
                     }
                     shm_layout::sync::yield_now();
                 }
             }
         }
         self.hand_over(e, m, heir);
-        Ok(None)
+        Ok(Freed::Nothing)
     }
 
     /// Gives a block that could not be freed to `heir` (one CAS of its
@@ -217,10 +252,14 @@ impl<S: AsRef<SegmentView>> Handles<S> {
 
     /// The attachment ends (its `Drop`): its unshared blocks are freed (or
     /// shared, if another seat pins them), its seat released.
+    /// Seats it adopted in a reclaim and kept (a block was busy) are
+    /// ended with it.
     pub(crate) fn leave(&self) -> Result<()> {
         debug_assert!(self.pins.is_empty(), "a Pin outlived its heap");
         let mut live = Liveness::new(self.me);
-        self.end_seats(1 << self.seat, Heir::Share, false, &mut live)?;
+        // Relaxed: process-local.
+        let kept = self.deferred.swap(0, Ordering::Relaxed);
+        self.end_seats(kept | 1 << self.seat, Heir::Share, false, &mut live)?;
         Ok(())
     }
 }
@@ -238,14 +277,19 @@ impl<S: AsRef<SegmentView>> Recover for Handles<S> {
         let started = Instant::now();
         self.recover_dead_compactor()?;
         let mut live = Liveness::new(self.me);
-        let (mut seats, mut dead) = (0u64, Vec::new());
-        for s in (0..SEATS).filter(|&s| s != self.seat) {
+        // Relaxed: process-local; seats an earlier reclaim kept.
+        let kept_before = self.deferred.swap(0, Ordering::Relaxed);
+        let mut seats = kept_before;
+        let mut dead = Vec::new();
+        for s in (0..SEATS).filter(|&s| s != self.seat && kept_before & (1 << s) == 0) {
             if let Adoption::Adopted(id) = self.seat_slot(s)?.adopt_if_dead(self.me, &mut live) {
                 seats |= 1 << s;
                 dead.push(id);
             }
         }
-        let (blocks, bytes) = self.end_seats(seats, Heir::Me, true, &mut live)?;
+        let (blocks, bytes, kept) = self.end_seats(seats, Heir::Me, true, &mut live)?;
+        // Relaxed: process-local.
+        self.deferred.fetch_or(kept, Ordering::Relaxed);
         finish_reclaim(self.view(), started, &dead, blocks, bytes)
     }
 
