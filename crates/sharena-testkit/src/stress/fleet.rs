@@ -1,6 +1,7 @@
 //! The parent's side of a stress run: forks the workers from the
 //! command's single-threaded `main`, reaps them, kills one at random on
-//! request and forks its replacement, and on every exit path kills and
+//! request (anywhere: inside a pin, an allocation, a compaction) and forks
+//! its replacement, and on every exit path kills and
 //! reaps whatever still runs (so no worker outlives the command).
 
 use super::shared::{Claims, Control, Tally, NO_PHASE};
@@ -8,16 +9,10 @@ use super::worker::{self, Env};
 use crate::harness::{die_with_parent, fork_child, kill, try_wait, wait, Exit};
 use crate::run::Failure;
 use crate::subject::Subject;
-use nix::errno::Errno;
 use nix::sys::signal::Signal;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpid, Pid};
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
-
-/// How many times `kill_one` stops a worker that holds a pin, lets it run
-/// on and tries again, before it kills it anyway.
-const STOP_TRIES: u32 = 1000;
 
 /// The workers of one run, slot by slot.
 pub struct Fleet<'a, S> {
@@ -123,8 +118,8 @@ impl<'a, S: Subject> Fleet<'a, S> {
         }
     }
 
-    /// SIGKILLs the worker of a slot chosen by `draw`, reaps it, and forks
-    /// its replacement.
+    /// SIGKILLs the worker of a slot chosen by `draw`, wherever it is,
+    /// reaps it, and forks its replacement.
     pub fn kill_one(&mut self, draw: u64) -> Result<(), Failure> {
         let live: Vec<usize> = (0..self.slots.len())
             .filter(|k| self.slots[*k].is_some())
@@ -136,48 +131,10 @@ impl<'a, S: Subject> Fleet<'a, S> {
         let Some(pid) = self.slots[k] else {
             return Ok(());
         };
-        if S::PINS {
-            if let Some(status) = self.stop_unpinned(k, pid) {
-                // It ended on its own meanwhile.
-                self.reaped(k, status, true);
-                return self.spawn(k);
-            }
-        }
         kill(pid, Signal::SIGKILL);
         let status = wait(pid);
         self.reaped(k, status, true);
         self.spawn(k)
-    }
-
-    /// Stops slot `k`'s worker at a moment it holds no pin (a pin records
-    /// no owner, so one held by a killed process strands its block for
-    /// good): SIGSTOP, wait until it is stopped, read its pin depth, and
-    /// let it run on and try again while it pins. The kill then lands on
-    /// any other instruction: in an allocation, a free, a compaction.
-    /// Returns the worker's status if it ended instead of stopping. After
-    /// [`STOP_TRIES`] tries it stays stopped wherever it is.
-    fn stop_unpinned(&self, k: usize, pid: Pid) -> Option<Exit> {
-        for _ in 0..STOP_TRIES {
-            kill(pid, Signal::SIGSTOP);
-            loop {
-                match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
-                    Err(Errno::EINTR) => {}
-                    Ok(WaitStatus::Stopped(..)) => break,
-                    Ok(status) => {
-                        if let Some(end) = Exit::from_wait(status) {
-                            return Some(end);
-                        }
-                    }
-                    Err(_) => return Some(Exit::Lost),
-                }
-            }
-            if !self.ctl.pinning(k) {
-                return None;
-            }
-            kill(pid, Signal::SIGCONT);
-            std::thread::sleep(Duration::from_micros(50));
-        }
-        None
     }
 
     /// Operations so far: reaped workers' and the running ones' latest

@@ -87,21 +87,14 @@ impl<'a, B: Blocks> Worker<'a, B> {
         }
     }
 
-    /// Runs `f` over the block's bytes; for kinds that pin, the control
-    /// line shows a pin from before it is taken until after it is dropped
-    /// (so the parent never kills this worker holding one). A pin that
-    /// waited out its bound for a move is tried again ([`Blocks::busy`]).
+    /// Runs `f` over the block's bytes (a handle heap pins the block
+    /// meanwhile: the parent may kill this worker holding the pin, which
+    /// the reclaim after the kill releases). A pin that waited out its
+    /// bound for a move is tried again ([`Blocks::busy`]).
     fn access<R>(&mut self, b: B::Block, len: u64, mut f: impl FnMut(*mut u8) -> R) -> Result<R> {
         let mut tries = 0;
         loop {
-            if B::PINS {
-                self.env.ctl.enter_pin(self.env.k);
-            }
-            let r = self.heap.with_bytes(b, len, &mut f);
-            if B::PINS {
-                self.env.ctl.leave_pin(self.env.k);
-            }
-            match r {
+            match self.heap.with_bytes(b, len, &mut f) {
                 Err(e) if B::busy(&e) && tries < BUSY_TRIES => {
                     tries += 1;
                     self.t.busy += 1;
