@@ -344,7 +344,10 @@ impl Subject for Handles {
     }
 
     fn reattach(&self) -> Result<Self> {
-        Handles::reattach(self)
+        let heap = Handles::reattach(self)?;
+        // A worker's handle, as `open` makes it.
+        heap.set_auto_compact(true);
+        Ok(heap)
     }
 
     fn blocks(&self) -> impl Blocks + '_ {

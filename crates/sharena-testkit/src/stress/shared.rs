@@ -3,7 +3,9 @@
 //!
 //! - [`Control`]: a stop word, the phase word of reset kinds, and one
 //!   128-byte line per worker slot with its serial, the last phase it
-//!   finished, and its running counters (only that worker writes them).
+//!   finished, its running counters (only that worker writes them), and
+//!   whether it has attached (the parent unlinks the segment's name once
+//!   every first worker has).
 //! - [`Claims`]: the duplicate table, one `u32` per granule of the segment
 //!   under test. A worker CASes the entry of a block's start from 0 to its
 //!   serial after `alloc` and back to 0 before it gives the block back; a
@@ -25,7 +27,9 @@ const DONE_PHASE: u64 = 1;
 const FINISHED: u64 = 2;
 /// Worker line words: the counters of [`Tally`], in field order.
 const COUNTERS: u64 = 3;
-const _: () = assert!(COUNTERS + TALLY_WORDS as u64 <= LINE_WORDS);
+/// Worker line word: 1 once the worker has attached to the segment.
+const ATTACHED: u64 = LINE_WORDS - 1;
+const _: () = assert!(COUNTERS + TALLY_WORDS as u64 <= ATTACHED);
 /// `DONE_PHASE` of a worker that has finished no phase yet.
 pub const NO_PHASE: u64 = u64::MAX;
 
@@ -126,6 +130,19 @@ impl Control {
         }));
         // Relaxed: as above.
         (t, self.slot(k, FINISHED).load(Ordering::Relaxed) == 1)
+    }
+
+    /// Slot `k`'s worker has attached to the segment under test.
+    pub fn attached(&self, k: usize) {
+        // Release: pairs with the parent's Acquire in `is_attached` (its
+        // attachment is complete before the parent unlinks the name).
+        self.slot(k, ATTACHED).store(1, Ordering::Release);
+    }
+
+    /// Whether slot `k`'s worker has attached.
+    pub fn is_attached(&self, k: usize) -> bool {
+        // Acquire: pairs with the Release store in `attached`.
+        self.slot(k, ATTACHED).load(Ordering::Acquire) == 1
     }
 
     /// Says slot `k`'s worker finished phase `p` and released its claims.

@@ -271,12 +271,37 @@ fn phases<B: Blocks>(heap: &B, env: &Env<'_>, sizes: Sizes) -> Tally {
     w.t
 }
 
-/// A worker's life: open the segment by name, run, drop the handle (a
-/// slab flushes its cache), report. Returns the exit status.
-pub fn main<S: Subject>(name: &str, env: &Env<'_>) -> i32 {
-    let Ok(subject) = S::open(name) else {
+/// Where a worker's handle comes from.
+#[derive(Debug)]
+pub enum Source<'a, S> {
+    /// Open the segment by name (the first workers, while the name
+    /// exists).
+    Name(&'a str),
+    /// Reattach to the segment this process inherited from the parent's
+    /// handle (replacements: the name is unlinked by then).
+    Inherited(&'a S),
+}
+
+// By hand: a derive would ask `S: Copy`; the variants only borrow.
+impl<S> Clone for Source<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S> Copy for Source<'_, S> {}
+
+/// A worker's life: attach (by name, or to the inherited mapping), say so,
+/// run, drop the handle (its attachment ends), report. Returns the exit
+/// status.
+pub fn main<S: Subject>(src: Source<'_, S>, env: &Env<'_>) -> i32 {
+    let subject = match src {
+        Source::Name(name) => S::open(name),
+        Source::Inherited(parent) => parent.reattach(),
+    };
+    let Ok(subject) = subject else {
         return EXIT_OPEN;
     };
+    env.ctl.attached(env.k);
     let sizes = subject.sizes();
     let t = {
         let heap = subject.blocks();
