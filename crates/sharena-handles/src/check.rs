@@ -135,7 +135,7 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         for index in 0..used {
             let e = self.entry(index)?;
             let m = Meta::unpack(e.meta.load(Ordering::Acquire));
-            // Acquire: pairs with the pinner's SeqCst RMW.
+            // Acquire: pairs with the pinner's AcqRel RMW.
             let pins = e.pins.load(Ordering::Acquire);
             for s in (0..SEATS).filter(|s| pins & (1 << s) != 0) {
                 let (holder, named) = &seats[s as usize];

@@ -102,7 +102,7 @@ pub struct Handles<S: AsRef<SegmentView>> {
     fork_gen: u64,
     reg: Option<Registration>,
     auto_compact: AtomicBool,
-    /// The summary word where the last allocation found an entry
+    /// The hint word where this attachment last freed or found an entry
     /// (process-local).
     pub(crate) cursor: AtomicU64,
     /// Seats a reclaim adopted and kept, a block of theirs being busy

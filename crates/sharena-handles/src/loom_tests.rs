@@ -1,6 +1,8 @@
 //! Loom models of the three races an entry decides (run with
 //! `.ci/loom.sh`): pin versus move, pin versus free, and a reclaim
-//! dropping a dead seat's pins while others pin and move. A pinned block
+//! dropping a dead seat's pins while others pin and move; each side's read
+//! of the pin word is an RMW, as `word.rs` argues, and weakening either to
+//! a load makes these models fail. A pinned block
 //! never moves and is never freed, a pin taken after a move sees the new
 //! offset and the copied bytes, and a dead seat's pins go without taking
 //! anyone else's.

@@ -10,46 +10,88 @@
 //! entry, and a reclaim of a dead seat clears exactly the bits its records
 //! name: every pin the dead attachment held, and no other. Pins of one
 //! attachment by several threads share the seat's bit; a process-local
-//! count (under a mutex) says when the last one drops.
+//! count per record says when the last one drops (kept under a spin flag:
+//! a pin's first and last steps are a few instructions).
 
 use crate::heap::{Entry, Handle, Handles, MOVE_WAIT};
 use crate::layout::{ENTRY_LEN, OFF_TABLE, SEAT_RECORDS};
 use crate::word::{settle_kill, try_pin, unpin, Loc, PinTry};
-use shm_layout::sync::Ordering;
+use shm_layout::sync::{AtomicBool, AtomicU64, Ordering};
 use shm_layout::{Error, Liveness, Offset, Result, SegmentView};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// One entry this attachment pins.
-#[derive(Clone, Copy, Debug)]
-struct Held {
-    /// The entry.
-    idx: u64,
-    /// Pins of it alive in this process.
-    count: u64,
-    /// The seat record naming it.
-    rec: u64,
+/// The records this attachment uses, mirrored in process memory: slot `r`
+/// is 0 while record `r` is free, else `(entry + 1) << 32 | pins` with
+/// the pins of that entry alive in this process (at least 1).
+#[derive(Debug)]
+pub(crate) struct SeatPins {
+    busy: AtomicBool,
+    slots: [AtomicU64; SEAT_RECORDS as usize],
 }
 
-/// The entries this attachment pins (process-local).
-#[derive(Debug, Default)]
-pub(crate) struct SeatPins(Mutex<Vec<Held>>);
+impl Default for SeatPins {
+    fn default() -> Self {
+        SeatPins {
+            busy: AtomicBool::new(false),
+            slots: [const { AtomicU64::new(0) }; SEAT_RECORDS as usize],
+        }
+    }
+}
+
+/// The spin flag, held: the slots are this thread's until it drops.
+struct Held<'a>(&'a SeatPins);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire of the next `lock`, so the slot
+        // stores made under the flag are seen by its next holder.
+        self.0.busy.store(false, Ordering::Release);
+    }
+}
+
+impl Held<'_> {
+    /// The slot of `idx`'s record, if this attachment pins it.
+    fn find(&self, idx: u64) -> Option<usize> {
+        // Relaxed: the flag orders every slot access.
+        (0..self.0.slots.len()).find(|&r| self.0.slots[r].load(Ordering::Relaxed) >> 32 == idx + 1)
+    }
+
+    /// A free slot (and record).
+    fn free(&self) -> Option<usize> {
+        // Relaxed: as above.
+        (0..self.0.slots.len()).find(|&r| self.0.slots[r].load(Ordering::Relaxed) == 0)
+    }
+
+    fn get(&self, r: usize) -> u64 {
+        // Relaxed: as above.
+        self.0.slots[r].load(Ordering::Relaxed)
+    }
+
+    fn set(&self, r: usize, v: u64) {
+        // Relaxed: as above.
+        self.0.slots[r].store(v, Ordering::Relaxed);
+    }
+}
 
 impl SeatPins {
-    fn lock(&self) -> MutexGuard<'_, Vec<Held>> {
-        // A panic under the lock leaves the list consistent (every update
-        // is one push, one field or one swap_remove).
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> Held<'_> {
+        let mut turn = 0u32;
+        // Acquire: pairs with the Release of the last holder's unlock.
+        while self.busy.swap(true, Ordering::Acquire) {
+            turn += 1;
+            if turn < 64 {
+                shm_layout::sync::spin_loop();
+            } else {
+                shm_layout::sync::yield_now();
+            }
+        }
+        Held(self)
     }
 
-    /// Entries pinned now (for `Drop` and tests).
+    /// Whether this attachment pins nothing now (for `Drop`).
     pub(crate) fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        let held = self.lock();
+        (0..held.0.slots.len()).all(|r| held.get(r) == 0)
     }
-}
-
-/// A free record: one no held entry uses.
-fn free_record(held: &[Held]) -> Option<u64> {
-    (0..SEAT_RECORDS).find(|r| held.iter().all(|h| h.rec != *r))
 }
 
 /// A pinned block: it does not move (nor is it freed) while the pin lives.
@@ -119,30 +161,30 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         let idx = u64::from(h.index());
         for turn in 0.. {
             let (e, _) = self.live(h)?;
-            let mut held = self.pins.lock();
-            if let Some(k) = held.iter().position(|x| x.idx == idx) {
+            let held = self.pins.lock();
+            if let Some(r) = held.find(idx) {
                 // This seat pins the entry already, so it is settled at
                 // the offset it has.
-                held[k].count += 1;
+                held.set(r, held.get(r) + 1);
                 drop(held);
                 // Acquire: the loc word's last writer (its move, or the
                 // allocation).
                 let l = Loc::unpack(e.loc.load(Ordering::Acquire));
                 return self.make_pin(h, &e, l);
             }
-            let Some(rec) = free_record(&held) else {
+            let Some(r) = held.free() else {
                 return Err(Error::Unsupported {
                     op: "pinning a 32nd handle at once",
                     by: "one handle-heap attachment (31 pin records)",
                 });
             };
-            let record = self.seat_word(self.seat, 1 + rec)?;
+            let record = self.seat_word(self.seat, 1 + r as u64)?;
             // Release: a reclaim that adopts this seat reads the record
             // (Acquire) to find the bit set next.
             record.store(idx + 1, Ordering::Release);
             match try_pin(e.loc, e.pins, self.seat, h.generation() as u16) {
                 PinTry::Pinned(l) => {
-                    held.push(Held { idx, count: 1, rec });
+                    held.set(r, ((idx + 1) << 32) | 1);
                     drop(held);
                     return self.make_pin(h, &e, l);
                 }
@@ -194,22 +236,24 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         if self.not_forked().is_err() {
             return;
         }
-        let mut held = self.pins.lock();
-        let Some(k) = held.iter().position(|x| x.idx == idx) else {
+        let held = self.pins.lock();
+        let Some(r) = held.find(idx) else {
             return;
         };
-        held[k].count -= 1;
-        if held[k].count > 0 {
+        let v = held.get(r) - 1;
+        if v & 0xFFFF_FFFF != 0 {
+            held.set(r, v);
             return;
         }
-        let rec = held.swap_remove(k).rec;
-        if let Ok(e) = self.entry(idx) {
-            unpin(e.pins, self.seat);
+        let pins = OFF_TABLE + idx * ENTRY_LEN + 24;
+        if let Ok(pins) = self.word(pins) {
+            unpin(pins, self.seat);
         }
-        if let Ok(r) = self.seat_word(self.seat, 1 + rec) {
+        if let Ok(record) = self.seat_word(self.seat, 1 + r as u64) {
             // Release: after the bit (see the module doc).
-            r.store(0, Ordering::Release);
+            record.store(0, Ordering::Release);
         }
+        held.set(r, 0);
     }
 
     /// Whether seat `s`'s holder is gone (free, or its process dead).

@@ -20,32 +20,28 @@
 //! A pin is recorded by *who* holds it: seat `s` sets bit `s` of the
 //! entry's pin word (after noting the entry in its own seat, so a reclaim
 //! of a dead seat finds every bit it set and clears exactly those). A pin
-//! and a move or a free are decided Dekker-style: the pinner sets its bit
-//! and then reads `loc`; a mover (free) sets MOVING (KILLING) in `loc` and
-//! then reads the pin word; each side puts a `SeqCst` fence between its
-//! write and its read ([`dekker`]; the accesses are `SeqCst` too, and
-//! the fences are what loom models). At least one of the two sees the
-//! other: a pinner that sees MOVING or KILLING takes
-//! its bit back and waits; a mover or freer that sees a bit undoes its
-//! flag. So a pinned block never moves and is never freed, and a pin never
-//! reads a block being copied. Each side's flag is one word, set and
+//! and a move or a free are decided Dekker-style on the pin word, both of
+//! whose accesses are read-modify-writes: the pinner sets its bit
+//! (`fetch_or`) and then reads `loc`; a mover (free) sets MOVING (KILLING)
+//! in `loc` by CAS and then reads the pin word with an RMW that changes
+//! nothing (`fetch_or(0)`); all AcqRel. An RMW reads the last value in its
+//! word's modification order, so of the pinner's `fetch_or` and the
+//! mover's, one comes first. If the pinner's, the mover's reads the bit.
+//! If the mover's, the pinner's reads what it wrote and acquires what the
+//! mover did before (its flag), so the pinner's read of `loc` sees the
+//! flag. At least one of the two sees the other: a pinner that
+//! sees MOVING or KILLING takes its bit back and waits; a mover or freer
+//! that sees a bit undoes its flag. So a pinned block never moves and is
+//! never freed, and a pin never reads a block being copied. (No `SeqCst`
+//! is needed, and loom models exactly this; it models `SeqCst` accesses as
+//! AcqRel, so a pair of `SeqCst` stores and loads would not be checked.)
+//! Each side's flag is one word, set and
 //! cleared by one RMW, so a process killed between any two writes leaves
 //! either a bit its seat's record names (cleared by the reclaim of that
 //! seat), or a MOVING flag the compaction journal names, or a KILLING flag
-//! that names its seat (settled by whoever finds that seat dead).
+//! that names its seat (settled by whoever finds that seat gone).
 
-use shm_layout::sync::{fence, AtomicU64, Ordering};
-
-/// The fence between the write and the read of each side of a Dekker pair
-/// (pin against move or free): of two sides that each write, fence and
-/// read, at least one reads the other's write.
-#[inline(always)]
-pub(crate) fn dekker() {
-    // SYNC POINT (Dekker, SeqCst fence): pairs with the same fence on the
-    // other side (`try_pin` against `begin_move`, `try_kill`,
-    // `settle_kill`).
-    fence(Ordering::SeqCst);
-}
+use shm_layout::sync::{AtomicU64, Ordering};
 
 const OFF_MASK: u64 = (1 << 37) - 1;
 const KILLING: u64 = 1 << 37;
@@ -188,15 +184,14 @@ pub enum PinTry {
 /// the seat finds the bit), and holds no other pin of it.
 pub fn try_pin(loc: &AtomicU64, pins: &AtomicU64, seat: u64, gen16: u16) -> PinTry {
     let bit = 1u64 << (seat & (SEATS - 1));
-    // SYNC POINT (pin, SeqCst): Dekker with `begin_move` and `try_kill`,
-    // which set their flag in `loc` and then read `pins` (both SeqCst): of
-    // the two, at least one sees the other's write.
-    pins.fetch_or(bit, Ordering::SeqCst);
-    dekker();
-    // SeqCst: the other half of the Dekker pair above. Also an Acquire:
-    // pairs with the Release of `finish_move` (the copied bytes) and of
-    // the allocation's first `loc` store.
-    let l = Loc::unpack(loc.load(Ordering::SeqCst));
+    // SYNC POINT (pin, AcqRel): Dekker with `begin_move` and `try_kill`
+    // (module doc): the Acquire takes a mover's or freer's flag from its
+    // RMW read of `pins`, if that came first; the Release hands our bit to
+    // it, if it comes after.
+    pins.fetch_or(bit, Ordering::AcqRel);
+    // Acquire: sees the flag acquired above; also pairs with the Release of
+    // `finish_move` (the copied bytes) and of the allocation's LIVE store.
+    let l = Loc::unpack(loc.load(Ordering::Acquire));
     let r = if l.dead || l.gen16 != gen16 {
         PinTry::Gone
     } else if l.settled() {
@@ -204,7 +199,7 @@ pub fn try_pin(loc: &AtomicU64, pins: &AtomicU64, seat: u64, gen16: u16) -> PinT
     } else {
         PinTry::Busy(l)
     };
-    // Release: pairs with the Acquire of a mover's or freer's `pins` load
+    // Release: pairs with the Acquire of a mover's or freer's `pins` RMW
     // (nothing was done under the bit, but it keeps `unpin`'s rule).
     pins.fetch_and(!bit, Ordering::Release);
     r
@@ -212,9 +207,9 @@ pub fn try_pin(loc: &AtomicU64, pins: &AtomicU64, seat: u64, gen16: u16) -> PinT
 
 /// Seat `seat` drops its last pin of the block.
 pub fn unpin(pins: &AtomicU64, seat: u64) {
-    // SYNC POINT (unpin, Release): pairs with the SeqCst (so Acquire) load
-    // of `pins` in `begin_move`, so this seat's writes to the block are
-    // visible to the copy.
+    // SYNC POINT (unpin, Release): pairs with the Acquire of the `pins`
+    // RMW in `begin_move`, so this seat's writes to the block are visible
+    // to the copy.
     pins.fetch_and(!(1u64 << (seat & (SEATS - 1))), Ordering::Release);
 }
 
@@ -229,39 +224,46 @@ pub enum NoMove {
 
 /// Starts moving the block whose `loc` word is `expected` (settled): sets
 /// MOVING, then looks at the pin word and clears MOVING again if any seat
-/// pins the block. Only the mover changes a MOVING word (pins and frees
-/// wait for it), so the undo is a store.
+/// pins the block.
 pub fn begin_move(loc: &AtomicU64, pins: &AtomicU64, expected: u64) -> Result<u64, NoMove> {
     if !Loc::unpack(expected).settled() {
         return Err(NoMove::Changed(expected));
     }
-    // SYNC POINT (move, SeqCst): Dekker with `try_pin` (module doc).
+    // SYNC POINT (move, AcqRel): Dekker with `try_pin` (module doc): the
+    // flag, sequenced before the RMW read of `pins` that releases it.
     if let Err(now) = loc.compare_exchange(
         expected,
         expected | MOVING,
-        Ordering::SeqCst,
+        Ordering::AcqRel,
         Ordering::Relaxed,
     ) {
         return Err(NoMove::Changed(now));
     }
-    dekker();
-    // SeqCst: the other half of the Dekker pair. Also an Acquire: pairs
-    // with the Release of the last `unpin`, so the bytes the copy reads
-    // are the pin holder's.
-    if pins.load(Ordering::SeqCst) != 0 {
-        // Release: nothing was written under MOVING; keeps the word's
-        // release sequence for later pins.
-        loc.store(expected, Ordering::Release);
+    // AcqRel: the other half of the pair (an RMW reads the latest value).
+    // Its Acquire also pairs with the Release of the last `unpin`, so the
+    // bytes the copy reads are the pin holder's.
+    if pins.fetch_or(0, Ordering::AcqRel) != 0 {
+        undo_move(loc, expected | MOVING);
         return Err(NoMove::Pinned);
     }
     Ok(expected | MOVING)
 }
 
+/// Sets a MOVING word (`moving`) to `to`. Only the mover changes a MOVING
+/// word (pins and frees wait for it), so the CAS does not fail on a sound
+/// segment; a CAS rather than a store leaves a corrupt word to `check`.
+fn leave_moving(loc: &AtomicU64, moving: u64, to: u64) {
+    // Release: the caller's SYNC POINT. Relaxed on failure: a corrupt
+    // word is left to `check`.
+    let _ = loc.compare_exchange(moving, to, Ordering::Release, Ordering::Relaxed);
+}
+
 /// Undoes a move begun by `begin_move` (which returned `moving`) before
 /// any byte was copied.
 pub fn undo_move(loc: &AtomicU64, moving: u64) {
-    // Release: as in `begin_move`'s undo.
-    loc.store(moving & !MOVING, Ordering::Release);
+    // Release: nothing was written under MOVING; keeps the word's release
+    // sequence for later pins.
+    leave_moving(loc, moving, moving & !MOVING);
 }
 
 /// Ends a move begun with `begin_move` (which returned `moving`): the block
@@ -271,9 +273,8 @@ pub fn finish_move(loc: &AtomicU64, moving: u64, new_off: u64) {
     l.off = new_off;
     l.moving = false;
     // SYNC POINT (move done, Release): pairs with the Acquire of `try_pin`,
-    // publishing the copied bytes with the new offset. Only the mover
-    // changes a MOVING word, so a store suffices.
-    loc.store(l.pack(), Ordering::Release);
+    // publishing the copied bytes with the new offset.
+    leave_moving(loc, moving, l.pack());
 }
 
 /// What a free attempt found.
@@ -309,9 +310,9 @@ pub fn try_kill(loc: &AtomicU64, pins: &AtomicU64, seat: u64, gen16: u16) -> Kil
         ..l
     }
     .pack();
-    // SYNC POINT (free, SeqCst): Dekker with `try_pin` (module doc). Also
-    // an Acquire: pairs with the last unpin's Release.
-    match loc.compare_exchange(w, killing, Ordering::SeqCst, Ordering::Relaxed) {
+    // SYNC POINT (free, AcqRel): Dekker with `try_pin` (module doc), as in
+    // `begin_move`.
+    match loc.compare_exchange(w, killing, Ordering::AcqRel, Ordering::Relaxed) {
         Ok(_) => {}
         Err(now) => return KillTry::Busy(Loc::unpack(now)),
     }
@@ -328,17 +329,19 @@ pub fn try_kill(loc: &AtomicU64, pins: &AtomicU64, seat: u64, gen16: u16) -> Kil
 /// is DEAD now (whoever decided).
 pub fn settle_kill(loc: &AtomicU64, pins: &AtomicU64, killing: u64) -> bool {
     let back = killing & !(KILLING | KILLER_MASK);
-    dekker();
-    // SeqCst: the other half of `try_kill`'s Dekker pair.
-    let new = if pins.load(Ordering::SeqCst) == 0 {
+    // AcqRel: the other half of `try_kill`'s Dekker pair (an RMW reads the
+    // latest value). A helper that read KILLING (Acquire) from the
+    // killer's CAS, or from an RMW after it, has what the killer acquired
+    // from pinners, so it sees their bits as the killer would.
+    let new = if pins.fetch_or(0, Ordering::AcqRel) == 0 {
         back | DEAD
     } else {
         back
     };
-    // SeqCst: as above; on failure someone else decided, and the word says
-    // what (nothing changes a DEAD word but a new allocation, which needs
-    // the entry retired first).
-    match loc.compare_exchange(killing, new, Ordering::SeqCst, Ordering::Acquire) {
+    // AcqRel: keeps `loc`'s release sequence; on failure someone else
+    // decided, and the word says what (nothing changes a DEAD word but a
+    // new allocation, which needs the entry retired first).
+    match loc.compare_exchange(killing, new, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => new & DEAD != 0,
         Err(now) => now & DEAD != 0 && Loc::unpack(now).gen16 == Loc::unpack(killing).gen16,
     }
