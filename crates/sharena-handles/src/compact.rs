@@ -1,33 +1,38 @@
 //! Compaction: slide unpinned live blocks down to the start of the data
 //! area, in address order, and lower the bump cursor.
 //!
-//! One compactor at a time holds the lock word (its `ProcId`; a dead
-//! holder's lock is broken by the next compactor, pin or reclaim, which
-//! first finishes the move it left half done, from the journal). Nothing
-//! else takes the lock: allocations, frees and pins never wait for it,
-//! only (boundedly) for the one block being moved.
+//! One compactor at a time holds the lock word (an owner slot with its
+//! `OwnerId`; a dead holder's lock is adopted by the next compactor, pin,
+//! free or reclaim, which first finishes or undoes the move it left half
+//! done, from the journal). Nothing else takes the lock: allocations,
+//! frees and pins never wait for it, only (boundedly) for the one block
+//! being moved.
 //!
 //! Why it is safe with concurrent allocations: the compactor reads the
 //! cursor `T` (Acquire) before it scans the table, and only moves blocks
-//! below `T` into space below `T`. An allocation marks its entry
-//! ALLOCATING before it moves the cursor (Release), so any block below `T`
-//! belongs to an entry the scan sees as ALLOCATING or LIVE; the scan waits
-//! (boundedly) until no entry is ALLOCATING, so it knows every block below
-//! `T`. Allocations after the read land at or above `T`. Lowering the
-//! cursor is a CAS from `T`: if anyone allocated meanwhile it fails and the
-//! space between the new end and `T` waits for the next compaction.
+//! below `T` into space below `T`. An allocation takes its entry
+//! (ALLOCATING, with its seat) before it moves the cursor (Release), so any
+//! block below `T` belongs to an entry the scan sees as ALLOCATING or LIVE;
+//! the scan waits (boundedly) until no entry of a live seat is ALLOCATING,
+//! so it knows every block below `T`. Allocations after the read land at
+//! or above `T`. Lowering the cursor is a CAS from `T`: if anyone
+//! allocated meanwhile it fails and the space between the new end and `T`
+//! waits for the next compaction.
 //!
 //! A move is crash-safe: the journal records entry, source, target and
-//! length before MOVING is set; the copy goes in chunks no longer than the
-//! distance moved (so a chunk never overwrites source bytes not yet
-//! copied) and records its progress after each; whoever breaks a dead
-//! compactor's lock resumes the copy from the recorded progress.
+//! length before MOVING is set; MOVING is set and the pin word checked
+//! (`word::begin_move`), and only then is the journal marked committed; the
+//! copy goes in chunks no longer than the distance moved (so a chunk never
+//! overwrites source bytes not yet copied) and records its progress after
+//! each. Whoever adopts a dead compactor's lock finds the journal: an
+//! uncommitted move copied nothing and is undone (MOVING cleared), a
+//! committed one is resumed from the recorded progress and finished.
 
 use crate::heap::{round8, Handles};
-use crate::layout::{OFF_JOURNAL, OFF_LOCK, OFF_TOP};
-use crate::word::{begin_move, finish_move, Loc, Meta, ALLOCATING, FREE, LIVE};
+use crate::layout::{JOURNAL_COMMITTED, OFF_JOURNAL, OFF_LOCK, OFF_TOP};
+use crate::word::{begin_move, finish_move, undo_move, Loc, Meta, NoMove, ALLOCATING, FREE, LIVE};
 use shm_layout::sync::Ordering;
-use shm_layout::{Offset, ProcId, Result, SegmentView};
+use shm_layout::{Adoption, Liveness, Offset, OwnerSlot, Result, SegmentView};
 
 /// What one [`Handles::compact`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,6 +83,7 @@ impl<S: AsRef<SegmentView>> Handles<S> {
     /// of live processes stayed in flight.
     pub(crate) fn scan(&self, top: u64) -> Result<Option<Vec<Block>>> {
         let used = self.used()?;
+        let mut live = Liveness::new(self.me);
         'retry: for _ in 0..SCAN_TRIES {
             let mut blocks = Vec::new();
             for index in 0..used {
@@ -87,9 +93,7 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                 match m.state {
                     FREE => {}
                     ALLOCATING => {
-                        // Relaxed: written before ALLOCATING (Release).
-                        let owner = e.owner.load(Ordering::Relaxed);
-                        if ProcId::from_raw(owner).is_some_and(ProcId::is_alive) {
+                        if !self.seat_gone(m.seat, &mut live)? {
                             shm_layout::sync::yield_now();
                             continue 'retry;
                         }
@@ -146,48 +150,43 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         Ok(None)
     }
 
-    /// Takes the compaction lock (breaking a dead holder's, after finishing
-    /// its move); `false` if a live process holds it.
+    fn lock_slot(&self) -> Result<&OwnerSlot> {
+        Ok(OwnerSlot::from_atomic(self.word(OFF_LOCK)?))
+    }
+
+    /// Takes the compaction lock (adopting a dead holder's, after finishing
+    /// or undoing its move); `false` if a live attachment holds it.
     fn lock(&self) -> Result<bool> {
-        let lock = self.word(OFF_LOCK)?;
-        // SYNC POINT (compaction lock, Acquire): pairs with the Release of
-        // the previous holder's unlock, so its moves are visible.
-        match lock.compare_exchange(0, self.me.raw(), Ordering::Acquire, Ordering::Acquire) {
-            Ok(_) => Ok(true),
-            Err(holder) => {
-                if ProcId::from_raw(holder).is_some_and(ProcId::is_alive) {
-                    return Ok(false);
-                }
-                // Acquire: as above (a dead holder released nothing; its
-                // writes are complete since it no longer runs).
-                if lock
-                    .compare_exchange(holder, self.me.raw(), Ordering::Acquire, Ordering::Relaxed)
-                    .is_err()
-                {
-                    return Ok(false);
-                }
+        let slot = self.lock_slot()?;
+        // The claim's and adoption's orderings: `OwnerSlot` (the Acquire
+        // pairs with the previous holder's release, or with a dead
+        // holder's last writes).
+        if slot.claim(self.me) {
+            return Ok(true);
+        }
+        match slot.adopt_if_dead(self.me, &mut Liveness::new(self.me)) {
+            Adoption::Adopted(_) => {
                 self.finish_journal()?;
                 Ok(true)
             }
+            Adoption::Free => Ok(slot.claim(self.me)),
+            Adoption::Alive(_) | Adoption::Lost => Ok(false),
         }
     }
 
     fn unlock(&self) -> Result<()> {
-        // SYNC POINT (compaction unlock, Release): pairs with `lock`.
-        let _ = self.word(OFF_LOCK)?.compare_exchange(
-            self.me.raw(),
-            0,
-            Ordering::Release,
-            Ordering::Relaxed,
-        );
+        // SYNC POINT (compaction unlock, Release): `OwnerSlot::release`
+        // pairs with the next holder's claim or adoption.
+        self.lock_slot()?.release(self.me);
         Ok(())
     }
 
-    /// Breaks the lock of a compactor that died and finishes its move.
+    /// Adopts the lock of a compactor that died and finishes its move.
     pub(crate) fn recover_dead_compactor(&self) -> Result<()> {
-        // Relaxed: a hint; `lock` decides.
-        let holder = self.word(OFF_LOCK)?.load(Ordering::Relaxed);
-        if holder == 0 || ProcId::from_raw(holder).is_some_and(ProcId::is_alive) {
+        let Some(holder) = self.lock_slot()?.holder() else {
+            return Ok(());
+        };
+        if Liveness::new(self.me).is_alive(holder) {
             return Ok(());
         }
         if self.lock()? {
@@ -216,21 +215,23 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         Ok(())
     }
 
-    /// Finishes the move the journal records, if its block is still MOVING.
+    /// Finishes the move the journal records if it was committed, undoes
+    /// it if not (nothing was copied), if its block is still MOVING.
     fn finish_journal(&self) -> Result<()> {
         let j = |i: u64| self.word(OFF_JOURNAL + 8 * i);
         // Acquire: pairs with the journal's Release stores.
-        let idx1 = j(0)?.load(Ordering::Acquire);
-        if idx1 == 0 {
+        let head = j(0)?.load(Ordering::Acquire);
+        if head == 0 {
             return Ok(());
         }
+        let (committed, idx1) = (head & JOURNAL_COMMITTED != 0, head & !JOURNAL_COMMITTED);
         let (from, to, len, done) = (
             j(1)?.load(Ordering::Acquire),
             j(2)?.load(Ordering::Acquire),
             j(3)?.load(Ordering::Acquire),
             j(4)?.load(Ordering::Acquire),
         );
-        let valid = idx1 <= self.capacity
+        let valid = (1..=self.capacity).contains(&idx1)
             && to < from
             && done <= len
             && from.checked_add(len).is_some_and(|e| e <= self.data_len);
@@ -242,8 +243,12 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         let w = e.loc.load(Ordering::Acquire);
         let l = Loc::unpack(w);
         if l.moving && l.off == from {
-            self.copy_down(from, to, len, done)?;
-            finish_move(e.loc, w, to);
+            if committed {
+                self.copy_down(from, to, len, done)?;
+                finish_move(e.loc, w, to);
+            } else {
+                undo_move(e.loc, w);
+            }
         }
         // Release: the next journal user starts after this.
         j(0)?.store(0, Ordering::Release);
@@ -261,10 +266,15 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         j(3)?.store(b.len, Ordering::Release);
         j(4)?.store(0, Ordering::Release);
         j(0)?.store(b.index + 1, Ordering::Release);
-        let Ok(moving) = begin_move(e.loc, b.loc) else {
-            j(0)?.store(0, Ordering::Release);
-            return Ok(false);
+        let moving = match begin_move(e.loc, e.pins, b.loc) {
+            Ok(m) => m,
+            Err(NoMove::Pinned | NoMove::Changed(_)) => {
+                j(0)?.store(0, Ordering::Release);
+                return Ok(false);
+            }
         };
+        // Release: from here a lock adopter resumes the copy.
+        j(0)?.store((b.index + 1) | JOURNAL_COMMITTED, Ordering::Release);
         self.copy_down(b.off, to, b.len, 0)?;
         finish_move(e.loc, moving, to);
         j(0)?.store(0, Ordering::Release);
@@ -279,6 +289,7 @@ impl<S: AsRef<SegmentView>> Handles<S> {
     /// Lock-free for everyone else; one compactor runs at a time (another
     /// live one makes this call return at once with `complete: false`).
     pub fn compact(&self) -> Result<CompactReport> {
+        self.not_forked()?;
         let mut report = CompactReport::default();
         if !self.lock()? {
             return Ok(report);

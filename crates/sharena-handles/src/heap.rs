@@ -1,16 +1,16 @@
-//! [`Handles`]: the handle heap over a validated segment.
+//! [`Handles`]: the handle heap over a validated segment: attach and
+//! detach, allocation and free.
 
 use crate::layout::{
-    ENTRY_LEN, FORMAT_WORD, MAX_HANDLES, NIL, OFF_CAPACITY, OFF_FORMAT, OFF_FREE_HEAD, OFF_TABLE,
-    OFF_TOP, OFF_USED,
+    seats_off, ENTRY_LEN, FORMAT_WORD, MAX_HANDLES, OFF_CAPACITY, OFF_FORMAT, OFF_TABLE, OFF_TOP,
+    OFF_USED, SEATS, SEAT_LEN,
 };
-use crate::word::{
-    try_kill, try_pin, unpin, KillTry, Loc, Meta, PinTry, ALLOCATING, FREE, LIVE, MAX_DATA_LEN,
-};
+use crate::seat::SeatPins;
+use crate::word::{try_kill, KillTry, Loc, Meta, FREE, LIVE, MAX_DATA_LEN};
 use shm_layout::sync::{AtomicBool, AtomicU64, Ordering};
 use shm_layout::{
-    AllocStats, AllocatorKind, Error, Offset, ProcId, ProcTable, RegionId, Registration, Result,
-    SegmentView, CACHE_LINE, PARAM_NAMES,
+    fork_generation, AllocatorKind, Error, Offset, OwnerId, OwnerSlot, ProcTable, RegionId,
+    Registration, Result, SegmentView, CACHE_LINE, PARAM_NAMES,
 };
 use std::fmt;
 
@@ -23,9 +23,13 @@ pub(crate) const fn round8(size: u64) -> u64 {
     }
 }
 
-/// How many times a pin or free waits for a block being moved (yielding
-/// each time) before it asks whether the compactor died, and gives up.
+/// How many times a pin or free waits for a block being moved or freed
+/// (yielding each time) before it gives up.
 pub(crate) const MOVE_WAIT: u32 = 1 << 16;
+
+/// How many times a free that found a pin bit tries again (a pin attempt
+/// that saw the free's flag takes its bit back at once).
+const PINNED_TRIES: u32 = 4;
 
 /// A handle: entry index plus generation. Stale once freed (the entry's
 /// generation moves on), so it never reaches another block.
@@ -62,22 +66,48 @@ impl fmt::Debug for Handle {
 }
 
 /// A handle heap attached to a segment: allocations are reached through
-/// [`Handle`]s, accessed through [`Pin`]s, and [`Handles::compact`] slides
-/// unpinned blocks together.
+/// [`Handle`]s, accessed through [`Pin`](crate::Pin)s, and
+/// [`Handles::compact`] slides unpinned blocks together.
 ///
-/// Each `Handles` registers in the segment's process table (if it has one)
-/// and records this process as the owner of what it allocates, so
-/// `reclaim_dead` can free the unshared handles of a process that died.
+/// # Who owns what
+/// Each `Handles` is one *attachment*: it takes one of the heap's 64
+/// seats (an owner slot holding its `OwnerId`), and every entry it
+/// allocates and every pin it takes records that seat. **A block belongs
+/// to the attachment that allocated it until it is freed or shared**
+/// ([`Handles::share_handle`], or the facade's `publish_handle`). When the
+/// attachment ends, its unshared blocks are freed: by `Drop` when it runs
+/// (a normal return, a panic that unwinds), otherwise (`std::process::exit`,
+/// abort, SIGKILL) by the next `reclaim_dead` once its process is gone,
+/// which also drops the pins it held. A block another seat pins at that
+/// moment cannot be freed under the pin: `Drop` shares it, a reclaim hands
+/// it to the reclaiming attachment.
+///
+/// # fork
+/// A `Handles` inherited through `fork` belongs to the parent: in the
+/// child, every operation that acts for the attachment (`alloc`, `free`,
+/// `pin`, `read`, `write`, `compact`, `reclaim_dead`) is
+/// [`Error::Forked`], and its `Drop` touches nothing. The child attaches
+/// its own (the facade's `reattach`).
 pub struct Handles<S: AsRef<SegmentView>> {
     pub(crate) seg: S,
     pub(crate) state_off: u64,
     pub(crate) data_off: u64,
     pub(crate) data_len: u64,
     pub(crate) capacity: u64,
-    pub(crate) me: ProcId,
+    /// This attachment's identity.
+    pub(crate) me: OwnerId,
+    /// Its seat.
+    pub(crate) seat: u64,
+    pub(crate) pins: SeatPins,
+    fork_gen: u64,
     reg: Option<Registration>,
-    attach_pid: u32,
     auto_compact: AtomicBool,
+    /// The hint word where this attachment last freed or found an entry
+    /// (process-local).
+    pub(crate) cursor: AtomicU64,
+    /// Seats a reclaim adopted and kept, a block of theirs being busy
+    /// then: finished by the next reclaim or by `Drop` (process-local).
+    pub(crate) deferred: AtomicU64,
 }
 
 impl<S: AsRef<SegmentView>> fmt::Debug for Handles<S> {
@@ -86,6 +116,7 @@ impl<S: AsRef<SegmentView>> fmt::Debug for Handles<S> {
             .field("segment", &self.view().name())
             .field("capacity", &self.capacity)
             .field("data_len", &self.data_len)
+            .field("seat", &self.seat)
             .finish_non_exhaustive()
     }
 }
@@ -134,76 +165,16 @@ fn geometry(view: &SegmentView) -> Result<(u64, u64, u64, u64)> {
     Ok((cap, state.offset, pool.offset, pool.len))
 }
 
-/// The creator's hook: writes the format word, the capacity and an empty
-/// free stack. O(1): the rest of the state region must be zero.
+/// The creator's hook: writes the format word and the capacity. O(1): the
+/// rest of the state region must be zero (no entry used, no seat taken, no
+/// hint set).
 pub fn init(view: &SegmentView) -> Result<()> {
     let (cap, state, _, _) = geometry(view)?;
     let at = |o: u64| view.atomic_u64(Offset::new(state + o));
     // Relaxed: published by the segment's READY (Release).
-    at(OFF_FREE_HEAD)?.store(NIL, Ordering::Relaxed);
     at(OFF_CAPACITY)?.store(cap, Ordering::Relaxed);
     at(OFF_FORMAT)?.store(FORMAT_WORD, Ordering::Relaxed);
     Ok(())
-}
-
-/// A pinned block: it does not move while the pin lives. Reads and writes
-/// through it are checked against the allocation's size.
-#[derive(Debug)]
-pub struct Pin<'h, S: AsRef<SegmentView>> {
-    heap: &'h Handles<S>,
-    index: u64,
-    offset: Offset,
-    size: u64,
-}
-
-impl<S: AsRef<SegmentView>> Pin<'_, S> {
-    /// The block's segment offset while pinned.
-    pub fn offset(&self) -> Offset {
-        self.offset
-    }
-
-    /// The allocation's size in bytes.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    fn check(&self, at: u64, len: u64) -> Result<Offset> {
-        match at.checked_add(len) {
-            Some(end) if end <= self.size => Ok(Offset::new(self.offset.get() + at)),
-            _ => Err(Error::OutOfBounds {
-                offset: self.offset.get(),
-                len: at.saturating_add(len),
-                block_len: self.size,
-            }),
-        }
-    }
-
-    /// Copies `out.len()` bytes from `at` bytes into the block.
-    pub fn read_at(&self, at: u64, out: &mut [u8]) -> Result<()> {
-        let o = self.check(at, out.len() as u64)?;
-        self.heap.view().read_bytes(o, out)
-    }
-
-    /// Copies `data` into the block, `at` bytes in.
-    pub fn write_at(&self, at: u64, data: &[u8]) -> Result<()> {
-        let o = self.check(at, data.len() as u64)?;
-        self.heap.view().write_bytes(o, data)
-    }
-
-    /// A raw pointer to `len` bytes `at` bytes into the block, valid while
-    /// the pin lives (shared memory: use volatile or atomic access).
-    pub fn ptr(&self, at: u64, len: u64) -> Result<std::ptr::NonNull<u8>> {
-        let o = self.check(at, len)?;
-        self.heap.view().ptr(o, len)
-    }
-}
-
-impl<S: AsRef<SegmentView>> Drop for Pin<'_, S> {
-    fn drop(&mut self) {
-        if let Ok(e) = self.heap.entry(self.index) {
-            unpin(e.loc);
-        }
-    }
 }
 
 /// The four words of one handle entry.
@@ -211,7 +182,7 @@ pub(crate) struct Entry<'a> {
     pub(crate) loc: &'a AtomicU64,
     pub(crate) meta: &'a AtomicU64,
     pub(crate) size: &'a AtomicU64,
-    pub(crate) owner: &'a AtomicU64,
+    pub(crate) pins: &'a AtomicU64,
 }
 
 impl<S: AsRef<SegmentView>> Handles<S> {
@@ -221,7 +192,9 @@ impl<S: AsRef<SegmentView>> Handles<S> {
     }
 
     /// Attaches to a ready handle heap: validates the geometry and format
-    /// word, and registers this process in the process table.
+    /// word, takes a seat and registers in the process table (if the
+    /// segment has one). All 64 seats taken is
+    /// [`Error::ProcessTableFull`] (a `reclaim_dead` frees dead ones).
     pub fn attach(seg: S) -> Result<Self> {
         let view = seg.as_ref();
         let (capacity, state_off, data_off, data_len) = geometry(view)?;
@@ -235,8 +208,30 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                 at: state_off,
             });
         }
-        let me = ProcId::current();
-        let reg = ProcTable::of(view)?.register(shm_layout::OwnerId::attach())?;
+        let me = OwnerId::attach();
+        let fork_gen = fork_generation();
+        let mut seat = None;
+        for s in 0..SEATS {
+            // The claim's orderings: `OwnerSlot::claim`.
+            if OwnerSlot::from_atomic(word(seats_off(capacity) + s * SEAT_LEN)?).claim(me) {
+                seat = Some(s);
+                break;
+            }
+        }
+        let Some(seat) = seat else {
+            return Err(Error::ProcessTableFull {
+                segment: view.name().to_string(),
+                capacity: SEATS,
+            });
+        };
+        let reg = match ProcTable::of(view).and_then(|t| t.register(me)) {
+            Ok(reg) => reg,
+            Err(e) => {
+                let slot = word(seats_off(capacity) + seat * SEAT_LEN)?;
+                OwnerSlot::from_atomic(slot).release(me);
+                return Err(e);
+            }
+        };
         Ok(Handles {
             seg,
             state_off,
@@ -244,9 +239,13 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             data_len,
             capacity,
             me,
+            seat,
+            pins: SeatPins::default(),
+            fork_gen,
             reg,
-            attach_pid: std::process::id(),
             auto_compact: AtomicBool::new(false),
+            cursor: AtomicU64::new(0),
+            deferred: AtomicU64::new(0),
         })
     }
 
@@ -271,6 +270,19 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         self.auto_compact.store(on, Ordering::Relaxed);
     }
 
+    /// [`Error::Forked`] in a process that inherited this attachment
+    /// through `fork` (one Relaxed load).
+    pub(crate) fn not_forked(&self) -> Result<()> {
+        if fork_generation() == self.fork_gen {
+            Ok(())
+        } else {
+            Err(Error::Forked {
+                segment: self.view().name().to_string(),
+                attached_by: self.me.pid(),
+            })
+        }
+    }
+
     pub(crate) fn word(&self, off: u64) -> Result<&AtomicU64> {
         self.view().atomic_u64(Offset::new(self.state_off + off))
     }
@@ -287,8 +299,19 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             loc: self.word(base)?,
             meta: self.word(base + 8)?,
             size: self.word(base + 16)?,
-            owner: self.word(base + 24)?,
+            pins: self.word(base + 24)?,
         })
+    }
+
+    /// Word `i` of seat `s` (0: its owner slot, 1..: its pin records).
+    pub(crate) fn seat_word(&self, s: u64, i: u64) -> Result<&AtomicU64> {
+        debug_assert!(s < SEATS && i < SEAT_LEN / 8);
+        self.word(seats_off(self.capacity) + s * SEAT_LEN + i * 8)
+    }
+
+    /// Seat `s`'s owner slot.
+    pub(crate) fn seat_slot(&self, s: u64) -> Result<&OwnerSlot> {
+        Ok(OwnerSlot::from_atomic(self.seat_word(s, 0)?))
     }
 
     pub(crate) fn corrupt(&self, what: impl Into<String>, at: u64) -> Error {
@@ -301,83 +324,11 @@ impl<S: AsRef<SegmentView>> Handles<S> {
 
     /// Entries handed out at least once (bounded by the capacity).
     pub(crate) fn used(&self) -> Result<u64> {
-        // Acquire: pairs with the claim's AcqRel, so every entry below the
-        // count has had its first state written.
+        // Acquire: pairs with the fresh take's AcqRel.
         Ok(self
             .word(OFF_USED)?
             .load(Ordering::Acquire)
             .min(self.capacity))
-    }
-
-    /// Takes a free handle entry: from the free stack, else a never-used
-    /// one. `None` when every entry is live.
-    fn pop_entry(&self) -> Result<Option<u64>> {
-        let head = self.word(OFF_FREE_HEAD)?;
-        // Acquire: pairs with the push's Release, so the `next` link we
-        // read is the pusher's.
-        let mut h = head.load(Ordering::Acquire);
-        for _ in 0..self.capacity.saturating_mul(4).max(64) {
-            let idx = h & NIL;
-            if idx == NIL {
-                break;
-            }
-            if idx >= self.capacity {
-                return Err(self.corrupt(
-                    "free-stack head outside the table",
-                    self.state_off + OFF_FREE_HEAD,
-                ));
-            }
-            // Relaxed: the link of an entry another thread popped first
-            // may be anything; the tagged CAS then fails.
-            let next = self.entry(idx)?.size.load(Ordering::Relaxed) & NIL;
-            if next != NIL && next >= self.capacity {
-                // Acquire: as above.
-                let now = head.load(Ordering::Acquire);
-                if now == h {
-                    return Err(self.corrupt("free-stack link outside the table", idx));
-                }
-                h = now;
-                continue;
-            }
-            let new = ((h >> 32).wrapping_add(1) << 32) | next;
-            // Acquire as above; the tag defeats ABA.
-            match head.compare_exchange(h, new, Ordering::Acquire, Ordering::Acquire) {
-                Ok(_) => return Ok(Some(idx)),
-                Err(now) => h = now,
-            }
-            shm_layout::sync::spin_loop();
-        }
-        // Relaxed: the counter only hands out distinct indices; the entry's
-        // words are zero (never used).
-        let used = self.word(OFF_USED)?;
-        let mut u = used.load(Ordering::Relaxed);
-        while u < self.capacity {
-            // AcqRel: see `used`.
-            match used.compare_exchange_weak(u, u + 1, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return Ok(Some(u)),
-                Err(now) => u = now,
-            }
-        }
-        Ok(None)
-    }
-
-    /// Puts a FREE entry back on the free stack.
-    pub(crate) fn push_entry(&self, idx: u64) -> Result<()> {
-        let head = self.word(OFF_FREE_HEAD)?;
-        let e = self.entry(idx)?;
-        // Relaxed: the CAS below retries.
-        let mut h = head.load(Ordering::Relaxed);
-        loop {
-            // Relaxed: published by the Release CAS.
-            e.size.store(h & NIL, Ordering::Relaxed);
-            let new = ((h >> 32).wrapping_add(1) << 32) | idx;
-            // SYNC POINT (push, Release): pairs with the pop's Acquire.
-            match head.compare_exchange_weak(h, new, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) => return Ok(()),
-                Err(now) => h = now,
-            }
-            shm_layout::sync::spin_loop();
-        }
     }
 
     /// Reserves `len` bytes of the data area with the bump cursor.
@@ -395,7 +346,7 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                 return Ok(None);
             }
             // SYNC POINT (reserve, Release): pairs with the compactor's
-            // Acquire of `top`, so our ALLOCATING store is visible to its
+            // Acquire of `top`, so our ALLOCATING take is visible to its
             // scan whenever our block lies below the top it read.
             match top.compare_exchange_weak(t, t + len, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => return Ok(Some(t)),
@@ -410,6 +361,12 @@ impl<S: AsRef<SegmentView>> Handles<S> {
     /// [`Handles::compact`] (or [`Handles::set_auto_compact`]) helps. A
     /// failed allocation changes nothing and moves nothing.
     pub fn alloc(&self, size: u64) -> Result<Handle> {
+        self.not_forked()?;
+        // Relaxed: a process-local option.
+        self.alloc_once(size, self.auto_compact.load(Ordering::Relaxed))
+    }
+
+    fn alloc_once(&self, size: u64, compact: bool) -> Result<Handle> {
         if size == 0 {
             return Err(Error::ZeroSize);
         }
@@ -422,49 +379,21 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                 })
             }
         };
-        let Some(idx) = self.pop_entry()? else {
+        let Some((idx, m)) = self.take_entry()? else {
             return Err(Error::OutOfMemory {
                 requested: size,
                 available: 0,
             });
         };
         let e = self.entry(idx)?;
-        // Relaxed: our entry (popped); `reserve`'s Release publishes it.
-        let m = Meta::unpack(e.meta.load(Ordering::Relaxed));
-        let gen = m.gen;
-        e.owner.store(self.me.raw(), Ordering::Relaxed);
-        // Release: `reclaim_dead` Acquires ALLOCATING and reads the owner.
-        e.meta.store(
-            Meta {
-                gen,
-                state: ALLOCATING,
-                shared: false,
+        let Some(at) = self.reserve(len)? else {
+            self.put_back(idx, m.gen)?;
+            if compact {
+                // Our entry is given back first: the compactor waits for
+                // live allocations in flight, ours included.
+                let _ = self.compact();
+                return self.alloc_once(size, false);
             }
-            .pack(),
-            Ordering::Release,
-        );
-        let mut at = self.reserve(len)?;
-        // Relaxed: a process-local option.
-        if at.is_none() && self.auto_compact.load(Ordering::Relaxed) {
-            // Our own entry is ALLOCATING: the compactor would wait for
-            // it, so step back while compacting.
-            e.meta.store(m.pack(), Ordering::Relaxed);
-            let _ = self.compact();
-            e.meta.store(
-                Meta {
-                    gen,
-                    state: ALLOCATING,
-                    shared: false,
-                }
-                .pack(),
-                Ordering::Relaxed,
-            );
-            at = self.reserve(len)?;
-        }
-        let Some(at) = at else {
-            // Release: the FREE state is published with the push.
-            e.meta.store(m.pack(), Ordering::Release);
-            self.push_entry(idx)?;
             // Relaxed: informational.
             let top = self.word(OFF_TOP)?.load(Ordering::Relaxed);
             return Err(Error::OutOfMemory {
@@ -474,21 +403,14 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         };
         e.size.store(size, Ordering::Relaxed);
         // Relaxed: published by the LIVE store below.
-        e.loc.store(Loc::new(at, gen).pack(), Ordering::Relaxed);
+        e.loc.store(Loc::new(at, m.gen).pack(), Ordering::Relaxed);
         // SYNC POINT (alloc, Release): pairs with the Acquire of pins,
         // frees and the compactor's scan of `meta`. The linearization
         // point: no counter follows (statistics are read off the table),
         // so a process killed after this store leaves nothing half done.
-        e.meta.store(
-            Meta {
-                gen,
-                state: LIVE,
-                shared: false,
-            }
-            .pack(),
-            Ordering::Release,
-        );
-        Ok(Handle::new(idx as u32, gen))
+        e.meta
+            .store(Meta { state: LIVE, ..m }.pack(), Ordering::Release);
+        Ok(Handle::new(idx as u32, m.gen))
     }
 
     /// The LIVE entry of `h`, or why `h` names none.
@@ -509,7 +431,7 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         })
     }
 
-    fn stale(h: Handle) -> Error {
+    pub(crate) fn stale(h: Handle) -> Error {
         Error::Stale {
             offset: u64::from(h.index()),
             generation: u64::from(h.generation()),
@@ -517,70 +439,14 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         }
     }
 
-    /// Waits one turn for a block being moved; after [`MOVE_WAIT`] turns,
-    /// finishes the move itself if the compactor died, else gives up.
-    fn wait_move(&self, turn: u32) -> Result<()> {
-        if turn % 1024 == 1023 {
-            self.recover_dead_compactor()?;
-        }
-        if turn >= MOVE_WAIT {
-            return Err(Error::Unsupported {
-                op: "access to a block being moved",
-                by: "a compaction that did not finish in time",
-            });
-        }
-        shm_layout::sync::yield_now();
-        Ok(())
-    }
-
-    /// Pins `h`'s block: it will not move (nor be freed) until the
-    /// [`Pin`] drops.
-    pub fn pin(&self, h: Handle) -> Result<Pin<'_, S>> {
-        for turn in 0.. {
-            let (e, _) = self.live(h)?;
-            match try_pin(e.loc, h.generation() as u16) {
-                PinTry::Pinned(l) => {
-                    // Relaxed: written before LIVE, which `live` Acquired.
-                    let size = e.size.load(Ordering::Relaxed);
-                    let pin = Pin {
-                        heap: self,
-                        index: u64::from(h.index()),
-                        offset: Offset::new(self.data_off + l.off),
-                        size,
-                    };
-                    if l.off
-                        .checked_add(size)
-                        .is_none_or(|end| end > self.data_len)
-                    {
-                        return Err(self.corrupt(
-                            format!(
-                                "handle {h:?} places {size} bytes at {} past the data area",
-                                l.off
-                            ),
-                            self.state_off + OFF_TABLE + u64::from(h.index()) * ENTRY_LEN,
-                        ));
-                    }
-                    return Ok(pin);
-                }
-                PinTry::Gone => return Err(Self::stale(h)),
-                PinTry::Saturated => {
-                    return Err(Error::Unsupported {
-                        op: "a 512th pin",
-                        by: "a handle (at most 511 pins at once)",
-                    })
-                }
-                PinTry::Moving => self.wait_move(turn)?,
-            }
-        }
-        unreachable!("the loop returns")
-    }
-
     /// Frees `h`. A pinned handle is refused; a stale one is an error
     /// ([`Error::DoubleFree`] if it was just freed, else [`Error::Stale`]).
     pub fn free(&self, h: Handle) -> Result<()> {
+        self.not_forked()?;
+        let mut pinned = 0;
         for turn in 0.. {
             let (e, m) = self.live(h)?;
-            match try_kill(e.loc, h.generation() as u16) {
+            match try_kill(e.loc, e.pins, self.seat, h.generation() as u16) {
                 KillTry::Killed(_) => {
                     // `false`: `reclaim_dead` finished this free first.
                     self.retire(u64::from(h.index()), &e, m)?;
@@ -588,12 +454,16 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                 }
                 KillTry::Gone => return Err(Self::stale(h)),
                 KillTry::Pinned => {
-                    return Err(Error::InvalidOffset {
-                        offset: h.raw(),
-                        reason: "the handle is pinned",
-                    })
+                    pinned += 1;
+                    if pinned >= PINNED_TRIES {
+                        return Err(Error::InvalidOffset {
+                            offset: h.raw(),
+                            reason: "the handle is pinned",
+                        });
+                    }
+                    shm_layout::sync::spin_loop();
                 }
-                KillTry::Moving => self.wait_move(turn)?,
+                KillTry::Busy(l) => self.wait_busy(turn, &e, l)?,
             }
         }
         unreachable!("the loop returns")
@@ -608,36 +478,31 @@ impl<S: AsRef<SegmentView>> Handles<S> {
     #[doc(hidden)]
     pub fn free_interrupted_for_tests(&self, h: Handle) -> Result<()> {
         let (e, _) = self.live(h)?;
-        match try_kill(e.loc, h.generation() as u16) {
+        match try_kill(e.loc, e.pins, self.seat, h.generation() as u16) {
             KillTry::Killed(_) => Ok(()),
             _ => Err(Self::stale(h)),
         }
     }
 
     /// After `try_kill` (the loc word is DEAD): moves the generation on
-    /// and puts the entry back on the free stack. Whoever wins the CAS of
-    /// the meta word from LIVE (generation `m.gen`) to FREE does it, so the
-    /// freer and a `reclaim_dead` finishing an interrupted free can race:
-    /// exactly one pushes. `Ok(false)` if someone else retired it first.
+    /// and hints the entry free. Whoever wins the CAS of the meta word
+    /// from LIVE (generation `m.gen`) to FREE does it, so the freer and a
+    /// `reclaim_dead` finishing an interrupted free can race: exactly one
+    /// retires. `Ok(false)` if someone else retired it first.
     pub(crate) fn retire(&self, idx: u64, e: &Entry<'_>, m: Meta) -> Result<bool> {
-        let next = Meta {
-            gen: m.gen.wrapping_add(1),
-            state: FREE,
-            shared: false,
-        }
-        .pack();
+        let next = Meta::free(m.gen.wrapping_add(1)).pack();
         let mut cur = m.pack();
-        // Bounded: besides the retire, the word changes only by
-        // `share_handle` setting SHARED (once).
-        for _ in 0..4 {
-            // Release: pairs with the Acquire of `live` and the pop (via
-            // the push). Relaxed on failure: decoded below.
+        // Bounded: besides the retire, the word changes only by sharing
+        // (once) and by a reclaim handing the entry to another seat.
+        for _ in 0..8 {
+            // Release: pairs with the Acquire of `live` and of the next
+            // take (`claim`). Relaxed on failure: decoded below.
             match e
                 .meta
                 .compare_exchange(cur, next, Ordering::Release, Ordering::Relaxed)
             {
                 Ok(_) => {
-                    self.push_entry(idx)?;
+                    self.set_hint(idx)?;
                     return Ok(true);
                 }
                 Err(now) => {
@@ -653,34 +518,6 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             format!("handle {idx}: its meta word keeps changing while it is freed"),
             self.state_off + OFF_TABLE + idx * ENTRY_LEN + 8,
         ))
-    }
-
-    /// Live bytes (each block rounded to 8) and live handles, read off
-    /// the table: LIVE entries whose block is not DEAD. A snapshot
-    /// (exact while nobody allocates or frees); O(entries used).
-    pub(crate) fn live_totals(&self) -> Result<(u64, u64)> {
-        let (mut bytes, mut count) = (0u64, 0u64);
-        for index in 0..self.used()? {
-            let e = self.entry(index)?;
-            // Acquire: pairs with the alloc's LIVE store (size and loc
-            // were written before it).
-            let m = Meta::unpack(e.meta.load(Ordering::Acquire));
-            if m.state != LIVE {
-                continue;
-            }
-            // Acquire: the loc word's last writer (a move or a kill).
-            let l = Loc::unpack(e.loc.load(Ordering::Acquire));
-            if l.dead || l.gen16 != m.gen as u16 {
-                continue; // freed, or being freed
-            }
-            // Relaxed: written before LIVE. A racing free may have put a
-            // free-stack link here; a snapshot tolerates that, and a
-            // corrupt size only saturates.
-            let len = e.size.load(Ordering::Relaxed);
-            bytes = bytes.saturating_add(round8(len));
-            count += 1;
-        }
-        Ok((bytes, count))
     }
 
     /// The allocation's size.
@@ -704,37 +541,19 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         self.pin(h)?.write_at(0, data)
     }
 
-    /// Marks `h` shared: `reclaim_dead` never frees it.
+    /// Marks `h` shared: `reclaim_dead` never frees it, nor does the
+    /// allocating attachment's `Drop`.
     pub fn share_handle(&self, h: Handle) -> Result<()> {
         let (e, m) = self.live(h)?;
+        if m.shared {
+            return Ok(());
+        }
         let shared = Meta { shared: true, ..m }.pack();
         // AcqRel: keeps the word's release sequence; fails if freed.
         e.meta
             .compare_exchange(m.pack(), shared, Ordering::AcqRel, Ordering::Relaxed)
             .map(|_| ())
             .map_err(|_| Self::stale(h))
-    }
-
-    /// Statistics: `used` is live bytes (rounded to 8), `allocations` live
-    /// handles, `high_water` the bump cursor (bytes of the data area handed
-    /// out since the last compaction), `available` the free bytes in all
-    /// (fragmentation may need a compaction to use them).
-    ///
-    /// `used` and `allocations` are counted from the handle table, not
-    /// kept in counters, so a process killed inside `alloc` or `free`
-    /// cannot leave them wrong: O(handle entries used) per call. A snapshot
-    /// while others allocate and free; a corrupt table reads as zero.
-    pub fn stats(&self) -> AllocStats {
-        let (bytes, allocations) = self.live_totals().unwrap_or((0, 0));
-        let used = bytes.min(self.data_len);
-        AllocStats {
-            capacity: self.data_len,
-            used,
-            available: self.data_len - used,
-            // Relaxed: statistics.
-            high_water: self.word(OFF_TOP).map_or(0, |w| w.load(Ordering::Relaxed)),
-            allocations,
-        }
     }
 
     /// The data area's segment offset.
@@ -744,10 +563,15 @@ impl<S: AsRef<SegmentView>> Handles<S> {
 }
 
 impl<S: AsRef<SegmentView>> Drop for Handles<S> {
+    /// The attachment ends: its unshared blocks are freed, its seat given
+    /// back, its process-table entry released (the same code a reclaim
+    /// runs for a dead attachment). In a fork child that inherited it,
+    /// nothing is touched: all of it is the parent's.
     fn drop(&mut self) {
-        if std::process::id() != self.attach_pid {
-            return; // a forked child's copy: the registration is the parent's
+        if fork_generation() != self.fork_gen {
+            return;
         }
+        let _ = self.leave();
         if let (Some(reg), Ok(t)) = (self.reg, ProcTable::of(self.seg.as_ref())) {
             t.unregister(reg);
         }

@@ -48,14 +48,22 @@
 //! - A handle reaches its own block or an error, never another block: the
 //!   entry's generation moves on at every free, and the generation's low 16
 //!   bits sit in the same word as the offset, so a pin of a stale handle
-//!   fails in the same CAS that would pin.
-//! - A pinned block never moves: pin and the start of a move are CASes on
-//!   one word (`word` module), model-checked in `src/loom_tests.rs`.
-//! - Allocation is lock-free (a handle entry from a tagged free stack, data
-//!   from a bump cursor); compaction takes a lock word that holds the
-//!   compactor's `ProcId`; nothing else waits for it except, boundedly, a
-//!   pin or free of the one block being moved. A dead compactor's lock is
-//!   broken and its move finished from a journal (see `compact`).
+//!   fails on the same load that would pin.
+//! - A pinned block never moves and is never freed: a pin and a move (or a
+//!   free) are a Dekker pair on the entry's pin word and location word
+//!   (`word` module), model-checked in `src/loom_tests.rs`.
+//! - Every pin and every entry records its attachment's *seat* (an owner
+//!   slot with its `OwnerId`), so when an attachment ends (its `Drop`, or
+//!   `reclaim_dead` after its process died) its unshared blocks are freed
+//!   and exactly its pins released: see [`Handles`], "Who owns what".
+//! - Allocation is lock-free (an entry taken by one CAS, found through free
+//!   hints; data from a bump cursor); compaction takes an owner-slot lock;
+//!   nothing else waits for it except, boundedly, a pin or free of the one
+//!   block being moved. A dead compactor's lock is adopted and its move
+//!   undone or finished from a journal (see `compact`).
+//! - A process killed at any write leaves nothing that a `reclaim_dead`
+//!   does not give back: the crash explorer's `handles` scenarios
+//!   (`scripts/crashpoints.sh --kind handles`) kill one at every write.
 //! - A failed allocation moves nothing and changes nothing.
 //! - Nothing read from the segment is trusted: indices, offsets and
 //!   lengths are bounds-checked, loops over shared state are bounded.
@@ -69,19 +77,27 @@
 #![cfg_attr(shm_loom, allow(dead_code))]
 
 #[cfg(not(shm_loom))]
+mod check;
+#[cfg(not(shm_loom))]
 mod compact;
+#[cfg(not(shm_loom))]
+mod entries;
 #[cfg(not(shm_loom))]
 mod heap;
 mod layout;
 #[cfg(not(shm_loom))]
 mod recover;
+#[cfg(not(shm_loom))]
+mod seat;
 mod word;
 
 #[cfg(not(shm_loom))]
 pub use compact::CompactReport;
 #[cfg(not(shm_loom))]
-pub use heap::{init, Handle, Handles, Pin};
+pub use heap::{init, Handle, Handles};
 pub use layout::{default_handles, state_len};
+#[cfg(not(shm_loom))]
+pub use seat::Pin;
 
 /// The allocator kind recorded in the header of this allocator's segments.
 pub const KIND: shm_layout::AllocatorKind = shm_layout::AllocatorKind::Handles;

@@ -33,7 +33,7 @@ fn reclaim_finishes_a_free_interrupted_after_the_kill() {
     let again = h.reclaim_dead().unwrap();
     assert_eq!((again.blocks, again.bytes), (0, 0));
 
-    // The entry is back on the free stack: the next allocation reuses it
+    // The entry is free and hinted again: the next allocation reuses it
     // with the next generation.
     let next = h.alloc(8).unwrap();
     assert_eq!(next.index(), victim.index());

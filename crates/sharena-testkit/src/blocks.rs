@@ -17,11 +17,6 @@ pub trait Blocks {
     /// What names a block.
     type Block: Copy + Debug;
 
-    /// Whether a block is pinned while its bytes are reached (and a pin
-    /// held by a process that dies stays: the parent must not kill a
-    /// worker inside [`Blocks::with_bytes`]).
-    const PINS: bool = false;
-
     /// Allocates a block of `len` bytes.
     fn alloc(&self, len: u64) -> Result<Self::Block>;
 
@@ -106,7 +101,6 @@ pub struct Pinned<'a>(pub &'a Handles);
 
 impl Blocks for Pinned<'_> {
     type Block = Handle;
-    const PINS: bool = true;
 
     fn alloc(&self, len: u64) -> Result<Handle> {
         self.0.alloc(len)

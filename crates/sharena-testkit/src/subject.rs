@@ -78,10 +78,6 @@ pub trait Subject: Sized {
     /// The kind's name, as `--kind` spells it.
     const NAME: &'static str;
 
-    /// Whether workers pin blocks to reach them ([`Blocks::PINS`]): then
-    /// the parent kills a worker only while it holds no pin.
-    const PINS: bool = false;
-
     /// Creates the named segment of `size` bytes (the parent).
     fn create(name: &str, size: u64) -> Result<Self>;
 
@@ -328,7 +324,6 @@ impl Subject for FreeList {
 
 impl Subject for Handles {
     const NAME: &'static str = "handles";
-    const PINS: bool = true;
 
     fn create(name: &str, size: u64) -> Result<Self> {
         Handles::create(name, size)
@@ -349,7 +344,10 @@ impl Subject for Handles {
     }
 
     fn reattach(&self) -> Result<Self> {
-        Handles::reattach(self)
+        let heap = Handles::reattach(self)?;
+        // A worker's handle, as `open` makes it.
+        heap.set_auto_compact(true);
+        Ok(heap)
     }
 
     fn blocks(&self) -> impl Blocks + '_ {

@@ -112,14 +112,20 @@ impl Named for Handles {
 }
 
 impl Handles {
-    /// Publishes `handle` under `name` and shares it.
+    /// Publishes `handle` under `name`, sharing it first (so it outlives
+    /// the attachment that allocated it): a process killed between the two
+    /// steps leaves a shared block nobody names, never a name for a block
+    /// its `Drop` or a `reclaim_dead` frees. The block stays shared when
+    /// the name is taken, and when it is unpublished.
     pub fn publish_handle(&self, name: impl AsRef<[u8]>, handle: crate::Handle) -> Result<()> {
         let dir = Directory::of(self.directory_view())?;
         self.share_handle(handle)?;
         dir.publish(name.as_ref(), handle.raw())
     }
 
-    /// The handle published under `name`, if any (validated when used).
+    /// The handle published under `name`, if any (validated when used: a
+    /// handle freed since is [`Error::Stale`](crate::Error::Stale), never
+    /// another block).
     pub fn lookup_handle(&self, name: impl AsRef<[u8]>) -> Result<Option<crate::Handle>> {
         Ok(Directory::of(self.directory_view())?
             .lookup(name.as_ref())?

@@ -13,6 +13,20 @@ pub use sharena_handles::{CompactReport, Handle, Pin};
 /// block. The allocator surface (`alloc`, `free`, `pin`, `read`, `write`,
 /// `compact`, `stats`, and `Recover`) comes through `Deref`.
 ///
+/// **Who owns what.** Each `Handles` is one attachment (one of the heap's
+/// 64 seats). A block belongs to the attachment that allocated it until it
+/// is freed or shared (`share_handle`, or [`Handles::publish_handle`],
+/// which shares). When the attachment ends, its unshared blocks are freed:
+/// by `Drop` when it runs (a normal return, a panic that unwinds),
+/// otherwise (`std::process::exit`, abort, SIGKILL) by the next
+/// `reclaim_dead()` once its process is gone, which also releases every
+/// pin the attachment held, so compaction can move those blocks again.
+///
+/// **fork.** A `Handles` inherited through `fork` is the parent's: in the
+/// child, `alloc`, `free`, `pin`, `read`, `write`, `compact` and
+/// `reclaim_dead` return [`Error::Forked`](crate::Error::Forked) and its
+/// `Drop` touches nothing. The child calls [`Handles::reattach`].
+///
 /// ```
 /// use sharena::Handles;
 /// let name = format!("/sharena-doc-handles-{}", std::process::id());
@@ -50,9 +64,10 @@ impl Handles {
             .state_len(sharena_handles::state_len(max_handles)))
     }
 
-    /// A new handle on the same segment, registered for this process: what
-    /// a `fork`ed child calls before allocating (so what it allocates is
-    /// recorded as its own).
+    /// A new attachment to the same segment (its own seat and
+    /// process-table entry): what a `fork`ed child calls before it uses the
+    /// heap, so what it allocates and pins is recorded as its own. Works in
+    /// the child on a handle inherited from the parent.
     pub fn reattach(&self) -> Result<Self> {
         Self::wrap(self.inner.segment().clone())
     }

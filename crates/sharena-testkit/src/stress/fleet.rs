@@ -1,27 +1,31 @@
 //! The parent's side of a stress run: forks the workers from the
 //! command's single-threaded `main`, reaps them, kills one at random on
-//! request and forks its replacement, and on every exit path kills and
-//! reaps whatever still runs (so no worker outlives the command).
+//! request (anywhere: inside a pin, an allocation, a compaction) and forks
+//! its replacement, and on every exit path kills and reaps whatever still
+//! runs (so no worker outlives the command; each also dies with the
+//! parent, by `PR_SET_PDEATHSIG`, should the parent be killed).
+//!
+//! The first workers open the segment by name; once all have attached the
+//! parent unlinks the name, so nothing of the run outlives it even if the
+//! parent is SIGKILLed. A replacement is forked from the parent, inherits
+//! its mapping of the segment and reattaches to it (a fresh attachment of
+//! a fresh process, the same as one by name): no name and no descriptor
+//! is needed, and the parent's mapping is there in every child for free.
 
 use super::shared::{Claims, Control, Tally, NO_PHASE};
-use super::worker::{self, Env};
+use super::worker::{self, Env, Source};
 use crate::harness::{die_with_parent, fork_child, kill, try_wait, wait, Exit};
 use crate::run::Failure;
 use crate::subject::Subject;
-use nix::errno::Errno;
 use nix::sys::signal::Signal;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpid, Pid};
-use std::marker::PhantomData;
 use std::time::{Duration, Instant};
-
-/// How many times `kill_one` stops a worker that holds a pin, lets it run
-/// on and tries again, before it kills it anyway.
-const STOP_TRIES: u32 = 1000;
 
 /// The workers of one run, slot by slot.
 pub struct Fleet<'a, S> {
     name: &'a str,
+    /// The parent's handle: replacements reattach through its mapping.
+    parent: &'a S,
     ctl: &'a Control,
     claims: &'a Claims,
     slots: Vec<Option<Pid>>,
@@ -32,19 +36,21 @@ pub struct Fleet<'a, S> {
     pub killed: u64,
     /// Workers that died or exited uncleanly on their own.
     pub crashed: u64,
-    kind: PhantomData<S>,
 }
 
 impl<'a, S: Subject> Fleet<'a, S> {
-    /// Forks `procs` workers on the segment `name`.
+    /// Forks `procs` workers on the segment `name` (which `parent` is a
+    /// handle of).
     pub fn start(
         name: &'a str,
+        parent: &'a S,
         ctl: &'a Control,
         claims: &'a Claims,
         procs: usize,
     ) -> Result<Self, Failure> {
         let mut fleet = Fleet {
             name,
+            parent,
             ctl,
             claims,
             slots: vec![None; procs],
@@ -52,16 +58,31 @@ impl<'a, S: Subject> Fleet<'a, S> {
             totals: Tally::default(),
             killed: 0,
             crashed: 0,
-            kind: PhantomData,
         };
         for k in 0..procs {
-            fleet.spawn(k)?;
+            fleet.spawn(k, true)?;
         }
         Ok(fleet)
     }
 
-    /// Forks a worker into slot `k` (which must be empty).
-    fn spawn(&mut self, k: usize) -> Result<(), Failure> {
+    /// Waits until every first worker has attached (or ended, or
+    /// `patience` ran out): then the segment's name may go.
+    pub fn wait_attached(&mut self, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        loop {
+            self.poll_exits();
+            let pending =
+                (0..self.slots.len()).any(|k| self.slots[k].is_some() && !self.ctl.is_attached(k));
+            if !pending || Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// Forks a worker into slot `k` (which must be empty), opening the
+    /// segment by name or reattaching to the inherited mapping.
+    fn spawn(&mut self, k: usize, by_name: bool) -> Result<(), Failure> {
         let serial = self.next_serial;
         self.next_serial += 1;
         self.ctl.prepare(k, serial);
@@ -72,14 +93,18 @@ impl<'a, S: Subject> Fleet<'a, S> {
             k,
             procs: self.slots.len(),
         };
-        let name = self.name;
+        let src = if by_name {
+            Source::Name(self.name)
+        } else {
+            Source::Inherited(self.parent)
+        };
         // SAFETY: the `sharena` command's main is single-threaded (the
         // stress verb starts no thread). The child never returns into the
         // parent's code (its guards would unlink the segment).
         let child = unsafe {
             fork_child(|| {
                 child_setup(parent);
-                worker::main::<S>(name, &env)
+                worker::main::<S>(src, &env)
             })
         };
         match child {
@@ -123,8 +148,8 @@ impl<'a, S: Subject> Fleet<'a, S> {
         }
     }
 
-    /// SIGKILLs the worker of a slot chosen by `draw`, reaps it, and forks
-    /// its replacement.
+    /// SIGKILLs the worker of a slot chosen by `draw`, wherever it is,
+    /// reaps it, and forks its replacement.
     pub fn kill_one(&mut self, draw: u64) -> Result<(), Failure> {
         let live: Vec<usize> = (0..self.slots.len())
             .filter(|k| self.slots[*k].is_some())
@@ -136,48 +161,10 @@ impl<'a, S: Subject> Fleet<'a, S> {
         let Some(pid) = self.slots[k] else {
             return Ok(());
         };
-        if S::PINS {
-            if let Some(status) = self.stop_unpinned(k, pid) {
-                // It ended on its own meanwhile.
-                self.reaped(k, status, true);
-                return self.spawn(k);
-            }
-        }
         kill(pid, Signal::SIGKILL);
         let status = wait(pid);
         self.reaped(k, status, true);
-        self.spawn(k)
-    }
-
-    /// Stops slot `k`'s worker at a moment it holds no pin (a pin records
-    /// no owner, so one held by a killed process strands its block for
-    /// good): SIGSTOP, wait until it is stopped, read its pin depth, and
-    /// let it run on and try again while it pins. The kill then lands on
-    /// any other instruction: in an allocation, a free, a compaction.
-    /// Returns the worker's status if it ended instead of stopping. After
-    /// [`STOP_TRIES`] tries it stays stopped wherever it is.
-    fn stop_unpinned(&self, k: usize, pid: Pid) -> Option<Exit> {
-        for _ in 0..STOP_TRIES {
-            kill(pid, Signal::SIGSTOP);
-            loop {
-                match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
-                    Err(Errno::EINTR) => {}
-                    Ok(WaitStatus::Stopped(..)) => break,
-                    Ok(status) => {
-                        if let Some(end) = Exit::from_wait(status) {
-                            return Some(end);
-                        }
-                    }
-                    Err(_) => return Some(Exit::Lost),
-                }
-            }
-            if !self.ctl.pinning(k) {
-                return None;
-            }
-            kill(pid, Signal::SIGCONT);
-            std::thread::sleep(Duration::from_micros(50));
-        }
-        None
+        self.spawn(k, false)
     }
 
     /// Operations so far: reaped workers' and the running ones' latest

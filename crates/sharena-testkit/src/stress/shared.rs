@@ -4,8 +4,8 @@
 //! - [`Control`]: a stop word, the phase word of reset kinds, and one
 //!   128-byte line per worker slot with its serial, the last phase it
 //!   finished, its running counters (only that worker writes them), and
-//!   its pin depth (kinds whose pins outlive a killed process: the parent
-//!   kills only a worker stopped outside every pin).
+//!   whether it has attached (the parent unlinks the segment's name once
+//!   every first worker has).
 //! - [`Claims`]: the duplicate table, one `u32` per granule of the segment
 //!   under test. A worker CASes the entry of a block's start from 0 to its
 //!   serial after `alloc` and back to 0 before it gives the block back; a
@@ -27,10 +27,9 @@ const DONE_PHASE: u64 = 1;
 const FINISHED: u64 = 2;
 /// Worker line words: the counters of [`Tally`], in field order.
 const COUNTERS: u64 = 3;
-/// Worker line word: how many pins the worker may hold right now (see
-/// [`Control::enter_pin`]).
-const PIN_DEPTH: u64 = LINE_WORDS - 1;
-const _: () = assert!(COUNTERS + TALLY_WORDS as u64 <= PIN_DEPTH);
+/// Worker line word: 1 once the worker has attached to the segment.
+const ATTACHED: u64 = LINE_WORDS - 1;
+const _: () = assert!(COUNTERS + TALLY_WORDS as u64 <= ATTACHED);
 /// `DONE_PHASE` of a worker that has finished no phase yet.
 pub const NO_PHASE: u64 = u64::MAX;
 
@@ -133,31 +132,17 @@ impl Control {
         (t, self.slot(k, FINISHED).load(Ordering::Relaxed) == 1)
     }
 
-    /// Slot `k`'s worker is about to pin a block (call before the pin is
-    /// taken). A pin records no owner, so a worker killed while pinning
-    /// would strand its block; the parent kills only a worker it has
-    /// stopped (SIGSTOP, waitpid) with a pin depth of 0.
-    #[inline]
-    pub fn enter_pin(&self, k: usize) {
-        // SeqCst: as an RMW it is also an Acquire, so the pin's CAS that
-        // follows cannot be done before the depth shows it.
-        self.slot(k, PIN_DEPTH).fetch_add(1, Ordering::SeqCst);
+    /// Slot `k`'s worker has attached to the segment under test.
+    pub fn attached(&self, k: usize) {
+        // Release: pairs with the parent's Acquire in `is_attached` (its
+        // attachment is complete before the parent unlinks the name).
+        self.slot(k, ATTACHED).store(1, Ordering::Release);
     }
 
-    /// Slot `k`'s worker dropped the pin it announced with `enter_pin`
-    /// (call after the pin is gone).
-    #[inline]
-    pub fn leave_pin(&self, k: usize) {
-        // SeqCst: as an RMW it is also a Release, so the unpin before it is
-        // done before the depth shows 0.
-        self.slot(k, PIN_DEPTH).fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// Whether slot `k`'s worker may hold a pin (read by the parent while
-    /// the worker is stopped: the kernel's stop and waitpid order the
-    /// worker's stores before this load).
-    pub fn pinning(&self, k: usize) -> bool {
-        self.slot(k, PIN_DEPTH).load(Ordering::SeqCst) != 0
+    /// Whether slot `k`'s worker has attached.
+    pub fn is_attached(&self, k: usize) -> bool {
+        // Acquire: pairs with the Release store in `attached`.
+        self.slot(k, ATTACHED).load(Ordering::Acquire) == 1
     }
 
     /// Says slot `k`'s worker finished phase `p` and released its claims.

@@ -1,7 +1,10 @@
 //! One stress run from the parent's chair: create the segment under a
-//! unique name (unlinked on every way out), note `stats().used`, fork the
-//! fleet, drive the clock (kills, resets between phases, Ctrl-C), stop,
-//! reap, and measure what was not given back.
+//! unique name, note `stats().used`, fork the fleet, unlink the name as
+//! soon as every first worker has attached (so nothing of the run
+//! outlives it, even a SIGKILL of this process: the workers die with it
+//! and the segment with its last mapping), drive the clock (kills,
+//! resets between phases, Ctrl-C, SIGTERM or SIGHUP), stop, reap, and
+//! measure what was not given back.
 
 use super::fleet::Fleet;
 use super::shared::{Claims, Control, Tally};
@@ -96,14 +99,16 @@ impl Outcome {
     }
 }
 
-/// Set by SIGINT / SIGTERM in the parent.
+/// Set by SIGINT, SIGTERM or SIGHUP in the parent.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_interrupt(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
-/// The parent's SIGINT and SIGTERM handlers for the run's length.
+/// The parent's SIGINT, SIGTERM and SIGHUP handlers for the run's length
+/// (a hang-up stops the run like Ctrl-C: workers stopped, the segment
+/// unlinked).
 struct Handlers(Vec<(nix::sys::signal::Signal, nix::sys::signal::SigAction)>);
 
 impl Handlers {
@@ -116,7 +121,7 @@ impl Handlers {
             SigSet::empty(),
         );
         let mut old = Vec::new();
-        for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
             // SAFETY: the handler only stores to an atomic, which is
             // async-signal-safe.
             if let Ok(prev) = unsafe { sigaction(sig, &act) } {
@@ -180,7 +185,8 @@ pub fn run<S: Subject>(cfg: &Config, progress: &mut dyn Progress) -> Result<Outc
         )),
         e => Failure::op(format!("stress: {e}")),
     })?;
-    let _unlink = ShmGuard(name.clone());
+    // Unlinks the name on every way out before the workers attached.
+    let unlink = ShmGuard(name.clone());
     let mut out = Outcome {
         kind: S::NAME,
         name: name.clone(),
@@ -197,7 +203,11 @@ pub fn run<S: Subject>(cfg: &Config, progress: &mut dyn Progress) -> Result<Outc
     let mut rng = XorShift::for_process(std::process::id() as usize);
 
     let start = Instant::now();
-    let mut fleet = Fleet::<S>::start(&name, &ctl, &claims, cfg.procs)?;
+    let mut fleet = Fleet::start(&name, &subject, &ctl, &claims, cfg.procs)?;
+    // Every first worker has opened the segment by name (or ended): the
+    // name goes now; replacements reattach through this mapping.
+    fleet.wait_attached(Duration::from_secs(10));
+    drop(unlink);
     let deadline = start + cfg.secs;
     let mut next_kill = cfg.kill_every.map(|d| start + d);
     let mut phase = 0;

@@ -87,21 +87,14 @@ impl<'a, B: Blocks> Worker<'a, B> {
         }
     }
 
-    /// Runs `f` over the block's bytes; for kinds that pin, the control
-    /// line shows a pin from before it is taken until after it is dropped
-    /// (so the parent never kills this worker holding one). A pin that
-    /// waited out its bound for a move is tried again ([`Blocks::busy`]).
+    /// Runs `f` over the block's bytes (a handle heap pins the block
+    /// meanwhile: the parent may kill this worker holding the pin, which
+    /// the reclaim after the kill releases). A pin that waited out its
+    /// bound for a move is tried again ([`Blocks::busy`]).
     fn access<R>(&mut self, b: B::Block, len: u64, mut f: impl FnMut(*mut u8) -> R) -> Result<R> {
         let mut tries = 0;
         loop {
-            if B::PINS {
-                self.env.ctl.enter_pin(self.env.k);
-            }
-            let r = self.heap.with_bytes(b, len, &mut f);
-            if B::PINS {
-                self.env.ctl.leave_pin(self.env.k);
-            }
-            match r {
+            match self.heap.with_bytes(b, len, &mut f) {
                 Err(e) if B::busy(&e) && tries < BUSY_TRIES => {
                     tries += 1;
                     self.t.busy += 1;
@@ -278,12 +271,37 @@ fn phases<B: Blocks>(heap: &B, env: &Env<'_>, sizes: Sizes) -> Tally {
     w.t
 }
 
-/// A worker's life: open the segment by name, run, drop the handle (a
-/// slab flushes its cache), report. Returns the exit status.
-pub fn main<S: Subject>(name: &str, env: &Env<'_>) -> i32 {
-    let Ok(subject) = S::open(name) else {
+/// Where a worker's handle comes from.
+#[derive(Debug)]
+pub enum Source<'a, S> {
+    /// Open the segment by name (the first workers, while the name
+    /// exists).
+    Name(&'a str),
+    /// Reattach to the segment this process inherited from the parent's
+    /// handle (replacements: the name is unlinked by then).
+    Inherited(&'a S),
+}
+
+// By hand: a derive would ask `S: Copy`; the variants only borrow.
+impl<S> Clone for Source<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S> Copy for Source<'_, S> {}
+
+/// A worker's life: attach (by name, or to the inherited mapping), say so,
+/// run, drop the handle (its attachment ends), report. Returns the exit
+/// status.
+pub fn main<S: Subject>(src: Source<'_, S>, env: &Env<'_>) -> i32 {
+    let subject = match src {
+        Source::Name(name) => S::open(name),
+        Source::Inherited(parent) => parent.reattach(),
+    };
+    let Ok(subject) = subject else {
         return EXIT_OPEN;
     };
+    env.ctl.attached(env.k);
     let sizes = subject.sizes();
     let t = {
         let heap = subject.blocks();
