@@ -93,6 +93,8 @@
 
 // Internal but for the re-exports below (and the crash points, public
 // only with the test-only `crash-hooks` feature).
+#[cfg(not(shm_loom))]
+mod alloc;
 mod cache;
 #[cfg(feature = "crash-hooks")]
 pub mod crash;
@@ -106,6 +108,8 @@ mod recover;
 #[cfg(not(shm_loom))]
 mod slab;
 mod stack;
+#[cfg(not(shm_loom))]
+mod sweep;
 mod word;
 
 pub use layout::{slots_for_segment, state_len, Geometry};

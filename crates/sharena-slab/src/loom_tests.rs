@@ -36,7 +36,7 @@ impl Heap {
 
     /// Allocates one slot for `who` and records the claim.
     fn alloc(&self, who: u64) -> Option<u32> {
-        let i = self.shared().alloc_one(1).unwrap()?;
+        let i = self.shared().alloc_one(1, None).unwrap()?;
         assert_eq!(
             self.held[i as usize].swap(who, Ordering::Relaxed),
             0,

@@ -117,9 +117,6 @@ impl<'a> Pass<'a> {
         {
             return;
         }
-        if w.state == SlotState::Allocated {
-            self.custody.count_free();
-        }
         self.chain[self.k] = i;
         self.gens[self.k] = g;
         self.k += 1;

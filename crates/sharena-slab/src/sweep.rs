@@ -1,0 +1,145 @@
+//! The end of an attachment: one pass that takes back everything a set of
+//! cache entries holds, run by `Drop` for the entry of the `Slab` that is
+//! going away and by `reclaim_dead` for the entries it adopted from dead
+//! attachments. One code path, so a clean exit and a death free the same
+//! slots (the ownership rule of the crate docs).
+//!
+//! What an entry `o` can hold, and so what the pass takes (each with one
+//! CAS on the slot's word, from the word it read, into the custody of the
+//! sweeper's own entry: CACHED with the sweeper's id, generation bumped;
+//! then pushed in chains):
+//! - CACHED(o): its cache, listed in the array or caught on the way in or
+//!   out of it;
+//! - unshared ALLOCATED(o): its live slots (shared ones are never taken);
+//! - FREE(o) off the stack: a push of `o` cut short before its head CAS;
+//! - a FREE slot off the stack whose word is exactly the one an `o` pop
+//!   record holds: a pop of `o` cut short between its head CAS and its
+//!   stamp;
+//! - UNUSED slots below the never-used counter (taken from the counter,
+//!   never stamped), when a dead entry is among those swept.
+//!
+//! The last three can only be left by a death, so `Drop` (which sweeps
+//! only its own, live, entry unless an earlier reclaim of it was cut
+//! short) neither walks the stack nor looks at UNUSED slots.
+
+use crate::layout::PopRecord;
+use crate::reclaim::{walk_stack, Bits, Pass};
+use crate::word::{SlotState, SlotWord};
+use crate::Slab;
+use shm_layout::sync::Ordering;
+use shm_layout::SegmentView;
+
+/// Stack walks a pass tries before it leaves FREE slots for a later pass
+/// (each walk is bounded; see `walk_stack`).
+const WALKS: usize = 4;
+
+/// What a pass did.
+#[derive(Debug, Default)]
+pub(crate) struct Swept {
+    /// Slots taken back.
+    pub blocks: u64,
+    /// Entries kept (the stack walk did not finish, so FREE slots they may
+    /// have left off the stack are still to be found): a later pass of
+    /// this handle, or a reclaim after its process ends, finishes them.
+    pub unfinished: u64,
+}
+
+/// A recorded pop: `(slot, FREE word)`.
+fn recorded(r: &PopRecord, slots: u32) -> Option<(u32, u64)> {
+    // Relaxed: written by the entry's (dead, or this very) holder, whose
+    // stores are ordered before our adoption's Acquire (or in program
+    // order).
+    let word = r.word.load(Ordering::Relaxed);
+    let index = r.index.load(Ordering::Relaxed);
+    (word != 0 && index < u64::from(slots)).then_some((index as u32, word))
+}
+
+impl<S: AsRef<SegmentView>> Slab<S> {
+    /// `Drop`'s part: sweeps this handle's own entry and every entry it
+    /// still holds from an unfinished reclaim, and releases them.
+    pub(crate) fn leave(&self) {
+        let me = self.me;
+        let held: Vec<u32> = (0..self.geo.caches as u32)
+            .filter(|&id| id != self.cache_id && self.cache_head(id).owner.holder() == Some(me))
+            .collect();
+        self.sweep(&held, true);
+    }
+
+    /// Takes back what `adopted` (entries this handle holds, adopted from
+    /// dead attachments) and, with `own`, this handle's entry hold; then
+    /// releases them (an adopted entry only once the stack walk finished).
+    ///
+    /// The caller holds every entry swept, so no live process writes their
+    /// heads or stamps their ids meanwhile; the slots are another matter
+    /// (live pops, frees and recoveries race for them), so every take is a
+    /// CAS on the slot word. O(slots ever used), plus one walk of the stack
+    /// when `adopted` is not empty.
+    pub(crate) fn sweep(&self, adopted: &[u32], own: bool) -> Swept {
+        let base = self.base();
+        let shared = self.shared_at(base);
+        let n = shared.len();
+        let mut mine = vec![false; self.geo.caches as usize + 1];
+        let mut pops = Vec::new();
+        let swept = adopted.iter().copied().chain(own.then_some(self.cache_id));
+        for id in swept.clone() {
+            mine[id as usize + 1] = true;
+            let head = self.cache_head(id);
+            pops.extend(recorded(&head.pending, n));
+            pops.extend(recorded(&head.others, n));
+            // The array names nothing from here on: the slots it named are
+            // CACHED with this id, and the pass takes them by their words.
+            // (Relaxed: a word of an entry we hold; the release below
+            // publishes it.)
+            head.count.store(0, Ordering::Relaxed);
+        }
+        let on_stack = if adopted.is_empty() {
+            None
+        } else {
+            (0..WALKS).find_map(|_| walk_stack(&shared))
+        };
+        // FREE slots are judged only against a finished walk; UNUSED ones
+        // only when someone died (a live taker stamps its own).
+        let free_ok = |i: u32| on_stack.as_ref().is_some_and(|s: &Bits| !s.get(i));
+        let counter = shared.used_ever() as u32;
+        let dead = !adopted.is_empty();
+        let mut pass = Pass::new(shared, self.cache_at(base, self.cache_id));
+        for i in 0..counter {
+            // Relaxed: the CAS in `take` decides; see there.
+            let raw = shared.word(i).load(Ordering::Relaxed);
+            let Some(w) = SlotWord::unpack(raw) else {
+                continue; // corrupt: `check` reports it
+            };
+            let of_mine = mine.get(w.owner as usize).copied().unwrap_or(false);
+            let take = match w.state {
+                SlotState::Cached => of_mine,
+                SlotState::Allocated => of_mine && !w.shared,
+                SlotState::Free => free_ok(i) && (of_mine || pops.contains(&(i, raw))),
+                SlotState::Unused => dead,
+            };
+            if take {
+                pass.take(i, raw, w);
+            }
+        }
+        pass.push();
+        let mut out = Swept {
+            blocks: pass.blocks,
+            unfinished: 0,
+        };
+        for id in swept {
+            let head = self.cache_head(id);
+            if id != self.cache_id && on_stack.is_none() {
+                out.unfinished += 1;
+                continue;
+            }
+            // Relaxed: words of an entry we hold, published by the
+            // release's Release.
+            head.pending.word.store(0, Ordering::Relaxed);
+            head.others.word.store(0, Ordering::Relaxed);
+            // SYNC POINT (entry release, Release, in `OwnerSlot::release`):
+            // pairs with the Acquire of the next `claim` or `adopt_if`, so
+            // the zeroed count and records are what the next holder sees.
+            head.owner.release(self.me);
+        }
+        out
+    }
+}
