@@ -62,7 +62,7 @@ impl<S: AsRef<SegmentView>> Recover for Slab<S> {
         let blocks = if adopted.is_empty() {
             0
         } else {
-            self.sweep(&adopted, false).blocks
+            self.sweep(&adopted, crate::sweep::Own::Skip).blocks
         };
         finish_reclaim(view, started, &dead, blocks, blocks * self.geo.slot_size)
     }

@@ -8,8 +8,8 @@ use crate::layout::{
 use crate::stack::{Fault, Shared};
 use shm_layout::sync::{thread_id, AtomicU64, Ordering};
 use shm_layout::{
-    fork_generation, AllocatorKind, Error, OwnerId, ProcTable, RegionId, Registration, Result,
-    SegmentView, CACHE_LINE, PARAM_NAMES,
+    fork_generation, Adoption, AllocatorKind, Error, Liveness, OwnerId, ProcTable, RegionId,
+    Registration, Result, SegmentView, CACHE_LINE, PARAM_NAMES,
 };
 use std::sync::Mutex;
 
@@ -147,10 +147,12 @@ impl<S: AsRef<SegmentView>> Slab<S> {
 
     /// Attaches to a ready slab segment: validates kind, params and region
     /// lengths, checks that `init` ran, registers in the process table and
-    /// claims a cache entry. If every cache entry is taken,
+    /// claims a cache entry. If every entry is taken, it adopts the entry
+    /// of a dead attachment (and frees what that one held, as
+    /// `reclaim_dead` would); if every holder lives,
     /// [`Error::ProcessTableFull`] with the registry's size as `capacity`
     /// (every attachment needs an entry, so that everything it allocates
-    /// has an owner; `reclaim_dead` frees the entries of dead processes).
+    /// has an owner).
     pub fn attach(seg: S) -> Result<Self> {
         let view = seg.as_ref();
         let (geo, pool_off) = geometry(view)?;
@@ -181,7 +183,11 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             let head = unsafe { &*view.base().as_ptr().add(off as usize).cast::<CacheHead>() };
             head.owner.claim(me)
         });
-        let Some(cache_id) = claimed else {
+        let (cache_id, adopted) = if let Some(id) = claimed {
+            (id, false)
+        } else if let Some(id) = Self::adopt_one(view, state_off, &geo, me) {
+            (id, true)
+        } else {
             if let Some(reg) = registration {
                 table.unregister(reg);
             }
@@ -191,7 +197,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             });
         };
         let ss = geo.slot_size;
-        Ok(Slab {
+        let slab = Slab {
             seg_len: view.len(),
             geo,
             state_off,
@@ -213,6 +219,47 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             others: Mutex::new(()),
             reclaiming: Mutex::new(()),
             seg,
+        };
+        if adopted {
+            slab.take_over()?;
+        }
+        Ok(slab)
+    }
+
+    /// Adopts the entry of a dead attachment (every entry is taken), so
+    /// that dead attachments never lock new ones out (nor, with them, the
+    /// `reclaim_dead` that would free them). `None` if every holder lives.
+    fn adopt_one(view: &SegmentView, state_off: u64, geo: &Geometry, me: OwnerId) -> Option<u32> {
+        let mut live = Liveness::new(me);
+        let entry_len = Geometry::entry_len(geo.cache_cap);
+        (0..geo.caches as u32).find(|&id| {
+            let off = state_off + Geometry::REGISTRY_OFFSET + u64::from(id) * entry_len;
+            // SAFETY: as for the claim in `attach`.
+            let head = unsafe { &*view.base().as_ptr().add(off as usize).cast::<CacheHead>() };
+            // The adoption's orderings: `OwnerSlot::adopt_if`.
+            matches!(
+                head.owner.adopt_if_dead(me, &mut live),
+                Adoption::Adopted(_)
+            )
+        })
+    }
+
+    /// Sweeps the entry `adopt_one` took (the reclaim pass, keeping the
+    /// entry), until a stack walk finishes. A stack that cannot be walked
+    /// 16 times over is corrupt (or churns without end): an error, and the
+    /// `Slab` being dropped releases the entry (FREE slots the dead holder
+    /// may have left off that stack are not found).
+    fn take_over(&self) -> Result<()> {
+        for _ in 0..16 {
+            if self.sweep(&[], crate::sweep::Own::Adopted).walked {
+                return Ok(());
+            }
+            std::thread::yield_now();
+        }
+        Err(Error::Corrupt {
+            segment: self.view().name().to_string(),
+            what: "the free stack could not be walked (a cycle, or churn without end)".into(),
+            at: self.state_off,
         })
     }
 

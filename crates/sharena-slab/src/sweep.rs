@@ -20,7 +20,10 @@
 //!
 //! The last three can only be left by a death, so `Drop` (which sweeps
 //! only its own, live, entry unless an earlier reclaim of it was cut
-//! short) neither walks the stack nor looks at UNUSED slots.
+//! short) neither walks the stack nor looks at UNUSED slots. A third
+//! caller is `attach` when every entry is taken: it adopts a dead one and
+//! sweeps it for itself before using it, so that dead attachments can
+//! never lock new ones out.
 
 use crate::layout::PopRecord;
 use crate::reclaim::{walk_stack, Bits, Pass};
@@ -42,6 +45,21 @@ pub(crate) struct Swept {
     /// have left off the stack are still to be found): a later pass of
     /// this handle, or a reclaim after its process ends, finishes them.
     pub unfinished: u64,
+    /// Whether FREE slots were judged (a stack walk finished).
+    pub walked: bool,
+}
+
+/// What a pass does with the sweeper's own entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Own {
+    /// Leaves it alone (`reclaim_dead`: it is only the custody).
+    Skip,
+    /// Sweeps and releases it (`Drop`).
+    Leave,
+    /// Sweeps it and keeps it (`attach`, which adopted it from a dead
+    /// holder because every entry was taken; it sweeps again until a walk
+    /// finishes).
+    Adopted,
 }
 
 /// A recorded pop: `(slot, FREE word)`.
@@ -62,25 +80,31 @@ impl<S: AsRef<SegmentView>> Slab<S> {
         let held: Vec<u32> = (0..self.geo.caches as u32)
             .filter(|&id| id != self.cache_id && self.cache_head(id).owner.holder() == Some(me))
             .collect();
-        self.sweep(&held, true);
+        self.sweep(&held, Own::Leave);
     }
 
     /// Takes back what `adopted` (entries this handle holds, adopted from
-    /// dead attachments) and, with `own`, this handle's entry hold; then
-    /// releases them (an adopted entry only once the stack walk finished).
+    /// dead attachments) and, as `own` says, this handle's entry hold; then
+    /// releases them (an adopted entry only once a stack walk finished; the
+    /// own entry as `own` says).
     ///
     /// The caller holds every entry swept, so no live process writes their
     /// heads or stamps their ids meanwhile; the slots are another matter
     /// (live pops, frees and recoveries race for them), so every take is a
     /// CAS on the slot word. O(slots ever used), plus one walk of the stack
-    /// when `adopted` is not empty.
-    pub(crate) fn sweep(&self, adopted: &[u32], own: bool) -> Swept {
+    /// when a dead entry is among those swept.
+    pub(crate) fn sweep(&self, adopted: &[u32], own: Own) -> Swept {
         let base = self.base();
         let shared = self.shared_at(base);
         let n = shared.len();
         let mut mine = vec![false; self.geo.caches as usize + 1];
         let mut pops = Vec::new();
-        let swept = adopted.iter().copied().chain(own.then_some(self.cache_id));
+        let swept = adopted
+            .iter()
+            .copied()
+            .chain((own != Own::Skip).then_some(self.cache_id));
+        // FREE leftovers and untaken counter slots are left only by deaths.
+        let dead = !adopted.is_empty() || own == Own::Adopted;
         for id in swept.clone() {
             mine[id as usize + 1] = true;
             let head = self.cache_head(id);
@@ -92,16 +116,15 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             // publishes it.)
             head.count.store(0, Ordering::Relaxed);
         }
-        let on_stack = if adopted.is_empty() {
-            None
-        } else {
+        let on_stack = if dead {
             (0..WALKS).find_map(|_| walk_stack(&shared))
+        } else {
+            None
         };
         // FREE slots are judged only against a finished walk; UNUSED ones
         // only when someone died (a live taker stamps its own).
         let free_ok = |i: u32| on_stack.as_ref().is_some_and(|s: &Bits| !s.get(i));
         let counter = shared.used_ever() as u32;
-        let dead = !adopted.is_empty();
         let mut pass = Pass::new(shared, self.cache_at(base, self.cache_id));
         for i in 0..counter {
             // Relaxed: the CAS in `take` decides; see there.
@@ -124,10 +147,15 @@ impl<S: AsRef<SegmentView>> Slab<S> {
         let mut out = Swept {
             blocks: pass.blocks,
             unfinished: 0,
+            walked: on_stack.is_some(),
         };
         for id in swept {
             let head = self.cache_head(id);
-            if id != self.cache_id && on_stack.is_none() {
+            let is_own = id == self.cache_id;
+            // An entry that may have FREE slots off the stack stays held,
+            // its records kept, until a walk finishes (a dead one's, or the
+            // own entry when attach adopted it).
+            if (!is_own || own == Own::Adopted) && on_stack.is_none() {
                 out.unfinished += 1;
                 continue;
             }
@@ -135,6 +163,9 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             // release's Release.
             head.pending.word.store(0, Ordering::Relaxed);
             head.others.word.store(0, Ordering::Relaxed);
+            if is_own && own == Own::Adopted {
+                continue;
+            }
             // SYNC POINT (entry release, Release, in `OwnerSlot::release`):
             // pairs with the Acquire of the next `claim` or `adopt_if`, so
             // the zeroed count and records are what the next holder sees.

@@ -18,8 +18,9 @@ use std::collections::HashSet;
 const SLOTS: u64 = 64;
 const CAP: u64 = 4;
 const HANDLES: usize = 3;
-/// Cache entries: the handles, the keeper, and room for dead ones.
-const ENTRIES: u64 = 8;
+/// Cache entries: the handles, the keeper and one more, so that dead
+/// entries soon fill the registry and attach adopts them.
+const ENTRIES: u64 = 5;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -49,8 +50,9 @@ struct Live {
     /// The live handle that allocated it (None once shared, or once that
     /// handle died).
     by: Option<usize>,
-    /// Its handle died; the next reclaim frees it.
-    doomed: bool,
+    /// Its handle died holding this cache entry: the next reclaim, or an
+    /// attach that adopts the entry, frees it.
+    doomed: Option<u32>,
 }
 
 /// Makes `s`'s cache entry name this pid with another start time: a
@@ -67,22 +69,26 @@ fn forge_dead(seg: &common::Seg, s: &Slab<common::Seg>) {
     word.store(dead.raw(), Ordering::Relaxed);
 }
 
-/// A new handle; if every entry is taken, a reclaim by `keeper` first
-/// frees the dead ones' (`live` loses its doomed slots then).
+/// A new handle. If every entry is taken, attach adopts a dead one and
+/// frees what it held (`live` loses those slots); if every holder lives,
+/// a reclaim by `keeper` first (`live` loses every doomed slot).
 fn attach(
     seg: &common::Seg,
     keeper: &Slab<common::Seg>,
     live: &mut Vec<Live>,
 ) -> Slab<common::Seg> {
-    match Slab::attach(seg.clone()) {
+    let s = match Slab::attach(seg.clone()) {
         Ok(s) => s,
         Err(Error::ProcessTableFull { .. }) => {
             keeper.reclaim_dead().unwrap();
-            live.retain(|l| !l.doomed);
+            live.retain(|l| l.doomed.is_none());
             Slab::attach(seg.clone()).unwrap()
         }
         Err(e) => panic!("attach: {e}"),
-    }
+    };
+    let id = s.cache_id();
+    live.retain(|l| l.doomed != Some(id));
+    s
 }
 
 proptest! {
@@ -103,14 +109,14 @@ proptest! {
                     }
                     let Some(s) = &handles[h] else { continue };
                     if let Ok(at) = s.alloc(8) {
-                        live.push(Live { at, by: Some(h), doomed: false });
+                        live.push(Live { at, by: Some(h), doomed: None });
                     }
                 }
                 Op::Free(h, k) => {
                     let Some(s) = &handles[h] else { continue };
                     // Only slots nobody dead owns (freeing a dead process's
                     // unshared slot while it is reclaimed is a double free).
-                    let ok: Vec<usize> = (0..live.len()).filter(|&i| !live[i].doomed).collect();
+                    let ok: Vec<usize> = (0..live.len()).filter(|&i| live[i].doomed.is_none()).collect();
                     if ok.is_empty() { continue }
                     let i = ok[k % ok.len()];
                     s.free(live[i].at).unwrap();
@@ -118,7 +124,7 @@ proptest! {
                 }
                 Op::Share(h, k) => {
                     let Some(s) = &handles[h] else { continue };
-                    let ok: Vec<usize> = (0..live.len()).filter(|&i| !live[i].doomed).collect();
+                    let ok: Vec<usize> = (0..live.len()).filter(|&i| live[i].doomed.is_none()).collect();
                     if ok.is_empty() { continue }
                     let i = ok[k % ok.len()];
                     s.share(live[i].at).unwrap();
@@ -127,9 +133,10 @@ proptest! {
                 Op::Die(h) => {
                     let Some(s) = handles[h].take() else { continue };
                     forge_dead(&seg, &s);
+                    let entry = s.cache_id();
                     std::mem::forget(s);
                     for l in live.iter_mut().filter(|l| l.by == Some(h)) {
-                        l.doomed = true;
+                        l.doomed = Some(entry);
                         l.by = None;
                     }
                 }
@@ -143,10 +150,10 @@ proptest! {
                 }
                 Op::Reclaim => {
                     let s = handles.iter().flatten().next().unwrap_or(&keeper);
-                    let doomed = live.iter().filter(|l| l.doomed).count() as u64;
+                    let doomed = live.iter().filter(|l| l.doomed.is_some()).count() as u64;
                     let r = s.reclaim_dead().unwrap();
                     prop_assert!(r.blocks >= doomed, "{:?} < {}", r, doomed);
-                    live.retain(|l| !l.doomed);
+                    live.retain(|l| l.doomed.is_none());
                     let c = s.check().unwrap();
                     prop_assert!(c.ok(), "{:?}", c.problems);
                     prop_assert_eq!(s.stats().allocations, live.len() as u64);
@@ -156,7 +163,7 @@ proptest! {
         }
         let s = attach(&seg, &keeper, &mut live);
         s.reclaim_dead().unwrap();
-        live.retain(|l| !l.doomed);
+        live.retain(|l| l.doomed.is_none());
         for (h, handle) in handles.iter_mut().enumerate() {
             if handle.take().is_some() {
                 live.retain(|l| l.by != Some(h));
