@@ -3,7 +3,8 @@
 //! Every scenario runs on a slab of [`SLOTS`] 64-byte slots with
 //! [`CACHES`] cache entries of [`CAP`] slots (refills and flushes move 4),
 //! so that each of the thousands of runs is cheap and every path (refill
-//! from the stack and from the never-used counter, flush, running out) is
+//! from the stack and from the never-used counter, flush, running out,
+//! a full registry) is
 //! reached in a few operations. The survivor verifies each state with
 //! [`verify`](World::verify): reclaim and check, the shared accounting of
 //! `pool.rs`, then it allocates every slot of the slab once (a slot lost
@@ -41,7 +42,7 @@ struct Setup {
     stock: usize,
     /// Slots of the slab (at most [`SLOTS`]).
     slots: u64,
-    /// Every cache entry taken by the survivor's handles.
+    /// Every cache entry left free taken by the survivor's handles.
     fill_registry: bool,
     /// A first victim that dies holding slots (its cache, unshared and
     /// shared ones) before the victim starts.
@@ -115,10 +116,12 @@ impl Scenario for Sl {
         } else {
             Vec::new()
         };
+        // The entries left free: ours and the first victim's are taken.
+        let free = CACHES as usize - 1 - usize::from(s.first_victim);
         let mut fillers = Vec::new();
         if s.fill_registry {
-            while let Ok(h) = Slab::open(seg) {
-                fillers.push(h);
+            for _ in 0..free {
+                fillers.push(Slab::open(seg).map_err(err)?);
             }
         }
         Ok(Box::new(SlWorld {
@@ -211,8 +214,13 @@ impl World for SlWorld {
         }
         let h = match Slab::open(seg) {
             Ok(h) => h,
-            // Every entry taken: refused, with nothing left behind.
-            Err(Error::ProcessTableFull { .. }) if !self.fillers.is_empty() => return Ok(()),
+            // Every entry taken by a live handle: refused, with nothing
+            // left behind.
+            Err(Error::ProcessTableFull { .. })
+                if !self.fillers.is_empty() && self.first.is_empty() =>
+            {
+                return Ok(())
+            }
             Err(e) => return Err(e.to_string()),
         };
         if self.open_first {
@@ -311,6 +319,18 @@ fn small(h: &Slab, _: &mut dyn FnMut(), n: &mut Notes, _: &[Offset]) -> Result<(
     h.free(a).map_err(err)?;
     own(h, n)?;
     Ok(())
+}
+
+fn adopted(h: &Slab, arm: &mut dyn FnMut(), n: &mut Notes, o: &[Offset]) -> Result<(), String> {
+    // The attach found every entry taken and adopted the first victim's:
+    // what that one held unshared must be free already, not inherited.
+    let used = runs(h)?.iter().filter(|r| r.2 == RunKind::Used).count();
+    if used != 0 {
+        return Err(format!(
+            "{used} runs of the dead entry still live after attach"
+        ));
+    }
+    small(h, arm, n, o)
 }
 
 fn refill_flush(h: &Slab, _: &mut dyn FnMut(), n: &mut Notes, _: &[Offset]) -> Result<(), String> {
@@ -449,6 +469,17 @@ static SCENARIOS: &[Sl] = &[
         },
         open_first: false,
         body: small,
+    },
+    Sl {
+        name: "attach-adopts-a-dead-entry",
+        setup: Setup {
+            stock: 6,
+            fill_registry: true,
+            first_victim: true,
+            ..PLAIN
+        },
+        open_first: false,
+        body: adopted,
     },
     Sl {
         name: "other-threads",
