@@ -131,8 +131,14 @@ impl<S: AsRef<SegmentView>> Slab<S> {
 
     #[cold]
     #[inline(never)]
-    fn free_shared(shared: &Shared<'_>, index: u32, owner: u16, generation: u8) {
-        shared.push_chain(&[index], owner, |_| generation);
+    fn free_shared(&self, shared: &Shared<'_>, index: u32, generation: u8) {
+        // Counted, so that a recovery knows a death here may have left the
+        // slot FREE off the stack. Relaxed: read only by a recovery after
+        // this process died.
+        let flag = &self.cache_head(self.cache_id).others_pushing;
+        flag.fetch_add(1, Ordering::Relaxed);
+        shared.push_chain(&[index], self.owner(), |_| generation, None);
+        flag.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -182,7 +188,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Slab<S> {
         }
         match shared.release_live(index, self.owner(), true) {
             Ok(generation) => {
-                Self::free_shared(&shared, index, self.owner(), generation);
+                self.free_shared(&shared, index, generation);
                 Ok(())
             }
             Err(e) => Err(self.free_error(offset, index, e)),

@@ -120,10 +120,17 @@ impl Cache<'_> {
                     _ => return Err(Fault::Slot(index, "in a cache but not CACHED by it")),
                 }
             }
-            // Count first (see the module invariant), then link and push.
+            // Count first (see the module invariant), then link and push,
+            // flagged so that a recovery knows a death here may have left
+            // FREE slots off the stack.
             c -= n as u64;
             self.head.count.store(c, Ordering::Relaxed);
-            shared.push_chain(&chain[..n], self.owner, |k| gens[k]);
+            shared.push_chain(
+                &chain[..n],
+                self.owner,
+                |k| gens[k],
+                Some(&self.head.pushing),
+            );
         }
         Ok(c)
     }

@@ -106,14 +106,22 @@ pub struct CacheHead {
     pub count: AtomicU64,
     /// The pop record of the thread that owns the cache.
     pub pending: PopRecord,
+    /// 1 while the thread that owns the cache pushes a chain onto the
+    /// shared stack (from before its first link store until after its head
+    /// CAS), else 0. Plain stores: only that thread writes it.
+    pub pushing: AtomicU64,
     /// Reserved; zero.
-    pub reserved: [AtomicU64; 4],
+    pub reserved: [AtomicU64; 3],
     /// The pop record of the other threads sharing the `Slab` (one at a
     /// time: they take turns through a process-local lock). On the second
     /// half of the line, away from the cache owner's `count`.
     pub others: PopRecord,
+    /// Pushes under way by the other threads of the `Slab` (their frees,
+    /// and a reclaim's pushes from this entry's custody): each adds one
+    /// before its first link store and takes it away after its head CAS.
+    pub others_pushing: AtomicU64,
     /// Reserved; zero.
-    pub reserved2: [AtomicU64; 6],
+    pub reserved2: [AtomicU64; 5],
 }
 
 /// The element type of the slot state words.
@@ -130,7 +138,9 @@ const _: () = {
     assert!(core::mem::size_of::<CacheHead>() as u64 == CACHE_HEAD_LEN);
     assert!(core::mem::offset_of!(CacheHead, count) == 8);
     assert!(core::mem::offset_of!(CacheHead, pending) == 0x10);
+    assert!(core::mem::offset_of!(CacheHead, pushing) == 0x20);
     assert!(core::mem::offset_of!(CacheHead, others) == 0x40);
+    assert!(core::mem::offset_of!(CacheHead, others_pushing) == 0x50);
     assert!(core::mem::size_of::<SlotCell>() == 8);
     assert!(core::mem::size_of::<IndexCell>() == 4);
 };

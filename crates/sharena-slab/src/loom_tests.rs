@@ -51,7 +51,7 @@ impl Heap {
     fn free(&self, i: u32, who: u64) {
         assert_eq!(self.held[i as usize].swap(0, Ordering::Relaxed), who);
         let generation = self.shared().release_live(i, 1, true).unwrap();
-        self.shared().push_chain(&[i], 1, |_| generation);
+        self.shared().push_chain(&[i], 1, |_| generation, None);
     }
 
     /// Puts slots `0..k` on the stack (as if allocated and freed).
@@ -212,7 +212,7 @@ fn reclaim_races_a_live_pop() {
         let heap = Heap::new(3);
         let taken = heap.shared().take_unused(3).unwrap();
         assert_eq!(taken, (0, 3));
-        heap.shared().push_chain(&[0], 3, |_| 0);
+        heap.shared().push_chain(&[0], 3, |_| 0, None);
         heap.slots[1].store(SlotWord::free(3, 0, NIL).pack(), Ordering::Relaxed);
         heap.slots[2].store(SlotWord::cached(3, 0).pack(), Ordering::Relaxed);
         let h2 = heap.clone();
@@ -225,7 +225,7 @@ fn reclaim_races_a_live_pop() {
             owner: 3,
             id: 2,
         };
-        if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared()) {
+        if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared(), &|_| u64::MAX) {
             let mut pass = crate::reclaim::Pass::new(heap.shared(), custody);
             for i in 0..3 {
                 let raw = heap.slots[i as usize].load(Ordering::Relaxed);
@@ -270,7 +270,7 @@ fn reclaim_into_an_entry_in_use() {
         head.count.store(1, Ordering::Relaxed);
         heap.slots[1].store(SlotWord::cached(3, 0).pack(), Ordering::Relaxed);
         heap.slots[2].store(SlotWord::free(3, 0, NIL).pack(), Ordering::Relaxed);
-        heap.shared().push_chain(&[3], 1, |_| 0);
+        heap.shared().push_chain(&[3], 1, |_| 0, None);
         let (h2, head2, array2) = (heap.clone(), head.clone(), array.clone());
         let owner = thread::spawn(move || {
             let cache = Cache {
@@ -292,7 +292,7 @@ fn reclaim_into_an_entry_in_use() {
             owner: 2,
             id: 1,
         };
-        if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared()) {
+        if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared(), &|_| u64::MAX) {
             let mut pass = crate::reclaim::Pass::new(heap.shared(), custody);
             for i in 0..4 {
                 let raw = heap.slots[i as usize].load(Ordering::Relaxed);
@@ -329,7 +329,7 @@ fn a_stale_pop_record_never_doubles_a_slot() {
     loom::model(|| {
         let heap = Heap::new(3);
         assert_eq!(heap.shared().take_unused(3).unwrap(), (0, 3));
-        heap.shared().push_chain(&[0, 1, 2], 1, |_| 0);
+        heap.shared().push_chain(&[0, 1, 2], 1, |_| 0, None);
         let recorded = (0u32, heap.slots[0].load(Ordering::Relaxed));
         let h2 = heap.clone();
         let live = thread::spawn(move || h2.alloc(7));
@@ -341,7 +341,7 @@ fn a_stale_pop_record_never_doubles_a_slot() {
             owner: 3,
             id: 2,
         };
-        if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared()) {
+        if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared(), &|_| u64::MAX) {
             let mut pass = crate::reclaim::Pass::new(heap.shared(), custody);
             for i in 0..3 {
                 let raw = heap.slots[i as usize].load(Ordering::Relaxed);

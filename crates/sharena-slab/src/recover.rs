@@ -151,7 +151,9 @@ impl<S: AsRef<SegmentView>> Recover for Slab<S> {
                 for r in [&h.pending, &h.others] {
                     let word = r.word.load(Ordering::Relaxed);
                     if word != 0 {
-                        pending.push((r.index.load(Ordering::Relaxed), word));
+                        // The slot is the low half (the head's tag above).
+                        let index = r.index.load(Ordering::Relaxed) & 0xFFFF_FFFF;
+                        pending.push((index, word));
                     }
                 }
             } else if count != 0 {

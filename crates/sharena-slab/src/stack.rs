@@ -78,7 +78,8 @@ impl<'a> Shared<'a> {
     /// Pops one slot, giving it the state `to(free_word)`. `None`: empty.
     ///
     /// `record`: the popping entry's [`PopRecord`]. Before the head CAS the
-    /// pop writes the slot's index, then its FREE word, into it; it clears
+    /// pop writes the slot's index (with the head's tag above it), then its
+    /// FREE word, into it; it clears
     /// the word right after the CAS fails or the slot is stamped. So the
     /// record's word is nonzero exactly from before this pop can take the
     /// slot until the slot is stamped (or the pop lost the CAS), and a death
@@ -144,7 +145,10 @@ impl<'a> Shared<'a> {
                 // (its death orders every store it made before), or by this
                 // thread. The word is 0 here (cleared after every round),
                 // so the index is written while the record is void.
-                r.index.store(u64::from(head.index), Ordering::Relaxed);
+                r.index.store(
+                    (u64::from(head.tag) << 32) | u64::from(head.index),
+                    Ordering::Relaxed,
+                );
                 r.word.store(word.pack(), Ordering::Relaxed);
             }
             match self.ctl.head.0.compare_exchange(
@@ -218,10 +222,32 @@ impl<'a> Shared<'a> {
     /// head CAS) is attributable to that entry.
     ///
     /// Linearization point: the successful CAS on the head.
-    pub fn push_chain(&self, chain: &[u32], owner: u16, generation: impl Fn(usize) -> u8) {
+    ///
+    /// `flag`: the pushing entry's `pushing` word. The push writes the
+    /// head's tag (above bit 32) and 1 into it before its first link store,
+    /// and 0 after its head CAS, so that a recovery knows a death in
+    /// between may have left the chain off the stack, and how deep it can
+    /// lie on the stack if it is there (`reclaim::depth_since`). Pushes
+    /// that several threads make through one entry count themselves in its
+    /// `others_pushing` instead (`None` here).
+    pub fn push_chain(
+        &self,
+        chain: &[u32],
+        owner: u16,
+        generation: impl Fn(usize) -> u8,
+        flag: Option<&AtomicU64>,
+    ) {
         let Some((&last, _)) = chain.split_last() else {
             return;
         };
+        debug_assert!(chain.len() <= crate::cache::MAX_BATCH);
+        let mut head = Head::unpack(self.ctl.head.0.load(Ordering::Relaxed));
+        if let Some(f) = flag {
+            // Relaxed: read only by a recovery after this process died, or
+            // by this thread. The tag is a lower bound of the one the CAS
+            // below succeeds at (tags only grow).
+            f.store((u64::from(head.tag) << 32) | 1, Ordering::Relaxed);
+        }
         for (i, pair) in chain.windows(2).enumerate() {
             let w = SlotWord::free(owner, generation(i), pair[1]);
             self.word(pair[0]).store(w.pack(), Ordering::Relaxed);
@@ -230,7 +256,6 @@ impl<'a> Shared<'a> {
             crash::point(Point::Linked);
         }
         let last_gen = generation(chain.len() - 1);
-        let mut head = Head::unpack(self.ctl.head.0.load(Ordering::Relaxed));
         loop {
             // The link is whatever the head holds; a corrupt head index is
             // caught by the popper that reaches it.
@@ -245,7 +270,13 @@ impl<'a> Shared<'a> {
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return,
+                Ok(_) => {
+                    if let Some(f) = flag {
+                        // Relaxed: as above.
+                        f.store(0, Ordering::Relaxed);
+                    }
+                    return;
+                }
                 Err(now) => {
                     head = Head::unpack(now);
                     spin_loop();

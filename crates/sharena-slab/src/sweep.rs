@@ -20,13 +20,17 @@
 //!
 //! The last three can only be left by a death, so `Drop` (which sweeps
 //! only its own, live, entry unless an earlier reclaim of it was cut
-//! short) neither walks the stack nor looks at UNUSED slots. A third
+//! short) neither walks the stack nor looks at UNUSED slots. FREE leftovers
+//! need a walk of the stack (to tell them from slots on it), and only a
+//! death inside a push or a pop leaves them: every push and pop of an
+//! entry is flagged in it for its whole window, so a pass walks only when
+//! a swept entry's flag or pop record is set. A third
 //! caller is `attach` when every entry is taken: it adopts a dead one and
 //! sweeps it for itself before using it, so that dead attachments can
 //! never lock new ones out.
 
 use crate::layout::PopRecord;
-use crate::reclaim::{walk_stack, Bits, Pass};
+use crate::reclaim::{depth_since, walk_stack, Bits, Pass};
 use crate::word::{SlotState, SlotWord};
 use crate::Slab;
 use shm_layout::sync::Ordering;
@@ -45,7 +49,8 @@ pub(crate) struct Swept {
     /// have left off the stack are still to be found): a later pass of
     /// this handle, or a reclaim after its process ends, finishes them.
     pub unfinished: u64,
-    /// Whether FREE slots were judged (a stack walk finished).
+    /// Whether every FREE slot was judged: no swept entry died inside a
+    /// push or a pop, or a stack walk finished.
     pub walked: bool,
 }
 
@@ -62,14 +67,15 @@ pub(crate) enum Own {
     Adopted,
 }
 
-/// A recorded pop: `(slot, FREE word)`.
-fn recorded(r: &PopRecord, slots: u32) -> Option<(u32, u64)> {
+/// A recorded pop: `(slot, FREE word, head tag)`.
+fn recorded(r: &PopRecord, slots: u32) -> Option<(u32, u64, u32)> {
     // Relaxed: written by the entry's (dead, or this very) holder, whose
     // stores are ordered before our adoption's Acquire (or in program
     // order).
     let word = r.word.load(Ordering::Relaxed);
-    let index = r.index.load(Ordering::Relaxed);
-    (word != 0 && index < u64::from(slots)).then_some((index as u32, word))
+    let at = r.index.load(Ordering::Relaxed);
+    let (index, tag) = (at as u32, (at >> 32) as u32);
+    (word != 0 && index < slots).then_some((index, word, tag))
 }
 
 impl<S: AsRef<SegmentView>> Slab<S> {
@@ -92,7 +98,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
     /// heads or stamps their ids meanwhile; the slots are another matter
     /// (live pops, frees and recoveries race for them), so every take is a
     /// CAS on the slot word. O(slots ever used), plus one walk of the stack
-    /// when a dead entry is among those swept.
+    /// when a dead entry among those swept died inside a push or a pop.
     pub(crate) fn sweep(&self, adopted: &[u32], own: Own) -> Swept {
         let base = self.base();
         let shared = self.shared_at(base);
@@ -105,25 +111,58 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             .chain((own != Own::Skip).then_some(self.cache_id));
         // FREE leftovers and untaken counter slots are left only by deaths.
         let dead = !adopted.is_empty() || own == Own::Adopted;
+        // A FREE slot can be left off the stack only by a death inside a
+        // push or a pop, and every push and pop of an entry is flagged in
+        // it (`pushing`, `others_pushing`, the pop records) for its whole
+        // window. Without such a flag the stack need not be walked: no FREE
+        // slot is a leftover.
+        // How deep the walk must go: the tags those flags and records
+        // carry bound the depth of what they name (`depth_since`), except
+        // for `others_pushing`, a count (then to the end).
+        let mut since: Vec<u32> = Vec::new();
+        let mut to_the_end = false;
         for id in swept.clone() {
             mine[id as usize + 1] = true;
             let head = self.cache_head(id);
-            pops.extend(recorded(&head.pending, n));
-            pops.extend(recorded(&head.others, n));
+            for r in [&head.pending, &head.others] {
+                if let Some((index, word, tag)) = recorded(r, n) {
+                    pops.push((index, word));
+                    since.push(tag);
+                }
+            }
+            // Relaxed: written by the dead holder (see `recorded`).
+            let pushing = head.pushing.load(Ordering::Relaxed);
+            if pushing != 0 {
+                since.push((pushing >> 32) as u32);
+            }
+            to_the_end |= head.others_pushing.load(Ordering::Relaxed) != 0;
             // The array names nothing from here on: the slots it named are
             // CACHED with this id, and the pass takes them by their words.
             // (Relaxed: a word of an entry we hold; the release below
             // publishes it.)
             head.count.store(0, Ordering::Relaxed);
         }
-        let on_stack = if dead {
-            (0..WALKS).find_map(|_| walk_stack(&shared))
+        let mid_op = dead && (to_the_end || !since.is_empty());
+        let depth = |tag: u32| {
+            if to_the_end {
+                u64::MAX
+            } else {
+                since
+                    .iter()
+                    .map(|&t| depth_since(t, tag))
+                    .max()
+                    .unwrap_or(0)
+            }
+        };
+        let on_stack = if mid_op {
+            (0..WALKS).find_map(|_| walk_stack(&shared, &depth))
         } else {
             None
         };
         // FREE slots are judged only against a finished walk; UNUSED ones
         // only when someone died (a live taker stamps its own).
         let free_ok = |i: u32| on_stack.as_ref().is_some_and(|s: &Bits| !s.get(i));
+        let walked = !mid_op || on_stack.is_some();
         let counter = shared.used_ever() as u32;
         let mut pass = Pass::new(shared, self.cache_at(base, self.cache_id));
         for i in 0..counter {
@@ -147,7 +186,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
         let mut out = Swept {
             blocks: pass.blocks,
             unfinished: 0,
-            walked: on_stack.is_some(),
+            walked,
         };
         for id in swept {
             let head = self.cache_head(id);
@@ -155,7 +194,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             // An entry that may have FREE slots off the stack stays held,
             // its records kept, until a walk finishes (a dead one's, or the
             // own entry when attach adopted it).
-            if (!is_own || own == Own::Adopted) && on_stack.is_none() {
+            if (!is_own || own == Own::Adopted) && !walked {
                 out.unfinished += 1;
                 continue;
             }
@@ -163,6 +202,8 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             // release's Release.
             head.pending.word.store(0, Ordering::Relaxed);
             head.others.word.store(0, Ordering::Relaxed);
+            head.pushing.store(0, Ordering::Relaxed);
+            head.others_pushing.store(0, Ordering::Relaxed);
             if is_own && own == Own::Adopted {
                 continue;
             }
