@@ -17,7 +17,7 @@ use sharena::{Error, Named, Offset, Recover, RunKind, ShmAllocator, Slab};
 
 /// Slot size.
 const SLOT: u64 = 64;
-/// Slots in every scenario's slab.
+/// Slots in every scenario's slab (but `deep-stack`'s).
 const SLOTS: u64 = 256;
 /// Cache entries.
 const CACHES: u64 = 8;
@@ -40,7 +40,7 @@ struct Setup {
     /// Slots the survivor allocates, frees and flushes: they are on the
     /// shared stack when the victim starts, so its refills pop.
     stock: usize,
-    /// Slots of the slab (at most [`SLOTS`]).
+    /// Slots of the slab.
     slots: u64,
     /// Every cache entry left free taken by the survivor's handles.
     fill_registry: bool,
@@ -448,6 +448,18 @@ static SCENARIOS: &[Sl] = &[
     Sl {
         name: "cache-refill-flush",
         setup: Setup { stock: 6, ..PLAIN },
+        open_first: true,
+        body: refill_flush,
+    },
+    Sl {
+        // A stack deeper than one push can reach: a reclaim after a death
+        // mid-flush walks only as deep as the flag's tag allows.
+        name: "deep-stack",
+        setup: Setup {
+            stock: 1500,
+            slots: 2048,
+            ..PLAIN
+        },
         open_first: true,
         body: refill_flush,
     },
