@@ -19,15 +19,16 @@
 //!   never stamped), when a dead entry is among those swept.
 //!
 //! The last three can only be left by a death, so `Drop` (which sweeps
-//! only its own, live, entry unless an earlier reclaim of it was cut
-//! short) neither walks the stack nor looks at UNUSED slots. FREE leftovers
-//! need a walk of the stack (to tell them from slots on it), and only a
-//! death inside a push or a pop leaves them: every push and pop of an
-//! entry is flagged in it for its whole window, so a pass walks only when
-//! a swept entry's flag or pop record is set. A third
-//! caller is `attach` when every entry is taken: it adopts a dead one and
-//! sweeps it for itself before using it, so that dead attachments can
-//! never lock new ones out.
+//! only its own, live, entry, unless it still holds entries a reclaim of
+//! it adopted and could not finish) neither walks the stack nor looks at
+//! UNUSED slots. FREE leftovers need a walk of the stack (to tell them
+//! from slots on it), and only a death inside a push or a pop leaves them:
+//! every push and pop of an entry is flagged in it for its whole window,
+//! so a pass walks only when a swept entry's flag or pop record is set.
+//!
+//! A third caller is `attach` when every entry is taken: it adopts a dead
+//! one and sweeps it for itself before using it, so that dead attachments
+//! can never lock new ones out.
 
 use crate::layout::PopRecord;
 use crate::reclaim::{depth_since, walk_stack, Bits, Pass};
