@@ -15,8 +15,15 @@
 //!
 //! - `slab_reclaim`: `reclaim_dead` on a 64 MiB segment of 64-byte slots
 //!   after a dead process held 1000 slots and a full cache (the death is
-//!   simulated: a second handle whose cache entry and process-table entry
-//!   get a forged start time, then forgotten); only the reclaim is timed.
+//!   simulated: a second handle whose cache entry's owner word and
+//!   process-table entry get a forged start time, then forgotten); only the
+//!   reclaim is timed. `reclaim_dead_64MiB_all_used` is the worst case:
+//!   every slot of the segment handed out once and freed in random order
+//!   before, so the pass reads every slot word and the stack holds about a
+//!   million of them in random order. `..._mid_push`: the same, with the
+//!   victim dead inside a flush (its entry's push flag forged as a flush
+//!   sets it), the one case where the reclaim walks the stack, as deep as
+//!   the pushes since the flag allow.
 //!   The bar (docs/BENCHMARKS.md) is under 10 ms.
 //!
 //! Medians are in docs/BENCHMARKS.md.
@@ -31,7 +38,7 @@ use sharena_testkit::XorShift;
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use sharena::{
-    AllocatorKind, Offset, OwnerId, ProcId, ProcTable, Recover, RegionId, Segment, SegmentOptions,
+    AllocatorKind, Offset, OwnerId, ProcTable, Recover, RegionId, Segment, SegmentOptions,
     ShmAllocator, Slab,
 };
 
@@ -377,20 +384,20 @@ const RECLAIM_SEGMENT: u64 = 64 << 20;
 const DEAD_HELD: usize = 1000;
 
 /// Makes `victim` look dead (same pid, another start time, in its cache
-/// entry and its process-table entry) and forgets it.
+/// entry's owner word and its process-table entry) and forgets it.
 fn kill_in_place(victim: Slab, mine_before: &[u32]) {
     let view = victim.segment().view();
-    let me = ProcId::current();
-    let dead = ProcId::new(me.pid(), me.start_ticks() + 1);
+    let me = victim.owner_id();
+    let dead = OwnerId::new(me.pid(), me.epoch(), me.start_ticks() + 1).expect("a pid");
     let geo = victim.geometry();
     let entry_len = 128 + (4 * geo.cache_cap).next_multiple_of(128);
-    let id = u64::from(victim.cache_id().expect("a cache entry"));
-    let start_at = view.region(RegionId::State).offset + 0x200 + id * entry_len + 0x20;
-    let word = view.atomic_u64(Offset::new(start_at)).expect("in bounds");
-    word.store(dead.start_ticks(), std::sync::atomic::Ordering::Relaxed);
+    let id = u64::from(victim.cache_id());
+    let owner_at = view.region(RegionId::State).offset + 0x200 + id * entry_len;
+    let word = view.atomic_u64(Offset::new(owner_at)).expect("in bounds");
+    word.store(dead.raw(), std::sync::atomic::Ordering::Relaxed);
     let table = ProcTable::of(view).expect("table");
     for e in table.entries().expect("entries") {
-        if e.id.same_process(me.into()) && !mine_before.contains(&e.slot) {
+        if e.id.same_process(me) && !mine_before.contains(&e.slot) {
             let at = view.region(RegionId::Metadata).offset + u64::from(e.slot) * 64;
             let w = view.atomic_u64(Offset::new(at)).expect("in bounds");
             let dead = OwnerId::new(dead.pid(), e.id.epoch(), dead.start_ticks()).expect("a pid");
@@ -400,38 +407,83 @@ fn kill_in_place(victim: Slab, mine_before: &[u32]) {
     std::mem::forget(victim);
 }
 
+/// One timed reclaim after a simulated death: the victim holds
+/// `DEAD_HELD` slots and a full cache; with `mid_push`, it died inside a
+/// push (its entry's `pushing` flag is forged), so the reclaim must walk
+/// the stack.
+fn reclaim_after_a_death(slab: &Slab, mid_push: bool) -> Duration {
+    let before: Vec<u32> = ProcTable::of(slab.segment().view())
+        .and_then(|t| t.entries())
+        .expect("entries")
+        .iter()
+        .map(|e| e.slot)
+        .collect();
+    let victim = slab.reattach().expect("attach");
+    let held: Vec<Offset> = (0..DEAD_HELD)
+        .map(|_| victim.alloc(SLOT).expect("alloc"))
+        .collect();
+    // Fill the cache: free the last 128 (a cache's capacity).
+    for &at in &held[DEAD_HELD - 128..] {
+        victim.free(at).expect("free");
+    }
+    if mid_push {
+        let view = victim.segment().view();
+        let entry_len = 128 + (4 * victim.geometry().cache_cap).next_multiple_of(128);
+        let at = view.region(RegionId::State).offset
+            + 0x200
+            + u64::from(victim.cache_id()) * entry_len
+            + 0x20;
+        let word = view.atomic_u64(Offset::new(at)).expect("in bounds");
+        // The flag a flush sets: the head's tag now, and 1.
+        let head = view
+            .atomic_u64(Offset::new(view.region(RegionId::State).offset))
+            .expect("in bounds")
+            .load(std::sync::atomic::Ordering::Relaxed);
+        word.store((head >> 32 << 32) | 1, std::sync::atomic::Ordering::Relaxed);
+    }
+    kill_in_place(victim, &before);
+    let t = Instant::now();
+    let r = black_box(slab.reclaim_dead().expect("reclaim"));
+    let took = t.elapsed();
+    assert_eq!(r.processes, 1);
+    took
+}
+
 fn slab_reclaim(c: &mut Criterion) {
     let mut g = c.benchmark_group("slab_reclaim");
     let slab = Slab::anonymous(RECLAIM_SEGMENT, SLOT).expect("slab");
-    let table_slots = || -> Vec<u32> {
-        ProcTable::of(slab.segment().view())
-            .and_then(|t| t.entries())
-            .expect("entries")
-            .iter()
-            .map(|e| e.slot)
-            .collect()
-    };
     g.bench_function("reclaim_dead_64MiB", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let before = table_slots();
-                let victim = slab.reattach().expect("attach");
-                let held: Vec<Offset> = (0..DEAD_HELD)
-                    .map(|_| victim.alloc(SLOT).expect("alloc"))
-                    .collect();
-                // Fill the cache: free the last 128 (a cache's capacity).
-                for &at in &held[DEAD_HELD - 128..] {
-                    victim.free(at).expect("free");
-                }
-                kill_in_place(victim, &before);
-                let t = Instant::now();
-                let r = black_box(slab.reclaim_dead().expect("reclaim"));
-                total += t.elapsed();
-                assert_eq!(r.processes, 1);
-            }
-            total
+            (0..iters)
+                .map(|_| reclaim_after_a_death(&slab, false))
+                .sum()
         });
+    });
+    // The worst case: every slot handed out once (the slot-word pass reads
+    // them all) and freed in random order (the stack walk visits ~all of
+    // them, hopping about the slot words).
+    let mut slab = Slab::anonymous(RECLAIM_SEGMENT, SLOT).expect("slab");
+    let mut all: Vec<Offset> = Vec::new();
+    while let Ok(at) = slab.alloc(SLOT) {
+        all.push(at);
+    }
+    let mut rng = XorShift::new(7);
+    for i in (1..all.len()).rev() {
+        all.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    for at in all {
+        slab.free(at).expect("free");
+    }
+    slab.flush().expect("flush");
+    g.bench_function("reclaim_dead_64MiB_all_used", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| reclaim_after_a_death(&slab, false))
+                .sum()
+        });
+    });
+    g.bench_function("reclaim_dead_64MiB_all_used_mid_push", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| reclaim_after_a_death(&slab, true)).sum());
     });
     g.finish();
 }

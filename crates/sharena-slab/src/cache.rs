@@ -1,7 +1,8 @@
-//! A per-process cache of free slots: one entry of the registry in the
-//! state region, claimed by a process (CAS on its owner word) and then
-//! touched by that process alone, so its operations are plain loads and
-//! stores on an uncontended line.
+//! A per-attachment cache of free slots: one entry of the registry in the
+//! state region, claimed by a [`Slab`](crate::Slab) (an
+//! [`OwnerSlot`](shm_layout::OwnerSlot) claim of its owner word) and then
+//! touched by one thread of that `Slab` alone, so its operations are plain
+//! loads and stores on an uncontended line.
 //!
 //! Invariant kept at every instruction, so that a process killed anywhere
 //! leaves a recoverable entry: every index in `array[0..count]` names a
@@ -35,41 +36,6 @@ pub struct Cache<'a> {
 }
 
 impl Cache<'_> {
-    /// Claims entry `head` for `owner_word` (`epoch << 32 | pid`, nonzero) if
-    /// it is free, then records `start` (the claimer's start ticks) in
-    /// `owner_start`.
-    ///
-    /// `owner_start` is 0 whenever the owner word changes hands (`release`
-    /// and a recovery's adoption zero it first), so a reader that sees the
-    /// new owner word before the start is stored judges it by the pid
-    /// alone: never dead while it runs. A claimer killed between the CAS
-    /// and the store leaves start 0: it is reclaimed as soon as its pid is
-    /// gone (a reused pid delays that until the new process exits).
-    pub fn try_claim(head: &CacheHead, owner_word: u64, start: u64) -> bool {
-        debug_assert!(owner_word != 0);
-        // SYNC POINT (claim, AcqRel): the Acquire pairs with the Release
-        // store in `release` (and the AcqRel adoption of a recovery), so the
-        // last owner's count, array and zeroed start are visible; the
-        // Release lets a recovery that Acquires the owner word see them too.
-        if head.owner.load(Ordering::Relaxed) != 0
-            || head
-                .owner
-                .compare_exchange(0, owner_word, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-        {
-            return false;
-        }
-        // Relaxed: after the claim CAS in program order; a reader that
-        // misses it sees 0 (see above), never another owner's start.
-        head.owner_start.store(start, Ordering::Relaxed);
-        true
-    }
-
-    /// Gives the entry back (after a full flush).
-    pub fn release(&self) {
-        release_head(self.head);
-    }
-
     /// The capacity.
     #[inline(always)]
     pub fn cap(&self) -> u64 {
@@ -84,16 +50,6 @@ impl Cache<'_> {
             return Err(Fault::CacheCount(self.id, c));
         }
         Ok(c)
-    }
-
-    /// Adds one to an owner-written counter (load + store: only the owner
-    /// writes it, so no RMW is needed).
-    #[inline(always)]
-    fn bump(counter: &shm_layout::sync::AtomicU64) {
-        counter.store(
-            counter.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
     }
 
     /// Takes a cached slot and marks it ALLOCATED. `None`: the cache is
@@ -123,7 +79,6 @@ impl Cache<'_> {
             SlotWord::allocated(self.owner, w.generation).pack(),
             Ordering::Relaxed,
         );
-        Self::bump(&self.head.allocs);
         Ok(Some(index))
     }
 
@@ -131,9 +86,6 @@ impl Cache<'_> {
     /// the cache to the shared stack first if it is full.
     #[inline(always)]
     pub fn push(&self, shared: &Shared<'_>, index: u32) -> Result<(), Fault> {
-        // Counted first: the slot is CACHED already, so a death anywhere
-        // below leaves it to recovery, which counts no second free.
-        Self::bump(&self.head.frees);
         let mut c = self.count()?;
         if c == self.cap() {
             c = self.flush(shared, self.cap() / 2)?;
@@ -141,11 +93,6 @@ impl Cache<'_> {
         self.array[c as usize].store(index, Ordering::Relaxed);
         self.head.count.store(c + 1, Ordering::Relaxed);
         Ok(())
-    }
-
-    /// Counts a free that went through this entry without caching.
-    pub fn count_free(&self) {
-        Self::bump(&self.head.frees);
     }
 
     /// Moves slots from the top of the cache to the shared stack until
@@ -173,10 +120,17 @@ impl Cache<'_> {
                     _ => return Err(Fault::Slot(index, "in a cache but not CACHED by it")),
                 }
             }
-            // Count first (see the module invariant), then link and push.
+            // Count first (see the module invariant), then link and push,
+            // flagged so that a recovery knows a death here may have left
+            // FREE slots off the stack.
             c -= n as u64;
             self.head.count.store(c, Ordering::Relaxed);
-            shared.push_chain(&chain[..n], self.owner, |k| gens[k]);
+            shared.push_chain(
+                &chain[..n],
+                self.owner,
+                |k| gens[k],
+                Some(&self.head.pushing),
+            );
         }
         Ok(c)
     }
@@ -194,7 +148,7 @@ impl Cache<'_> {
             // The stamp bumps the generation, so a FREE word a recovery read
             // before this pop never comes back unchanged (see `pop`).
             let to = |w: SlotWord| SlotWord::cached(owner, w.generation.wrapping_add(1));
-            let Some(index) = shared.pop(to, Some(self.head))? else {
+            let Some(index) = shared.pop(to, Some(&self.head.pending))? else {
                 break;
             };
             self.array[c as usize].store(index, Ordering::Relaxed);
@@ -220,14 +174,4 @@ impl Cache<'_> {
         crash::point(Point::Refilled);
         Ok(c)
     }
-}
-
-/// Gives entry `head` back: its start first, then (Release) the owner word.
-pub fn release_head(head: &CacheHead) {
-    // Relaxed: ordered before the Release store below, which the next
-    // claimer's Acquire CAS reads.
-    head.owner_start.store(0, Ordering::Relaxed);
-    // SYNC POINT (release, Release): pairs with the Acquire CAS in
-    // `try_claim` (and a recovery's Acquire load of the owner word).
-    head.owner.store(0, Ordering::Release);
 }

@@ -16,10 +16,13 @@
 //! every cache entry free; `init` writes two words (the empty head and the
 //! format word), so creation is O(1) in the slot count.
 //!
-//! Each `Slab` (one per process, or per thread) claims a registry entry by
-//! CAS on its owner word (`epoch << 32 | pid`, 0 = free). The entry's
-//! index array is a LIFO of slots in state CACHED with the entry's owner id
-//! (entry id + 1). Only the owning thread of the owning `Slab` touches it:
+//! Each `Slab` (one per process, or per thread) is one *attachment*: it
+//! claims a registry entry with `OwnerSlot::claim` on its owner word (the
+//! attachment's `OwnerId`: pid, epoch and start time in one word; 0 =
+//! free), or fails to attach when every entry is taken, so every slot it
+//! hands out names an entry. The entry's index array is a LIFO of slots in
+//! state CACHED with the entry's owner id (entry id + 1). Only the owning
+//! thread of the owning `Slab` touches it:
 //! - alloc pops the array (count store, then the slot word becomes
 //!   ALLOCATED with the generation bumped); if empty, it refills half a
 //!   cache from the shared stack (one pop, one CAS, per slot) and then from
@@ -36,7 +39,9 @@
 //! Other threads sharing a `Slab` (not the cache owner, which is the first
 //! thread to allocate or free through it; ids are never reused) skip the
 //! cache: alloc = pop one (or take one from the counter), free = the same
-//! slot-word CAS followed by a one-slot push.
+//! slot-word CAS followed by a one-slot push. Their pops record in the
+//! entry's second pop record (`others`), so they take turns through a
+//! process-local lock held for one pop; no other process ever waits on it.
 //!
 //! # Linearization points
 //! - stack pop: the successful head CAS; push (one slot or a chain): the
@@ -56,6 +61,11 @@
 //!   of 1.8x the one-CAS Treiber baseline); a racing double free is a
 //!   use-after-free in the caller, and without STRICT_FREE it can put one
 //!   slot in two caches.
+//! - `attach`: the claim CAS of its entry (before it, the attachment holds
+//!   nothing but a process-table entry, which a reclaim frees if it dies).
+//! - a reclaim's (or `Drop`'s) take of a slot: the CAS of its word from the
+//!   word the pass read; of an entry: the adoption CAS; `Drop` ends the
+//!   attachment at the release CAS of its entry, after its last take.
 //!
 //! # Why ABA cannot bite
 //! A pop reads head `(A, t)` and `next(A) = B`, then CASes `(A, t) ->
@@ -82,28 +92,39 @@
 //!   the slots' last owners wrote. All head updates are RMWs, so they form
 //!   one release sequence and a popper synchronises with every earlier
 //!   push, not only the last.
-//! - cache entry claim: Acquire CAS on the owner word; release: Release
-//!   store of 0 after the final flush, so the next owner of the entry sees
-//!   its count and array.
+//! - cache entry claim, adoption and release: `OwnerSlot`'s (AcqRel claim
+//!   and adoption, Release release), so the next holder of an entry sees
+//!   the count and pop records its last holder left (zeroed by a clean
+//!   release, or whatever a dead holder last wrote).
 //! - Everything else is Relaxed, and why no fence is needed: the cache
-//!   array, count and counters and CACHED slot words are written only by
-//!   the owning thread (program order); the slot-word CAS of a free decides
+//!   array, count, pop records and CACHED slot words are written only by
+//!   the entry's holder (program order); the slot-word CAS of a free decides
 //!   who owns the word, while the block's bytes reached the freeing thread
 //!   through the user's own synchronisation (as with any allocator) and
 //!   reach the next owner through the stack's Release/Acquire pair or
 //!   program order; the never-used counter publishes nothing (fresh slots
-//!   are as creation left them, visible since READY's Release/Acquire);
-//!   statistics are approximate under concurrency by contract.
+//!   are as creation left them, visible since READY's Release/Acquire).
+//!   `stats` reads the slot words, a snapshot under concurrency by
+//!   contract.
 //!
-//! # Crash recovery
-//! A dead process leaves its registry entry (owner word and start time),
-//! slots CACHED with its id (listed in the array or not), its unshared
-//! ALLOCATED slots, FREE slots it linked but never pushed (FREE words name
-//! the pushing entry), the slot its refill was popping (recorded in the
-//! entry's `pending_*` words before the head CAS), and UNUSED slots below
-//! the counter. `Recover::reclaim_dead` (`recover.rs`, core in
-//! `reclaim.rs`) adopts the entry with one CAS, walks the stack, and takes
-//! each of those slots back with a CAS on its word; pops stamp with a CAS
-//! and never-used slots are stamped with a CAS from 0, so a recovery racing
-//! a live process never puts a slot in two places. `docs/ALLOCATORS.md`
-//! ("Slab: crash recovery") walks through every death point.
+//! # Crash recovery, and the end of an attachment
+//! A dead attachment leaves its registry entry (its `OwnerId` in the owner
+//! word), slots CACHED with its id (listed in the array or not), its
+//! unshared ALLOCATED slots, FREE slots it linked but never pushed (FREE
+//! words name the pushing entry), the slot a pop of it was taking (recorded
+//! in one of the entry's two pop records before the head CAS), and UNUSED
+//! slots below the counter. `Recover::reclaim_dead` (`recover.rs`) adopts
+//! the entry (`OwnerSlot::adopt_if_dead`, one CAS, judged by one `Liveness`
+//! per pass) and runs the pass of `sweep.rs` (core in `reclaim.rs`): each
+//! of those slots taken back with a CAS on its word into the custody of
+//! the reclaimer's own entry, and pushed. FREE slots off the stack are
+//! told from those on it by a walk of the stack, needed only after a death
+//! inside a push or a pop (both flag themselves in their entry for that
+//! window) and only as deep as the flag's head tag allows. Pops stamp
+//! with a CAS and never-used slots are stamped with a CAS from 0, so a
+//! recovery racing a live process never puts a slot in two places. `Drop`
+//! runs the same pass for its own entry (no walk: a live entry leaves no
+//! FREE slot off the stack), so a clean exit and a death free the same
+//! slots; so does `attach` when every entry is taken and it adopts a dead
+//! one. `docs/ALLOCATORS.md` ("Slab: crash recovery") walks through every
+//! death point.

@@ -5,7 +5,7 @@
 //! ```text
 //! state region (offsets from its start)
 //! 0x000  Control      4 lines of 128 B: head | never-used counter |
-//!                     shared stats + format word | registry clock
+//!                     format word | reserved
 //! 0x200  registry     n_caches entries of entry_len bytes:
 //!                     CacheHead (128 B) + cache_cap u32 indices, rounded to 128
 //! ...    slot words   slot_count u64 state words (see `word.rs`)
@@ -13,7 +13,7 @@
 
 use crate::word::NIL;
 use shm_layout::sync::{AtomicU32, AtomicU64};
-use shm_layout::{align_up, CACHE_LINE};
+use shm_layout::{align_up, OwnerSlot, CACHE_LINE};
 
 /// `params[0]`: the slot size in bytes (at least 8, a multiple of 8).
 pub const PARAM_SLOT_SIZE: usize = 0;
@@ -67,48 +67,61 @@ pub struct Control {
     /// Slots `0..unused` have been handed out at least once; the rest are
     /// UNUSED and come from this counter.
     pub unused: Line<AtomicU64>,
-    /// Counters of the slow path (threads that do not own the cache) and
-    /// the format word.
-    pub shared: Line<SharedStats>,
-    /// Bumped by every cache claim: the epoch in the owner word.
-    pub clock: Line<AtomicU64>,
+    /// The format word.
+    pub info: Line<Info>,
+    /// Reserved; zero.
+    pub reserved: Line<AtomicU64>,
 }
 
-/// Counters of operations that bypass a cache, and the format word.
+/// The third line of the control block.
 #[derive(Debug, Default)]
 #[repr(C)]
-pub struct SharedStats {
-    /// Allocations that bypassed a cache.
-    pub allocs: AtomicU64,
-    /// Frees that bypassed a cache.
-    pub frees: AtomicU64,
+pub struct Info {
+    /// Reserved; zero (operation counters of older builds).
+    pub reserved: [AtomicU64; 2],
     /// [`FORMAT_WORD`] once `init` ran.
     pub format: AtomicU64,
+}
+
+/// Where a pop off the shared stack records the slot it is taking, before
+/// the head CAS, so that a death between that CAS and the slot's stamp
+/// leaves the slot attributable to the popping entry (`stack.rs`, `pop`).
+#[derive(Debug, Default)]
+#[repr(C)]
+pub struct PopRecord {
+    /// The slot being popped (meaningful only while `word` is nonzero).
+    pub index: AtomicU64,
+    /// That slot's FREE word when the pop began; 0: no pop under way.
+    pub word: AtomicU64,
 }
 
 /// The head of one cache registry entry (its index array follows it).
 #[derive(Debug, Default)]
 #[repr(C, align(128))]
 pub struct CacheHead {
-    /// 0: free entry; else `epoch << 32 | pid` of the owning process.
-    pub owner: AtomicU64,
+    /// The holder: 0 free, else the `OwnerId` of the attachment (the
+    /// [`crate::Slab`]) that claimed or adopted the entry.
+    pub owner: OwnerSlot,
     /// Slot indices in the array (at most the cache capacity).
     pub count: AtomicU64,
-    /// Allocations made through this entry (monotonic, owner-written).
-    pub allocs: AtomicU64,
-    /// Frees made through this entry (monotonic, owner-written).
-    pub frees: AtomicU64,
-    /// The owner's start time in clock ticks (`ProcId::start_ticks`); 0
-    /// while the owner word changes hands (liveness is then judged by the
-    /// pid alone).
-    pub owner_start: AtomicU64,
-    /// The slot a refill is popping off the shared stack (meaningful only
-    /// while `pending_word` is nonzero).
-    pub pending_index: AtomicU64,
-    /// The FREE word that slot had when the pop began; 0: no pop under way.
-    pub pending_word: AtomicU64,
+    /// The pop record of the thread that owns the cache.
+    pub pending: PopRecord,
+    /// 1 while the thread that owns the cache pushes a chain onto the
+    /// shared stack (from before its first link store until after its head
+    /// CAS), else 0. Plain stores: only that thread writes it.
+    pub pushing: AtomicU64,
     /// Reserved; zero.
-    pub reserved: [AtomicU64; 1],
+    pub reserved: [AtomicU64; 3],
+    /// The pop record of the other threads sharing the `Slab` (one at a
+    /// time: they take turns through a process-local lock). On the second
+    /// half of the line, away from the cache owner's `count`.
+    pub others: PopRecord,
+    /// Pushes under way by the other threads of the `Slab` (their frees,
+    /// and a reclaim's pushes from this entry's custody): each adds one
+    /// before its first link store and takes it away after its head CAS.
+    pub others_pushing: AtomicU64,
+    /// Reserved; zero.
+    pub reserved2: [AtomicU64; 5],
 }
 
 /// The element type of the slot state words.
@@ -120,13 +133,14 @@ pub type IndexCell = AtomicU32;
 const _: () = {
     assert!(core::mem::size_of::<Control>() as u64 == CONTROL_LEN);
     assert!(core::mem::offset_of!(Control, unused) == 128);
-    assert!(core::mem::offset_of!(Control, shared) == 256);
-    assert!(core::mem::offset_of!(Control, clock) == 384);
+    assert!(core::mem::offset_of!(Control, info) == 256);
+    assert!(core::mem::offset_of!(Info, format) == 16);
     assert!(core::mem::size_of::<CacheHead>() as u64 == CACHE_HEAD_LEN);
     assert!(core::mem::offset_of!(CacheHead, count) == 8);
-    assert!(core::mem::offset_of!(CacheHead, owner_start) == 0x20);
-    assert!(core::mem::offset_of!(CacheHead, pending_index) == 0x28);
-    assert!(core::mem::offset_of!(CacheHead, pending_word) == 0x30);
+    assert!(core::mem::offset_of!(CacheHead, pending) == 0x10);
+    assert!(core::mem::offset_of!(CacheHead, pushing) == 0x20);
+    assert!(core::mem::offset_of!(CacheHead, others) == 0x40);
+    assert!(core::mem::offset_of!(CacheHead, others_pushing) == 0x50);
     assert!(core::mem::size_of::<SlotCell>() == 8);
     assert!(core::mem::size_of::<IndexCell>() == 4);
 };

@@ -5,10 +5,16 @@
 //! slots sit on a lock-free Treiber stack whose head is one 64-bit word
 //! (32-bit index, 32-bit ABA tag); slots never used yet come from a counter,
 //! so creating a slab of any size costs O(1). A state word per slot catches
-//! double frees and offsets that are not slot starts. Each attached process
-//! (each [`Slab`]) claims an entry of a cache registry in the segment and
-//! keeps free slots there, so the common alloc and free touch no shared
-//! line and need no atomic read-modify-write on the allocation side.
+//! double frees and offsets that are not slot starts. Each attachment (each
+//! [`Slab`]) claims an entry of a cache registry in the segment and keeps
+//! free slots there, so the common alloc and free touch no shared line and
+//! need no atomic read-modify-write on the allocation side.
+//!
+//! A slot belongs to the `Slab` that allocated it until it is freed or
+//! shared (`share`, or `publish`, which shares); when the attachment ends,
+//! its unshared slots are freed, by `Drop` when it runs and otherwise by
+//! the next `reclaim_dead` once its process is gone ([`Slab`] has the
+//! details).
 //!
 //! # Example
 //! ```
@@ -64,7 +70,7 @@
 //!   `params[4]` bit 0 (`FLAG_STRICT_FREE`), which costs one
 //!   uncontended CAS per free. Correct callers never get a slot twice.
 //! - A process may die at any instruction: the others never wait for it
-//!   (nothing here is a lock), and `shm_layout::Recover::reclaim_dead`
+//!   (nothing shared is a lock), and `shm_layout::Recover::reclaim_dead`
 //!   returns what it held (see the [`implementation`] notes).
 //! - Slots have the alignment of their start: the largest power of two
 //!   dividing the slot size and the pool offset (the pool is page-aligned),
@@ -76,12 +82,13 @@
 //! no atomic read-modify-write at all (STRICT_FREE adds one uncontended CAS
 //! per free). The shared head is touched once per refill or flush of half a
 //! cache (64 slots by default). Other threads sharing one `Slab` use the
-//! shared stack directly (one CAS per operation); they can see
+//! shared stack directly (a CAS per free; their pops take turns through a
+//! process-local lock, see [`Slab`]); they can see
 //! `OutOfMemory` while the owner thread's cache still holds up to `K`
 //! free slots ([`Slab::flush`] returns them). Attach a `Slab` per thread
 //! for the fast path everywhere. `sharena bench --workload W2` measures it
 //! beside the one-CAS Treiber baseline and the system allocator; the
-//! figures are in `docs/BENCHMARKS.md` (1.87x Treiber, 1.09x malloc).
+//! figures are in `docs/BENCHMARKS.md`.
 //!
 //! [`implementation`] describes the algorithm, its linearization points and
 //! memory orderings; `docs/FORMAT.md` the bytes.
@@ -93,6 +100,8 @@
 
 // Internal but for the re-exports below (and the crash points, public
 // only with the test-only `crash-hooks` feature).
+#[cfg(not(shm_loom))]
+mod alloc;
 mod cache;
 #[cfg(feature = "crash-hooks")]
 pub mod crash;
@@ -106,6 +115,8 @@ mod recover;
 #[cfg(not(shm_loom))]
 mod slab;
 mod stack;
+#[cfg(not(shm_loom))]
+mod sweep;
 mod word;
 
 pub use layout::{slots_for_segment, state_len, Geometry};

@@ -1,6 +1,8 @@
 //! Loom models of the slab's lock-free parts (run with `.ci/loom.sh`):
-//! the Treiber stack under racing alloc and free, the ABA schedule, and a
-//! cache flush racing allocations. Tiny on purpose:
+//! the Treiber stack under racing alloc and free, the ABA schedule, a
+//! cache flush racing allocations, a reclaim racing a live pop, a reclaim
+//! sweeping into the custody of an entry whose cache is in use, and a
+//! stale pop record racing the pop that did take its slot. Tiny on purpose:
 //! loom explores every interleaving, so 2 or 3 threads and a few slots.
 
 use crate::cache::Cache;
@@ -36,7 +38,7 @@ impl Heap {
 
     /// Allocates one slot for `who` and records the claim.
     fn alloc(&self, who: u64) -> Option<u32> {
-        let i = self.shared().alloc_one(1).unwrap()?;
+        let i = self.shared().alloc_one(1, None).unwrap()?;
         assert_eq!(
             self.held[i as usize].swap(who, Ordering::Relaxed),
             0,
@@ -49,7 +51,7 @@ impl Heap {
     fn free(&self, i: u32, who: u64) {
         assert_eq!(self.held[i as usize].swap(0, Ordering::Relaxed), who);
         let generation = self.shared().release_live(i, 1, true).unwrap();
-        self.shared().push_chain(&[i], 1, |_| generation);
+        self.shared().push_chain(&[i], 1, |_| generation, None);
     }
 
     /// Puts slots `0..k` on the stack (as if allocated and freed).
@@ -210,7 +212,7 @@ fn reclaim_races_a_live_pop() {
         let heap = Heap::new(3);
         let taken = heap.shared().take_unused(3).unwrap();
         assert_eq!(taken, (0, 3));
-        heap.shared().push_chain(&[0], 3, |_| 0);
+        heap.shared().push_chain(&[0], 3, |_| 0, None);
         heap.slots[1].store(SlotWord::free(3, 0, NIL).pack(), Ordering::Relaxed);
         heap.slots[2].store(SlotWord::cached(3, 0).pack(), Ordering::Relaxed);
         let h2 = heap.clone();
@@ -223,7 +225,7 @@ fn reclaim_races_a_live_pop() {
             owner: 3,
             id: 2,
         };
-        if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared()) {
+        if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared(), &|_| u64::MAX) {
             let mut pass = crate::reclaim::Pass::new(heap.shared(), custody);
             for i in 0..3 {
                 let raw = heap.slots[i as usize].load(Ordering::Relaxed);
@@ -247,5 +249,114 @@ fn reclaim_races_a_live_pop() {
         let mut all = heap.walk();
         all.sort_unstable();
         assert_eq!(all, vec![0, 1, 2], "every slot back on the stack once");
+    });
+}
+
+/// A reclaim sweeping a dead entry (owner id 3) into the custody of its
+/// own entry (owner id 2) while that entry's cache owner thread uses the
+/// cache: it pops, frees back and flushes. The dead entry left slot 1
+/// CACHED and slot 2 FREE off the stack (a flush cut short); slot 3 is on
+/// the stack. Custody slots are CACHED(2) but not in the array, so the
+/// owner thread never sees them; every slot must end on the stack once.
+#[test]
+fn reclaim_into_an_entry_in_use() {
+    loom::model(|| {
+        let heap = Heap::new(4);
+        assert_eq!(heap.shared().take_unused(4).unwrap(), (0, 4));
+        let head = Arc::new(CacheHead::default());
+        let array: Arc<Vec<AtomicU32>> = Arc::new((0..2).map(|_| AtomicU32::new(0)).collect());
+        heap.slots[0].store(SlotWord::cached(2, 0).pack(), Ordering::Relaxed);
+        array[0].store(0, Ordering::Relaxed);
+        head.count.store(1, Ordering::Relaxed);
+        heap.slots[1].store(SlotWord::cached(3, 0).pack(), Ordering::Relaxed);
+        heap.slots[2].store(SlotWord::free(3, 0, NIL).pack(), Ordering::Relaxed);
+        heap.shared().push_chain(&[3], 1, |_| 0, None);
+        let (h2, head2, array2) = (heap.clone(), head.clone(), array.clone());
+        let owner = thread::spawn(move || {
+            let cache = Cache {
+                head: &head2,
+                array: &array2,
+                owner: 2,
+                id: 1,
+            };
+            let shared = h2.shared();
+            let i = cache.pop(&shared).unwrap().expect("slot 0 is cached");
+            let generation = shared.release_live(i, 2, false).unwrap();
+            assert_eq!(generation, 1);
+            cache.push(&shared, i).unwrap();
+            cache.flush(&shared, 0).unwrap();
+        });
+        let custody = Cache {
+            head: &head,
+            array: &array,
+            owner: 2,
+            id: 1,
+        };
+        if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared(), &|_| u64::MAX) {
+            let mut pass = crate::reclaim::Pass::new(heap.shared(), custody);
+            for i in 0..4 {
+                let raw = heap.slots[i as usize].load(Ordering::Relaxed);
+                let w = SlotWord::unpack(raw).unwrap();
+                let take = w.owner == 3
+                    && match w.state {
+                        SlotState::Cached => true,
+                        SlotState::Free => !on_stack.get(i),
+                        _ => false,
+                    };
+                if take {
+                    pass.take(i, raw, w);
+                }
+            }
+            pass.push();
+        }
+        owner.join().unwrap();
+        heap.check_conserved();
+        let mut all = heap.walk();
+        all.sort_unstable();
+        assert_eq!(all, vec![0, 1, 2, 3], "every slot on the stack once");
+    });
+}
+
+/// A stale pop record of a dead entry: it recorded slot 0 and its FREE
+/// word, lost the head CAS and died before voiding the record. A live
+/// thread now pops slot 0 (and may be between its head CAS and its stamp
+/// when the reclaim looks). The reclaim takes a FREE slot off the stack
+/// whose word is exactly the recorded one: then the live stamp, a CAS
+/// from that word, fails and the live pop goes again. Either way no slot
+/// is in two places.
+#[test]
+fn a_stale_pop_record_never_doubles_a_slot() {
+    loom::model(|| {
+        let heap = Heap::new(3);
+        assert_eq!(heap.shared().take_unused(3).unwrap(), (0, 3));
+        heap.shared().push_chain(&[0, 1, 2], 1, |_| 0, None);
+        let recorded = (0u32, heap.slots[0].load(Ordering::Relaxed));
+        let h2 = heap.clone();
+        let live = thread::spawn(move || h2.alloc(7));
+        let custody_head = CacheHead::default();
+        let array: Vec<AtomicU32> = (0..2).map(|_| AtomicU32::new(0)).collect();
+        let custody = Cache {
+            head: &custody_head,
+            array: &array,
+            owner: 3,
+            id: 2,
+        };
+        if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared(), &|_| u64::MAX) {
+            let mut pass = crate::reclaim::Pass::new(heap.shared(), custody);
+            for i in 0..3 {
+                let raw = heap.slots[i as usize].load(Ordering::Relaxed);
+                let w = SlotWord::unpack(raw).unwrap();
+                if w.state == SlotState::Free && !on_stack.get(i) && (i, raw) == recorded {
+                    pass.take(i, raw, w);
+                }
+            }
+            pass.push();
+        }
+        let got = live.join().unwrap().expect("three slots, one taker");
+        heap.check_conserved();
+        heap.free(got, 7);
+        let mut all = heap.walk();
+        all.sort_unstable();
+        assert_eq!(all, vec![0, 1, 2], "every slot on the stack once");
     });
 }

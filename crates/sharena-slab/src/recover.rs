@@ -1,251 +1,79 @@
 //! Crash recovery and self-checks for [`Slab`] (`shm_layout::Recover`).
 //!
-//! `reclaim_dead` adopts every cache entry whose owner is gone (one CAS on
-//! its owner word, so two reclaimers never both work on one entry, and a
-//! reclaimer that dies is itself reclaimed later), then makes one pass over
-//! the slot words and returns to the shared stack, each with a CAS on the
-//! slot word (so nothing a live process touches meanwhile is taken twice):
-//! - CACHED slots of an adopted entry (its cache, listed or not);
-//! - unshared ALLOCATED slots of an adopted entry (its live blocks);
-//! - FREE slots that are not on the stack and were pushed by an adopted
-//!   entry (a flush cut short before its head CAS) or are the slot its
-//!   refill was popping (recorded in the entry before the pop);
-//! - UNUSED slots below the never-used counter (taken, never stamped).
-//!
-//! Then it empties and releases the entries and frees the process-table
-//! entries of dead processes. `docs/ALLOCATORS.md` walks through every
-//! point where a process can die and why each leaves one of these.
+//! `reclaim_dead` adopts every cache entry whose holder's process is gone
+//! (`OwnerSlot::adopt_if_dead`, one CAS, so two reclaimers never both work
+//! on one entry, and a reclaimer that dies is itself reclaimed later) and
+//! runs the pass of `sweep.rs` over them: the same pass `Drop` runs for a
+//! clean exit. Then it frees the process-table entries of dead processes.
+//! `docs/ALLOCATORS.md` ("Slab: crash recovery") walks through every point
+//! where a process can die and why each leaves something the pass takes.
 
-use crate::cache::{release_head, Cache};
-use crate::layout::CacheHead;
-use crate::reclaim::{walk_stack, Bits, Pass};
-use crate::slab::next_owner_word;
-use crate::stack::Shared;
+use crate::reclaim::Bits;
 use crate::word::{Head, SlotState, SlotWord, NIL};
 use crate::Slab;
 use shm_layout::sync::Ordering;
 use shm_layout::{
-    finish_reclaim, CheckReport, Error, Offset, ProcId, ProcTable, ReclaimReport, Recover, Result,
-    Run, RunKind, SegmentView,
+    finish_reclaim, Adoption, CheckReport, Error, Liveness, Offset, OwnerId, ReclaimReport,
+    Recover, Result, Run, RunKind, SegmentView,
 };
 use std::time::Instant;
 
-/// The identity an entry's owner word and start record (liveness reads
-/// `/proc`; a start of 0 matches any start time of the pid).
-fn owner_id(head: &CacheHead) -> Option<(u64, ProcId)> {
-    // SYNC POINT (recovery read, Acquire): pairs with the Release of
-    // `release_head` (through the claim CAS's release sequence) and of an
-    // adoption, so `owner_start` read next is at least the 0 stored before
-    // the word changed hands, never an older owner's start.
-    let word = head.owner.load(Ordering::Acquire);
-    if word == 0 {
-        return None;
-    }
-    // Relaxed: ordered after the Acquire above (see there).
-    let start = head.owner_start.load(Ordering::Relaxed);
-    Some((word, ProcId::new(word as u32, start)))
-}
-
-/// Marks every unshared ALLOCATED slot of `owner` shared: a clean detach
-/// hands its live slots to the segment. Bounded by the slot count.
-pub(crate) fn share_all(shared: &Shared<'_>, owner: u16) {
-    for cell in shared.slots {
-        // Relaxed (load and CAS): the CAS decides the word against a racing
-        // free (which then wins or finds it shared; either is fine); it
-        // publishes nothing.
-        let raw = cell.load(Ordering::Relaxed);
-        match SlotWord::unpack(raw) {
-            Some(w) if w.state == SlotState::Allocated && w.owner == owner && !w.shared => {
-                let to = SlotWord { shared: true, ..w };
-                let _ = cell.compare_exchange(raw, to.pack(), Ordering::Relaxed, Ordering::Relaxed);
-            }
-            _ => {}
-        }
-    }
-}
-
-/// A dead entry this reclaim adopted.
-struct Adopted {
-    id: u32,
-    /// The dead owner's word and start (to give the entry back to them if
-    /// the stack walk fails, so a later reclaim retries).
-    dead_word: u64,
-    dead_start: u64,
-    mine: u64,
-}
-
-impl<S: AsRef<SegmentView>> Slab<S> {
-    /// Takes entry `id` from its dead owner: zero the start, CAS the owner
-    /// word to a fresh word of ours, record our start. `None` if the owner
-    /// is alive or another reclaimer got there first.
-    fn adopt(&self, id: u32, me: ProcId) -> Option<(Adopted, ProcId)> {
-        let head = self.cache_head(id);
-        let (dead_word, dead) = owner_id(head)?;
-        if dead.is_alive() {
-            return None;
-        }
-        let start = dead.start_ticks();
-        // The start goes to 0 before the word changes hands (see
-        // `Cache::try_claim`). Relaxed: ordered before the AcqRel CAS.
-        // Failing means it is 0 already or the entry changed hands (then
-        // the CAS below fails too).
-        let _ = head
-            .owner_start
-            .compare_exchange(start, 0, Ordering::Relaxed, Ordering::Relaxed);
-        let mine = next_owner_word(self.shared().ctl);
-        // SYNC POINT (adopt, AcqRel): Acquire pairs with the dead owner's
-        // stores (as far as any can: it is gone) and an earlier release;
-        // Release publishes the zeroed start to the next recovery's Acquire.
-        head.owner
-            .compare_exchange(dead_word, mine, Ordering::AcqRel, Ordering::Relaxed)
-            .ok()?;
-        // Relaxed: after the CAS in program order (see `Cache::try_claim`).
-        head.owner_start.store(me.start_ticks(), Ordering::Relaxed);
-        Some((
-            Adopted {
-                id,
-                dead_word,
-                dead_start: start,
-                mine,
-            },
-            dead,
-        ))
-    }
-
-    /// Gives an adopted entry back to its dead owner (a later reclaim will
-    /// finish it).
-    fn give_back_to_dead(&self, a: &Adopted) {
-        let head = self.cache_head(a.id);
-        // Relaxed start stores: see `Cache::try_claim`; the CAS is AcqRel
-        // as in `adopt`.
-        head.owner_start.store(0, Ordering::Relaxed);
-        if head
-            .owner
-            .compare_exchange(a.mine, a.dead_word, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-        {
-            head.owner_start.store(a.dead_start, Ordering::Relaxed);
-        }
-    }
-}
-
 impl<S: AsRef<SegmentView>> Recover for Slab<S> {
-    /// Returns what dead processes held: their caches, their unshared live
-    /// slots, slots caught between the stack and a cache, slots taken from
-    /// the never-used counter and never stamped; releases their cache
-    /// entries and process-table entries. Lock-free: live processes go on
-    /// meanwhile, and every slot moves with a CAS on its word. O(slots).
+    /// Returns what dead attachments held (their caches, their unshared
+    /// live slots, slots caught between the stack and a cache, slots taken
+    /// from the never-used counter and never stamped) and releases their
+    /// cache entries and process-table entries. Lock-free towards other
+    /// processes: they go on meanwhile, and every slot moves with a CAS on
+    /// its word. O(slots ever used) when someone died, O(cache entries)
+    /// otherwise. [`Error::Forked`] in a fork child.
     ///
-    /// Not recovered (documented in `docs/ALLOCATORS.md`): slots allocated
-    /// through a `Slab` that found no free cache entry (owner 0), and the
-    /// one slot such a `Slab`, or a thread other than its cache's owner,
-    /// had popped when it died, if another live entry pushed it.
+    /// Entries this handle adopted in an earlier call whose stack walk did
+    /// not finish (endless churn) are finished here.
     fn reclaim_dead(&self) -> Result<ReclaimReport> {
         let started = Instant::now();
+        self.not_forked()?;
         let view = self.view();
-        let me = ProcId::current();
-        let caches = self.geo.caches as u32;
+        // Process-local: two threads of this handle never sweep one entry.
+        let _one = self
+            .reclaiming
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut live = Liveness::new(self.me);
         let mut adopted = Vec::new();
-        let mut dead_ids = Vec::new();
-        for id in 0..caches {
-            if let Some((a, dead)) = self.adopt(id, me) {
-                adopted.push(a);
-                dead_ids.push(dead);
+        let mut dead: Vec<OwnerId> = Vec::new();
+        for id in 0..self.geo.caches as u32 {
+            if id == self.cache_id {
+                continue;
             }
-        }
-        let table_dead = !ProcTable::of(view)?.dead()?.is_empty();
-        if adopted.is_empty() && !table_dead {
-            return finish_reclaim(view, started, &dead_ids, 0, 0);
-        }
-        let base = self.base();
-        let shared = self.shared_at(base);
-        // The entry that holds the slots this pass takes until they are on
-        // the stack (so a reclaimer killed mid-pass is reclaimed in turn):
-        // the first adopted one, else a free entry claimed for the pass.
-        let (custody_id, temporary) = if let Some(a) = adopted.first() {
-            (Some(a.id), false)
-        } else {
-            let claimed = (0..caches).find(|&id| {
-                let word = next_owner_word(shared.ctl);
-                Cache::try_claim(self.cache_head(id), word, me.start_ticks())
-            });
-            (claimed, true)
-        };
-        let Some(custody_id) = custody_id else {
-            // No entry to work from: nothing can be taken safely now.
-            return finish_reclaim(view, started, &dead_ids, 0, 0);
-        };
-        let on_stack = if adopted.is_empty() {
-            None
-        } else {
-            walk_stack(&shared)
-        };
-        let n = shared.len();
-        let mut is_adopted = vec![false; caches as usize + 1];
-        let mut pending = Vec::new();
-        for a in &adopted {
-            is_adopted[a.id as usize + 1] = true;
-            let head = self.cache_head(a.id);
-            // Relaxed: the dead owner's last stores (its death orders them).
-            let word = head.pending_word.load(Ordering::Relaxed);
-            let index = head.pending_index.load(Ordering::Relaxed);
-            if word != 0 && index < u64::from(n) {
-                pending.push((index as u32, word));
-            }
-        }
-        let counter = shared.used_ever();
-        let mut pass = Pass::new(shared, self.cache_at(base, custody_id));
-        for i in 0..n {
-            // Relaxed: the CAS in `take` decides; see there.
-            let raw = shared.word(i).load(Ordering::Relaxed);
-            let Some(w) = SlotWord::unpack(raw) else {
-                continue; // corrupt: `check` reports it
-            };
-            let mine = is_adopted.get(w.owner as usize).copied().unwrap_or(false);
-            let take = match w.state {
-                SlotState::Cached => mine,
-                SlotState::Allocated => mine && !w.shared,
-                SlotState::Free => {
-                    on_stack.as_ref().is_some_and(|s| !s.get(i))
-                        && (mine || pending.contains(&(i, raw)))
+            // The adoption's orderings: `OwnerSlot::adopt_if` (its Acquire
+            // pairs with the dead holder's last Release, so its count and
+            // records are visible).
+            match self.cache_head(id).owner.adopt_if_dead(self.me, &mut live) {
+                Adoption::Adopted(holder) => {
+                    adopted.push(id);
+                    if !dead.contains(&holder) {
+                        dead.push(holder);
+                    }
                 }
-                SlotState::Unused => u64::from(i) < counter,
-            };
-            if take {
-                pass.take(i, raw, w);
+                Adoption::Alive(holder) if holder == self.me => adopted.push(id),
+                _ => {}
             }
         }
-        pass.push();
-        let blocks = pass.blocks;
-        for a in &adopted {
-            let head = self.cache_head(a.id);
-            // Relaxed: owner-written words of an entry we hold; the release
-            // below publishes them.
-            head.count.store(0, Ordering::Relaxed);
-            if on_stack.is_some() {
-                head.pending_word.store(0, Ordering::Relaxed);
-                release_head(head);
-            } else {
-                // The stack walk did not finish: FREE slots this entry may
-                // have left off the stack are still to be found. Give it
-                // back to its dead owner for a later reclaim.
-                self.give_back_to_dead(a);
-            }
-        }
-        if temporary {
-            release_head(self.cache_head(custody_id));
-        }
-        let bytes = blocks * self.geo.slot_size;
-        finish_reclaim(view, started, &dead_ids, blocks, bytes)
+        let blocks = if adopted.is_empty() {
+            0
+        } else {
+            self.sweep(&adopted, crate::sweep::Own::Skip).blocks
+        };
+        finish_reclaim(view, started, &dead, blocks, blocks * self.geo.slot_size)
     }
 
     /// Checks the free stack (in bounds, acyclic, every node FREE), the
     /// never-used counter, every cache entry (count, indices, each naming
     /// a slot CACHED by it, no slot in two caches or in a cache and on the
-    /// stack) and every slot word. The per-entry operation counters are not
-    /// compared with the slot words: a death between a slot-word store and
-    /// its counter store leaves them off by one for good, so live counts
-    /// come from the slot words (`stats`).
+    /// stack), every owner word (an identity, or 0) and every slot word.
+    /// An unshared live slot whose entry is released is a problem: nobody
+    /// would ever free it (a clean `Drop` and a reclaim free such slots
+    /// before they release the entry).
     ///
     /// What a process killed anywhere leaves is not a problem: CACHED slots
     /// of a claimed entry missing from its array, FREE slots off the stack
@@ -311,12 +139,22 @@ impl<S: AsRef<SegmentView>> Recover for Slab<S> {
             // Relaxed owner-written words: a snapshot.
             let count = h.count.load(Ordering::Relaxed);
             let at = self.entry_off(id);
-            let owner = owner_id(h);
-            if owner.is_some() {
+            let raw_owner = h.owner.raw();
+            if raw_owner != 0 && OwnerId::from_raw(raw_owner).is_none() {
+                report.problem(
+                    at,
+                    format!("cache {id}'s owner word {raw_owner:#x} names no process"),
+                );
+            }
+            if raw_owner != 0 {
                 claimed[id as usize + 1] = true;
-                let word = h.pending_word.load(Ordering::Relaxed);
-                if word != 0 {
-                    pending.push((h.pending_index.load(Ordering::Relaxed), word));
+                for r in [&h.pending, &h.others] {
+                    let word = r.word.load(Ordering::Relaxed);
+                    if word != 0 {
+                        // The slot is the low half (the head's tag above).
+                        let index = r.index.load(Ordering::Relaxed) & 0xFFFF_FFFF;
+                        pending.push((index, word));
+                    }
                 }
             } else if count != 0 {
                 report.problem(
@@ -397,7 +235,19 @@ impl<S: AsRef<SegmentView>> Recover for Slab<S> {
                         );
                     }
                 }
-                SlotState::Allocated => allocated += 1,
+                SlotState::Allocated => {
+                    allocated += 1;
+                    if !w.shared && !of_claimed {
+                        report.problem(
+                            slot_at(i),
+                            format!(
+                                "slot {i} is live and unshared, but its cache entry ({}) is \
+                                 released: nobody will free it",
+                                i64::from(w.owner) - 1
+                            ),
+                        );
+                    }
+                }
             }
         }
         let counter_after = shared

@@ -6,57 +6,84 @@ use crate::layout::{
     CacheHead, Control, Geometry, IndexCell, SlotCell, CACHE_HEAD_LEN, FORMAT_WORD, PARAM_MAX_SLOTS,
 };
 use crate::stack::{Fault, Shared};
-use crate::word::{SlotState, SlotWord};
 use shm_layout::sync::{thread_id, AtomicU64, Ordering};
 use shm_layout::{
-    AllocStats, AllocatorKind, Error, Offset, ProcId, ProcTable, RegionId, Registration, Result,
-    SegmentView, ShmAllocator, CACHE_LINE, PARAM_NAMES,
+    fork_generation, Adoption, AllocatorKind, Error, Liveness, OwnerId, ProcTable, RegionId,
+    Registration, Result, SegmentView, CACHE_LINE, PARAM_NAMES,
 };
+use std::sync::Mutex;
 
 /// A slab allocator attached to a segment: fixed-size slots, lock-free
-/// alloc and free, and a per-process cache of free slots.
+/// alloc and free, and a per-attachment cache of free slots.
 ///
-/// Each `Slab` is one "process" of the slab: [`Slab::attach`] claims a
-/// cache entry in the segment's registry and `Drop` flushes the cache back
-/// and releases the entry. Attach one `Slab` per process (or per thread,
-/// for the fastest path in every thread).
+/// Each `Slab` is one *attachment*: [`Slab::attach`] gives it an identity
+/// ([`OwnerId`]), an entry of the segment's process table and an entry of
+/// the slab's cache registry; `Drop` gives both back. Attach one `Slab` per
+/// process (or per thread, for the fastest path in every thread).
 ///
+/// # Who owns a slot, and what happens when a `Slab` goes away
+/// A slot belongs to the `Slab` that allocated it until it is freed or
+/// shared ([`Recover::share`](shm_layout::Recover::share), or `publish`,
+/// which shares). When the attachment ends, its unshared slots are freed:
+/// by `Drop` when it runs (a normal return, a panic that unwinds), and
+/// otherwise (`std::process::exit`, an abort, SIGKILL) by the next
+/// [`reclaim_dead`](shm_layout::Recover::reclaim_dead) once the process is
+/// gone. `Drop` runs the very pass a reclaim runs for a dead attachment,
+/// with itself as the owner: it returns its cached slots and its unshared
+/// live slots to the shared stack and releases its entries. Shared slots
+/// outlive every attachment; anyone may free them.
+///
+/// # Threads
 /// A `Slab` is `Send + Sync`. The first thread that allocates or frees
 /// through it owns its cache (plain loads and stores, no atomic
 /// read-modify-write on the fast path); other threads sharing the same
-/// `Slab` bypass the cache and use the shared stack directly (lock-free,
-/// one CAS per operation, still correct).
+/// `Slab` bypass the cache and use the shared stack directly (one CAS per
+/// free; their allocations take turns through a process-local lock,
+/// because a pop records the slot it takes in the one `others` record of
+/// the entry, so that a death mid-pop loses nothing). Attach a `Slab` per
+/// thread for the fast path everywhere.
 ///
-/// After `fork`, a child must not use a `Slab` inherited from its parent
-/// (the cache entry is the parent's): attach a new one. Dropping the
-/// inherited copy is harmless: `Drop` does nothing outside the process that
-/// attached.
+/// # `fork`
+/// A forked child must not use a `Slab` inherited from its parent (the
+/// cache entry is the parent's): every operation that would touch it
+/// (`alloc`, `free`, [`flush`](Slab::flush), `reclaim_dead`) returns
+/// [`Error::Forked`] in the child, and dropping the inherited copy touches
+/// nothing in the segment. Attach a new one (the facade's `reattach`).
 #[derive(Debug)]
 pub struct Slab<S: AsRef<SegmentView>> {
     seg: S,
     pub(crate) geo: Geometry,
     seg_len: u64,
     pub(crate) state_off: u64,
-    pool_off: u64,
+    pub(crate) pool_off: u64,
     /// `slot_count * slot_size`.
-    pool_used: u64,
-    max_align: u64,
+    pub(crate) pool_used: u64,
+    pub(crate) max_align: u64,
     /// `log2(slot_size)` when it is a power of two, else 0.
-    shift: u32,
+    pub(crate) shift: u32,
     /// Refill batch and flush target: half the cache.
-    batch: u64,
-    /// The claimed registry entry, if one was free.
-    cache_id: Option<u32>,
+    pub(crate) batch: u64,
+    /// The claimed registry entry.
+    pub(crate) cache_id: u32,
     /// `params[4]` bit 0: the fast path's free also CASes the slot word.
-    strict: bool,
+    pub(crate) strict: bool,
     /// The thread that owns the cache (0: none yet). Process-local.
     owner_thread: AtomicU64,
-    /// The process that attached. A `fork`ed child inherits a copy of this
-    /// value; its `Drop` must not flush or release the parent's cache.
-    attach_pid: u32,
+    /// This attachment's identity: the holder of its cache entry, of the
+    /// entries its reclaims adopt, and of its process-table entry.
+    pub(crate) me: OwnerId,
+    /// `fork_generation()` when it attached: another value means this is a
+    /// fork child's inherited copy.
+    fork_gen: u64,
     /// This attachment's process-table entry (None: the segment has no
     /// table).
     registration: Option<Registration>,
+    /// Taken by threads other than the cache owner for a pop (they share
+    /// the entry's `others` record). Process-local.
+    pub(crate) others: Mutex<()>,
+    /// Taken by `reclaim_dead` (one pass of this handle at a time: a pass
+    /// finishes the entries this handle adopted earlier). Process-local.
+    pub(crate) reclaiming: Mutex<()>,
 }
 
 /// Validates the header of a slab segment and derives its geometry.
@@ -108,7 +135,7 @@ pub fn init(view: &SegmentView) -> Result<()> {
     // the control block; the view maps it for its lifetime.
     let ctl = unsafe { control_at(view, state.offset) };
     Shared::new(ctl, &[]).init();
-    ctl.shared.0.format.store(FORMAT_WORD, Ordering::Relaxed);
+    ctl.info.0.format.store(FORMAT_WORD, Ordering::Relaxed);
     Ok(())
 }
 
@@ -119,15 +146,20 @@ impl<S: AsRef<SegmentView>> Slab<S> {
     }
 
     /// Attaches to a ready slab segment: validates kind, params and region
-    /// lengths, checks that `init` ran, and claims a cache entry (if all
-    /// are taken, the `Slab` works without a cache, one CAS per operation).
+    /// lengths, checks that `init` ran, registers in the process table and
+    /// claims a cache entry. If every entry is taken, it adopts the entry
+    /// of a dead attachment (and frees what that one held, as
+    /// `reclaim_dead` would); if every holder lives,
+    /// [`Error::ProcessTableFull`] with the registry's size as `capacity`
+    /// (every attachment needs an entry, so that everything it allocates
+    /// has an owner).
     pub fn attach(seg: S) -> Result<Self> {
         let view = seg.as_ref();
         let (geo, pool_off) = geometry(view)?;
         let state_off = view.region(RegionId::State).offset;
         // SAFETY: as in `init`.
         let ctl = unsafe { control_at(view, state_off) };
-        let format = ctl.shared.0.format.load(Ordering::Relaxed);
+        let format = ctl.info.0.format.load(Ordering::Relaxed);
         if format != FORMAT_WORD {
             return Err(Error::Corrupt {
                 segment: view.name().to_string(),
@@ -135,11 +167,37 @@ impl<S: AsRef<SegmentView>> Slab<S> {
                 at: state_off + 256 + 16,
             });
         }
-        let me = ProcId::current();
-        let registration = ProcTable::of(view)?.register(shm_layout::OwnerId::attach())?;
-        let owner_word = next_owner_word(ctl);
+        let me = OwnerId::attach();
+        let fork_gen = fork_generation();
+        let table = ProcTable::of(view)?;
+        let registration = table.register(me)?;
+        // The claim's orderings: `OwnerSlot::claim` (its Acquire pairs with
+        // the Release of the last holder's release, so the entry's zeroed
+        // count and records are visible).
+        let entry_len = Geometry::entry_len(geo.cache_cap);
+        let claimed = (0..geo.caches as u32).find(|&id| {
+            let off = state_off + Geometry::REGISTRY_OFFSET + u64::from(id) * entry_len;
+            // SAFETY: entry `id` < caches lies inside the state region
+            // (`geometry` checked its length and alignment), 128-aligned;
+            // all-atomic fields; `seg` keeps the mapping alive.
+            let head = unsafe { &*view.base().as_ptr().add(off as usize).cast::<CacheHead>() };
+            head.owner.claim(me)
+        });
+        let (cache_id, adopted) = if let Some(id) = claimed {
+            (id, false)
+        } else if let Some(id) = Self::adopt_one(view, state_off, &geo, me) {
+            (id, true)
+        } else {
+            if let Some(reg) = registration {
+                table.unregister(reg);
+            }
+            return Err(Error::ProcessTableFull {
+                segment: view.name().to_string(),
+                capacity: geo.caches,
+            });
+        };
         let ss = geo.slot_size;
-        let mut slab = Slab {
+        let slab = Slab {
             seg_len: view.len(),
             geo,
             state_off,
@@ -152,20 +210,57 @@ impl<S: AsRef<SegmentView>> Slab<S> {
                 0
             },
             batch: (geo.cache_cap / 2).clamp(1, crate::cache::MAX_BATCH as u64),
-            cache_id: None,
+            cache_id,
             strict: geo.strict_free,
             owner_thread: AtomicU64::new(0),
-            attach_pid: std::process::id(),
+            me,
+            fork_gen,
             registration,
+            others: Mutex::new(()),
+            reclaiming: Mutex::new(()),
             seg,
         };
-        for id in 0..geo.caches as u32 {
-            if Cache::try_claim(slab.cache_head(id), owner_word, me.start_ticks()) {
-                slab.cache_id = Some(id);
-                break;
-            }
+        if adopted {
+            slab.take_over()?;
         }
         Ok(slab)
+    }
+
+    /// Adopts the entry of a dead attachment (every entry is taken), so
+    /// that dead attachments never lock new ones out (nor, with them, the
+    /// `reclaim_dead` that would free them). `None` if every holder lives.
+    fn adopt_one(view: &SegmentView, state_off: u64, geo: &Geometry, me: OwnerId) -> Option<u32> {
+        let mut live = Liveness::new(me);
+        let entry_len = Geometry::entry_len(geo.cache_cap);
+        (0..geo.caches as u32).find(|&id| {
+            let off = state_off + Geometry::REGISTRY_OFFSET + u64::from(id) * entry_len;
+            // SAFETY: as for the claim in `attach`.
+            let head = unsafe { &*view.base().as_ptr().add(off as usize).cast::<CacheHead>() };
+            // The adoption's orderings: `OwnerSlot::adopt_if`.
+            matches!(
+                head.owner.adopt_if_dead(me, &mut live),
+                Adoption::Adopted(_)
+            )
+        })
+    }
+
+    /// Sweeps the entry `adopt_one` took (the reclaim pass, keeping the
+    /// entry), until a stack walk finishes. A stack that cannot be walked
+    /// 16 times over is corrupt (or churns without end): an error, and the
+    /// `Slab` being dropped releases the entry (FREE slots the dead holder
+    /// may have left off that stack are not found).
+    fn take_over(&self) -> Result<()> {
+        for _ in 0..16 {
+            if self.sweep(&[], crate::sweep::Own::Adopted).walked {
+                return Ok(());
+            }
+            std::thread::yield_now();
+        }
+        Err(Error::Corrupt {
+            segment: self.view().name().to_string(),
+            what: "the free stack could not be walked (a cycle, or churn without end)".into(),
+            at: self.state_off,
+        })
     }
 
     /// The segment.
@@ -190,9 +285,14 @@ impl<S: AsRef<SegmentView>> Slab<S> {
         self.max_align
     }
 
-    /// The cache registry entry this `Slab` claimed, if any.
-    pub fn cache_id(&self) -> Option<u32> {
+    /// The cache registry entry this `Slab` holds.
+    pub fn cache_id(&self) -> u32 {
         self.cache_id
+    }
+
+    /// This attachment's identity (the holder word of its cache entry).
+    pub fn owner_id(&self) -> OwnerId {
+        self.me
     }
 
     /// The geometry (slot size and count, registry shape).
@@ -204,14 +304,34 @@ impl<S: AsRef<SegmentView>> Slab<S> {
     /// other processes and threads can allocate them) and lets the next
     /// thread to use this `Slab` own its cache. Needs `&mut`, so no thread
     /// is using the cache meanwhile.
+    /// [`Error::Forked`] in a fork child.
     pub fn flush(&mut self) -> Result<()> {
-        if let Some(cache) = self.cache() {
-            cache
-                .flush(&self.shared(), 0)
-                .map_err(|f| self.corrupt(f))?;
-        }
+        self.not_forked()?;
+        self.cache_at(self.base(), self.cache_id)
+            .flush(&self.shared(), 0)
+            .map_err(|f| self.corrupt(f))?;
         self.owner_thread.store(0, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// `Err(Forked)` if this is a fork child's inherited copy: one Relaxed
+    /// load of a process-local word.
+    #[inline(always)]
+    pub(crate) fn not_forked(&self) -> Result<()> {
+        if fork_generation() == self.fork_gen {
+            Ok(())
+        } else {
+            Err(self.forked())
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn forked(&self) -> Error {
+        Error::Forked {
+            segment: self.view().name().to_string(),
+            attached_by: self.me.pid(),
+        }
     }
 
     #[inline(always)]
@@ -293,21 +413,16 @@ impl<S: AsRef<SegmentView>> Slab<S> {
         }
     }
 
-    #[inline(always)]
-    fn cache(&self) -> Option<Cache<'_>> {
-        self.cache_id.map(|id| self.cache_at(self.base(), id))
-    }
-
     /// The owner id stamped into slot words by this `Slab`.
     #[inline(always)]
-    fn owner(&self) -> u16 {
-        self.cache_id.map_or(0, |id| (id + 1) as u16)
+    pub(crate) fn owner(&self) -> u16 {
+        (self.cache_id + 1) as u16
     }
 
     /// The cache, if the calling thread owns it (claiming it if unowned).
     #[inline(always)]
-    fn my_cache(&self, base: *mut u8) -> Option<Cache<'_>> {
-        let id = self.cache_id?;
+    pub(crate) fn my_cache(&self, base: *mut u8) -> Option<Cache<'_>> {
+        let id = self.cache_id;
         let me = thread_id();
         let owner = self.owner_thread.load(Ordering::Relaxed);
         // AcqRel claim: orders the claim before the first use; only one
@@ -349,258 +464,22 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             at,
         }
     }
-
-    /// The slot index of `offset`, or why it is not a slot start.
-    #[inline(always)]
-    pub(crate) fn index_of(&self, offset: Offset) -> Result<u32> {
-        let off = offset.get();
-        let rel = off.wrapping_sub(self.pool_off);
-        if off < self.pool_off || rel >= self.pool_used {
-            return Err(Error::InvalidOffset {
-                offset: off,
-                reason: "not inside this slab's slots",
-            });
-        }
-        let (index, rem) = if self.shift != 0 {
-            (rel >> self.shift, rel & (self.geo.slot_size - 1))
-        } else {
-            (rel / self.geo.slot_size, rel % self.geo.slot_size)
-        };
-        if rem != 0 {
-            return Err(Error::InvalidOffset {
-                offset: off,
-                reason: "not the start of a slot",
-            });
-        }
-        Ok(index as u32)
-    }
-
-    #[inline(always)]
-    pub(crate) fn offset_of(&self, index: u32) -> Offset {
-        Offset::new(self.pool_off + u64::from(index) * self.geo.slot_size)
-    }
-
-    /// One slot, through the cache when this thread owns it.
-    #[inline(always)]
-    fn alloc_index(&self) -> Result<u32> {
-        let base = self.base();
-        if let Some(cache) = self.my_cache(base) {
-            let shared = self.shared_at(base);
-            return match cache.pop(&shared) {
-                Ok(Some(i)) => Ok(i),
-                Ok(None) => self.alloc_refill(&shared, &cache),
-                Err(f) => Err(self.corrupt(f)),
-            };
-        }
-        self.alloc_shared()
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn alloc_refill(&self, shared: &Shared<'_>, cache: &Cache<'_>) -> Result<u32> {
-        let got = cache
-            .refill(shared, self.batch)
-            .map_err(|f| self.corrupt(f))?;
-        if got == 0 {
-            return Err(self.out_of_memory());
-        }
-        match cache.pop(shared) {
-            Ok(Some(i)) => Ok(i),
-            Ok(None) => Err(self.out_of_memory()),
-            Err(f) => Err(self.corrupt(f)),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn alloc_shared(&self) -> Result<u32> {
-        let shared = self.shared();
-        match shared.alloc_one(self.owner()) {
-            Ok(Some(i)) => {
-                shared.ctl.shared.0.allocs.fetch_add(1, Ordering::Relaxed);
-                Ok(i)
-            }
-            Ok(None) => Err(self.out_of_memory()),
-            Err(f) => Err(self.corrupt(f)),
-        }
-    }
-
-    #[cold]
-    fn out_of_memory(&self) -> Error {
-        Error::OutOfMemory {
-            requested: self.geo.slot_size,
-            available: self.geo.slot_count.saturating_sub(self.counted_live()) * self.geo.slot_size,
-        }
-    }
-
-    /// Live slots as the operation counters give them: O(caches), for the
-    /// out-of-memory error, which a full slab may return in a loop (the
-    /// exact count, `stats()`, scans every slot word). A death between a
-    /// slot-word store and its counter store can leave this off by one.
-    fn counted_live(&self) -> u64 {
-        let s = &self.shared().ctl.shared.0;
-        let mut live = s
-            .allocs
-            .load(Ordering::Relaxed)
-            .wrapping_sub(s.frees.load(Ordering::Relaxed));
-        for id in 0..self.geo.caches as u32 {
-            let h = self.cache_head(id);
-            live = live
-                .wrapping_add(h.allocs.load(Ordering::Relaxed))
-                .wrapping_sub(h.frees.load(Ordering::Relaxed));
-        }
-        (live as i64).clamp(0, self.geo.slot_count as i64) as u64
-    }
-
-    #[cold]
-    fn free_error(&self, offset: Offset, index: u32, seen: Option<SlotWord>) -> Error {
-        match seen {
-            Some(_) => Error::DoubleFree {
-                offset: offset.get(),
-            },
-            None => self.corrupt(Fault::Slot(index, "reserved bits set")),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn free_shared(shared: &Shared<'_>, index: u32, owner: u16, generation: u8) {
-        shared.push_chain(&[index], owner, |_| generation);
-        shared.ctl.shared.0.frees.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-impl<S: AsRef<SegmentView>> ShmAllocator for Slab<S> {
-    fn view(&self) -> &SegmentView {
-        Slab::view(self)
-    }
-
-    /// Allocates one slot. `align` must be a power of two no larger than
-    /// [`Slab::max_align`]; `size` from 1 to the slot size.
-    #[inline]
-    fn alloc_aligned(&self, size: u64, align: u64) -> Result<Offset> {
-        if !align.is_power_of_two() || align > self.max_align {
-            return Err(Error::InvalidAlignment {
-                align,
-                max: self.max_align,
-            });
-        }
-        if size == 0 {
-            return Err(Error::ZeroSize);
-        }
-        if size > self.geo.slot_size {
-            return Err(Error::SizeTooLarge {
-                size,
-                max: self.geo.slot_size,
-            });
-        }
-        let index = self.alloc_index()?;
-        Ok(self.offset_of(index))
-    }
-
-    /// Frees a slot: [`Error::InvalidOffset`] if `offset` is not a slot
-    /// start of this slab, [`Error::DoubleFree`] if the slot is not live
-    /// (or another free of it won a race); nothing changes on error.
-    #[inline]
-    fn free(&self, offset: Offset) -> Result<()> {
-        let index = self.index_of(offset)?;
-        let base = self.base();
-        let shared = self.shared_at(base);
-        if let Some(cache) = self.my_cache(base) {
-            // Fast path: the owner thread frees into its cache.
-            return match shared.release_live(index, cache.owner, self.strict) {
-                Ok(_) => cache.push(&shared, index).map_err(|f| self.corrupt(f)),
-                Err(e) => Err(self.free_error(offset, index, e)),
-            };
-        }
-        match shared.release_live(index, self.owner(), true) {
-            Ok(generation) => {
-                Self::free_shared(&shared, index, self.owner(), generation);
-                Ok(())
-            }
-            Err(e) => Err(self.free_error(offset, index, e)),
-        }
-    }
-
-    fn usable_size(&self, offset: Offset) -> Result<u64> {
-        let index = self.index_of(offset)?;
-        let raw = self.shared().word(index).load(Ordering::Relaxed);
-        if SlotWord::raw_state(raw) == SlotState::Allocated as u64 {
-            Ok(self.geo.slot_size)
-        } else {
-            Err(Error::InvalidOffset {
-                offset: offset.get(),
-                reason: "the slot is not allocated",
-            })
-        }
-    }
-
-    /// Live allocations are counted from the slot words (ALLOCATED slots
-    /// among those ever handed out), not from the per-entry counters: a
-    /// process killed between a slot-word store and its counter store leaves
-    /// the counters off by one for good, while the slot words are what
-    /// `reclaim_dead` repairs. O(slots ever used): about 1 ms per million.
-    /// A snapshot taken while others work may be off by the operations in
-    /// flight. `high_water` is the slots ever handed out of the never-used
-    /// counter: the slab's footprint, an upper bound of the most bytes in
-    /// use at once.
-    /// O(1): the slot count times the slot size.
-    fn capacity(&self) -> u64 {
-        self.geo.slot_count * self.geo.slot_size
-    }
-
-    fn stats(&self) -> AllocStats {
-        let shared = self.shared();
-        let used_ever = shared.used_ever();
-        let live = (0..used_ever as u32)
-            .filter(|&i| {
-                SlotWord::raw_state(shared.word(i).load(Ordering::Relaxed))
-                    == SlotState::Allocated as u64
-            })
-            .count() as u64;
-        let n = self.geo.slot_count;
-        let live = live.min(n);
-        let ss = self.geo.slot_size;
-        AllocStats {
-            capacity: n * ss,
-            used: live * ss,
-            available: (n - live) * ss,
-            high_water: used_ever * ss,
-            allocations: live,
-        }
-    }
 }
 
 impl<S: AsRef<SegmentView>> Drop for Slab<S> {
-    /// Flushes the cache back to the shared stack, hands the slots still
-    /// allocated through this entry over to the segment (they become
-    /// shared: a later tenant of the entry that dies must not take them
-    /// along), releases the entry and the process-table entry. If the
-    /// cache is found corrupt, the entry stays claimed for recovery.
+    /// Ends the attachment (see the type's docs): frees its unshared live
+    /// slots and returns its cached ones to the shared stack, releases its
+    /// cache entry (and any entry an unfinished reclaim of it holds) and its
+    /// process-table entry. In a fork child's inherited copy, nothing.
     fn drop(&mut self) {
-        if std::process::id() != self.attach_pid {
-            // A forked child's copy: the cache entry is the parent's.
+        if fork_generation() != self.fork_gen {
             return;
         }
-        if let Some(cache) = self.cache() {
-            let shared = self.shared();
-            if cache.flush(&shared, 0).is_ok() {
-                crate::recover::share_all(&shared, cache.owner);
-                cache.release();
-            }
-        }
+        self.leave();
         if let (Some(reg), Ok(table)) = (self.registration, ProcTable::of(self.view())) {
             table.unregister(reg);
         }
     }
-}
-
-/// A fresh owner word for a cache claim: `epoch << 32 | pid`, the epoch from
-/// the registry clock, so no two claims (or adoptions) write the same word.
-pub(crate) fn next_owner_word(ctl: &Control) -> u64 {
-    // Relaxed: only uniqueness matters, which the RMW gives.
-    let epoch = ctl.clock.0.fetch_add(1, Ordering::Relaxed) as u32;
-    ((u64::from(epoch) << 32) | u64::from(std::process::id())).max(1)
 }
 
 /// The control block at `offset`.

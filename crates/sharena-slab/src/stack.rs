@@ -20,7 +20,7 @@
 //! reaches a node that is no longer FREE.
 
 use crate::crash::{self, Point};
-use crate::layout::{CacheHead, Control};
+use crate::layout::{Control, PopRecord};
 use crate::word::{Head, SlotState, SlotWord, NIL};
 use shm_layout::sync::{spin_loop, AtomicU64, Ordering};
 
@@ -77,10 +77,16 @@ impl<'a> Shared<'a> {
 
     /// Pops one slot, giving it the state `to(free_word)`. `None`: empty.
     ///
-    /// `pending`: the popping cache's entry, where the slot and its FREE
-    /// word are recorded before the head CAS and cleared once the slot is
-    /// stamped, so that a death between the two leaves the slot
-    /// attributable to the dead entry (recovery returns it).
+    /// `record`: the popping entry's [`PopRecord`]. Before the head CAS the
+    /// pop writes the slot's index (with the head's tag above it), then its
+    /// FREE word, into it; it clears
+    /// the word right after the CAS fails or the slot is stamped. So the
+    /// record's word is nonzero exactly from before this pop can take the
+    /// slot until the slot is stamped (or the pop lost the CAS), and a death
+    /// anywhere in between leaves the slot attributable to the dead entry:
+    /// a FREE slot off the stack with exactly the recorded word (recovery
+    /// returns it). A pop without a record (`None`: loom models only) leaves
+    /// nothing to find.
     ///
     /// The stamp is a CAS from the FREE word read before the head CAS: if
     /// a recovery took the slot meanwhile (it returns slots it finds FREE
@@ -92,7 +98,7 @@ impl<'a> Shared<'a> {
     pub fn pop(
         &self,
         to: impl Fn(SlotWord) -> SlotWord,
-        pending: Option<&CacheHead>,
+        record: Option<&PopRecord>,
     ) -> Result<Option<u32>, Fault> {
         // SYNC POINT (pop, Acquire): pairs with the Release CAS of `push_chain`,
         // so the FREE word (and `next`) the pusher stored, and the block bytes
@@ -100,6 +106,9 @@ impl<'a> Shared<'a> {
         // CASes on the head form one release sequence, so reading any later
         // head value synchronises with every earlier push.
         let mut head = Head::unpack(self.ctl.head.0.load(Ordering::Acquire));
+        // Each round either pops, or fails a CAS because another process
+        // changed the head (its progress), or finds the stack empty or
+        // corrupt: lock-free, and a corrupt chain ends at a non-FREE node.
         loop {
             if head.index == NIL {
                 return Ok(None);
@@ -131,12 +140,16 @@ impl<'a> Shared<'a> {
                     }
                 }
             };
-            if let Some(p) = pending {
+            if let Some(r) = record {
                 // Relaxed: read only by a recovery after this process died
-                // (its death orders every store it made before).
-                p.pending_index
-                    .store(u64::from(head.index), Ordering::Relaxed);
-                p.pending_word.store(word.pack(), Ordering::Relaxed);
+                // (its death orders every store it made before), or by this
+                // thread. The word is 0 here (cleared after every round),
+                // so the index is written while the record is void.
+                r.index.store(
+                    (u64::from(head.tag) << 32) | u64::from(head.index),
+                    Ordering::Relaxed,
+                );
+                r.word.store(word.pack(), Ordering::Relaxed);
             }
             match self.ctl.head.0.compare_exchange(
                 head.pack(),
@@ -145,7 +158,7 @@ impl<'a> Shared<'a> {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    if pending.is_some() {
+                    if record.is_some() {
                         crash::point(Point::Popped);
                     }
                     // Relaxed: the Acquire head CAS above already ordered the
@@ -161,9 +174,9 @@ impl<'a> Shared<'a> {
                             Ordering::Relaxed,
                         )
                         .is_ok();
-                    if let Some(p) = pending {
+                    if let Some(r) = record {
                         // Relaxed: as above.
-                        p.pending_word.store(0, Ordering::Relaxed);
+                        r.word.store(0, Ordering::Relaxed);
                     }
                     if stamped {
                         return Ok(Some(head.index));
@@ -172,6 +185,11 @@ impl<'a> Shared<'a> {
                     head = Head::unpack(self.ctl.head.0.load(Ordering::Acquire));
                 }
                 Err(now) => {
+                    if let Some(r) = record {
+                        // Relaxed: as above. The record named a slot this
+                        // pop did not take; void it before anything else.
+                        r.word.store(0, Ordering::Relaxed);
+                    }
                     head = Head::unpack(now);
                     spin_loop();
                 }
@@ -204,10 +222,32 @@ impl<'a> Shared<'a> {
     /// head CAS) is attributable to that entry.
     ///
     /// Linearization point: the successful CAS on the head.
-    pub fn push_chain(&self, chain: &[u32], owner: u16, generation: impl Fn(usize) -> u8) {
+    ///
+    /// `flag`: the pushing entry's `pushing` word. The push writes the
+    /// head's tag (above bit 32) and 1 into it before its first link store,
+    /// and 0 after its head CAS, so that a recovery knows a death in
+    /// between may have left the chain off the stack, and how deep it can
+    /// lie on the stack if it is there (`reclaim::depth_since`). Pushes
+    /// that several threads make through one entry count themselves in its
+    /// `others_pushing` instead (`None` here).
+    pub fn push_chain(
+        &self,
+        chain: &[u32],
+        owner: u16,
+        generation: impl Fn(usize) -> u8,
+        flag: Option<&AtomicU64>,
+    ) {
         let Some((&last, _)) = chain.split_last() else {
             return;
         };
+        debug_assert!(chain.len() <= crate::cache::MAX_BATCH);
+        let mut head = Head::unpack(self.ctl.head.0.load(Ordering::Relaxed));
+        if let Some(f) = flag {
+            // Relaxed: read only by a recovery after this process died, or
+            // by this thread. The tag is a lower bound of the one the CAS
+            // below succeeds at (tags only grow).
+            f.store((u64::from(head.tag) << 32) | 1, Ordering::Relaxed);
+        }
         for (i, pair) in chain.windows(2).enumerate() {
             let w = SlotWord::free(owner, generation(i), pair[1]);
             self.word(pair[0]).store(w.pack(), Ordering::Relaxed);
@@ -216,7 +256,6 @@ impl<'a> Shared<'a> {
             crash::point(Point::Linked);
         }
         let last_gen = generation(chain.len() - 1);
-        let mut head = Head::unpack(self.ctl.head.0.load(Ordering::Relaxed));
         loop {
             // The link is whatever the head holds; a corrupt head index is
             // caught by the popper that reaches it.
@@ -231,7 +270,13 @@ impl<'a> Shared<'a> {
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return,
+                Ok(_) => {
+                    if let Some(f) = flag {
+                        // Relaxed: as above.
+                        f.store(0, Ordering::Relaxed);
+                    }
+                    return;
+                }
                 Err(now) => {
                     head = Head::unpack(now);
                     spin_loop();
@@ -295,13 +340,14 @@ impl<'a> Shared<'a> {
             .is_ok()
     }
 
-    /// Allocates one slot without a cache: the stack first, then the
-    /// counter; the slot's new word is `allocated(owner)`.
-    pub fn alloc_one(&self, owner: u16) -> Result<Option<u32>, Fault> {
+    /// Allocates one slot without a cache: the stack first (the pop
+    /// recorded in `record`), then the counter; the slot's new word is
+    /// `allocated(owner)`.
+    pub fn alloc_one(&self, owner: u16, record: Option<&PopRecord>) -> Result<Option<u32>, Fault> {
         // Each round either allocates or loses a slot to a recovery, which
         // puts it on the stack for the next round; bounded all the same.
         for _ in 0..=self.len() {
-            if let Some(i) = self.pop(|w| SlotWord::allocated(owner, w.generation), None)? {
+            if let Some(i) = self.pop(|w| SlotWord::allocated(owner, w.generation), record)? {
                 return Ok(Some(i));
             }
             let (first, n) = self.take_unused(1)?;

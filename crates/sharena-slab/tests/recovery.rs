@@ -12,7 +12,7 @@ use memmap2::MmapMut;
 use sharena_slab::Slab;
 use shm_layout::sync::{AtomicU64, Ordering};
 use shm_layout::{
-    AllocatorKind, LayoutSpec, Offset, ProcId, ProcTable, Recover, RegionId, SegmentView,
+    AllocatorKind, LayoutSpec, Offset, OwnerId, ProcTable, Recover, RegionId, SegmentView,
     ShmAllocator, WaitPolicy,
 };
 use std::collections::HashSet;
@@ -303,7 +303,7 @@ fn killed_right_after_a_refill() {
 }
 
 /// A reused pid (same pid, another start time) counts as dead: a second
-/// `Slab` of this process whose entry's start is forged.
+/// `Slab` of this process whose owner word's start time is forged.
 #[test]
 fn a_reused_pid_counts_as_dead() {
     let file = temp_file();
@@ -313,16 +313,16 @@ fn a_reused_pid_counts_as_dead() {
     let other = Slab::attach(seg).unwrap();
     let theirs: Vec<Offset> = (0..10).map(|_| other.alloc(8).unwrap()).collect();
     other.share(theirs[0]).unwrap();
-    let id = other.cache_id().unwrap();
+    let id = other.cache_id();
     let view = parent.view();
-    let start_at = view.region(RegionId::State).offset
+    let owner_at = view.region(RegionId::State).offset
         + sharena_slab::Geometry::REGISTRY_OFFSET
-        + u64::from(id) * sharena_slab::Geometry::entry_len(CACHE_CAP)
-        + 0x20;
-    let word = view.atomic_u64(Offset::new(start_at)).unwrap();
-    let me = ProcId::current();
-    assert_eq!(word.load(Ordering::Relaxed), me.start_ticks());
-    word.store(me.start_ticks() + 1, Ordering::Relaxed);
+        + u64::from(id) * sharena_slab::Geometry::entry_len(CACHE_CAP);
+    let word = view.atomic_u64(Offset::new(owner_at)).unwrap();
+    let me = other.owner_id();
+    assert_eq!(word.load(Ordering::Relaxed), me.raw());
+    let dead = OwnerId::new(me.pid(), me.epoch(), me.start_ticks() + 1).unwrap();
+    word.store(dead.raw(), Ordering::Relaxed);
     // The "dead" process's handle goes away without a trace.
     std::mem::forget(other);
     let r = parent.reclaim_dead().unwrap();

@@ -12,6 +12,16 @@ use std::ops::DerefMut;
 /// The allocator surface ([`ShmAllocator`](crate::ShmAllocator): `alloc`,
 /// `free`, `read`, `write`, typed values) comes through `Deref`.
 ///
+/// A slot belongs to the `Slab` that allocated it until it is freed or
+/// shared ([`Recover::share`](crate::Recover::share), or `publish`, which
+/// shares). When the handle ends, its unshared slots are freed: by `Drop`
+/// when it runs (a normal return, a panic that unwinds), otherwise
+/// (`std::process::exit`, an abort, SIGKILL) by the next
+/// [`reclaim_dead`](crate::Recover::reclaim_dead) once the process is gone.
+/// Share what must outlive its handle. In a `fork` child an inherited
+/// handle returns [`Error::Forked`] from every operation that would touch
+/// the parent's cache, and dropping it touches nothing: call `reattach`.
+///
 /// ```
 /// use sharena::{ShmAllocator, Slab};
 /// let name = format!("/sharena-doc-slab-{}", std::process::id());
@@ -48,7 +58,9 @@ impl Slab {
 
     /// A new handle with its own cache on the same segment: what a `fork`ed
     /// child calls before allocating (the inherited handle's cache belongs to
-    /// the parent), or a thread that wants a cache of its own.
+    /// the parent), or a thread that wants a cache of its own. It is an
+    /// attachment of its own: what it allocates and does not share is freed
+    /// when it is dropped.
     pub fn reattach(&self) -> Result<Self> {
         Self::wrap(self.inner.segment().clone())
     }
