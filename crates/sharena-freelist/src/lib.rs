@@ -117,7 +117,10 @@ pub mod crash;
 mod crash;
 #[cfg(not(shm_loom))]
 mod freelist;
+#[cfg(not(shm_loom))]
+mod huge;
 mod layout;
+#[cfg(not(shm_loom))]
 mod owner;
 #[cfg(not(shm_loom))]
 mod rebuild;

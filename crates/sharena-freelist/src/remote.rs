@@ -13,7 +13,7 @@
 //! The link lives in the freed block's payload (its first word after the
 //! header), which its user gave up.
 
-use crate::block::{cas_state, State, Tag};
+use crate::block::{cas_tag_with, Tag};
 use shm_layout::sync::{spin_loop, AtomicU64, Ordering};
 
 /// Pushes block `off` (nonzero) onto the list at `head`; `link` is the
@@ -78,15 +78,36 @@ pub fn take_into(head: &AtomicU64, draining: &AtomicU64) -> u64 {
     }
 }
 
-/// A free by a non-owner: moves block `b`'s tag word `tag` from USED (`t`)
-/// to REMOTE, then pushes `b` (with its link word `link`) onto the list at
-/// `head`. `false` if another free of the block won.
-pub fn free_block(tag: &AtomicU64, t: Tag, link: &AtomicU64, head: &AtomicU64, b: u64) -> bool {
-    if !cas_state(tag, t, State::Remote) {
+/// A free by a non-owner: records block `b` in the freer's `pending` word,
+/// moves its tag word `tag` from USED (`t`) to REMOTE by arena `freer`,
+/// pushes `b` (with its link word `link`) onto the list at `head`, and
+/// clears `pending`. `false` if another free of the block won.
+///
+/// A freer killed anywhere leaves `b` either USED (the free never
+/// happened), or on the list, or named by `pending` with a tag that names
+/// the freer: the reclaim of the freer's arena finds it there
+/// (`rebuild::resolve_pending`).
+pub fn free_block(
+    tag: &AtomicU64,
+    t: Tag,
+    link: &AtomicU64,
+    head: &AtomicU64,
+    b: u64,
+    freer: u16,
+    pending: &AtomicU64,
+) -> bool {
+    // Relaxed: the Release CAS below publishes it with the tag.
+    pending.store(b, Ordering::Relaxed);
+    // Release: whoever sees the REMOTE tag sees `pending` name the block.
+    if !cas_tag_with(tag, t, t.remote_by(freer), Ordering::Release) {
+        // Relaxed: owner-only, and nothing was freed.
+        pending.store(0, Ordering::Relaxed);
         return false;
     }
     #[cfg(not(shm_loom))]
     crate::crash::point(crate::crash::Point::RemotePush);
     push(head, b, link);
+    // Release: whoever reads `pending` empty sees the push.
+    pending.store(0, Ordering::Release);
     true
 }
