@@ -72,7 +72,11 @@ fn an_owner_free_and_a_remote_free_of_one_block_race() {
         assert_eq!(pending.load(Ordering::Relaxed), 0, "the record is cleared");
         let end = Tag::unpack(tag.load(Ordering::Relaxed)).unwrap();
         if remote {
-            assert_eq!((end.state(), end.owner()), (State::Remote, 2), "it names its freer");
+            assert_eq!(
+                (end.state(), end.owner()),
+                (State::Remote, 2),
+                "it names its freer"
+            );
         } else {
             assert_eq!(end.state(), State::Free);
         }
@@ -183,7 +187,11 @@ fn two_releases_of_one_huge_run_give_it_back_once() {
         let freed = freer.join().unwrap();
         assert!(reclaim ^ freed, "exactly one gives the run back");
         consistent(&map);
-        assert_eq!(map.claim(3, 3, Kind::HugeBody), Some(0), "all of it is free");
+        assert_eq!(
+            map.claim(3, 3, Kind::HugeBody),
+            Some(0),
+            "all of it is free"
+        );
     });
 }
 
@@ -280,9 +288,8 @@ fn an_orphans_mark_is_seen_by_its_owners_walk() {
         let reclaim = {
             let w = Arc::clone(&words);
             thread::spawn(move || {
-                let marked = w
-                    .0
-                    .compare_exchange(
+                let marked =
+                    w.0.compare_exchange(
                         t.pack(),
                         t.remote_by(ORPHAN).pack(),
                         Ordering::Relaxed,
