@@ -1,9 +1,9 @@
 //! [`FreeList`]: the allocator over a validated segment, with an arena per
 //! thread that uses it.
 
-use crate::arena::{free_remote, Arena, Fault, FreeFault, Pool};
-use crate::block::{Link, State, Tag, HEADER, MIN_BLOCK};
-use crate::chunks::{ChunkMap, Entry, Kind};
+use crate::arena::{Arena, Fault, FreeFault, Pool};
+use crate::block::{HEADER, MIN_BLOCK};
+use crate::chunks::ChunkMap;
 use crate::class::{BINS, GRANULE, GRANULE_SHIFT};
 use crate::layout::{
     ArenaHead, Control, Geometry, ARENA_LEN, BINS_OFFSET, CACHE_CLASSES, CACHE_OFFSET,
@@ -55,8 +55,8 @@ pub struct FreeList<S: AsRef<SegmentView>> {
     pub(crate) geo: Geometry,
     seg_len: u64,
     state_off: u64,
-    pool_off: u64,
-    pool_end: u64,
+    pub(crate) pool_off: u64,
+    pub(crate) pool_end: u64,
     /// Segment offsets of the chunk bitmap and table.
     bitmap_off: u64,
     table_off: u64,
@@ -68,11 +68,11 @@ pub struct FreeList<S: AsRef<SegmentView>> {
     extra: Mutex<Vec<u32>>,
     /// Serialises the remote frees of threads that have no arena of their
     /// own: they share the primary arena's `pending_shared` record.
-    shared_pending: Mutex<()>,
+    pub(crate) shared_pending: Mutex<()>,
     /// This handle's process-unique id (keys the threads' arena lists).
     uid: u64,
     /// The most bytes a span (so an in-span block) can have.
-    max_span: u64,
+    pub(crate) max_span: u64,
     /// This attachment's identity, in the owner slot of every arena it holds.
     me: OwnerId,
     /// `fork_generation()` at attach: a handle whose process forked since
@@ -463,140 +463,6 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         Error::OutOfMemory {
             requested,
             available: self.stats().available,
-        }
-    }
-
-    /// The header offset, tag and first chunk's table entry of the live
-    /// block whose payload starts at `offset`, or why it is not one. For a
-    /// huge block the entry is its run's head.
-    pub(crate) fn locate(&self, pool: &Pool<'_>, offset: Offset) -> Result<(u64, Tag, Entry)> {
-        let off = offset.get();
-        let invalid = |reason| Error::InvalidOffset {
-            offset: off,
-            reason,
-        };
-        if off < self.pool_off + HEADER || off >= self.pool_end {
-            return Err(invalid("not inside this free list's pool"));
-        }
-        if off % GRANULE != 0 {
-            return Err(invalid("not 16-byte aligned, so not a block start"));
-        }
-        let b = off - HEADER;
-        let c = pool.chunk_of(b);
-        let e = pool.map.entry(c).map_err(|f| self.corrupt(f.into()))?;
-        let tag = Tag::unpack(
-            pool.word(b)
-                .map_err(|f| self.corrupt(f))?
-                .load(Ordering::Relaxed),
-        )
-        .ok_or_else(|| invalid("not the start of a block"))?;
-        let ok = match e.kind() {
-            // One table word suffices for a span block: the chunk belongs to
-            // the tag's arena, and the size is at most a span (the arena
-            // checks every neighbour it touches).
-            Kind::SpanHead | Kind::SpanBody => {
-                !tag.huge()
-                    // A REMOTE tag names its freer, not its arena.
-                    && (tag.owner() == e.owner() || tag.state() == State::Remote)
-                    && e.owner() != 0
-                    && u64::from(tag.size()) >= MIN_BLOCK
-                    && u64::from(tag.size()) << GRANULE_SHIFT <= self.max_span
-                    && b + (u64::from(tag.size()) << GRANULE_SHIFT) <= self.pool_end
-            }
-            Kind::HugeHead => {
-                let n = u64::from(e.n());
-                if n == 0 || c + n > pool.map.chunks() {
-                    return Err(
-                        self.corrupt(Fault::Chunk(crate::chunks::Fault::Entry(c, e.pack())))
-                    );
-                }
-                let link = pool
-                    .word(b + 8)
-                    .map_err(|f| self.corrupt(f))?
-                    .load(Ordering::Relaxed);
-                tag.huge()
-                    && tag.owner() == e.owner()
-                    && Link::unpack(link).is_some_and(|l| {
-                        pool.chunk_off(c) + (u64::from(l.size) << GRANULE_SHIFT) == off
-                    })
-            }
-            Kind::Free | Kind::Parked | Kind::Claiming | Kind::Releasing => {
-                // A block freed with its whole span or run (or in a run
-                // being claimed or given back): its tag still says so until
-                // the chunks are used again.
-                return Err(match tag.state() {
-                    State::Free | State::Remote => Error::DoubleFree { offset: off },
-                    State::Used => invalid("not inside a live block"),
-                });
-            }
-            Kind::HugeBody => false,
-        };
-        if !ok {
-            return Err(invalid("not the start of a block"));
-        }
-        match tag.state() {
-            State::Used if tag.cached() => Err(Error::DoubleFree { offset: off }),
-            State::Used => Ok((b, tag, e)),
-            State::Free | State::Remote => Err(Error::DoubleFree { offset: off }),
-        }
-    }
-
-    /// Frees the in-span block `b` (tag `tag`) of arena `owner_id` from a
-    /// thread whose own arena is `mine` (not that one): a remote free
-    /// recorded in the freer's arena (`remote::free_block`); threads without
-    /// an arena of their own share the primary's second record, one at a
-    /// time.
-    fn free_into(
-        &self,
-        pool: &Pool<'_>,
-        owner_id: u32,
-        b: u64,
-        tag: Tag,
-        mine: Option<u32>,
-    ) -> Result<()> {
-        let target = self.arena_head(owner_id);
-        let done = match (mine, self.primary) {
-            (Some(id), _) => free_remote(
-                pool,
-                target,
-                b,
-                tag,
-                (id + 1) as u16,
-                &self.arena_head(id).pending,
-            ),
-            (None, Some(p)) => {
-                let _turn = self
-                    .shared_pending
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                free_remote(
-                    pool,
-                    target,
-                    b,
-                    tag,
-                    (p + 1) as u16,
-                    &self.arena_head(p).pending_shared,
-                )
-            }
-            (None, None) => match self.my_arena() {
-                Some(id) => free_remote(
-                    pool,
-                    target,
-                    b,
-                    tag,
-                    (id + 1) as u16,
-                    &self.arena_head(id).pending,
-                ),
-                None => return Err(no_arena()),
-            },
-        };
-        match done {
-            Ok(true) => {
-                self.after_remote_free(owner_id);
-                Ok(())
-            }
-            Ok(false) => Err(Error::DoubleFree { offset: b + HEADER }),
-            Err(f) => Err(self.corrupt(f)),
         }
     }
 }

@@ -127,6 +127,10 @@ mod freelist;
 mod huge;
 mod layout;
 #[cfg(not(shm_loom))]
+mod locate;
+#[cfg(not(shm_loom))]
+mod orphans;
+#[cfg(not(shm_loom))]
 mod owner;
 #[cfg(not(shm_loom))]
 mod rebuild;

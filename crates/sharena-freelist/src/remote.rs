@@ -111,3 +111,73 @@ pub fn free_block(
     pending.store(0, Ordering::Release);
     true
 }
+
+#[cfg(not(shm_loom))]
+mod handle {
+    use crate::arena::{free_remote, Pool};
+    use crate::block::{Tag, HEADER};
+    use crate::freelist::no_arena;
+    use shm_layout::{Error, Result, SegmentView};
+
+    /// The remote free of a handle: which arena records it.
+    impl<S: AsRef<SegmentView>> crate::FreeList<S> {
+        /// Frees the in-span block `b` (tag `tag`) of arena `owner_id` from a
+        /// thread whose own arena is `mine` (not that one): a remote free
+        /// recorded in the freer's arena (`remote::free_block`); threads without
+        /// an arena of their own share the primary's second record, one at a
+        /// time.
+        pub(crate) fn free_into(
+            &self,
+            pool: &Pool<'_>,
+            owner_id: u32,
+            b: u64,
+            tag: Tag,
+            mine: Option<u32>,
+        ) -> Result<()> {
+            let target = self.arena_head(owner_id);
+            let done = match (mine, self.primary) {
+                (Some(id), _) => free_remote(
+                    pool,
+                    target,
+                    b,
+                    tag,
+                    (id + 1) as u16,
+                    &self.arena_head(id).pending,
+                ),
+                (None, Some(p)) => {
+                    let _turn = self
+                        .shared_pending
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    free_remote(
+                        pool,
+                        target,
+                        b,
+                        tag,
+                        (p + 1) as u16,
+                        &self.arena_head(p).pending_shared,
+                    )
+                }
+                (None, None) => match self.my_arena() {
+                    Some(id) => free_remote(
+                        pool,
+                        target,
+                        b,
+                        tag,
+                        (id + 1) as u16,
+                        &self.arena_head(id).pending,
+                    ),
+                    None => return Err(no_arena()),
+                },
+            };
+            match done {
+                Ok(true) => {
+                    self.after_remote_free(owner_id);
+                    Ok(())
+                }
+                Ok(false) => Err(Error::DoubleFree { offset: b + HEADER }),
+                Err(f) => Err(self.corrupt(f)),
+            }
+        }
+    }
+}
