@@ -94,13 +94,6 @@ fn bump_runs_clean_through_resets() {
     assert!(n(&v, "resets") >= 1, "{v}");
 }
 
-/// The one failure the free list's kill test may show today: chunks taken
-/// in the bitmap with no run, and only that (exit 1, check's first problem
-/// says so, no corruption or duplicate).
-fn chunk_claim_gap(o: &std::process::Output) -> bool {
-    code(o) == 1 && stderr_line(o).contains("is taken in the bitmap but in no run")
-}
-
 #[test]
 fn kills_are_counted_and_reclaimed() {
     for kind in ["slab", "freelist"] {
@@ -124,14 +117,6 @@ fn kills_are_counted_and_reclaimed() {
         assert_eq!(n(&v, "crashed"), 0, "{v}");
         assert!(n(&v, "reclaims") >= n(&v, "killed"), "{v}");
         assert_eq!(n(&v, "reclaim_errors"), 0, "{v}");
-        if kind == "freelist" && chunk_claim_gap(&o) {
-            // KNOWN BUG (docs/RECOVERY.md, "Known windows"): a worker killed
-            // between taking chunks in the bitmap and recording their run
-            // in the chunk table leaks them (no owner says whose they are).
-            // Unoptimised builds widen that window enough to hit it in
-            // about one run in four. Delete this branch with the fix.
-            continue;
-        }
         // The parent reclaimed after every kill: nothing is lost, and the
         // final check found nothing wrong.
         assert_eq!(code(&o), 0, "{kind}: {o:?}");

@@ -93,23 +93,20 @@ impl<'a> Pool<'a> {
         Tag::unpack(w).ok_or(Fault::Block(b, "not a block header"))
     }
 
-    /// Chunks taken now and at most, after taking `k` more.
-    pub fn count_claim(&self, k: u64) {
-        // Relaxed: statistics only.
-        let now = self.ctl.heap.0.claimed.fetch_add(k, Ordering::Relaxed) + k;
-        self.ctl
-            .heap
-            .0
-            .claimed_peak
-            .fetch_max(now, Ordering::Relaxed);
+    /// Records that a claim took chunks up to `end` (the footprint).
+    pub fn note_claim(&self, end: u64) {
+        // Relaxed: statistics only; a max, so no death can undo it.
+        self.ctl.heap.0.peak_end.fetch_max(end, Ordering::Relaxed);
     }
 
-    /// Gives `k` chunks at `first` back to the heap (table, bits, count).
-    pub fn give_back(&self, first: u64, k: u64) {
-        self.map.clear_run(first, k);
-        self.map.release(first, k);
-        // Relaxed: statistics only.
-        self.ctl.heap.0.claimed.fetch_sub(k, Ordering::Relaxed);
+    /// Whether the block at `b` lies in a span of arena `owner` (by the
+    /// chunk table, the record of whose chunks are whose).
+    pub fn in_span_of(&self, b: u64, owner: u16) -> Result<bool, Fault> {
+        if b < self.start || b >= self.end {
+            return Ok(false);
+        }
+        let e = self.map.entry(self.chunk_of(b))?;
+        Ok(matches!(e.kind(), Kind::SpanHead | Kind::SpanBody) && e.owner() == owner)
     }
 }
 
@@ -353,11 +350,14 @@ impl<'a> Arena<'a> {
     }
 
     /// The tag of a neighbour, which must be one of this arena's in-span
-    /// blocks.
+    /// blocks (a REMOTE one names its freer, not this arena).
     #[inline(always)]
     pub(crate) fn own_tag(&self, b: u64) -> Result<Tag, Fault> {
         let t = self.pool.tag(b)?;
-        if t.huge() || t.owner() != self.owner || u64::from(t.size()) < MIN_BLOCK {
+        if t.huge()
+            || (t.owner() != self.owner && t.state() != State::Remote)
+            || u64::from(t.size()) < MIN_BLOCK
+        {
             return Err(Fault::Block(
                 b,
                 "a neighbour that is not this arena's block",
@@ -390,7 +390,7 @@ impl<'a> Arena<'a> {
             0
         };
         let want = g + extra;
-        if load(&self.head.remote.0) != 0 {
+        if load(&self.head.remote.0.head) != 0 {
             self.drain_remote()?;
         }
         if extra == 0 {
@@ -530,32 +530,35 @@ impl<'a> Arena<'a> {
                 }
             }
         }
+        // Orphans may free enough (they are rare: a freer's death).
+        if self.take_orphans()? > 0 {
+            return Ok(true);
+        }
         let min = (g << GRANULE_SHIFT).div_ceil(1 << p.chunk_shift);
         let max_run = (1u64 << 35) >> p.chunk_shift; // sizes in granules fit u32
         let k = p.span_chunks.max(min).min(max_run.max(1));
         if min > k {
             return Ok(false);
         }
-        let first = match p.map.claim(k) {
-            Some(c) => Some((c, k)),
-            None => p.map.claim(min).map(|c| (c, min)).or_else(|| {
-                p.map.steal_parked();
-                p.map.claim(min).map(|c| (c, min))
-            }),
-        };
+        let claim = |k| p.map.claim(k, self.owner, Kind::SpanBody).map(|c| (c, k));
+        let first = claim(k).or_else(|| claim(min)).or_else(|| {
+            p.map.steal_parked(self.owner);
+            claim(min)
+        });
         let Some((first, k)) = first else {
             return Ok(false);
         };
-        p.count_claim(k);
+        p.note_claim(first + k);
         let b = p.chunk_off(first);
         let size = (k << p.chunk_shift) >> GRANULE_SHIFT;
-        // The span's one free header before its table run: a walker that
-        // sees the run (Acquire in `entry`, Release in `set_run`) sees the
-        // header, never the chunks' stale bytes.
+        // The span's one free header before its final head: a walker that
+        // sees the span (Acquire in `entry`, Release in `publish`) sees the
+        // header, never the chunks' stale bytes. A death before `publish`
+        // leaves the `Claiming` head, which the adopter rolls back.
         store(p.word(b)?, Tag::free(self.owner, size as u32).pack());
         store(p.word(b + 8)?, Link::NONE.pack());
-        let head = Entry::new(Kind::SpanHead, self.owner, k as u32);
-        p.map.set_run(first, k, head, Kind::SpanBody);
+        p.map
+            .publish(first, Entry::new(Kind::SpanHead, self.owner, k as u32));
         self.insert(b, size)?;
         store(&s.spans, load(&s.spans).wrapping_add(1));
         Ok(true)
@@ -651,7 +654,10 @@ impl<'a> Arena<'a> {
             self.pool.map.park(first, self.owner, n);
             store(&s.parked, first + 1);
         } else {
-            self.pool.give_back(first, u64::from(n));
+            let head = Entry::new(Kind::SpanHead, self.owner, n);
+            // Only this arena's holder changes its spans' heads: the CAS
+            // wins.
+            self.pool.map.take_run(first, head, self.owner);
             store(&s.spans, load(&s.spans).wrapping_sub(1));
         }
     }
@@ -666,11 +672,11 @@ impl<'a> Arena<'a> {
         }
         let first = parked - 1;
         if let Ok(e) = self.pool.map.entry(first) {
+            // One CAS from `Parked`, as a thief's: `false` if one was first.
             if e.kind() == Kind::Parked
                 && e.owner() == self.owner
-                && self.pool.map.unpark(first, self.owner, e.n())
+                && self.pool.map.take_run(first, e, self.owner)
             {
-                self.pool.give_back(first, u64::from(e.n()));
                 store(&s.spans, load(&s.spans).wrapping_sub(1));
             }
         }
@@ -706,11 +712,12 @@ impl<'a> Arena<'a> {
     }
 
     /// Hands back everything the arena holds but does not use: takes in
-    /// remote frees, empties the class caches, and gives back the idle and
-    /// the parked span. Run when its owner leaves, or when memory runs
-    /// short.
+    /// remote frees and orphans, empties the class caches, and gives back
+    /// the idle and the parked span. Run when memory runs short, and by
+    /// whoever tidies an arena nobody holds.
     pub fn give_back_spare(&self) -> Result<(), Fault> {
         self.drain_remote()?;
+        self.take_orphans()?;
         self.flush_cache()?;
         self.retire_idle()?;
         self.release_parked();
@@ -727,10 +734,10 @@ impl<'a> Arena<'a> {
     #[inline(never)]
     pub fn drain_remote(&self) -> Result<u64, Fault> {
         let p = &self.pool;
-        let mut off = remote::take_into(&self.head.remote.0, &self.head.draining);
+        let mut off = remote::take_into(&self.head.remote.0.head, &self.head.draining);
         let bound = ((p.end - p.start) >> GRANULE_SHIFT) / MIN_BLOCK + 1;
         let mut n = 0;
-        let s = &self.head.stats.0;
+
         while off != 0 {
             n += 1;
             if n > bound {
@@ -743,22 +750,36 @@ impl<'a> Arena<'a> {
                     "a block on the remote list is not REMOTE",
                 ));
             }
+            // Its tag names its freer: the table says whether it is ours.
+            if !p.in_span_of(off, self.owner)? {
+                return Err(Fault::Block(
+                    off,
+                    "a block on the remote list is not in this arena",
+                ));
+            }
             let next = load(p.word(off + 16)?);
             store(&self.head.drain_block, off);
             store(&self.head.draining, next);
             crate::crash::point(crate::crash::Point::Drain);
-            store(p.word(off)?, t.with(State::Free).pack());
-            store(
-                &s.used,
-                load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
-            );
-            store(&s.live, load(&s.live).wrapping_sub(1));
-            store(&s.frees, load(&s.frees).wrapping_add(1));
-            self.coalesce(off, u64::from(t.size()))?;
+            self.free_remote_block(off, t)?;
             store(&self.head.drain_block, 0);
             off = next;
         }
         Ok(n)
+    }
+
+    /// The owner takes in the REMOTE block `b` (tag `t`): FREE, counted,
+    /// coalesced.
+    pub(crate) fn free_remote_block(&self, b: u64, t: Tag) -> Result<(), Fault> {
+        let s = &self.head.stats.0;
+        store(self.pool.word(b)?, Tag::free(self.owner, t.size()).pack());
+        store(
+            &s.used,
+            load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
+        );
+        store(&s.live, load(&s.live).wrapping_sub(1));
+        store(&s.frees, load(&s.frees).wrapping_add(1));
+        self.coalesce(b, u64::from(t.size()))
     }
 }
 
@@ -771,14 +792,24 @@ pub enum FreeFault {
     Corrupt(Fault),
 }
 
-/// Frees a USED block `b` (tag `t`) of another arena: CAS to REMOTE, then
-/// push onto that arena's remote list. `false` if another free won.
-pub fn free_remote(pool: &Pool<'_>, head: &ArenaHead, b: u64, t: Tag) -> Result<bool, Fault> {
+/// Frees a USED block `b` (tag `t`) of another arena, whose entry head is
+/// `head`, for arena `freer` (id + 1) whose in-flight record is `pending`:
+/// see `remote::free_block`. `false` if another free won.
+pub fn free_remote(
+    pool: &Pool<'_>,
+    head: &ArenaHead,
+    b: u64,
+    t: Tag,
+    freer: u16,
+    pending: &AtomicU64,
+) -> Result<bool, Fault> {
     Ok(remote::free_block(
         pool.word(b)?,
         t,
         pool.word(b + 16)?,
-        &head.remote.0,
+        &head.remote.0.head,
         b,
+        freer,
+        pending,
     ))
 }

@@ -9,7 +9,9 @@
 //!                bit  4      CACHED: a USED block parked in its arena's
 //!                            class cache (not the user's any more)
 //!                bits 5..8   zero
-//!                bits 8..24  owner: arena id + 1 (0: none)
+//!                bits 8..24  owner: arena id + 1 (0: none); in a REMOTE
+//!                            block, the *freer's* arena id + 1 instead, or
+//!                            0xFFFF: orphaned (its freer died; see below)
 //!                bits 24..32 MAGIC
 //!                bits 32..64 size in granules, header included (0 if HUGE)
 //! word 1 (link): bits 0..32  size of the previous block in granules
@@ -22,10 +24,16 @@
 //! payload of a REMOTE block: word 2 next block on the arena's remote list
 //! ```
 //! Word 0 is written by the arena's owner, except that any thread may CAS a
-//! USED word to REMOTE (a free by a non-owner) or to USED|SHARED (a share);
-//! word 1 and the payload links of FREE blocks are the owner's alone. Every
+//! USED word to REMOTE (a free by a non-owner) or to USED|SHARED (a share),
+//! and a reclaim CASes a dead freer's REMOTE word to orphaned; word 1 and
+//! the payload links of FREE blocks are the owner's alone. Every
 //! transition that frees a block (to FREE, REMOTE or CACHED) clears SHARED:
 //! sharing is a property of a live block only.
+//!
+//! A REMOTE block's own arena is the one the chunk table gives its span;
+//! its tag names who freed it, so that the one CAS that decides a remote
+//! free also records the freer: a reclaim of a freer that died before its
+//! push can tell its block from any other REMOTE block (`rebuild.rs`).
 
 use shm_layout::sync::{AtomicU64, Ordering};
 
@@ -35,6 +43,10 @@ pub const HEADER: u64 = 16;
 pub const MIN_BLOCK: u64 = 2;
 /// The byte that marks a header word.
 pub const MAGIC: u64 = 0xB7;
+
+/// The owner field of an orphaned REMOTE block: freed by a process that
+/// died around its push, so never to be pushed again (no arena id is this).
+pub const ORPHAN: u16 = 0xFFFF;
 
 /// What a block is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,6 +171,13 @@ impl Tag {
     pub const fn with(self, state: State) -> Tag {
         Tag((self.0 & !(STATE_MASK | CACHED_BIT | SHARED_BIT)) | state as u64)
     }
+
+    /// The same block REMOTE, freed by arena `freer` (id + 1, or
+    /// [`ORPHAN`]).
+    #[inline(always)]
+    pub const fn remote_by(self, freer: u16) -> Tag {
+        Tag((self.with(State::Remote).0 & !0xFF_FF00) | ((freer as u64) << 8))
+    }
 }
 
 /// Moves the tag word `word` from exactly `t` (or `t` shared since) to
@@ -166,9 +185,15 @@ impl Tag {
 /// Relaxed, as `cas_state`.
 #[inline(always)]
 pub fn cas_tag(word: &AtomicU64, t: Tag, new: Tag) -> bool {
-    match word.compare_exchange(t.pack(), new.pack(), Ordering::Relaxed, Ordering::Relaxed) {
+    cas_tag_with(word, t, new, Ordering::Relaxed)
+}
+
+/// [`cas_tag`] with `success` as the ordering of a CAS that wins.
+#[inline(always)]
+pub fn cas_tag_with(word: &AtomicU64, t: Tag, new: Tag, success: Ordering) -> bool {
+    match word.compare_exchange(t.pack(), new.pack(), success, Ordering::Relaxed) {
         Ok(_) => true,
-        Err(now) => retry_shared(word, t, now, new),
+        Err(now) => retry_shared(word, t, now, new, success),
     }
 }
 
@@ -177,12 +202,12 @@ pub fn cas_tag(word: &AtomicU64, t: Tag, new: Tag) -> bool {
 /// still wins from the shared word; anything else lost the race.
 #[cold]
 #[inline(never)]
-fn retry_shared(word: &AtomicU64, t: Tag, now: u64, new: Tag) -> bool {
+fn retry_shared(word: &AtomicU64, t: Tag, now: u64, new: Tag, success: Ordering) -> bool {
     now == t.pack() | SHARED_BIT
         && t.state() == State::Used
         && word
-            // Relaxed: as the CAS it retries.
-            .compare_exchange(now, new.pack(), Ordering::Relaxed, Ordering::Relaxed)
+            // As the CAS it retries.
+            .compare_exchange(now, new.pack(), success, Ordering::Relaxed)
             .is_ok()
 }
 
@@ -284,6 +309,9 @@ mod tests {
             prop_assert!(!sh.with(State::Free).shared());
             prop_assert!(!sh.with_cached(true).shared());
             prop_assert!(!sh.with_cached(true).with_cached(false).shared());
+            let r = sh.remote_by(ORPHAN);
+            prop_assert_eq!((r.state(), r.owner(), r.size(), r.huge()), (State::Remote, ORPHAN, size, huge));
+            prop_assert_eq!(Tag::unpack(r.pack()), Some(r));
         }
 
         #[test]

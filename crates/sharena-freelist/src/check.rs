@@ -3,11 +3,13 @@
 //! Both only read, and every loop is bounded by the chunk count or the
 //! pool's block count. `check` verifies, each problem with its offset:
 //! - the chunk bitmap against the chunk table (a run's chunks are taken; a
-//!   taken chunk is in a run), and every run's body entries;
+//!   taken chunk is in a run), and every run's body entries; a claim or
+//!   release in flight (a `Claiming` or `Releasing` head) is reported, as
+//!   it is one until it ends or a reclaim of its dead arena finishes it;
 //! - every span: its blocks' tags valid and owned by the span's arena,
 //!   sizes in bounds and tiling the span exactly;
-//! - huge runs: a USED header of the run's owner; their bytes and count
-//!   against the huge counters;
+//! - huge runs: a USED header of the run's owner (a FREE one is a free
+//!   whose run is not given back yet);
 //! - parked spans: one FREE block;
 //! - for *quiescent* arenas only (free, or owned by a running process that
 //!   is not mid-operation: run `check` when nobody works for an exact
@@ -30,7 +32,7 @@ use crate::layout::{CACHE_CLASSES, CACHE_DEPTH, CACHE_STRIDE};
 use crate::rebuild::huge_header;
 use crate::FreeList;
 use shm_layout::sync::Ordering;
-use shm_layout::{CheckReport, Error, ProcId, Result, Run, RunKind, SegmentView};
+use shm_layout::{CheckReport, Error, Liveness, Result, Run, RunKind, SegmentView};
 use std::collections::{HashMap, HashSet};
 
 /// What the walk found in one arena's spans.
@@ -55,19 +57,14 @@ pub(crate) fn check<S: AsRef<SegmentView>>(fl: &FreeList<S>) -> CheckReport {
     let mut r = CheckReport::default();
     let arenas = geo.arenas as usize;
     let mut seen: Vec<ArenaSeen> = (0..arenas).map(|_| ArenaSeen::default()).collect();
+    let mut live = Liveness::new(fl.me());
     let quiet: Vec<bool> = (0..arenas as u32)
-        .map(|id| {
-            let h = fl.arena_head(id);
-            // Acquire: as `adopt` (the start read after it is as new).
-            let w = h.owner.load(Ordering::Acquire);
-            w == 0 || ProcId::new(w as u32, load(&h.owner_start)).is_alive()
-        })
+        .map(|id| fl.slot(id).holder().is_none_or(|h| live.is_alive(h)))
         .collect();
-    let (mut huge_used, mut huge_live) = (0u64, 0u64);
     let map = &pool.map;
     let chunks = map.chunks();
     let table_at = |c: u64| fl.table_off() + 8 * c;
-    let bit = |c: u64| load(&map.bitmap[(c / 64) as usize]) >> (c % 64) & 1 == 1;
+    let bit = |c: u64| map.bit(c);
     let mut c = 0;
     while c < chunks {
         let e = match map.entry(c) {
@@ -88,12 +85,39 @@ pub(crate) fn check<S: AsRef<SegmentView>>(fl: &FreeList<S>) -> CheckReport {
                     r.problem(
                         table_at(c),
                         format!(
-                            "chunk {c} is taken in the bitmap but in no run (a claim or release \
-                             in flight, or one whose process died between its two steps)"
+                            "chunk {c} is taken in the bitmap but in no run (a set bit always \
+                             has a taken table word behind it)"
                         ),
                     );
                 }
                 c += 1;
+                continue;
+            }
+            Kind::Claiming | Kind::Releasing => {
+                let what = if e.kind() == Kind::Claiming {
+                    "claimed"
+                } else {
+                    "given back"
+                };
+                r.problem(
+                    table_at(c),
+                    format!(
+                        "chunk {c}: a run of {n} chunks being {what} by arena {} (in flight, or \
+                         left by a process that died: `reclaim_dead` finishes it)",
+                        e.owner()
+                    ),
+                );
+                // Its bodies (those that point back at it) go with it.
+                let mut d = 1;
+                while d < n
+                    && c + d < chunks
+                    && map
+                        .entry(c + d)
+                        .is_ok_and(|b| b.is_body() && u64::from(b.n()) == d)
+                {
+                    d += 1;
+                }
+                c += d;
                 continue;
             }
             Kind::SpanBody | Kind::HugeBody => {
@@ -149,8 +173,6 @@ pub(crate) fn check<S: AsRef<SegmentView>>(fl: &FreeList<S>) -> CheckReport {
             }
             Kind::HugeHead => match huge_header(&pool, start, bytes, e.owner()) {
                 Some((_, t)) if t.state() == State::Used => {
-                    huge_used += bytes;
-                    huge_live += 1;
                     r.blocks += 1;
                     r.used_bytes += bytes;
                 }
@@ -165,17 +187,6 @@ pub(crate) fn check<S: AsRef<SegmentView>>(fl: &FreeList<S>) -> CheckReport {
         if quiet[id] {
             check_arena(fl, &pool, &mut r, id as u32, &seen[id]);
         }
-    }
-    let h = &pool.ctl.huge.0;
-    if load(&h.used) != huge_used || load(&h.live) != huge_live {
-        r.problem(
-            fl.view().region(shm_layout::RegionId::State).offset + 0x100,
-            format!(
-                "huge counters say {} bytes in {} blocks; the runs hold {huge_used} in {huge_live}",
-                load(&h.used),
-                load(&h.live)
-            ),
-        );
     }
     r
 }
@@ -232,7 +243,9 @@ fn walk_span(
             return;
         };
         let g = u64::from(t.size());
-        if t.huge() || t.owner() != owner || g < MIN_BLOCK || b + (g << GRANULE_SHIFT) > end {
+        // A REMOTE block's tag names its freer, not its arena.
+        let theirs = t.owner() != owner && t.state() != State::Remote;
+        if t.huge() || theirs || g < MIN_BLOCK || b + (g << GRANULE_SHIFT) > end {
             r.problem(
                 b,
                 format!(
@@ -429,6 +442,27 @@ pub(crate) fn runs<S: AsRef<SegmentView>>(fl: &FreeList<S>, limit: usize) -> Res
             c += 1;
             continue;
         }
+        if matches!(e.kind(), Kind::Claiming | Kind::Releasing) && n > 0 && c + n <= chunks {
+            // In flight: the head and the bodies that point back at it.
+            let mut d = 1;
+            while d < n
+                && map
+                    .entry(c + d)
+                    .is_ok_and(|b| b.is_body() && u64::from(b.n()) == d)
+            {
+                d += 1;
+            }
+            push(
+                &mut out,
+                limit,
+                start,
+                d << pool.chunk_shift,
+                RunKind::Used,
+                owner,
+            );
+            c += d;
+            continue;
+        }
         if !matches!(e.kind(), Kind::SpanHead | Kind::HugeHead | Kind::Parked)
             || n == 0
             || c + n > chunks
@@ -471,14 +505,7 @@ pub(crate) fn runs<S: AsRef<SegmentView>>(fl: &FreeList<S>, limit: usize) -> Res
                         State::Used if t.shared() => RunKind::Shared,
                         State::Used => RunKind::Used,
                     };
-                    push(
-                        &mut out,
-                        limit,
-                        b,
-                        g << GRANULE_SHIFT,
-                        kind,
-                        u32::from(t.owner()),
-                    );
+                    push(&mut out, limit, b, g << GRANULE_SHIFT, kind, owner);
                     b += g << GRANULE_SHIFT;
                 }
             }

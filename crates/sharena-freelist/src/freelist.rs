@@ -1,9 +1,9 @@
 //! [`FreeList`]: the allocator over a validated segment, with an arena per
 //! thread that uses it.
 
-use crate::arena::{free_remote, Arena, Fault, FreeFault, Pool};
-use crate::block::{cas_state, Link, State, Tag, HEADER, MIN_BLOCK};
-use crate::chunks::{ChunkMap, Entry, Kind};
+use crate::arena::{Arena, Fault, FreeFault, Pool};
+use crate::block::{HEADER, MIN_BLOCK};
+use crate::chunks::ChunkMap;
 use crate::class::{BINS, GRANULE, GRANULE_SHIFT};
 use crate::layout::{
     ArenaHead, Control, Geometry, ARENA_LEN, BINS_OFFSET, CACHE_CLASSES, CACHE_OFFSET,
@@ -13,8 +13,8 @@ use crate::thread::{self, THREAD_ARENAS};
 use shm_layout::sync::thread_id;
 use shm_layout::sync::{AtomicU64, Ordering};
 use shm_layout::{
-    AllocStats, AllocatorKind, Error, Offset, ProcId, ProcTable, RegionId, Registration, Result,
-    SegmentView, ShmAllocator, CACHE_LINE, PARAM_NAMES,
+    fork_generation, AllocStats, AllocatorKind, Error, Offset, OwnerId, OwnerSlot, ProcTable,
+    RegionId, Registration, Result, SegmentView, ShmAllocator, CACHE_LINE, PARAM_NAMES,
 };
 use std::sync::Mutex;
 
@@ -28,39 +28,56 @@ pub const MAX_ALIGN: u64 = 4096;
 /// Attach one `FreeList` per process (by name, or again after `fork`); any
 /// number of threads may share it (`Send + Sync`): the first thread to
 /// allocate owns the arena claimed at attach, every other thread claims an
-/// arena of its own on its first allocation. Frees of another arena's
-/// blocks go to that arena's remote list (one CAS) and are taken in by its
-/// owner on its next allocation. `Drop` takes in remote frees, gives the
-/// parked span back and releases the arenas; blocks still live stay
-/// allocated, and the arena holding them is adopted by the next process
-/// that attaches.
+/// arena of its own on its first allocation (one that finds none free
+/// allocates whole chunks under the handle's first arena; a handle that
+/// holds no arena at all cannot allocate, nor free another arena's
+/// in-span blocks: [`Error::Unsupported`]). Frees of another arena's blocks
+/// go to that arena's remote list (one CAS) and are taken in by its owner
+/// on its next allocation.
+///
+/// **Who owns a block.** A block belongs to the attachment (this handle)
+/// that allocated it until it is freed or shared (`Recover::share`, or a
+/// `publish`, which shares). When the attachment ends, its unshared blocks
+/// are freed: by `Drop` when it runs (a normal return, a panic that
+/// unwinds), otherwise (`std::process::exit`, an abort, `SIGKILL`) by the
+/// next `reclaim_dead()` once its process is gone. `Drop` runs the code a
+/// reclaim runs for a dead owner, with itself as the owner: its arenas'
+/// unshared blocks, cached blocks, spare spans and huge blocks go back, and
+/// the arenas are released.
+///
+/// **After `fork`.** A handle inherited through `fork` belongs to the
+/// parent: in the child every call that would touch its arenas (allocate,
+/// free, collect, reclaim) returns [`Error::Forked`], and its `Drop` touches
+/// nothing in the segment. The child attaches its own handle.
 #[derive(Debug)]
 pub struct FreeList<S: AsRef<SegmentView>> {
     seg: S,
-    geo: Geometry,
+    pub(crate) geo: Geometry,
     seg_len: u64,
     state_off: u64,
-    pool_off: u64,
-    pool_end: u64,
+    pub(crate) pool_off: u64,
+    pub(crate) pool_end: u64,
     /// Segment offsets of the chunk bitmap and table.
     bitmap_off: u64,
     table_off: u64,
     /// The arena claimed at attach, if one was free.
-    primary: Option<u32>,
+    pub(crate) primary: Option<u32>,
     /// The thread that owns `primary` (0: none yet). Process-local.
     owner_thread: AtomicU64,
     /// Arenas claimed for other threads (released on drop).
     extra: Mutex<Vec<u32>>,
+    /// Serialises the remote frees of threads that have no arena of their
+    /// own: they share the primary arena's `pending_shared` record.
+    pub(crate) shared_pending: Mutex<()>,
     /// This handle's process-unique id (keys the threads' arena lists).
     uid: u64,
     /// The most bytes a span (so an in-span block) can have.
-    max_span: u64,
-    /// `epoch << 32 | pid`, stamped into claimed arenas.
-    owner_word: u64,
-    /// The process that attached; a forked child's copy must not release.
-    attach_pid: u32,
-    /// This process (pid and start time), stamped beside `owner_word`.
-    me: ProcId,
+    pub(crate) max_span: u64,
+    /// This attachment's identity, in the owner slot of every arena it holds.
+    me: OwnerId,
+    /// `fork_generation()` at attach: a handle whose process forked since
+    /// (a child's inherited copy) refuses to touch its arenas.
+    fork_gen: u64,
     /// This handle's process-table entry (`None`: the segment has no table).
     registration: Option<Registration>,
     /// Nonzero after `simulate_death`: `Drop` leaves the arenas claimed.
@@ -143,10 +160,10 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 at: state_off,
             });
         }
-        let me = ProcId::current();
-        let registration = ProcTable::of(view)?.register(shm_layout::OwnerId::attach())?;
-        // Relaxed: the RMW alone makes epochs unique.
-        let epoch = ctl.clock.0.fetch_add(1, Ordering::Relaxed) as u32;
+        // `attach` installs the fork watch that `fork_generation` reads.
+        let me = OwnerId::attach();
+        let fork_gen = fork_generation();
+        let registration = ProcTable::of(view)?.register(me)?;
         let mut fl = FreeList {
             seg_len: view.len(),
             geo,
@@ -159,10 +176,10 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             primary: None,
             owner_thread: AtomicU64::new(0),
             extra: Mutex::new(Vec::new()),
+            shared_pending: Mutex::new(()),
             uid: thread::next_uid(),
-            owner_word: ((u64::from(epoch) << 32) | u64::from(std::process::id())).max(1),
-            attach_pid: std::process::id(),
             me,
+            fork_gen,
             registration,
             abandoned: AtomicU64::new(0),
             seg,
@@ -176,22 +193,16 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     /// claimed (it still gives back the process-table entry). Then
     /// `reclaim_dead` recovers them like a dead process's.
     #[doc(hidden)]
-    pub fn simulate_death(&self, dead: ProcId) {
+    pub fn simulate_death(&self, dead: impl Into<OwnerId>) {
+        let dead = dead.into();
         // Relaxed: read by this handle's `Drop` only.
         self.abandoned.store(1, Ordering::Relaxed);
-        let word = (self.owner_word & !0xFFFF_FFFF) | u64::from(dead.pid());
-        let extra = self
-            .extra
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        for id in self.primary.into_iter().chain(extra) {
-            let h = self.arena_head(id);
-            // Relaxed: a test's forgery, published by the test's own
-            // hand-off to the reclaiming thread (and the Release below).
-            h.owner_start.store(0, Ordering::Relaxed);
-            h.owner.store(word, Ordering::Release);
-            h.owner_start.store(dead.start_ticks(), Ordering::Relaxed);
+        for id in self.held() {
+            // Release: a test's forgery of an owner slot (so not through
+            // `OwnerSlot`), published to the reclaimer's Acquire.
+            self.arena_head(id)
+                .owner
+                .store(dead.raw(), Ordering::Release);
         }
     }
 
@@ -201,12 +212,46 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         self.registration
     }
 
-    pub(crate) fn me(&self) -> ProcId {
+    /// This attachment's identity.
+    pub fn owner_id(&self) -> OwnerId {
         self.me
     }
 
-    pub(crate) fn owner_word(&self) -> u64 {
-        self.owner_word
+    pub(crate) fn me(&self) -> OwnerId {
+        self.me
+    }
+
+    /// The arenas this handle holds: the primary and the threads' own.
+    pub(crate) fn held(&self) -> Vec<u32> {
+        let extra = self
+            .extra
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        self.primary.into_iter().chain(extra).collect()
+    }
+
+    /// The owner slot of arena `id`.
+    pub(crate) fn slot(&self, id: u32) -> &OwnerSlot {
+        OwnerSlot::from_atomic(&self.arena_head(id).owner)
+    }
+
+    /// `Err(Forked)` in a process that forked since this handle attached.
+    #[inline(always)]
+    pub(crate) fn not_forked(&self) -> Result<()> {
+        if fork_generation() == self.fork_gen {
+            Ok(())
+        } else {
+            Err(self.forked())
+        }
+    }
+
+    #[cold]
+    fn forked(&self) -> Error {
+        Error::Forked {
+            segment: self.view().name().to_string(),
+            attached_by: self.me.pid(),
+        }
     }
 
     pub(crate) fn table_off(&self) -> u64 {
@@ -235,14 +280,17 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     }
 
     /// Takes in the blocks other threads and processes freed into the
-    /// calling thread's arena (they are counted as used until then).
+    /// calling thread's arena (they are counted as used until then), and
+    /// empties its class caches.
     pub fn collect(&self) -> Result<u64> {
+        self.not_forked()?;
         match self.current_arena() {
             Some(id) => {
                 let a = self.arena(id);
                 let n = a.drain_remote().map_err(|f| self.corrupt(f))?;
+                let o = a.take_orphans().map_err(|f| self.corrupt(f))?;
                 a.flush_cache().map_err(|f| self.corrupt(f))?;
-                Ok(n)
+                Ok(n + o)
             }
             None => Ok(0),
         }
@@ -309,7 +357,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     }
 
     #[inline(always)]
-    fn arena(&self, id: u32) -> Arena<'_> {
+    pub(crate) fn arena(&self, id: u32) -> Arena<'_> {
         self.arena_in(self.pool(), id)
     }
 
@@ -333,44 +381,19 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         Arena::new(pool, head, bins, cache, (id + 1) as u16)
     }
 
-    /// Claims a free arena entry for this process.
+    /// Claims a free arena entry for this attachment (`OwnerSlot::claim`:
+    /// its Acquire sees the last holder's bins, counters and headers); if
+    /// none is free, adopts one whose holder died and rebuilds it for us
+    /// (`recover.rs`).
     fn claim_arena(&self) -> Option<u32> {
-        let id = (0..self.geo.arenas as u32).find(|&id| {
-            let owner = &self.arena_head(id).owner;
-            // SYNC POINT (arena claim, Acquire): pairs with the Release
-            // store in `release_owner`, so the last owner's bins, stats and
-            // block headers are visible.
-            owner.load(Ordering::Relaxed) == 0
-                && owner
-                    .compare_exchange(0, self.owner_word, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-        })?;
-        // After the CAS: until this store, `owner_start` is 0 (every release
-        // zeroes it before its Release store of 0 into `owner`, and a
-        // reclaimer that reads our owner word with Acquire reads from the
-        // release sequence of that store, so it sees the zero or our start,
-        // never an earlier owner's). 0 means "any start", so in between a
-        // reclaimer checks our pid alone and finds it alive. Relaxed: see
-        // that argument; a stale 0 is only conservative.
-        self.arena_head(id)
-            .owner_start
-            .store(self.me.start_ticks(), Ordering::Relaxed);
-        Some(id)
-    }
-
-    fn release_arena(&self, id: u32) {
-        let a = self.arena(id);
-        // Errors here mean corruption; the arena stays claimed for the
-        // recovery issue rather than handing a broken heap to the next owner.
-        if a.give_back_spare().is_err() {
-            return;
-        }
-        release_owner(self.arena_head(id));
+        (0..self.geo.arenas as u32)
+            .find(|&id| self.slot(id).claim(self.me))
+            .or_else(|| self.adopt_any())
     }
 
     /// The calling thread's arena of this handle, claiming one if needed.
     #[inline(always)]
-    fn my_arena(&self) -> Option<u32> {
+    pub(crate) fn my_arena(&self) -> Option<u32> {
         let me = thread_id();
         let owner = self.owner_thread.load(Ordering::Relaxed);
         if owner == me {
@@ -392,7 +415,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
 
     /// The calling thread's arena of this handle, if it has one.
     #[inline(always)]
-    fn current_arena(&self) -> Option<u32> {
+    pub(crate) fn current_arena(&self) -> Option<u32> {
         if self.owner_thread.load(Ordering::Relaxed) == thread_id() {
             return self.primary;
         }
@@ -436,163 +459,11 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     }
 
     #[cold]
-    fn out_of_memory(&self, requested: u64) -> Error {
+    pub(crate) fn out_of_memory(&self, requested: u64) -> Error {
         Error::OutOfMemory {
             requested,
             available: self.stats().available,
         }
-    }
-
-    /// The header offset, tag and first chunk's table entry of the live
-    /// block whose payload starts at `offset`, or why it is not one. For a
-    /// huge block the entry is its run's head.
-    pub(crate) fn locate(&self, pool: &Pool<'_>, offset: Offset) -> Result<(u64, Tag, Entry)> {
-        let off = offset.get();
-        let invalid = |reason| Error::InvalidOffset {
-            offset: off,
-            reason,
-        };
-        if off < self.pool_off + HEADER || off >= self.pool_end {
-            return Err(invalid("not inside this free list's pool"));
-        }
-        if off % GRANULE != 0 {
-            return Err(invalid("not 16-byte aligned, so not a block start"));
-        }
-        let b = off - HEADER;
-        let c = pool.chunk_of(b);
-        let e = pool.map.entry(c).map_err(|f| self.corrupt(f.into()))?;
-        let tag = Tag::unpack(
-            pool.word(b)
-                .map_err(|f| self.corrupt(f))?
-                .load(Ordering::Relaxed),
-        )
-        .ok_or_else(|| invalid("not the start of a block"))?;
-        let ok = match e.kind() {
-            // One table word suffices for a span block: the chunk belongs to
-            // the tag's arena, and the size is at most a span (the arena
-            // checks every neighbour it touches).
-            Kind::SpanHead | Kind::SpanBody => {
-                !tag.huge()
-                    && tag.owner() == e.owner()
-                    && tag.owner() != 0
-                    && u64::from(tag.size()) >= MIN_BLOCK
-                    && u64::from(tag.size()) << GRANULE_SHIFT <= self.max_span
-                    && b + (u64::from(tag.size()) << GRANULE_SHIFT) <= self.pool_end
-            }
-            Kind::HugeHead => {
-                let n = u64::from(e.n());
-                if n == 0 || c + n > pool.map.chunks() {
-                    return Err(
-                        self.corrupt(Fault::Chunk(crate::chunks::Fault::Entry(c, e.pack())))
-                    );
-                }
-                let link = pool
-                    .word(b + 8)
-                    .map_err(|f| self.corrupt(f))?
-                    .load(Ordering::Relaxed);
-                tag.huge()
-                    && tag.owner() == e.owner()
-                    && Link::unpack(link).is_some_and(|l| {
-                        pool.chunk_off(c) + (u64::from(l.size) << GRANULE_SHIFT) == off
-                    })
-            }
-            Kind::Free | Kind::Parked => {
-                // A block freed with its whole span or run: its tag still
-                // says so until the chunks are used again.
-                return Err(match tag.state() {
-                    State::Free | State::Remote => Error::DoubleFree { offset: off },
-                    State::Used => invalid("not inside a live block"),
-                });
-            }
-            Kind::HugeBody => false,
-        };
-        if !ok {
-            return Err(invalid("not the start of a block"));
-        }
-        match tag.state() {
-            State::Used if tag.cached() => Err(Error::DoubleFree { offset: off }),
-            State::Used => Ok((b, tag, e)),
-            State::Free | State::Remote => Err(Error::DoubleFree { offset: off }),
-        }
-    }
-
-    /// A block of whole chunks straight from the chunk heap.
-    fn alloc_huge(&self, size: u64, align: u64) -> Result<Offset> {
-        let pool = self.pool();
-        let front = align.max(HEADER);
-        let bytes = size.checked_add(front).ok_or(Error::SizeTooLarge {
-            size,
-            max: self.max_alloc(),
-        })?;
-        let k = bytes.div_ceil(1 << self.geo.chunk_shift);
-        let first = pool
-            .map
-            .claim(k)
-            .or_else(|| {
-                // Short of chunks: give back this thread's idle span, then
-                // steal every parked span (ours included).
-                if let Some(id) = self.current_arena() {
-                    // Corruption found here surfaces on the owner's next
-                    // operation; this allocation just fails as it would.
-                    let _ = self.arena(id).give_back_spare();
-                }
-                // Likewise: blocks freed into arenas nobody owns.
-                let _ = self.tidy_unowned();
-                pool.map.steal_parked();
-                pool.map.claim(k)
-            })
-            .ok_or_else(|| self.out_of_memory(size))?;
-        pool.count_claim(k);
-        // The calling thread's arena (claimed now if need be) owns it, so
-        // that a reclaim of this process finds it; 0 only if none was free.
-        let owner = self.my_arena().map_or(0, |id| (id + 1) as u16);
-        let head = Entry::new(Kind::HugeHead, owner, k as u32);
-        let start = pool.chunk_off(first);
-        let b = start + front - HEADER;
-        let tag = Tag::new(State::Used, true, owner, 0);
-        let link = Link {
-            prev_free: false,
-            size: (front >> GRANULE_SHIFT) as u32,
-        };
-        let err = |f| self.corrupt(f);
-        // Relaxed: the Release of `set_run` (below) publishes them.
-        pool.word(b + 8)
-            .map_err(err)?
-            .store(link.pack(), Ordering::Relaxed);
-        pool.word(b)
-            .map_err(err)?
-            .store(tag.pack(), Ordering::Relaxed);
-        pool.map.set_run(first, k, head, Kind::HugeBody);
-        let h = &pool.ctl.huge.0;
-        // Relaxed: statistics only.
-        h.used
-            .fetch_add(k << self.geo.chunk_shift, Ordering::Relaxed);
-        h.live.fetch_add(1, Ordering::Relaxed);
-        Ok(Offset::new(b + HEADER))
-    }
-
-    /// Frees the huge block `b` (tag `tag`), whose run starts at the chunk
-    /// holding `b` with head entry `head`.
-    fn free_huge(&self, pool: &Pool<'_>, b: u64, tag: Tag, head: Entry) -> Result<()> {
-        if !cas_state(pool.word(b).map_err(|f| self.corrupt(f))?, tag, State::Free) {
-            return Err(Error::DoubleFree { offset: b + HEADER });
-        }
-        let first = pool.chunk_of(b);
-        let k = u64::from(head.n());
-        // The run goes back through a CAS of its head: a reclaim of a dead
-        // freer's half-done free may race us for it (`rebuild.rs`), and the
-        // winner gives the chunks back and counts them.
-        if !pool.map.take_run(first, head) {
-            return Ok(());
-        }
-        // Relaxed: statistics only.
-        pool.ctl.heap.0.claimed.fetch_sub(k, Ordering::Relaxed);
-        let h = &pool.ctl.huge.0;
-        // Relaxed: statistics only.
-        h.used
-            .fetch_sub(k << self.geo.chunk_shift, Ordering::Relaxed);
-        h.live.fetch_sub(1, Ordering::Relaxed);
-        Ok(())
     }
 }
 
@@ -606,6 +477,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
     /// from the calling thread's arena; larger ones take whole chunks.
     #[inline]
     fn alloc_aligned(&self, size: u64, align: u64) -> Result<Offset> {
+        self.not_forked()?;
         if !align.is_power_of_two() || align > MAX_ALIGN {
             return Err(Error::InvalidAlignment {
                 align,
@@ -641,6 +513,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
     /// live (or another free of it won a race); nothing changes on error.
     #[inline]
     fn free(&self, offset: Offset) -> Result<()> {
+        self.not_forked()?;
         let pool = self.pool();
         let (b, tag, head) = self.locate(&pool, offset)?;
         if tag.huge() {
@@ -648,7 +521,8 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
         }
         // `locate` checked the owner is nonzero.
         let owner_id = u32::from(tag.owner()) - 1;
-        if self.current_arena() == Some(owner_id) {
+        let mine = self.current_arena();
+        if mine == Some(owner_id) {
             return match self.arena_in(pool, owner_id).free_local(b, tag) {
                 Ok(()) => Ok(()),
                 Err(FreeFault::Lost) => Err(Error::DoubleFree {
@@ -660,13 +534,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
         if u64::from(owner_id) >= self.geo.arenas {
             return Err(self.corrupt(Fault::Block(b, "owner names no arena")));
         }
-        match free_remote(&pool, self.arena_head(owner_id), b, tag) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Error::DoubleFree {
-                offset: offset.get(),
-            }),
-            Err(f) => Err(self.corrupt(f)),
-        }
+        self.free_into(&pool, owner_id, b, tag, mine)
     }
 
     fn usable_size(&self, offset: Offset) -> Result<u64> {
@@ -687,8 +555,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
     /// others work may be off by the operations in flight.
     fn stats(&self) -> AllocStats {
         let pool = self.pool();
-        let mut used = pool.ctl.huge.0.used.load(Ordering::Relaxed);
-        let mut live = pool.ctl.huge.0.live.load(Ordering::Relaxed);
+        let (mut used, mut live) = self.huge_usage(&pool);
         for id in 0..self.geo.arenas as u32 {
             let s = &self.arena_head(id).stats.0;
             used = used.wrapping_add(s.used.load(Ordering::Relaxed));
@@ -700,40 +567,32 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
             capacity,
             used,
             available: capacity - used,
-            high_water: pool.ctl.heap.0.claimed_peak.load(Ordering::Relaxed)
-                << self.geo.chunk_shift,
+            high_water: (pool.ctl.heap.0.peak_end.load(Ordering::Relaxed) << self.geo.chunk_shift)
+                .min(capacity),
             allocations: live,
         }
     }
 }
 
 impl<S: AsRef<SegmentView>> Drop for FreeList<S> {
-    /// Takes in remote frees, gives back the parked spans and releases the
-    /// arenas this handle claimed (not in a forked child: they are the
-    /// parent's).
+    /// Ends the attachment: frees its arenas' unshared blocks, cached
+    /// blocks and spare spans, and releases the arenas (the code a reclaim
+    /// runs for a dead owner, `recover.rs`), then gives back the
+    /// process-table entry. In a forked child it does nothing: the arenas
+    /// and the entry are the parent's.
     fn drop(&mut self) {
-        if std::process::id() != self.attach_pid {
+        if fork_generation() != self.fork_gen {
             return;
         }
-        let extra = std::mem::take(
-            self.extra
-                .get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
         if self.abandoned.load(Ordering::Relaxed) == 0 {
-            for id in self.primary.into_iter().chain(extra) {
-                self.release_arena(id);
+            for id in self.held() {
+                self.retire_arena(id);
             }
         }
         if let (Some(reg), Ok(table)) = (self.registration, ProcTable::of(self.view())) {
             table.unregister(reg);
         }
     }
-}
-
-/// Gives an arena entry back (`owner::release`).
-pub(crate) fn release_owner(head: &ArenaHead) {
-    crate::owner::release(&head.owner, &head.owner_start);
 }
 
 /// The control block at `offset`.
@@ -747,4 +606,15 @@ unsafe fn control_at(view: &SegmentView, offset: u64) -> &Control {
     // the format makes atomic for every process; the view keeps the mapping
     // alive for the returned lifetime.
     unsafe { &*view.base().as_ptr().add(offset as usize).cast::<Control>() }
+}
+
+/// What an allocation (or a free into another arena) by a handle that
+/// holds no arena returns.
+#[cold]
+pub(crate) fn no_arena() -> Error {
+    Error::Unsupported {
+        op: "allocating, or freeing another arena's block,",
+        by: "a free-list handle that holds no arena (every arena of the segment is held \
+             by a live thread; `reclaim_dead` frees those of dead ones)",
+    }
 }

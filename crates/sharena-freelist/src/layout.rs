@@ -5,7 +5,7 @@
 //! ```text
 //! state region (offsets from its start)
 //! 0x000  Control       4 lines of 128 B: format | chunk-heap stats |
-//!                      huge-block stats | arena clock
+//!                      reserved | reserved
 //! 0x200  arenas        `arenas` entries of ARENA_LEN bytes (ArenaHead + bins)
 //! ...    chunk bitmap  ceil(chunks / 64) u64 words, 1 bit per chunk (1 = taken)
 //! ...    chunk table   `chunks` u64 words (see `chunks::Entry`)
@@ -57,30 +57,26 @@ pub struct Control {
     pub format: Line<AtomicU64>,
     /// Chunk-heap counters.
     pub heap: Line<HeapStats>,
-    /// Huge-block counters.
-    pub huge: Line<HugeStats>,
-    /// Bumped by every arena claim: the epoch in the owner word.
-    pub clock: Line<AtomicU64>,
+    /// Reserved; zero (once the huge-block counters: `stats()` now counts
+    /// huge blocks from the chunk table, which a death cannot leave out of
+    /// step).
+    pub reserved1: Line<AtomicU64>,
+    /// Reserved; zero (once the arena clock: owner identities now carry
+    /// their own epoch, `shm_layout::OwnerId`).
+    pub reserved2: Line<AtomicU64>,
 }
 
-/// Chunk-heap counters (updated with RMWs on the cold chunk path).
+/// Chunk-heap counters.
 #[derive(Debug, Default)]
 #[repr(C)]
 pub struct HeapStats {
-    /// Chunks taken from the bitmap now.
-    pub claimed: AtomicU64,
-    /// The most chunks ever taken at once.
-    pub claimed_peak: AtomicU64,
-}
-
-/// Huge-block counters (blocks served straight from the chunk heap).
-#[derive(Debug, Default)]
-#[repr(C)]
-pub struct HugeStats {
-    /// Bytes of live huge blocks (whole chunks).
-    pub used: AtomicU64,
-    /// Live huge blocks.
-    pub live: AtomicU64,
+    /// Reserved; zero (once a count of taken chunks, which a process
+    /// killed between a claim and its count left wrong).
+    pub reserved: AtomicU64,
+    /// One past the highest chunk any claim ever took (`fetch_max`, so a
+    /// death leaves it at worst one claim high): the pool's footprint,
+    /// `stats().high_water`.
+    pub peak_end: AtomicU64,
 }
 
 /// The head of one arena entry: the per-process (per-thread) heap, with
@@ -88,26 +84,31 @@ pub struct HugeStats {
 #[derive(Debug, Default)]
 #[repr(C, align(128))]
 pub struct ArenaHead {
-    /// 0: free entry; else `epoch << 32 | pid` of the owning process.
+    /// The owner slot (`shm_layout::OwnerSlot`): 0 for a free entry, else
+    /// the `OwnerId` of the attachment holding it (pid, epoch and start time
+    /// in one word).
     pub owner: AtomicU64,
-    /// The owning process's start time (clock ticks since boot, as in
-    /// `shm_layout::ProcId`), or 0: unknown, which liveness checks take as
-    /// "any start time". Zero whenever `owner` changes hands: a claimer or
-    /// adopter stores its start only after its CAS on `owner` won, and a
-    /// releaser zeroes it before storing 0 into `owner` (`recover.rs`).
-    pub owner_start: AtomicU64,
+    /// Reserved; zero (once the owner's start time, now part of `owner`).
+    pub reserved_start: AtomicU64,
     /// The remote list the owner is taking in (`Arena::drain_remote`): the
     /// part not yet processed, 0 when none. Owner-written; read by an
     /// adopter to finish a drain its dead owner left half-done.
     pub draining: AtomicU64,
     /// The block of `draining` the owner is processing now (0: none).
     pub drain_block: AtomicU64,
+    /// The header of the block the owner thread is freeing into another
+    /// arena right now (0: none): written before the tag CAS that marks it
+    /// REMOTE, cleared after the push (`remote::free_block`), so that an
+    /// adopter finds a free its dead owner left between the two.
+    pub pending: AtomicU64,
+    /// The same for the threads of the holder's handle that have no arena
+    /// of their own (they take turns under a process-local lock).
+    pub pending_shared: AtomicU64,
     /// Reserved; zero.
-    pub reserved0: [AtomicU64; 12],
-    /// Head of the remote-free list: blocks other threads or processes
-    /// freed, waiting for the owner (an offset, 0 = empty). Its own line:
-    /// the only word of the entry others write.
-    pub remote: Line<AtomicU64>,
+    pub reserved0: [AtomicU64; 10],
+    /// Blocks other threads or processes freed, waiting for the owner. Its
+    /// own line: the only words of the entry others write.
+    pub remote: Line<Remote>,
     /// Owner-written counters.
     pub stats: Line<ArenaStats>,
     /// Owner-written TLSF bitmaps: bit `fl` set when level `fl` has a
@@ -115,6 +116,20 @@ pub struct ArenaHead {
     pub fl_map: AtomicU64,
     /// Bit `sl` of `sl_map[fl]` set when bin `(fl, sl)` is non-empty.
     pub sl_map: [AtomicU64; FL_COUNT],
+}
+
+/// The words of an arena entry that others write.
+#[derive(Debug, Default)]
+#[repr(C)]
+pub struct Remote {
+    /// Head of the remote-free list (an offset, 0 = empty).
+    pub head: AtomicU64,
+    /// Bumped by a reclaim each time it marks one of this arena's blocks
+    /// *orphaned*: REMOTE, freed by a process that died before (or just
+    /// after) pushing it, so never to be pushed again. The owner takes
+    /// orphans in by a walk of its spans (`Arena::take_orphans`) and
+    /// subtracts what it saw.
+    pub orphans: AtomicU64,
 }
 
 /// Counters of one arena, written by its owner only. Updates wrap rather

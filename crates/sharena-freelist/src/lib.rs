@@ -70,8 +70,13 @@
 //! - Known limit: an offset inside a live block whose bytes the caller
 //!   forged to look like a block header is not told apart from a block.
 //! - A process may die at any instruction: nobody waits for it (nothing
-//!   here is a lock). Every block and arena records its owner for the
-//!   recovery of dead processes (`docs/ALLOCATORS.md`).
+//!   here is a lock). Every block, chunk run and arena records its owner,
+//!   and every half-done change names the arena whose reclaim finishes or
+//!   rolls it back (`docs/ALLOCATORS.md`, "Recovery").
+//! - A block belongs to the handle that allocated it until it is freed or
+//!   shared; when the handle ends, its unshared blocks are freed (by `Drop`,
+//!   or by `reclaim_dead` once a process that never ran it is gone). A
+//!   handle inherited through `fork` returns `Error::Forked`.
 //! - No safe item lets a caller pick an address to dereference: pools,
 //!   arenas and chunk maps are internal, built only from a validated view.
 //!   This does not compile:
@@ -89,7 +94,8 @@
 //! The common alloc and free are a TLSF lookup (two bit scans) and a few
 //! stores on the owner's own lines, with one uncontended CAS per free.
 //! Processes share nothing on that path, so they scale. Chunks are taken
-//! and given back with a CAS on one bitmap word. `sharena bench --workload
+//! and given back with a CAS per chunk-table word and an RMW per bitmap
+//! word (a cold path: a span is 16 chunks). `sharena bench --workload
 //! W3|W4` measures it beside `system` (malloc) and `mutex-shm` (TLSF behind
 //! a process-shared lock); the figures are in `docs/BENCHMARKS.md`.
 //!
@@ -117,7 +123,14 @@ pub mod crash;
 mod crash;
 #[cfg(not(shm_loom))]
 mod freelist;
+#[cfg(not(shm_loom))]
+mod huge;
 mod layout;
+#[cfg(not(shm_loom))]
+mod locate;
+#[cfg(not(shm_loom))]
+mod orphans;
+#[cfg(not(shm_loom))]
 mod owner;
 #[cfg(not(shm_loom))]
 mod rebuild;

@@ -15,13 +15,18 @@
 //!    FREE block of the same size, which the walk then merges. A block left
 //!    FREE on `draining` was converted by an earlier reclaimer that died:
 //!    its link is intact (nothing bins it before `draining` is cleared).
-//! 2. **Walk.** Every span the table gives this arena is walked block by
-//!    block: FREE, CACHED and unshared USED blocks (the last by a CAS, which
-//!    a live process's remote free of the same block may win) become free
-//!    space, merged with their free neighbours and binned; shared USED
-//!    blocks and REMOTE blocks (a push still to come) stay, with their link
-//!    words rewritten. A span left entirely free goes back to the chunk
-//!    heap; parked spans and unshared huge blocks of this arena too.
+//! 2. **Walk.** Every run the table gives this arena is finished: a claim
+//!    or a release the owner left half done is rolled back or completed
+//!    (`ChunkMap::resume`); every span is walked block by block: FREE,
+//!    CACHED, orphaned REMOTE and unshared USED blocks (the last by a CAS,
+//!    which a live process's remote free of the same block may win) become
+//!    free space, merged with their free neighbours and binned; shared USED
+//!    blocks and other REMOTE blocks (a push still to come) stay, with their
+//!    link words rewritten. A span left entirely free goes back to the
+//!    chunk heap; parked spans and unshared huge blocks of this arena too.
+//!
+//! (Before both, `recover.rs` settles the dead owner's own remote free in
+//! flight, `pending`, which is a block of another arena.)
 //!
 //! Every store keeps the walk consistent, so a reclaimer that dies here
 //! leaves an arena the next reclaimer rebuilds again (it adopts it: the
@@ -31,7 +36,7 @@
 #![allow(clippy::many_single_char_names)]
 
 use crate::arena::{load, store, Arena, Fault, Pool};
-use crate::block::{Link, State, Tag, HEADER, MIN_BLOCK};
+use crate::block::{Link, State, Tag, HEADER, MIN_BLOCK, ORPHAN};
 use crate::chunks::{Entry, Kind};
 use crate::class::GRANULE_SHIFT;
 use crate::remote;
@@ -46,12 +51,22 @@ pub(crate) struct Freed {
     pub bytes: u64,
 }
 
-/// Rebuilds the arena `a`, which the caller adopted.
+/// Rebuilds the arena `a`, which the caller adopted (or holds and is
+/// leaving: `Drop` runs the same code).
 pub(crate) fn rebuild(a: &Arena<'_>) -> Result<Freed, Fault> {
     let mut freed = Freed::default();
+    // Acquire: pairs with the Release bumps of the reclaims that marked
+    // orphans here: the walk below frees every orphan counted so far.
+    let orphans = a.head.remote.0.orphans.load(Ordering::Acquire);
     take_lists(a, &mut freed)?;
     clear_owner_state(a);
     walk_table(a, &mut freed)?;
+    // Relaxed: bumps after our load stay for the next owner's walk.
+    a.head
+        .remote
+        .0
+        .orphans
+        .fetch_sub(orphans, Ordering::Relaxed);
     Ok(freed)
 }
 
@@ -79,7 +94,7 @@ fn take_lists(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
         // the word); any other tag means it got that far.
         if let Ok(t) = own_block(a, cur) {
             if t.state() == State::Remote {
-                store(a.pool.word(cur)?, t.with(State::Free).pack());
+                store(a.pool.word(cur)?, Tag::free(a.owner, t.size()).pack());
                 count(freed, t);
             }
         }
@@ -87,7 +102,7 @@ fn take_lists(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
     }
     follow(a, load(&h.draining), freed)?;
     store(&h.draining, 0);
-    let list = remote::take_into(&h.remote.0, &h.draining);
+    let list = remote::take_into(&h.remote.0.head, &h.draining);
     follow(a, list, freed)?;
     store(&h.draining, 0);
     Ok(())
@@ -113,7 +128,7 @@ fn follow(a: &Arena<'_>, mut off: u64, freed: &mut Freed) -> Result<(), Fault> {
         let next = load(p.word(off + 16)?);
         match t.state() {
             State::Remote => {
-                store(p.word(off)?, t.with(State::Free).pack());
+                store(p.word(off)?, Tag::free(a.owner, t.size()).pack());
                 count(freed, t);
             }
             // Converted by a reclaimer that died before clearing `draining`.
@@ -132,16 +147,15 @@ fn follow(a: &Arena<'_>, mut off: u64, freed: &mut Freed) -> Result<(), Fault> {
 
 /// Clears the bins, their bitmaps, the class caches and the span hints.
 fn clear_owner_state(a: &Arena<'_>) {
-    for w in a.bins.iter().chain(a.cache.iter()) {
-        store(w, 0);
-    }
-    store(&a.head.fl_map, 0);
-    for w in &a.head.sl_map {
-        store(w, 0);
-    }
     let s = &a.head.stats.0;
-    store(&s.parked, 0);
-    store(&s.idle, 0);
+    let words = a.bins.iter().chain(a.cache.iter()).chain(&a.head.sl_map);
+    for w in words.chain([&a.head.fl_map, &s.parked, &s.idle]) {
+        // Only the words that are not zero already: a leaving handle's
+        // arena is mostly empty, and every store is a write to the segment.
+        if load(w) != 0 {
+            store(w, 0);
+        }
+    }
 }
 
 /// Phase 2 over the chunk table: this arena's spans, parked spans and huge
@@ -173,17 +187,17 @@ fn walk_table(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
                 spans += u64::from(w.kept);
             }
             // Anyone may steal a parked span; so do we (one CAS decides).
-            Kind::Parked if mine && whole && p.map.take_run(c, e) => {
-                // Relaxed: statistics only.
-                p.ctl.heap.0.claimed.fetch_sub(n, Ordering::Relaxed);
+            Kind::Parked if mine && whole => {
+                p.map.take_run(c, e, a.owner);
             }
             Kind::HugeHead if mine && whole => huge(a, c, e, freed)?,
+            // A claim or a release the owner left half done.
+            Kind::Claiming | Kind::Releasing if mine && whole => {
+                p.map.resume(c, e);
+            }
             _ => {}
         }
-        c += match e.kind() {
-            Kind::SpanHead | Kind::HugeHead | Kind::Parked if whole => n,
-            _ => 1,
-        };
+        c += crate::chunks::stable_step(e, whole, n);
     }
     let s = &a.head.stats.0;
     store(&s.used, used);
@@ -265,8 +279,14 @@ fn walk_span(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<SpanW
                     },
                 }
             }
-            // Freed by someone else and not yet pushed (or the pusher
-            // died: see ALLOCATORS.md); the push will come.
+            // Freed by a process that died around its push: no list names
+            // it (the lists were taken in above), and none ever will.
+            State::Remote if t.owner() == ORPHAN => {
+                count(freed, t);
+                true
+            }
+            // Freed by someone else and not yet pushed: the push will come
+            // (or, if that freer dies first, its reclaim orphans it).
             State::Remote => false,
         };
         if free {
@@ -296,8 +316,9 @@ fn walk_span(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<SpanW
     }
     match run {
         Some((rs, _)) if rs == start => {
-            // Entirely free: back to the chunk heap.
-            p.give_back(c, u64::from(e.n()));
+            // Entirely free: back to the chunk heap (one CAS from the span
+            // head this arena's holder alone changes).
+            p.map.take_run(c, e, a.owner);
         }
         Some((rs, rg)) => flush(a, rs, rg)?,
         None => {}
@@ -344,12 +365,7 @@ fn huge(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<(), Fault>
     }
     // FREE: ours now, or a freer's (live or dead) that has not given the run
     // back yet. The head CAS decides; the winner counts it.
-    if p.map.take_run(c, e) {
-        let h = &p.ctl.huge.0;
-        // Relaxed: statistics only.
-        p.ctl.heap.0.claimed.fetch_sub(n, Ordering::Relaxed);
-        h.used.fetch_sub(run_bytes, Ordering::Relaxed);
-        h.live.fetch_sub(1, Ordering::Relaxed);
+    if p.map.take_run(c, e, a.owner) {
         freed.blocks += 1;
         freed.bytes += run_bytes;
     }

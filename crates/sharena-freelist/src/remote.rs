@@ -13,7 +13,7 @@
 //! The link lives in the freed block's payload (its first word after the
 //! header), which its user gave up.
 
-use crate::block::{cas_state, State, Tag};
+use crate::block::{cas_tag_with, Tag};
 use shm_layout::sync::{spin_loop, AtomicU64, Ordering};
 
 /// Pushes block `off` (nonzero) onto the list at `head`; `link` is the
@@ -78,15 +78,106 @@ pub fn take_into(head: &AtomicU64, draining: &AtomicU64) -> u64 {
     }
 }
 
-/// A free by a non-owner: moves block `b`'s tag word `tag` from USED (`t`)
-/// to REMOTE, then pushes `b` (with its link word `link`) onto the list at
-/// `head`. `false` if another free of the block won.
-pub fn free_block(tag: &AtomicU64, t: Tag, link: &AtomicU64, head: &AtomicU64, b: u64) -> bool {
-    if !cas_state(tag, t, State::Remote) {
+/// A free by a non-owner: records block `b` in the freer's `pending` word,
+/// moves its tag word `tag` from USED (`t`) to REMOTE by arena `freer`,
+/// pushes `b` (with its link word `link`) onto the list at `head`, and
+/// clears `pending`. `false` if another free of the block won.
+///
+/// A freer killed anywhere leaves `b` either USED (the free never
+/// happened), or on the list, or named by `pending` with a tag that names
+/// the freer: the reclaim of the freer's arena finds it there
+/// (`rebuild::resolve_pending`).
+pub fn free_block(
+    tag: &AtomicU64,
+    t: Tag,
+    link: &AtomicU64,
+    head: &AtomicU64,
+    b: u64,
+    freer: u16,
+    pending: &AtomicU64,
+) -> bool {
+    // Relaxed: the Release CAS below publishes it with the tag.
+    pending.store(b, Ordering::Relaxed);
+    // Release: whoever sees the REMOTE tag sees `pending` name the block.
+    if !cas_tag_with(tag, t, t.remote_by(freer), Ordering::Release) {
+        // Relaxed: owner-only, and nothing was freed.
+        pending.store(0, Ordering::Relaxed);
         return false;
     }
     #[cfg(not(shm_loom))]
     crate::crash::point(crate::crash::Point::RemotePush);
     push(head, b, link);
+    // Release: whoever reads `pending` empty sees the push.
+    pending.store(0, Ordering::Release);
     true
+}
+
+#[cfg(not(shm_loom))]
+mod handle {
+    use crate::arena::{free_remote, Pool};
+    use crate::block::{Tag, HEADER};
+    use crate::freelist::no_arena;
+    use shm_layout::{Error, Result, SegmentView};
+
+    /// The remote free of a handle: which arena records it.
+    impl<S: AsRef<SegmentView>> crate::FreeList<S> {
+        /// Frees the in-span block `b` (tag `tag`) of arena `owner_id` from a
+        /// thread whose own arena is `mine` (not that one): a remote free
+        /// recorded in the freer's arena (`remote::free_block`); threads without
+        /// an arena of their own share the primary's second record, one at a
+        /// time.
+        pub(crate) fn free_into(
+            &self,
+            pool: &Pool<'_>,
+            owner_id: u32,
+            b: u64,
+            tag: Tag,
+            mine: Option<u32>,
+        ) -> Result<()> {
+            let target = self.arena_head(owner_id);
+            let done = match (mine, self.primary) {
+                (Some(id), _) => free_remote(
+                    pool,
+                    target,
+                    b,
+                    tag,
+                    (id + 1) as u16,
+                    &self.arena_head(id).pending,
+                ),
+                (None, Some(p)) => {
+                    let _turn = self
+                        .shared_pending
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    free_remote(
+                        pool,
+                        target,
+                        b,
+                        tag,
+                        (p + 1) as u16,
+                        &self.arena_head(p).pending_shared,
+                    )
+                }
+                (None, None) => match self.my_arena() {
+                    Some(id) => free_remote(
+                        pool,
+                        target,
+                        b,
+                        tag,
+                        (id + 1) as u16,
+                        &self.arena_head(id).pending,
+                    ),
+                    None => return Err(no_arena()),
+                },
+            };
+            match done {
+                Ok(true) => {
+                    self.after_remote_free(owner_id);
+                    Ok(())
+                }
+                Ok(false) => Err(Error::DoubleFree { offset: b + HEADER }),
+                Err(f) => Err(self.corrupt(f)),
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use sharena_testkit::XorShift;
-use shm_layout::{Offset, ShmAllocator};
+use shm_layout::{Offset, Recover, ShmAllocator};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 
@@ -18,8 +18,60 @@ fn fill(at: Offset, len: u64, who: u64) -> Vec<u8> {
 
 #[test]
 fn threads_share_one_handle_and_free_each_others_blocks() {
-    let seg = common::segment(32 << 20);
-    let h = Arc::new(common::attach(&seg));
+    churn(&common::segment(32 << 20), ROUNDS);
+}
+
+/// Two arenas, four threads: the two threads that find none free allocate
+/// whole chunks under the handle's first arena and free into others
+/// through its shared record, one at a time.
+#[test]
+fn threads_without_an_arena_of_their_own_act_under_the_first() {
+    // 4 KiB chunks: each block of an arena-less thread takes one.
+    let seg = common::segment_with(32 << 20, 12, 0, 2);
+    churn(&seg, ROUNDS / 4);
+    let c = common::attach(&seg).check().unwrap();
+    assert!(c.ok(), "{:?}", c.problems);
+}
+
+/// A handle that finds no arena at all cannot allocate (nor free another
+/// arena's in-span block), but frees huge blocks, whose runs a holder's
+/// reclaim then gives back.
+#[test]
+fn a_handle_without_an_arena_refuses_to_allocate() {
+    let seg = common::segment_with(8 << 20, 0, 0, 2);
+    let (a, b) = (common::attach(&seg), common::attach(&seg));
+    let none = common::attach(&seg);
+    assert_eq!(none.arena_id(), None);
+    let unsupported =
+        |r: shm_layout::Result<Offset>| matches!(r, Err(shm_layout::Error::Unsupported { .. }));
+    assert!(unsupported(none.alloc(10)));
+    assert!(unsupported(none.alloc(1 << 20)));
+    let small = a.alloc(100).unwrap();
+    assert!(matches!(
+        none.free(small),
+        Err(shm_layout::Error::Unsupported { .. })
+    ));
+    let huge = a.alloc(1 << 20).unwrap();
+    let before = a.stats().used;
+    none.free(huge).unwrap();
+    assert!(a.stats().used < before, "a freed huge block is not counted");
+    a.reclaim_dead().unwrap();
+    let c = none.check().unwrap();
+    assert!(c.ok(), "{:?}", c.problems);
+    a.free(small).unwrap();
+    drop(b);
+    // An arena is free again: the handle gets one when it next needs it.
+    let at = none.alloc(10).unwrap();
+    none.free(at).unwrap();
+    drop((a, none));
+    let h = common::attach(&seg);
+    assert_eq!(h.stats().used, 0);
+    let all = h.alloc(h.max_alloc()).unwrap();
+    h.free(all).unwrap();
+}
+
+fn churn(seg: &common::Seg, rounds: usize) {
+    let h = Arc::new(common::attach(seg));
     let barrier = Arc::new(Barrier::new(THREADS));
     let (txs, rxs): (Vec<_>, Vec<_>) = (0..THREADS)
         .map(|_| mpsc::channel::<(Offset, u64, u64)>())
@@ -35,7 +87,7 @@ fn threads_share_one_handle_and_free_each_others_blocks() {
                 let mut rng = XorShift::for_process(t);
                 let mut mine: Vec<(Offset, u64)> = Vec::new();
                 barrier.wait();
-                for _ in 0..ROUNDS {
+                for _ in 0..rounds {
                     let r = rng.next();
                     let len = 1 + r % 2048;
                     let at = h.alloc(len).expect("alloc");
@@ -73,7 +125,7 @@ fn threads_share_one_handle_and_free_each_others_blocks() {
     }
     let h = Arc::into_inner(h).unwrap();
     drop(h); // takes in every remote free and releases the arenas
-    let h = common::attach(&seg);
+    let h = common::attach(seg);
     assert_eq!(h.stats().used, 0);
     assert_eq!(h.stats().allocations, 0);
     let all = h.alloc(h.max_alloc()).unwrap();

@@ -13,6 +13,20 @@ use shm_layout::{AllocatorKind, Error, Result};
 /// surface ([`ShmAllocator`](crate::ShmAllocator): `alloc`, `free`, `read`,
 /// `write`, typed values) comes through `Deref`.
 ///
+/// **Who owns a block.** A block belongs to the handle that allocated it
+/// until it is freed or shared ([`Recover::share`](crate::Recover::share),
+/// or [`Named::publish`](crate::Named::publish), which shares). When the
+/// handle ends, its unshared blocks are freed: by its `Drop` when that runs
+/// (a normal return, a panic that unwinds), otherwise (`std::process::exit`,
+/// an abort, `SIGKILL`) by the next `reclaim_dead()` once its process is
+/// gone. Share what must outlive the handle that allocated it.
+///
+/// **After `fork`.** A child must attach its own handle
+/// ([`FreeList::reattach`], or `open` by name): a handle inherited from the
+/// parent returns [`Error::Forked`] from every call that would touch the
+/// parent's arenas (`alloc`, `free`, `collect`, `reclaim_dead`), and its
+/// `Drop` leaves the segment alone.
+///
 /// ```
 /// use sharena::{FreeList, ShmAllocator};
 /// let name = format!("/sharena-doc-freelist-{}", std::process::id());
@@ -53,8 +67,8 @@ impl FreeList {
     }
 
     /// A new handle with its own arena on the same segment: what a `fork`ed
-    /// child calls before allocating (the inherited handle's arenas belong
-    /// to the parent).
+    /// child calls before allocating or freeing (the inherited handle's
+    /// arenas belong to the parent, and it refuses with [`Error::Forked`]).
     pub fn reattach(&self) -> Result<Self> {
         Self::wrap(self.inner.segment().clone())
     }

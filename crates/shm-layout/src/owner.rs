@@ -329,6 +329,19 @@ impl OwnerSlot {
     pub fn adopt_if_dead(&self, me: OwnerId, live: &mut Liveness) -> Adoption {
         self.adopt_if(me, |holder| !live.is_alive(holder))
     }
+
+    /// Hands a slot `me` holds to `to` (`me -> to`, one CAS): for an adopter
+    /// that found the entry corrupt and gives it back to the dead holder it
+    /// adopted it from, so that the next reclaim finds (and reports) it
+    /// again rather than a live process sitting on it. `true` if this call
+    /// moved it.
+    pub fn hand_back(&self, me: OwnerId, to: OwnerId) -> bool {
+        // SYNC POINT (hand back, Release): as `release`: pairs with the
+        // Acquire of the next adoption, which sees what we wrote.
+        self.0
+            .compare_exchange(me.raw(), to.raw(), Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+    }
 }
 
 #[cfg(all(test, not(shm_loom)))]
@@ -412,6 +425,19 @@ mod tests {
         assert!(!slot.release(me));
         assert!(slot.release(other));
         assert_eq!(slot.holder(), None);
+    }
+
+    #[test]
+    fn a_slot_is_handed_back_only_by_its_holder() {
+        let me = OwnerId::new(7, 1, 100).unwrap();
+        let dead = OwnerId::new(8, 0, 200).unwrap();
+        let slot = OwnerSlot::new();
+        assert!(!slot.hand_back(me, dead), "a free slot is nobody's to hand");
+        assert!(slot.claim(me));
+        assert!(!slot.hand_back(dead, me));
+        assert!(slot.hand_back(me, dead));
+        assert_eq!(slot.holder(), Some(dead));
+        assert_eq!(slot.adopt_if(me, |_| true), Adoption::Adopted(dead));
     }
 
     proptest! {
