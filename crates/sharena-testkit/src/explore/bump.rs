@@ -179,7 +179,7 @@ impl World for BuWorld {
                     Ok(len) => match a.read(at, len.saturating_sub(7).max(1)) {
                         Ok(b) if b == stamp(at, b.len() as u64) => {}
                         Ok(_) => {
-                            out.problem(format!("{}: {whose} block's bytes changed", at.get()))
+                            out.problem(format!("{}: {whose} block's bytes changed", at.get()));
                         }
                         Err(e) => out.problem(format!("{}: read {whose} block: {e}", at.get())),
                     },
