@@ -5,8 +5,8 @@ use crate::local::{Registry, Slot};
 use crate::state::{BumpState, Fault, GRAIN, OFF_CAPACITY, OFF_MAGIC, STATE_LEN, STATE_MAGIC};
 use shm_layout::sync::Ordering;
 use shm_layout::{
-    AllocStats, AllocatorKind, Error, Offset, OwnerId, ProcTable, RegionId, Registration, Result,
-    SegmentView, ShmAllocator, CACHE_LINE,
+    fork_generation, AllocStats, AllocatorKind, Error, Offset, OwnerId, ProcTable, RegionId,
+    Registration, Result, SegmentView, ShmAllocator, CACHE_LINE,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::ptr::NonNull;
@@ -27,6 +27,27 @@ const PARAMS_AT: u64 = 0x68;
 /// any type that hands out a [`SegmentView`]. The handle is `Send + Sync`
 /// when `S` is; each thread that allocates through it gets its own chunk
 /// (see the crate docs' *Implementation* section).
+///
+/// # How an attachment ends
+/// Bump blocks are never freed one by one, so every block belongs to the
+/// segment from the moment it is allocated (`share` accepts any live
+/// block): a process that leaves takes nothing with it, whichever way it
+/// leaves. A normal return or an unwinding panic runs `Drop`, which
+/// publishes this handle's unflushed allocation counts and gives its
+/// process-table entry back; `std::process::exit`, an abort or SIGKILL
+/// skip `Drop`, and the next [`reclaim_dead`](shm_layout::Recover::reclaim_dead)
+/// frees the entry. Either way the blocks stay live until
+/// [`reset`](Self::reset) or [`rewind`](Self::rewind), and the unused tail
+/// of the process's current chunk (at most `params[0]` bytes per thread)
+/// stays reserved until then too.
+///
+/// # fork without reattach
+/// A handle records `fork_generation()` when it attaches. In a forked
+/// child the inherited handle refuses every operation that would act for
+/// the parent's attachment (`alloc`, `reset`, `mark`, `rewind`,
+/// `reclaim_dead`) with [`Error::Forked`] (its chunk is the parent's: two
+/// processes carving it would hand out the same bytes), and its `Drop`
+/// touches nothing; the child attaches again.
 pub struct Bump<S: AsRef<SegmentView>> {
     pub(crate) seg: S,
     /// Segment-relative offset of the state region.
@@ -42,9 +63,12 @@ pub struct Bump<S: AsRef<SegmentView>> {
     /// The view must cover this many bytes (state and pool).
     limit: u64,
     pub(crate) local: Registry,
-    /// The process that attached: a `fork`ed child's inherited copy must not
-    /// publish the parent's counts when it is dropped.
+    /// The process that attached (for `Error::Forked`).
     attach_pid: u32,
+    /// `fork_generation()` at attach: a handle whose process forked since
+    /// is the parent's attachment, inherited; it refuses every operation
+    /// with [`Error::Forked`] and its `Drop` touches nothing.
+    fork_gen: u64,
     /// This attachment's process-table entry (None: the segment has no
     /// table).
     registration: Option<Registration>,
@@ -55,7 +79,7 @@ impl<S: AsRef<SegmentView>> Drop for Bump<S> {
     /// flushed (they are otherwise published at the next chunk reservation),
     /// so `stats()` in other processes adds up after this one is gone.
     fn drop(&mut self) {
-        if std::process::id() != self.attach_pid {
+        if fork_generation() != self.fork_gen {
             return;
         }
         if let Ok((view, st)) = self.parts() {
@@ -216,6 +240,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
             limit: (pool.offset + pool.len).max(state_off + STATE_LEN),
             local: Registry::new(),
             attach_pid: std::process::id(),
+            fork_gen: fork_generation(),
             registration,
             seg,
         };
@@ -233,6 +258,25 @@ impl<S: AsRef<SegmentView>> Bump<S> {
     /// Bytes a thread reserves from the shared cursor at once (`params[0]`).
     pub fn chunk_size(&self) -> u64 {
         self.chunk
+    }
+
+    /// `Err(Forked)` in a process that forked since this handle attached.
+    #[inline(always)]
+    pub(crate) fn not_forked(&self) -> Result<()> {
+        if fork_generation() == self.fork_gen {
+            Ok(())
+        } else {
+            Err(self.forked())
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn forked(&self) -> Error {
+        Error::Forked {
+            segment: self.seg.as_ref().name().to_string(),
+            attached_by: self.attach_pid,
+        }
     }
 
     /// The view and the state, checked to still cover what `attach`
@@ -345,6 +389,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
     }
 
     fn alloc_shared_once(&self, size: u64, size8: u64, align: u64) -> Result<Option<Offset>> {
+        self.not_forked()?;
         let (view, st) = self.parts()?;
         let slot = self.local.current();
         let large = HEADER_LEN + size8 + (align - GRAIN) > self.chunk / 2;
@@ -417,9 +462,13 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Bump<S> {
         let Some((size8, align)) = block::request(size, align) else {
             return Err(block::request_error(size, align));
         };
-        if let (Some((view, st)), Some(slot)) = (self.try_parts(), self.local.current()) {
-            if let Some(at) = self.alloc_local(view, st, slot, size8, align) {
-                return Ok(at);
+        // One Relaxed load of a process-local word: a fork child's inherited
+        // handle must not carve its parent's chunk (the slow path refuses it).
+        if fork_generation() == self.fork_gen {
+            if let (Some((view, st)), Some(slot)) = (self.try_parts(), self.local.current()) {
+                if let Some(at) = self.alloc_local(view, st, slot, size8, align) {
+                    return Ok(at);
+                }
             }
         }
         self.alloc_shared(size, size8, align)

@@ -67,6 +67,9 @@
 //!   allocation of the released phase is still in flight if the new
 //!   phase's first bytes must be intact. Nothing unsafe happens either way.
 //! - `free` is [`shm_layout::Error::Unsupported`], never silently ignored.
+//! - A handle inherited through `fork` is [`shm_layout::Error::Forked`] in
+//!   the child (its chunk is the parent's) and its `Drop` touches nothing;
+//!   how an attachment ends, by any exit, is on [`Bump`].
 //!
 //! # Performance
 //! The fast path is process-local: a thread-local lookup, one read of the

@@ -22,8 +22,10 @@ use std::time::Instant;
 
 impl<S: AsRef<SegmentView>> Recover for Bump<S> {
     /// Frees the process-table entries of dead processes; reports 0 blocks
-    /// (see the module notes: nothing else is per-process).
+    /// (see the module notes: nothing else is per-process). In a fork child,
+    /// through a handle inherited from the parent, [`shm_layout::Error::Forked`].
     fn reclaim_dead(&self) -> Result<ReclaimReport> {
+        self.not_forked()?;
         let started = Instant::now();
         finish_reclaim(
             self.seg.as_ref(),

@@ -43,6 +43,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
     /// [`Error::Stale`]. Lock-free; see the crate docs for what an
     /// allocation racing a reset gets.
     pub fn reset(&self) -> Result<u64> {
+        self.not_forked()?;
         let (_, st) = self.parts()?;
         let (_, after) = st
             .transition(self.capacity, Transition::Reset)
@@ -55,6 +56,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
     /// chunk (in all processes); this thread's unused tail goes back to the
     /// pool when it is the last reservation.
     pub fn mark(&self) -> Result<Mark> {
+        self.not_forked()?;
         let (_, st) = self.parts()?;
         let slot = self.local.current();
         let give_back = slot.and_then(|s| {
@@ -94,6 +96,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
                 reason: "the mark belongs to another segment",
             });
         }
+        self.not_forked()?;
         let (_, st) = self.parts()?;
         let rewind = Transition::Rewind {
             generation: mark.generation,

@@ -48,7 +48,9 @@ impl Bump {
     /// A new handle on the same segment, with no chunks reserved. A `fork`ed
     /// child must call this before allocating: the handle it inherited holds
     /// the parent's chunk, and allocating from it in two processes would
-    /// hand out the same bytes twice.
+    /// hand out the same bytes twice, so it refuses every allocation (and
+    /// `reset`, `mark`, `rewind`, `reclaim_dead`) with
+    /// [`Error::Forked`](crate::Error::Forked).
     pub fn reattach(&self) -> Result<Self> {
         Self::wrap(self.inner.segment().clone())
     }
