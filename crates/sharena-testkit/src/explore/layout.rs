@@ -2,8 +2,8 @@
 //! every allocator kind shares, killed at every write.
 //!
 //! They run on a small slab (the kind whose survivor checks most simply:
-//! every slot can be counted), with a directory of [`DIR`] entries and a
-//! process table of [`PROCS`], so that a full directory (recycling the
+//! every slot can be counted), with a directory of 3 entries and a
+//! process table of 4, so that a full directory (recycling the
 //! entry of a dead publisher) and a full table (an attach adopting a dead
 //! attachment's entry, or refused when every holder lives) are reached in
 //! a few operations. After each state the survivor runs the slab's
@@ -17,7 +17,7 @@
 //! - the survivor can publish a name into every entry of the directory
 //!   (entries a dead publisher left half-claimed are recycled), then gets
 //!   `DirectoryFull`;
-//! - the survivor can attach until the table holds [`PROCS`] live
+//! - the survivor can attach until the table holds 4 live
 //!   attachments (a dead one's entry adopted), then gets
 //!   `ProcessTableFull`.
 
