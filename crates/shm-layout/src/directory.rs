@@ -5,7 +5,8 @@
 //! ```text
 //! entry (128 bytes, 16 words; every word an atomic u64)
 //! +0    state    bits 0..3 state, 3..25 pid of the claimer, 25..64 generation
-//! +8    owner    ProcId of the claimer (informational: `entries`, `info`)
+//! +8    owner    ProcId of the claimer (pid and start time), written before
+//!                PENDING: judges a PENDING or ABORTED claimer's liveness
 //! +16   value    what the name stands for (a segment offset, or a handle)
 //! +24   key      bits 0..8 name length (1..=64), 32..64 FNV-1a of the name
 //! +32   name     64 bytes, zero padded
@@ -44,7 +45,11 @@
 //! winner's publish is in progress and completes unless its process dies.
 //!
 //! Entries left CLAIMING, PENDING or ABORTED by a dead process are
-//! recycled when no EMPTY entry is left. PUBLISHED entries are shared: they
+//! recycled when no EMPTY entry is left. A PENDING or ABORTED claimer is
+//! judged by its owner word (pid and start time, written before PENDING),
+//! so a pid the kernel reused does not keep a dead claim alive; a CLAIMING
+//! one, which may have died before writing it, by its pid alone (a reused
+//! pid keeps that one entry until the new process ends). PUBLISHED entries are shared: they
 //! stay until someone unpublishes them, whoever published them.
 
 use crate::error::{Error, Result};
@@ -123,11 +128,11 @@ pub struct Directory<'a> {
     words: Words<'a>,
     capacity: u64,
     segment: &'a str,
-    alive: fn(u32) -> bool,
+    alive: fn(ProcId) -> bool,
 }
 
-fn pid_alive(pid: u32) -> bool {
-    ProcId::new(pid, 0).is_alive()
+fn proc_alive(p: ProcId) -> bool {
+    p.is_alive()
 }
 
 /// Checks a name: 1 to 64 bytes of UTF-8.
@@ -199,13 +204,14 @@ impl<'a> Directory<'a> {
             },
             capacity: params[PARAM_DIRECTORY_SLOTS],
             segment: view.name(),
-            alive: pid_alive,
+            alive: proc_alive,
         })
     }
 
     /// A directory over `words` (16 per entry; zero means empty), for
-    /// tests and loom models. `alive` tells whether a claimer's pid runs.
-    pub fn over(words: &'a [AtomicU64], segment: &'a str, alive: fn(u32) -> bool) -> Self {
+    /// tests and loom models. `alive` tells whether a claimer runs (a
+    /// start time of 0 means "judge by the pid alone").
+    pub fn over(words: &'a [AtomicU64], segment: &'a str, alive: fn(ProcId) -> bool) -> Self {
         Directory {
             words: Words::Heap(words),
             capacity: words.len() as u64 / WORDS,
@@ -286,6 +292,39 @@ impl<'a> Directory<'a> {
         Ok(Rival::Same(again))
     }
 
+    /// Whether the claimer of entry `e`, read at state word `w`, runs;
+    /// `None` if the entry changed meanwhile (read it again).
+    ///
+    /// The state word names the claimer's pid only; its whole identity
+    /// (pid and start time) is the owner word, written after the claim CAS
+    /// and before the PENDING store. So a PENDING or ABORTED entry read by
+    /// an Acquire (or SeqCst) load of `w` has its claimer's owner word
+    /// visible, and is judged by pid and start time: a dead claimer whose
+    /// pid the kernel gave to a new process is dead. A CLAIMING entry (its
+    /// claimer died before PENDING) may not have its owner word yet, so it
+    /// is judged by the pid alone, which errs towards keeping the entry.
+    fn claimer_alive(&self, e: u64, w: u64) -> Result<Option<bool>> {
+        let pid = pid_of(w);
+        if state_of(w) == CLAIMING {
+            return Ok(Some((self.alive)(ProcId::new(pid, 0))));
+        }
+        // Relaxed: made visible by the caller's Acquire of `w` (the owner
+        // store precedes the PENDING store; see `publish_as`), and
+        // validated as that claim's by the re-read below.
+        let owner = ProcId::from_raw(self.word(e, W_OWNER)?.load(Ordering::Relaxed));
+        // Acquire fence: orders the owner read before the re-read, so an
+        // unchanged word proves the owner was this claim's.
+        fence(Ordering::Acquire);
+        if self.word(e, W_STATE)?.load(Ordering::Relaxed) != w {
+            return Ok(None);
+        }
+        Ok(Some(match owner {
+            Some(o) if o.pid() == pid => (self.alive)(o),
+            // Not a word a claimer writes (corruption): the pid alone.
+            _ => (self.alive)(ProcId::new(pid, 0)),
+        }))
+    }
+
     /// Claims an EMPTY entry (starting at the name's hash); if none is
     /// left, recycles one abandoned by a dead process.
     fn claim(&self, key: &Key, pid: u32) -> Result<(u64, u64)> {
@@ -295,11 +334,13 @@ impl<'a> Directory<'a> {
             for i in 0..cap {
                 let e = (start + i) % cap;
                 let word = self.word(e, W_STATE)?;
-                // Relaxed: a hint; the CAS below decides.
-                let mut w = word.load(Ordering::Relaxed);
+                // Acquire: pairs with the PENDING store (or the abort that
+                // continues its release sequence), so `claimer_alive` reads
+                // that claim's owner word; the CAS below decides.
+                let mut w = word.load(Ordering::Acquire);
                 if recycle
                     && matches!(state_of(w), CLAIMING | PENDING | ABORTED)
-                    && !(self.alive)(pid_of(w))
+                    && self.claimer_alive(e, w)? == Some(false)
                 {
                     // Relaxed: the dead claimer published nothing we read.
                     if word
@@ -414,8 +455,15 @@ impl<'a> Directory<'a> {
                 if state_of(w) == PUBLISHED {
                     return Ok(false);
                 }
-                if f < e && (self.alive)(pid_of(w)) {
-                    return Ok(false);
+                if f < e {
+                    match self.claimer_alive(f, w)? {
+                        Some(true) => return Ok(false),
+                        Some(false) => {}
+                        None => {
+                            crate::sync::spin_loop();
+                            continue;
+                        }
+                    }
                 }
                 // A higher rival, or a lower one whose claimer died: abort
                 // it. Relaxed: the abort publishes nothing; on failure the
@@ -589,10 +637,42 @@ mod tests {
     #[test]
     fn entries_of_dead_claimers_are_recycled() {
         let words = heap(1);
-        let d = Directory::over(&words, "<test>", |pid| pid != 99);
+        let d = Directory::over(&words, "<test>", |p| p.pid() != 99);
         // A claimer (pid 99) died while PENDING.
         words[0].store(claim_word(0, 99) & !7 | PENDING, Ordering::Relaxed);
         d.publish_as(b"a", 1, ProcId::new(7, 0)).unwrap();
         assert_eq!(d.lookup(b"a").unwrap(), Some(1));
+    }
+
+    #[test]
+    fn a_dead_claimer_is_judged_by_its_start_time_once_pending() {
+        // Pid 7 runs, but with start time 5: start time 4 is a process
+        // that died and whose pid the kernel reused.
+        fn alive(p: ProcId) -> bool {
+            p.pid() == 7 && matches!(p.start_ticks(), 0 | 5)
+        }
+        let dead = ProcId::new(7, 4);
+        for (state, recycled) in [(PENDING, true), (ABORTED, true), (CLAIMING, false)] {
+            let words = heap(1);
+            let d = Directory::over(&words, "<test>", alive);
+            words[0].store(claim_word(0, 7) & !7 | state, Ordering::Relaxed);
+            words[W_OWNER as usize].store(dead.raw(), Ordering::Relaxed);
+            let r = d.publish_as(b"a", 1, ProcId::new(8, 1));
+            assert_eq!(r.is_ok(), recycled, "state {state}: {r:?}");
+        }
+        // A lower PENDING rival of the same name by the dead process does
+        // not make a publisher lose.
+        let words = heap(2);
+        let d = Directory::over(&words, "<test>", alive);
+        let key = Key::new(b"a").unwrap();
+        words[W_KEY as usize].store(key.key, Ordering::Relaxed);
+        for (i, w) in key.words.iter().enumerate() {
+            words[W_NAME as usize + i].store(*w, Ordering::Relaxed);
+        }
+        words[W_OWNER as usize].store(dead.raw(), Ordering::Relaxed);
+        words[0].store(claim_word(0, 7) & !7 | PENDING, Ordering::Relaxed);
+        // Entry 0 is taken, so the publisher claims entry 1, above it.
+        d.publish_as(b"a", 2, ProcId::new(8, 1)).unwrap();
+        assert_eq!(d.lookup(b"a").unwrap(), Some(2));
     }
 }

@@ -88,6 +88,45 @@ fn two_publishers_one_name() {
     });
 }
 
+/// A publisher claims the one entry of a directory whose owner word still
+/// holds a previous claim's identity: the same pid, another start time, a
+/// process that died. A second publisher, out of entries, judges the
+/// entry's claimer: once the entry is PENDING it must read the live
+/// claimer's owner word (the Acquire of the state pairs with the PENDING
+/// store), never the stale one, so it never recycles a live claim.
+#[test]
+fn a_recycler_never_takes_a_live_pending_claim() {
+    use crate::directory::Directory;
+    use crate::error::Error;
+    use crate::procid::ProcId;
+    fn alive(p: ProcId) -> bool {
+        // Pid 1 runs with start time 5 (4 was its dead predecessor);
+        // pid 2 runs.
+        (p.pid() == 1 && matches!(p.start_ticks(), 0 | 5)) || p.pid() == 2
+    }
+    loom::model(|| {
+        let words: Arc<Vec<AtomicU64>> = Arc::new((0..16).map(|_| AtomicU64::new(0)).collect());
+        // Entry 0, EMPTY after a claim by the dead pid 1.
+        words[0].store(1 << 25, Ordering::Relaxed);
+        words[1].store(ProcId::new(1, 4).raw(), Ordering::Relaxed);
+        let w = words.clone();
+        let live = thread::spawn(move || {
+            let d = Directory::over(&w, "<loom>", alive);
+            d.publish_as(b"a", 1, ProcId::new(1, 5))
+        });
+        let d = Directory::over(&words, "<loom>", alive);
+        let other = d.publish_as(b"b", 2, ProcId::new(2, 7));
+        let first = live.join().unwrap();
+        // One entry: exactly one publish takes it, the other finds the
+        // directory full; neither is told its name is taken.
+        match (&first, &other) {
+            (Ok(()), Err(Error::DirectoryFull { .. }))
+            | (Err(Error::DirectoryFull { .. }), Ok(())) => {}
+            _ => panic!("{first:?} {other:?}"),
+        }
+    });
+}
+
 /// A dead holder's slot, two reclaimers: exactly one adopts it, and the
 /// entry word the dead holder wrote before its last Release is visible to
 /// the winner.

@@ -8,7 +8,8 @@
 //! +16  reserved     5 words, zero
 //! ```
 //! One word carries the whole identity, so every transition is one CAS on
-//! it: attach `0 -> me`, detach `me -> 0`, reclaim `dead -> 0`. Each
+//! it: attach `0 -> me` (or, in a full table, `dead -> me`), detach
+//! `me -> 0`, reclaim `dead -> 0`. Each
 //! attachment (each allocator handle) takes its own entry, so no count has
 //! to agree with the id word and a process killed anywhere leaves only
 //! entries whose id names it, which a reclaim frees ([`ProcTable::release_all`]).
@@ -98,30 +99,53 @@ impl<'a> ProcTable<'a> {
         ))
     }
 
-    /// Takes a free entry for `id`. `Ok(None)` when the table has no
-    /// entries at all; [`Error::ProcessTableFull`] when all are taken (run
-    /// `reclaim_dead` to free the entries of processes that died).
+    /// Takes a free entry for `id`; when every entry is taken, adopts the
+    /// entry of an attachment whose process is dead (one CAS, `dead -> id`).
+    /// `Ok(None)` when the table has no entries at all;
+    /// [`Error::ProcessTableFull`] only when every holder lives.
+    ///
+    /// Adopting is safe because no allocator keeps a dead attachment's
+    /// holdings in this table: each records them in its own registry
+    /// (arena, cache entry, seat) under the same [`OwnerId`], where its
+    /// `reclaim_dead` finds them whether or not the table entry is still
+    /// there. The entry only lets a reclaim count the process.
     pub fn register(&self, id: OwnerId) -> Result<Option<Registration>> {
         if self.capacity == 0 {
             return Ok(None);
         }
-        for slot in 0..self.capacity {
-            // The claim's orderings: `OwnerSlot::claim`.
-            if OwnerSlot::from_atomic(self.word(slot, 0)?).claim(id) {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64);
-                // Relaxed: informational, read by `entries` only.
-                self.word(slot, 1)?.store(now, Ordering::Relaxed);
-                return Ok(Some(Registration {
-                    slot: slot as u32,
-                    id,
-                }));
+        for adopt in [false, true] {
+            for slot in 0..self.capacity {
+                let owner = OwnerSlot::from_atomic(self.word(slot, 0)?);
+                // The orderings: `OwnerSlot::claim` and `OwnerSlot::adopt_if`.
+                let won = if adopt {
+                    matches!(
+                        owner.adopt_if(id, |h| !h.same_process(id) && !h.is_alive()),
+                        crate::owner::Adoption::Adopted(_)
+                    )
+                } else {
+                    owner.claim(id)
+                };
+                if won {
+                    return self.stamp(slot, id).map(Some);
+                }
             }
         }
         Err(Error::ProcessTableFull {
             segment: self.view.name().to_string(),
             capacity: self.capacity,
+        })
+    }
+
+    /// Records when `id` took `slot` and hands out the registration.
+    fn stamp(&self, slot: u64, id: OwnerId) -> Result<Registration> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        // Relaxed: informational, read by `entries` only.
+        self.word(slot, 1)?.store(now, Ordering::Relaxed);
+        Ok(Registration {
+            slot: slot as u32,
+            id,
         })
     }
 
@@ -170,8 +194,8 @@ impl<'a> ProcTable<'a> {
 
     /// Frees the entries of `id` (one CAS each; entries another reclaim
     /// freed first are skipped). Returns how many this call freed. Call it
-    /// only after everything `id` held elsewhere has been reclaimed: the
-    /// entry is what tells a later reclaim that there is work left.
+    /// after everything `id` held elsewhere has been reclaimed, so that a
+    /// reclaim killed halfway still counts the process the next time.
     pub fn release_all(&self, id: OwnerId) -> Result<u64> {
         let mut n = 0;
         for slot in 0..self.capacity {

@@ -138,3 +138,23 @@ fn a_table_too_big_for_its_region_is_refused() {
         })
     ));
 }
+
+#[test]
+fn a_full_table_adopts_a_dead_entry_and_fails_only_when_all_live() {
+    let (_mem, view) = segment(2);
+    let t = ProcTable::of(&view).unwrap();
+    let me = OwnerId::attach();
+    let dead = dead_proc();
+    t.register(me).unwrap().unwrap();
+    let theirs = t.register(dead).unwrap().unwrap();
+    // Full, one holder dead: the attach takes the dead one's entry.
+    let adopted = t.register(me).unwrap().unwrap();
+    assert_eq!(adopted.slot, theirs.slot);
+    assert!(t.entries().unwrap().iter().all(|e| e.alive && e.id == me));
+    assert!(t.dead().unwrap().is_empty());
+    // Full, every holder alive: the documented error.
+    assert!(matches!(
+        t.register(me),
+        Err(Error::ProcessTableFull { capacity: 2, .. })
+    ));
+}
