@@ -9,6 +9,7 @@ pub mod frag;
 pub mod harness;
 pub mod mutex_shm;
 pub mod pool;
+pub mod rts;
 pub mod subjects;
 pub mod treiber;
 pub mod w1;
