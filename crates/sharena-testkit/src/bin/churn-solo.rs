@@ -4,7 +4,7 @@
 //! op from two op counts) and for the comparison of `system` with the C
 //! loop of scripts/churn_malloc.c.
 
-use sharena_testkit::bench::churn::{w2_subjects, w3_subjects};
+use sharena_testkit::bench::churn::{w2_subjects, w3_subjects, Subject};
 use sharena_testkit::bench::harness::in_process;
 use sharena_testkit::bench::pool::Pass;
 use std::process::ExitCode;
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         _ => return usage(),
     };
     let Some(s) = subjects.iter().find(|s| s.name() == subject) else {
-        let names: Vec<&str> = subjects.iter().map(|s| s.name()).collect();
+        let names: Vec<&str> = subjects.iter().map(Subject::name).collect();
         eprintln!("unknown subject {subject:?} of {wl}: {}", names.join(", "));
         return ExitCode::from(2);
     };
