@@ -103,6 +103,14 @@ fn verdict(ok: bool) -> &'static str {
 /// The summary: every bar of docs/WORKLOADS.md whose figures this run has,
 /// with the measured ratio (medians of the same run) and the verdict.
 fn print_bars(figs: &[Figure], json: bool) {
+    for line in bar_lines(figs, json) {
+        outln!("{line}");
+    }
+}
+
+/// The BAR lines of [`print_bars`], text or JSON.
+fn bar_lines(figs: &[Figure], json: bool) -> Vec<String> {
+    let mut lines = Vec::new();
     for b in bars() {
         let (Some(rate), Some(base)) = (
             rate_of(figs, b.subject, b.wl, b.p),
@@ -113,16 +121,16 @@ fn print_bars(figs: &[Figure], json: bool) {
         let ratio = if base > 0.0 { rate / base } else { 0.0 };
         let ok = ratio >= b.min;
         if json {
-            outln!(
-                "{}",
+            lines.push(
                 serde_json::json!({
                     "line": "BAR", "workload": b.label, "subject": b.subject, "wl": b.wl,
                     "P": b.p, "of": "rate", "to": b.baseline, "to_P": b.base_p,
                     "min": b.min, "ratio": ratio, "meets": ok,
                 })
+                .to_string(),
             );
         } else {
-            outln!(
+            lines.push(format!(
                 "BAR    {} {} P={} >= {:.2}x {} P={}: ratio={:.2} {}",
                 b.label,
                 b.subject,
@@ -132,7 +140,7 @@ fn print_bars(figs: &[Figure], json: bool) {
                 b.base_p,
                 ratio,
                 verdict(ok)
-            );
+            ));
         }
     }
     for b in frag_bars() {
@@ -146,16 +154,16 @@ fn print_bars(figs: &[Figure], json: bool) {
         let fol = frag.footprint_over_live();
         let ok = fol <= b.max;
         if json {
-            outln!(
-                "{}",
+            lines.push(
                 serde_json::json!({
                     "line": "BAR", "workload": b.label, "subject": b.subject, "wl": b.wl,
                     "P": b.p, "of": "footprint_over_live", "max": b.max, "ratio": fol,
                     "meets": ok,
                 })
+                .to_string(),
             );
         } else {
-            outln!(
+            lines.push(format!(
                 "BAR    {} {} P={} footprint/live <= {:.2}: ratio={:.3} {}",
                 b.label,
                 b.subject,
@@ -163,9 +171,10 @@ fn print_bars(figs: &[Figure], json: bool) {
                 b.max,
                 fol,
                 verdict(ok)
-            );
+            ));
         }
     }
+    lines
 }
 
 fn print_result(figs: &[Figure], f: &Figure, json: bool) {
@@ -269,6 +278,72 @@ fn print_frag(f: &Figure, frag: &Frag, json: bool) {
         outln!(
             "  footprint_over_live={fol:.3} (bar <= {max:.2}: {})",
             verdict(fol <= max)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sharena_testkit::bench::harness::RunOut;
+
+    fn fig(
+        subject: &'static str,
+        wl: &'static str,
+        p: usize,
+        ops: u64,
+        frag: Option<Frag>,
+    ) -> Figure {
+        Figure {
+            subject,
+            wl,
+            p,
+            run: RunOut {
+                ops,
+                secs: 1.0,
+                frag,
+                ..RunOut::default()
+            },
+            unit: if frag.is_some() { "B" } else { "ops/s" },
+            align: 0,
+            bytes_checksum: None,
+        }
+    }
+
+    /// Every bar whose two figures ran gets a line with the ratio of the
+    /// two rates and its verdict; a bar with a missing figure gets none.
+    #[test]
+    fn bar_lines_give_ratio_and_verdict() {
+        let frag = Frag {
+            live_peak: 100,
+            used_peak: None,
+            footprint_peak: 120,
+        };
+        let figs = [
+            fig("slab", "W2", 1, 300, None),
+            fig("rts-alloc", "W2", 1, 200, None),
+            fig("system", "W2", 1, 200, None),
+            fig("freelist", "W3", 1, 0, Some(frag)),
+        ];
+        let lines = bar_lines(&figs, false);
+        assert_eq!(
+            lines,
+            [
+                "BAR    W2 slab P=1 >= 1.25x rts-alloc P=1: ratio=1.50 meets",
+                "BAR    W2 slab P=1 >= 1.00x system P=1: ratio=1.50 meets",
+                "BAR    W3 freelist P=1 footprint/live <= 1.15: ratio=1.200 MISSES",
+            ]
+        );
+        let json = bar_lines(&figs, true);
+        assert_eq!(json.len(), 3);
+        let v: serde_json::Value = serde_json::from_str(&json[2]).unwrap();
+        assert_eq!(v["line"], "BAR");
+        assert_eq!(v["workload"], "W3");
+        assert_eq!(v["meets"], false);
+        let v: serde_json::Value = serde_json::from_str(&json[0]).unwrap();
+        assert_eq!(
+            (v["to"].as_str(), v["min"].as_f64()),
+            (Some("rts-alloc"), Some(1.25))
         );
     }
 }

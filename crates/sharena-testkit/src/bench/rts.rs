@@ -158,4 +158,22 @@ mod tests {
         drop(guard);
         assert!(!path.exists());
     }
+
+    /// The runner's own path at P=1, in this process (`in_process`): the
+    /// parent creates the file, the child opens and joins it, both passes
+    /// run clean, and the file is gone afterwards.
+    #[test]
+    fn rts_run_in_process_both_passes() {
+        super::super::harness::in_process();
+        let timed = rts_run(1, 5_000, Sizes::Variable, 32 << 20, Pass::Timed).unwrap();
+        assert_eq!(
+            (timed.ops, timed.errors, timed.oom, timed.crashed),
+            (5_000, 0, 0, 0)
+        );
+        let frag = rts_run(1, 5_000, Sizes::Fixed(64), 32 << 20, Pass::Frag).unwrap();
+        let f = frag.frag.expect("a fragmentation pass reports its figures");
+        // 64-byte requests in the 256-byte class: four times the live bytes.
+        assert!((f.footprint_over_live() - 4.0).abs() < 0.01, "{f:?}");
+        assert_eq!(f.used_peak, None);
+    }
 }
