@@ -21,9 +21,9 @@ use std::ptr::NonNull;
 /// smallest).
 pub const SLAB: u32 = 64 << 10;
 
-/// The blocks' alignment: every class is a power of two from 256 and the
-/// slabs start page-aligned, so each block is aligned to its class; 256 for
-/// every block.
+/// The blocks' alignment: every class is a power of two from 256, and the
+/// slabs start at multiples of the slab size from the page-aligned start
+/// of the mapping, so each block is aligned to its class: at least 256.
 pub const ALIGN: u64 = 256;
 
 /// One process's worker on the shared allocator.
