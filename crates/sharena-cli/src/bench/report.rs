@@ -1,14 +1,17 @@
 //! The output of `sharena bench` (docs/WORKLOADS.md, "Output"): one RESULT
 //! line per timed figure and one FRAG line per fragmentation pass, or one
 //! JSON object each with `--json`, with the ratios to the baselines that
-//! docs/WORKLOADS.md ("Bars") sets bars against. A bar is evaluated only where its subject ran.
+//! docs/WORKLOADS.md ("Bars") sets bars against, and a BAR line per bar at
+//! the end. A bar is evaluated only where both of its figures ran.
 
 use sharena_testkit::bench::frag::Frag;
 use sharena_testkit::bench::Figure;
 
 /// A bar: `subject`'s rate must be at least `min` times `baseline`'s (at
-/// `base_p` processes).
+/// `base_p` processes). `label` is the workload as docs/WORKLOADS.md
+/// ("Bars") names it (W2P2 is `wl=W2 P=2`, W4 is `wl=W3 P=2`).
 struct Bar {
+    label: &'static str,
     subject: &'static str,
     baseline: &'static str,
     wl: &'static str,
@@ -19,14 +22,17 @@ struct Bar {
 
 /// A fragmentation bar: `subject`'s footprint/live must be at most `max`.
 struct FragBar {
+    label: &'static str,
     subject: &'static str,
     wl: &'static str,
     p: usize,
     max: f64,
 }
 
+/// The bars of docs/WORKLOADS.md ("Bars"), in its order.
 fn bars() -> Vec<Bar> {
-    let b = |subject, baseline, wl, p, base_p, min| Bar {
+    let b = |label, subject, baseline, wl, p, base_p, min| Bar {
+        label,
         subject,
         baseline,
         wl,
@@ -35,28 +41,32 @@ fn bars() -> Vec<Bar> {
         min,
     };
     vec![
-        b("bump", "limit-bump-local", "W1", 1, 1, 0.7),
-        b("bump", "limit-bump-faa", "W1", 1, 1, 1.0),
-        b("slab", "limit-treiber-slab", "W2", 1, 1, 2.0),
-        b("slab", "system", "W2", 1, 1, 1.0),
-        b("slab", "slab", "W2", 2, 1, 1.8),
-        b("freelist", "mutex-shm", "W3", 1, 1, 1.5),
-        b("freelist", "system", "W3", 1, 1, 1.5),
-        b("freelist", "freelist", "W3", 2, 1, 1.8),
-        b("freelist", "mutex-shm", "W3", 2, 2, 6.0),
-        b("window-4m", "mmap-whole", "W5", 1, 1, 0.95),
-        b("window-64m-fit", "mmap-whole", "W5r", 1, 1, 0.9),
-        b("window-64m", "pread", "W5r", 1, 1, 1.0),
+        b("W1", "bump", "limit-bump-faa", "W1", 1, 1, 1.0),
+        b("W1", "bump", "limit-bump-local", "W1", 1, 1, 0.8),
+        b("W2", "slab", "limit-treiber-slab", "W2", 1, 1, 1.0),
+        b("W2", "slab", "rts-alloc", "W2", 1, 1, 1.25),
+        b("W2", "slab", "system", "W2", 1, 1, 1.0),
+        b("W2P2", "slab", "slab", "W2", 2, 1, 1.8),
+        b("W2P2", "slab", "rts-alloc", "W2", 2, 2, 1.0),
+        b("W3", "freelist", "rts-alloc", "W3", 1, 1, 1.0),
+        b("W3", "freelist", "mutex-shm", "W3", 1, 1, 1.5),
+        b("W4", "freelist", "freelist", "W3", 2, 1, 1.8),
+        b("W4", "freelist", "rts-alloc", "W3", 2, 2, 1.0),
+        b("W5", "window-4m", "mmap-whole", "W5", 1, 1, 0.95),
+        b("W5r", "window-64m-fit", "mmap-whole", "W5r", 1, 1, 0.9),
+        b("W5r", "window-64m", "pread", "W5r", 1, 1, 1.0),
     ]
 }
 
 fn frag_bars() -> Vec<FragBar> {
-    vec![FragBar {
+    let b = |label, p| FragBar {
+        label,
         subject: "freelist",
         wl: "W3",
-        p: 1,
+        p,
         max: 1.15,
-    }]
+    };
+    vec![b("W3", 1), b("W4", 2)]
 }
 
 fn rate_of(figs: &[Figure], subject: &str, wl: &str, p: usize) -> Option<f64> {
@@ -70,7 +80,8 @@ fn rate_of(figs: &[Figure], subject: &str, wl: &str, p: usize) -> Option<f64> {
     })
 }
 
-/// Prints every figure, RESULT or FRAG, in order.
+/// Prints every figure, RESULT or FRAG, in order, then one BAR line per
+/// bar both of whose figures ran.
 pub fn print(figs: &[Figure], json: bool) {
     for f in figs {
         match f.run.frag {
@@ -78,6 +89,92 @@ pub fn print(figs: &[Figure], json: bool) {
             None => print_result(figs, f, json),
         }
     }
+    print_bars(figs, json);
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "meets"
+    } else {
+        "MISSES"
+    }
+}
+
+/// The summary: every bar of docs/WORKLOADS.md whose figures this run has,
+/// with the measured ratio (medians of the same run) and the verdict.
+fn print_bars(figs: &[Figure], json: bool) {
+    for line in bar_lines(figs, json) {
+        outln!("{line}");
+    }
+}
+
+/// The BAR lines of [`print_bars`], text or JSON.
+fn bar_lines(figs: &[Figure], json: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    for b in bars() {
+        let (Some(rate), Some(base)) = (
+            rate_of(figs, b.subject, b.wl, b.p),
+            rate_of(figs, b.baseline, b.wl, b.base_p),
+        ) else {
+            continue;
+        };
+        let ratio = if base > 0.0 { rate / base } else { 0.0 };
+        let ok = ratio >= b.min;
+        if json {
+            lines.push(
+                serde_json::json!({
+                    "line": "BAR", "workload": b.label, "subject": b.subject, "wl": b.wl,
+                    "P": b.p, "of": "rate", "to": b.baseline, "to_P": b.base_p,
+                    "min": b.min, "ratio": ratio, "meets": ok,
+                })
+                .to_string(),
+            );
+        } else {
+            lines.push(format!(
+                "BAR    {} {} P={} >= {:.2}x {} P={}: ratio={:.2} {}",
+                b.label,
+                b.subject,
+                b.p,
+                b.min,
+                b.baseline,
+                b.base_p,
+                ratio,
+                verdict(ok)
+            ));
+        }
+    }
+    for b in frag_bars() {
+        let Some(frag) = figs
+            .iter()
+            .find(|f| f.subject == b.subject && f.wl == b.wl && f.p == b.p)
+            .and_then(|f| f.run.frag)
+        else {
+            continue;
+        };
+        let fol = frag.footprint_over_live();
+        let ok = fol <= b.max;
+        if json {
+            lines.push(
+                serde_json::json!({
+                    "line": "BAR", "workload": b.label, "subject": b.subject, "wl": b.wl,
+                    "P": b.p, "of": "footprint_over_live", "max": b.max, "ratio": fol,
+                    "meets": ok,
+                })
+                .to_string(),
+            );
+        } else {
+            lines.push(format!(
+                "BAR    {} {} P={} footprint/live <= {:.2}: ratio={:.3} {}",
+                b.label,
+                b.subject,
+                b.p,
+                b.max,
+                fol,
+                verdict(ok)
+            ));
+        }
+    }
+    lines
 }
 
 fn print_result(figs: &[Figure], f: &Figure, json: bool) {
@@ -134,8 +231,7 @@ fn print_result(figs: &[Figure], f: &Figure, json: bool) {
             note.push(format!("at P={base_p}"));
         }
         if let Some(min) = min {
-            let ok = if ratio >= min { "meets" } else { "MISSES" };
-            note.push(format!("bar {min:.2}: {ok}"));
+            note.push(format!("bar {min:.2}: {}", verdict(ratio >= min)));
         }
         outln!("  ratio_to={to} ratio={ratio:.2} ({})", note.join("; "));
     }
@@ -179,7 +275,75 @@ fn print_frag(f: &Figure, frag: &Frag, json: bool) {
         f.run.oom,
     );
     for max in bars {
-        let ok = if fol <= max { "meets" } else { "MISSES" };
-        outln!("  footprint_over_live={fol:.3} (bar <= {max:.2}: {ok})");
+        outln!(
+            "  footprint_over_live={fol:.3} (bar <= {max:.2}: {})",
+            verdict(fol <= max)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sharena_testkit::bench::harness::RunOut;
+
+    fn fig(
+        subject: &'static str,
+        wl: &'static str,
+        p: usize,
+        ops: u64,
+        frag: Option<Frag>,
+    ) -> Figure {
+        Figure {
+            subject,
+            wl,
+            p,
+            run: RunOut {
+                ops,
+                secs: 1.0,
+                frag,
+                ..RunOut::default()
+            },
+            unit: if frag.is_some() { "B" } else { "ops/s" },
+            align: 0,
+            bytes_checksum: None,
+        }
+    }
+
+    /// Every bar whose two figures ran gets a line with the ratio of the
+    /// two rates and its verdict; a bar with a missing figure gets none.
+    #[test]
+    fn bar_lines_give_ratio_and_verdict() {
+        let frag = Frag {
+            live_peak: 100,
+            used_peak: None,
+            footprint_peak: 120,
+        };
+        let figs = [
+            fig("slab", "W2", 1, 300, None),
+            fig("rts-alloc", "W2", 1, 200, None),
+            fig("system", "W2", 1, 200, None),
+            fig("freelist", "W3", 1, 0, Some(frag)),
+        ];
+        let lines = bar_lines(&figs, false);
+        assert_eq!(
+            lines,
+            [
+                "BAR    W2 slab P=1 >= 1.25x rts-alloc P=1: ratio=1.50 meets",
+                "BAR    W2 slab P=1 >= 1.00x system P=1: ratio=1.50 meets",
+                "BAR    W3 freelist P=1 footprint/live <= 1.15: ratio=1.200 MISSES",
+            ]
+        );
+        let json = bar_lines(&figs, true);
+        assert_eq!(json.len(), 3);
+        let v: serde_json::Value = serde_json::from_str(&json[2]).unwrap();
+        assert_eq!(v["line"], "BAR");
+        assert_eq!(v["workload"], "W3");
+        assert_eq!(v["meets"], false);
+        let v: serde_json::Value = serde_json::from_str(&json[0]).unwrap();
+        assert_eq!(
+            (v["to"].as_str(), v["min"].as_f64()),
+            (Some("rts-alloc"), Some(1.25))
+        );
     }
 }

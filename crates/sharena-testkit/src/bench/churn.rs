@@ -6,6 +6,7 @@
 use super::harness::RunOut;
 use super::mutex_shm::mutex_shm_run;
 use super::pool::{system_run, Pass, Sizes};
+use super::rts::{self, rts_run};
 use super::subjects::{freelist_run, slab_run};
 use super::treiber::treiber_run;
 use super::{interleave, Figure, Runner, POOL_SEGMENT};
@@ -32,6 +33,16 @@ impl std::fmt::Debug for Subject<'_> {
 }
 
 impl<'a> Subject<'a> {
+    /// The subject's name, as the figures print it.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// One run with `p` processes.
+    pub fn run(&self, p: usize, pass: Pass) -> std::io::Result<RunOut> {
+        (self.run)(p, pass)
+    }
+
     fn new(
         name: &'static str,
         align: u64,
@@ -58,6 +69,9 @@ pub fn w2_subjects(ops: u64) -> Vec<Subject<'static>> {
         Subject::new("mutex-shm", 16, move |p, pass| {
             mutex_shm_run(p, ops, fixed, seg, pass)
         }),
+        Subject::new("rts-alloc", rts::ALIGN, move |p, pass| {
+            rts_run(p, ops, fixed, seg, pass)
+        }),
     ]
 }
 
@@ -73,6 +87,9 @@ pub fn w3_subjects(ops: u64) -> Vec<Subject<'static>> {
             mutex_shm_run(p, ops, var, seg, pass)
         }),
         Subject::new("system", 16, move |p, pass| system_run(p, ops, var, pass)),
+        Subject::new("rts-alloc", rts::ALIGN, move |p, pass| {
+            rts_run(p, ops, var, seg, pass)
+        }),
     ]
 }
 

@@ -111,9 +111,8 @@ impl Ctl {
         t
     }
 
-    /// A control block for one in-process child (tests): `go` is already
-    /// set, so [`Ctl::start`] returns at once.
-    #[cfg(test)]
+    /// A control block for one in-process child (tests, [`in_process`]):
+    /// `go` is already set, so [`Ctl::start`] returns at once.
     pub fn solo() -> Ctl {
         let seg = Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, 1 << 20))
             .expect("an anonymous control segment");
@@ -143,10 +142,43 @@ impl Ctl {
     }
 }
 
+thread_local! {
+    /// Set by [`in_process`]: one-process runs stay in this process.
+    static IN_PROCESS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// From now on, on this thread, a run of one process calls its child in
+/// this process instead of forking it: the `churn-solo` binary, so that
+/// `valgrind --tool=callgrind` counts one process's instructions
+/// (scripts/callgrind.sh). Runs of more processes still fork.
+pub fn in_process() {
+    IN_PROCESS.with(|c| c.set(true));
+}
+
 /// Forks `p` children that each run `child(k, &ctl)` and return their
 /// figures. The child must call `ctl.start(k)` before its timed section and
-/// `ctl.end(k)` after it.
+/// `ctl.end(k)` after it. After [`in_process`], a run of one child calls it
+/// here instead.
 pub fn run_forked(p: usize, child: impl Fn(usize, &Ctl) -> ChildOut) -> std::io::Result<RunOut> {
+    if p == 1 && IN_PROCESS.with(std::cell::Cell::get) {
+        let ctl = Ctl::solo();
+        let out = child(0, &ctl);
+        let (ts, te) = (
+            ctl.child_word(0, 0).load(Ordering::Relaxed),
+            ctl.child_word(0, 1).load(Ordering::Relaxed),
+        );
+        let own = te.saturating_sub(ts).max(1) as f64 / 1e9;
+        return Ok(RunOut {
+            ops: out.ops,
+            secs: own,
+            per_proc: vec![out.ops as f64 / own],
+            errors: out.errors,
+            oom: out.oom,
+            retries: out.retries,
+            extra: vec![out.extra],
+            ..RunOut::default()
+        });
+    }
     let seg = Segment::anonymous(&SegmentOptions::new(AllocatorKind::Raw, 1 << 20))
         .map_err(std::io::Error::other)?;
     let base = seg.view().region(RegionId::Pool).offset;

@@ -9,6 +9,7 @@ pub mod frag;
 pub mod harness;
 pub mod mutex_shm;
 pub mod pool;
+pub mod rts;
 pub mod subjects;
 pub mod treiber;
 pub mod w1;
@@ -197,7 +198,10 @@ pub fn run(
         figs.extend(churn::run("W2", &[1], &[1], reps, &w2, progress)?);
     }
     if want("W2P2") {
-        figs.extend(churn::run("W2", &[2], &[2], reps, &w2, progress)?);
+        // As W4 below: alone, W2P2 runs the P=1 figures too, for its ratio
+        // to P=1.
+        let ps: &[usize] = if want("W2") { &[2] } else { &[1, 2] };
+        figs.extend(churn::run("W2", ps, &[2], reps, &w2, progress)?);
     }
     if want("W3") {
         figs.extend(churn::run("W3", &[1], &[1], reps, &w3, progress)?);

@@ -5,7 +5,7 @@
 use super::frag::{self, FragTrack};
 use super::harness::{run_forked, ChildOut, Ctl, RunOut};
 use crate::XorShift;
-use std::alloc::Layout;
+use std::ptr::NonNull;
 
 /// Working-set size.
 pub const SLOTS: usize = 4096;
@@ -207,27 +207,31 @@ pub fn run_pool<P: Pool>(
     Ok(run)
 }
 
-/// `system`: malloc/free on the process's private heap, 16-byte aligned.
+/// `system`: libc `malloc`/`free` on the process's private heap (glibc's
+/// 16-byte alignment), called directly: the same calls a C loop makes, with
+/// no `Layout` checks, no size carried in the handle and no Rust allocator
+/// shim in between (scripts/churn_malloc.c is that C loop).
 #[derive(Debug, Default)]
 pub struct System;
 
 impl Pool for System {
-    type Handle = (*mut u8, u64);
-    fn alloc(&mut self, size: u64) -> Option<Self::Handle> {
-        let layout = Layout::from_size_align(size as usize, 16).ok()?;
-        // SAFETY: size > 0 in every workload.
-        let p = unsafe { std::alloc::alloc(layout) };
-        (!p.is_null()).then_some((p, size))
+    type Handle = NonNull<u8>;
+    #[inline(always)]
+    fn alloc(&mut self, size: u64) -> Option<NonNull<u8>> {
+        // SAFETY: malloc accepts any size; a null return is handled.
+        NonNull::new(unsafe { libc::malloc(size as usize) }.cast())
     }
-    fn free(&mut self, (p, size): Self::Handle) {
-        // SAFETY: `p` came from `alloc` with this layout.
-        unsafe { std::alloc::dealloc(p, Layout::from_size_align_unchecked(size as usize, 16)) };
+    #[inline(always)]
+    fn free(&mut self, p: NonNull<u8>) {
+        // SAFETY: `p` came from `malloc` and is freed once.
+        unsafe { libc::free(p.as_ptr().cast()) };
     }
-    fn word(&self, h: Self::Handle) -> *mut u64 {
-        h.0.cast()
+    #[inline(always)]
+    fn word(&self, p: NonNull<u8>) -> *mut u64 {
+        p.as_ptr().cast()
     }
     /// `mallinfo2().uordblks`: bytes in chunks malloc has handed out, this
-    /// process's heap (the Rust global allocator here is malloc).
+    /// process's heap.
     fn used(&self) -> Option<u64> {
         // SAFETY: mallinfo2 only reads malloc's own state, under its locks.
         let info = unsafe { libc::mallinfo2() };
