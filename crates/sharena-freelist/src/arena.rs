@@ -16,7 +16,9 @@
 // `g` granules, `p` the pool, `s` the stats, `t` a tag.
 #![allow(clippy::many_single_char_names)]
 
-use crate::block::{cas_state, cas_tag, Link, State, Tag, HEADER, MIN_BLOCK};
+use crate::block::{
+    cas_state, cas_tag, relink, with_slack, Link, State, Tag, HEADER, MAX_SLACK, MIN_BLOCK,
+};
 use crate::chunks::{self, ChunkMap, Entry, Kind};
 use crate::class::{bin_index, bin_of, search_bin, BINS, FL_COUNT, GRANULE, GRANULE_SHIFT};
 use crate::layout::{ArenaHead, Control, CACHE_CLASSES, CACHE_DEPTH, CACHE_STRIDE};
@@ -171,9 +173,10 @@ impl<'a> Arena<'a> {
     // ---- class caches ------------------------------------------------
 
     /// A cached block of class `search_bin(g)` (every block there holds
-    /// `g` granules), marked USED again; `None` if that cache is empty.
+    /// `g` granules) for a request of `req` bytes, marked USED again;
+    /// `None` if that cache is empty.
     #[inline(always)]
-    fn cache_pop(&self, g: u64) -> Result<Option<u64>, Fault> {
+    fn cache_pop(&self, g: u64, req: u64) -> Result<Option<u64>, Fault> {
         let Some((fl, sl)) = search_bin(g) else {
             return Ok(None);
         };
@@ -199,6 +202,7 @@ impl<'a> Arena<'a> {
         }
         // Count first: the array never names a block that is not CACHED.
         store(&self.cache[at], n - 1);
+        self.set_slack(b, u64::from(t.size()), req)?;
         store(self.pool.word(b)?, t.with_cached(false).pack());
         let s = &self.head.stats.0;
         store(
@@ -372,7 +376,9 @@ impl<'a> Arena<'a> {
                 prev_free,
                 size: size as u32,
             };
-            store(self.pool.word(next + 8)?, link.pack());
+            // The next block keeps its slack (it may be USED).
+            let w = self.pool.word(next + 8)?;
+            store(w, relink(load(w), link));
         }
         Ok(())
     }
@@ -380,10 +386,11 @@ impl<'a> Arena<'a> {
     // ---- alloc -------------------------------------------------------
 
     /// A block of `g` granules whose payload is `align`-aligned (`align` a
-    /// power of two up to 4096): its header offset, `None` when the arena
-    /// has no room and no chunks can be had.
+    /// power of two up to 4096), for a request of `req` bytes (which `g`
+    /// granules hold with the header): its header offset, `None` when the
+    /// arena has no room and no chunks can be had.
     #[inline(always)]
-    pub fn alloc(&self, g: u64, align: u64) -> Result<Option<u64>, Fault> {
+    pub fn alloc(&self, g: u64, align: u64, req: u64) -> Result<Option<u64>, Fault> {
         let extra = if align > GRANULE {
             (align >> GRANULE_SHIFT) + MIN_BLOCK
         } else {
@@ -394,7 +401,7 @@ impl<'a> Arena<'a> {
             self.drain_remote()?;
         }
         if extra == 0 {
-            if let Some(b) = self.cache_pop(g)? {
+            if let Some(b) = self.cache_pop(g, req)? {
                 return Ok(Some(b));
             }
         }
@@ -413,7 +420,7 @@ impl<'a> Arena<'a> {
                 } else {
                     (b, u64::from(t.size()))
                 };
-                return self.carve(b.0, b.1, g).map(Some);
+                return self.carve(b.0, b.1, g, req).map(Some);
             }
             if !flushed {
                 // Before taking more chunks, put cached blocks back.
@@ -465,10 +472,25 @@ impl<'a> Arena<'a> {
         Ok((a, rest))
     }
 
-    /// Hands out the first `g` granules of the free, unbinned block `b` of
-    /// `size` granules; the rest, if big enough, goes back to a bin.
+    /// Records in the link word of block `b` (`size` granules, about to be
+    /// handed out for `req` bytes) how many usable bytes lie past `req`.
+    /// Before the USED tag's store, so a death in between leaves a free
+    /// block with a stale slack, which nothing reads. Same 16 bytes as the
+    /// tag: no new cache line.
     #[inline(always)]
-    fn carve(&self, b: u64, size: u64, g: u64) -> Result<u64, Fault> {
+    fn set_slack(&self, b: u64, size: u64, req: u64) -> Result<(), Fault> {
+        let usable = (size << GRANULE_SHIFT) - HEADER;
+        let slack = usable.saturating_sub(req).min(MAX_SLACK);
+        let w = self.pool.word(b + 8)?;
+        store(w, with_slack(load(w), slack));
+        Ok(())
+    }
+
+    /// Hands out the first `g` granules of the free, unbinned block `b` of
+    /// `size` granules for a request of `req` bytes; the rest, if big
+    /// enough, goes back to a bin.
+    #[inline(always)]
+    fn carve(&self, b: u64, size: u64, g: u64, req: u64) -> Result<u64, Fault> {
         let next = b + (size << GRANULE_SHIFT);
         let used = if size - g >= MIN_BLOCK {
             let r = b + (g << GRANULE_SHIFT);
@@ -482,6 +504,7 @@ impl<'a> Arena<'a> {
             self.set_prev(next, false, 0)?;
             size
         };
+        self.set_slack(b, used, req)?;
         crate::crash::point(crate::crash::Point::Carve);
         // Relaxed: the caller hands the offset on with its own
         // synchronisation; a remote free CASes from this exact word.
@@ -601,7 +624,7 @@ impl<'a> Arena<'a> {
                 g += u64::from(nt.size());
             }
         }
-        let link = Link::unpack(load(p.word(b + 8)?)).ok_or(Fault::Block(b, "a bad link word"))?;
+        let link = Link::unpack(load(p.word(b + 8)?));
         if link.prev_free {
             let back = u64::from(link.size) << GRANULE_SHIFT;
             let prev = b.checked_sub(back).filter(|&x| back != 0 && x >= p.start);

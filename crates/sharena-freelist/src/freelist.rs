@@ -14,7 +14,8 @@ use shm_layout::sync::thread_id;
 use shm_layout::sync::{AtomicU64, Ordering};
 use shm_layout::{
     fork_generation, AllocStats, AllocatorKind, Error, Offset, OwnerId, OwnerSlot, ProcTable,
-    RegionId, Registration, Result, SegmentView, ShmAllocator, CACHE_LINE, PARAM_NAMES,
+    RegionId, Registration, Result, SegmentView, ShmAllocator, TypedOffset, CACHE_LINE,
+    PARAM_NAMES,
 };
 use std::sync::Mutex;
 
@@ -156,7 +157,10 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         if format != FORMAT_WORD {
             return Err(Error::Corrupt {
                 segment: view.name().to_string(),
-                what: format!("free-list format word is {format:#x}: it was never initialised"),
+                what: format!(
+                    "free-list format word is {format:#x}, not {FORMAT_WORD:#x}: it was never \
+                     initialised, or by another format"
+                ),
                 at: state_off,
             });
         }
@@ -501,7 +505,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
         let Some(id) = self.my_arena() else {
             return self.alloc_huge(size, align);
         };
-        match self.arena(id).alloc(g, align) {
+        match self.arena(id).alloc(g, align, size) {
             Ok(Some(b)) => Ok(Offset::new(b + HEADER)),
             Ok(None) => Err(self.out_of_memory(size)),
             Err(f) => Err(self.corrupt(f)),
@@ -535,6 +539,44 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
             return Err(self.corrupt(Fault::Block(b, "owner names no arena")));
         }
         self.free_into(&pool, owner_id, b, tag, mine)
+    }
+
+    /// Copies `data` into the block at `offset`, `at` bytes in: any byte
+    /// past the size the allocation asked for is [`Error::OutOfBounds`]
+    /// (naming that size) and nothing is written. `block_ptr` reaches to
+    /// [`usable_size`](ShmAllocator::usable_size) instead.
+    fn write_at(&self, offset: Offset, at: u64, data: &[u8]) -> Result<()> {
+        self.write_requested(offset, at, data)
+    }
+
+    /// Reads `len` bytes from the block's start, within the size asked for
+    /// (as `write_at`).
+    fn read(&self, offset: Offset, len: u64) -> Result<Vec<u8>> {
+        self.check_requested(offset, 0, len)?;
+        let mut out = vec![0u8; len as usize];
+        self.view().read_bytes(offset, &mut out)?;
+        Ok(out)
+    }
+
+    /// Fills `out` from the block's start, within the size asked for.
+    fn read_into(&self, offset: Offset, out: &mut [u8]) -> Result<()> {
+        self.read_requested(offset, out)
+    }
+
+    /// Reads `n` values of `T` from the block's start, within the size
+    /// asked for.
+    fn read_slice<T: bytemuck::Pod>(&self, at: TypedOffset<T>, n: usize) -> Result<Vec<T>> {
+        if !at.offset().is_aligned(core::mem::align_of::<T>() as u64) {
+            return Err(Error::InvalidOffset {
+                offset: at.offset().get(),
+                reason: "not aligned for its type",
+            });
+        }
+        let bytes = (n as u64).checked_mul(core::mem::size_of::<T>() as u64);
+        self.check_requested(at.offset(), 0, bytes.unwrap_or(u64::MAX))?;
+        let mut out = vec![T::zeroed(); n];
+        self.read_requested(at.offset(), bytemuck::cast_slice_mut(&mut out))?;
+        Ok(out)
     }
 
     fn usable_size(&self, offset: Offset) -> Result<u64> {

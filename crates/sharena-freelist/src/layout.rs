@@ -41,8 +41,10 @@ pub const MAX_SPAN_CHUNKS: u64 = 4096;
 /// The most chunks a pool has (chunk indices and run lengths are u32).
 pub const MAX_CHUNKS: u64 = 1 << 31;
 
-/// The value `init` writes into [`Control::format`]: "FREE" and format 1.
-pub const FORMAT_WORD: u64 = 0x0000_0001_4545_5246;
+/// The value `init` writes into [`Control::format`]: "FREE" and format 2
+/// (format 2: a USED block's link word records its slack in bits 33..64,
+/// which format 1 kept zero and checked).
+pub const FORMAT_WORD: u64 = 0x0000_0002_4545_5246;
 
 /// Bytes of the control block.
 pub const CONTROL_LEN: u64 = 4 * CACHE_LINE;

@@ -114,6 +114,8 @@
 mod arena;
 mod block;
 #[cfg(not(shm_loom))]
+mod bounds;
+#[cfg(not(shm_loom))]
 mod check;
 mod chunks;
 mod class;
