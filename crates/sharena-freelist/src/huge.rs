@@ -56,6 +56,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 if let Some(id) = self.current_arena() {
                     let _ = self.arena(id).give_back_spare();
                 }
+                self.tidy_exited();
                 let _ = self.tidy();
                 pool.map.steal_parked(owner);
                 claim()
