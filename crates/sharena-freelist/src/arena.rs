@@ -112,6 +112,11 @@ impl<'a> Pool<'a> {
     }
 }
 
+/// A span takes at most `1 / SPAN_SHARE` of the pool's chunks.
+pub const SPAN_SHARE: u64 = 16;
+/// An arena's class caches hold at most `1 / CACHE_SHARE` of the pool.
+pub const CACHE_SHARE: u64 = 128;
+
 /// The most bytes one span (so one in-span block) can have.
 pub fn max_span_bytes(geo: crate::layout::Geometry) -> u64 {
     (geo.span_chunks.max(2) << geo.chunk_shift).min(1 << 35)
@@ -205,10 +210,9 @@ impl<'a> Arena<'a> {
         self.set_slack(b, u64::from(t.size()), req)?;
         store(self.pool.word(b)?, t.with_cached(false).pack());
         let s = &self.head.stats.0;
-        store(
-            &s.used,
-            load(&s.used).wrapping_add(u64::from(t.size()) << GRANULE_SHIFT),
-        );
+        let bytes = u64::from(t.size()) << GRANULE_SHIFT;
+        store(&s.cached, load(&s.cached).saturating_sub(bytes));
+        store(&s.used, load(&s.used).wrapping_add(bytes));
         store(&s.live, load(&s.live).wrapping_add(1));
         store(&s.allocs, load(&s.allocs).wrapping_add(1));
         Ok(Some(b))
@@ -225,7 +229,13 @@ impl<'a> Arena<'a> {
         }
         let at = class * CACHE_STRIDE;
         let n = load(&self.cache[at]);
-        if n >= CACHE_DEPTH as u64 {
+        let s = &self.head.stats.0;
+        let bytes = u64::from(t.size()) << GRANULE_SHIFT;
+        let cached = load(&s.cached).wrapping_add(bytes);
+        // The budget: a small pool's caches must not hold what the other
+        // threads need (`CACHE_SHARE`).
+        let budget = (self.pool.end - self.pool.start) / CACHE_SHARE;
+        if n >= CACHE_DEPTH as u64 || cached > budget {
             return Ok(false);
         }
         let word = self.pool.word(b).map_err(FreeFault::Corrupt)?;
@@ -235,11 +245,8 @@ impl<'a> Arena<'a> {
         crate::crash::point(crate::crash::Point::CachePush);
         store(&self.cache[at + 1 + n as usize], b);
         store(&self.cache[at], n + 1);
-        let s = &self.head.stats.0;
-        store(
-            &s.used,
-            load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
-        );
+        store(&s.cached, cached);
+        store(&s.used, load(&s.used).wrapping_sub(bytes));
         store(&s.live, load(&s.live).wrapping_sub(1));
         store(&s.frees, load(&s.frees).wrapping_add(1));
         Ok(true)
@@ -272,6 +279,7 @@ impl<'a> Arena<'a> {
                 moved += 1;
             }
         }
+        store(&self.head.stats.0.cached, 0);
         Ok(moved)
     }
 
@@ -559,7 +567,11 @@ impl<'a> Arena<'a> {
         }
         let min = (g << GRANULE_SHIFT).div_ceil(1 << p.chunk_shift);
         let max_run = (1u64 << 35) >> p.chunk_shift; // sizes in granules fit u32
-        let k = p.span_chunks.max(min).min(max_run.max(1));
+                                                     // A span is at most a sixteenth of the pool (one chunk at least):
+                                                     // on a small pool, one thread's span must not take what the other
+                                                     // threads need (`span_chunks` is the most, not the least).
+        let fair = (p.map.chunks() / SPAN_SHARE).max(1);
+        let k = p.span_chunks.min(fair).max(min).min(max_run.max(1));
         if min > k {
             return Ok(false);
         }

@@ -157,6 +157,11 @@ pub struct ArenaStats {
     /// The idle span's first chunk + 1 (0: none): the arena's only active
     /// span, entirely free but kept in the bins; cleared by any allocation.
     pub idle: AtomicU64,
+    /// Bytes of the blocks in the class caches (headers included): a free
+    /// is cached only while this stays within the pool's
+    /// `1 / CACHE_SHARE`. Zero in a segment of format 1 (no caching
+    /// budget was kept), and reset by every rebuild.
+    pub cached: AtomicU64,
 }
 
 /// Size classes (the first bins) whose freed blocks an arena caches

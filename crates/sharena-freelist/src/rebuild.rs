@@ -149,7 +149,7 @@ fn follow(a: &Arena<'_>, mut off: u64, freed: &mut Freed) -> Result<(), Fault> {
 fn clear_owner_state(a: &Arena<'_>) {
     let s = &a.head.stats.0;
     let words = a.bins.iter().chain(a.cache.iter()).chain(&a.head.sl_map);
-    for w in words.chain([&a.head.fl_map, &s.parked, &s.idle]) {
+    for w in words.chain([&a.head.fl_map, &s.parked, &s.idle, &s.cached]) {
         // Only the words that are not zero already: a leaving handle's
         // arena is mostly empty, and every store is a write to the segment.
         if load(w) != 0 {
