@@ -159,8 +159,7 @@ pub struct ArenaStats {
     pub idle: AtomicU64,
     /// Bytes of the blocks in the class caches (headers included): a free
     /// is cached only while this stays within the pool's
-    /// `1 / CACHE_SHARE`. Zero in a segment of format 1 (no caching
-    /// budget was kept), and reset by every rebuild.
+    /// `1 / CACHE_SHARE`. Zeroed by every flush and every rebuild.
     pub cached: AtomicU64,
 }
 
