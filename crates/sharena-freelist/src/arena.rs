@@ -16,7 +16,9 @@
 // `g` granules, `p` the pool, `s` the stats, `t` a tag.
 #![allow(clippy::many_single_char_names)]
 
-use crate::block::{cas_state, cas_tag, Link, State, Tag, HEADER, MIN_BLOCK};
+use crate::block::{
+    cas_state, cas_tag, relink, with_slack, Link, State, Tag, HEADER, MAX_SLACK, MIN_BLOCK,
+};
 use crate::chunks::{self, ChunkMap, Entry, Kind};
 use crate::class::{bin_index, bin_of, search_bin, BINS, FL_COUNT, GRANULE, GRANULE_SHIFT};
 use crate::layout::{ArenaHead, Control, CACHE_CLASSES, CACHE_DEPTH, CACHE_STRIDE};
@@ -110,6 +112,11 @@ impl<'a> Pool<'a> {
     }
 }
 
+/// A span takes at most `1 / SPAN_SHARE` of the pool's chunks.
+pub const SPAN_SHARE: u64 = 16;
+/// An arena's class caches hold at most `1 / CACHE_SHARE` of the pool.
+pub const CACHE_SHARE: u64 = 128;
+
 /// The most bytes one span (so one in-span block) can have.
 pub fn max_span_bytes(geo: crate::layout::Geometry) -> u64 {
     (geo.span_chunks.max(2) << geo.chunk_shift).min(1 << 35)
@@ -171,9 +178,10 @@ impl<'a> Arena<'a> {
     // ---- class caches ------------------------------------------------
 
     /// A cached block of class `search_bin(g)` (every block there holds
-    /// `g` granules), marked USED again; `None` if that cache is empty.
+    /// `g` granules) for a request of `req` bytes, marked USED again;
+    /// `None` if that cache is empty.
     #[inline(always)]
-    fn cache_pop(&self, g: u64) -> Result<Option<u64>, Fault> {
+    fn cache_pop(&self, g: u64, req: u64) -> Result<Option<u64>, Fault> {
         let Some((fl, sl)) = search_bin(g) else {
             return Ok(None);
         };
@@ -199,12 +207,12 @@ impl<'a> Arena<'a> {
         }
         // Count first: the array never names a block that is not CACHED.
         store(&self.cache[at], n - 1);
+        self.set_slack(b, u64::from(t.size()), req)?;
         store(self.pool.word(b)?, t.with_cached(false).pack());
         let s = &self.head.stats.0;
-        store(
-            &s.used,
-            load(&s.used).wrapping_add(u64::from(t.size()) << GRANULE_SHIFT),
-        );
+        let bytes = u64::from(t.size()) << GRANULE_SHIFT;
+        store(&s.cached, load(&s.cached).saturating_sub(bytes));
+        store(&s.used, load(&s.used).wrapping_add(bytes));
         store(&s.live, load(&s.live).wrapping_add(1));
         store(&s.allocs, load(&s.allocs).wrapping_add(1));
         Ok(Some(b))
@@ -221,7 +229,13 @@ impl<'a> Arena<'a> {
         }
         let at = class * CACHE_STRIDE;
         let n = load(&self.cache[at]);
-        if n >= CACHE_DEPTH as u64 {
+        let s = &self.head.stats.0;
+        let bytes = u64::from(t.size()) << GRANULE_SHIFT;
+        let cached = load(&s.cached).wrapping_add(bytes);
+        // The budget: a small pool's caches must not hold what the other
+        // threads need (`CACHE_SHARE`).
+        let budget = (self.pool.end - self.pool.start) / CACHE_SHARE;
+        if n >= CACHE_DEPTH as u64 || cached > budget {
             return Ok(false);
         }
         let word = self.pool.word(b).map_err(FreeFault::Corrupt)?;
@@ -231,11 +245,8 @@ impl<'a> Arena<'a> {
         crate::crash::point(crate::crash::Point::CachePush);
         store(&self.cache[at + 1 + n as usize], b);
         store(&self.cache[at], n + 1);
-        let s = &self.head.stats.0;
-        store(
-            &s.used,
-            load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
-        );
+        store(&s.cached, cached);
+        store(&s.used, load(&s.used).wrapping_sub(bytes));
         store(&s.live, load(&s.live).wrapping_sub(1));
         store(&s.frees, load(&s.frees).wrapping_add(1));
         Ok(true)
@@ -268,6 +279,7 @@ impl<'a> Arena<'a> {
                 moved += 1;
             }
         }
+        store(&self.head.stats.0.cached, 0);
         Ok(moved)
     }
 
@@ -372,7 +384,9 @@ impl<'a> Arena<'a> {
                 prev_free,
                 size: size as u32,
             };
-            store(self.pool.word(next + 8)?, link.pack());
+            // The next block keeps its slack (it may be USED).
+            let w = self.pool.word(next + 8)?;
+            store(w, relink(load(w), link));
         }
         Ok(())
     }
@@ -380,10 +394,11 @@ impl<'a> Arena<'a> {
     // ---- alloc -------------------------------------------------------
 
     /// A block of `g` granules whose payload is `align`-aligned (`align` a
-    /// power of two up to 4096): its header offset, `None` when the arena
-    /// has no room and no chunks can be had.
+    /// power of two up to 4096), for a request of `req` bytes (which `g`
+    /// granules hold with the header): its header offset, `None` when the
+    /// arena has no room and no chunks can be had.
     #[inline(always)]
-    pub fn alloc(&self, g: u64, align: u64) -> Result<Option<u64>, Fault> {
+    pub fn alloc(&self, g: u64, align: u64, req: u64) -> Result<Option<u64>, Fault> {
         let extra = if align > GRANULE {
             (align >> GRANULE_SHIFT) + MIN_BLOCK
         } else {
@@ -394,7 +409,7 @@ impl<'a> Arena<'a> {
             self.drain_remote()?;
         }
         if extra == 0 {
-            if let Some(b) = self.cache_pop(g)? {
+            if let Some(b) = self.cache_pop(g, req)? {
                 return Ok(Some(b));
             }
         }
@@ -413,7 +428,7 @@ impl<'a> Arena<'a> {
                 } else {
                     (b, u64::from(t.size()))
                 };
-                return self.carve(b.0, b.1, g).map(Some);
+                return self.carve(b.0, b.1, g, req).map(Some);
             }
             if !flushed {
                 // Before taking more chunks, put cached blocks back.
@@ -465,10 +480,25 @@ impl<'a> Arena<'a> {
         Ok((a, rest))
     }
 
-    /// Hands out the first `g` granules of the free, unbinned block `b` of
-    /// `size` granules; the rest, if big enough, goes back to a bin.
+    /// Records in the link word of block `b` (`size` granules, about to be
+    /// handed out for `req` bytes) how many usable bytes lie past `req`.
+    /// Before the USED tag's store, so a death in between leaves a free
+    /// block with a stale slack, which nothing reads. Same 16 bytes as the
+    /// tag: no new cache line.
     #[inline(always)]
-    fn carve(&self, b: u64, size: u64, g: u64) -> Result<u64, Fault> {
+    fn set_slack(&self, b: u64, size: u64, req: u64) -> Result<(), Fault> {
+        let usable = (size << GRANULE_SHIFT) - HEADER;
+        let slack = usable.saturating_sub(req).min(MAX_SLACK);
+        let w = self.pool.word(b + 8)?;
+        store(w, with_slack(load(w), slack));
+        Ok(())
+    }
+
+    /// Hands out the first `g` granules of the free, unbinned block `b` of
+    /// `size` granules for a request of `req` bytes; the rest, if big
+    /// enough, goes back to a bin.
+    #[inline(always)]
+    fn carve(&self, b: u64, size: u64, g: u64, req: u64) -> Result<u64, Fault> {
         let next = b + (size << GRANULE_SHIFT);
         let used = if size - g >= MIN_BLOCK {
             let r = b + (g << GRANULE_SHIFT);
@@ -482,6 +512,7 @@ impl<'a> Arena<'a> {
             self.set_prev(next, false, 0)?;
             size
         };
+        self.set_slack(b, used, req)?;
         crate::crash::point(crate::crash::Point::Carve);
         // Relaxed: the caller hands the offset on with its own
         // synchronisation; a remote free CASes from this exact word.
@@ -536,7 +567,11 @@ impl<'a> Arena<'a> {
         }
         let min = (g << GRANULE_SHIFT).div_ceil(1 << p.chunk_shift);
         let max_run = (1u64 << 35) >> p.chunk_shift; // sizes in granules fit u32
-        let k = p.span_chunks.max(min).min(max_run.max(1));
+                                                     // A span is at most a sixteenth of the pool (one chunk at least):
+                                                     // on a small pool, one thread's span must not take what the other
+                                                     // threads need (`span_chunks` is the most, not the least).
+        let fair = (p.map.chunks() / SPAN_SHARE).max(1);
+        let k = p.span_chunks.min(fair).max(min).min(max_run.max(1));
         if min > k {
             return Ok(false);
         }
@@ -601,7 +636,7 @@ impl<'a> Arena<'a> {
                 g += u64::from(nt.size());
             }
         }
-        let link = Link::unpack(load(p.word(b + 8)?)).ok_or(Fault::Block(b, "a bad link word"))?;
+        let link = Link::unpack(load(p.word(b + 8)?));
         if link.prev_free {
             let back = u64::from(link.size) << GRANULE_SHIFT;
             let prev = b.checked_sub(back).filter(|&x| back != 0 && x >= p.start);

@@ -16,7 +16,10 @@
 //!                bits 32..64 size in granules, header included (0 if HUGE)
 //! word 1 (link): bits 0..32  size of the previous block in granules
 //!                bit  32     the previous block is FREE (bits 0..32 valid)
-//!                bits 33..64 zero
+//!                bits 33..64 slack: in a USED block (huge or not), the
+//!                            usable bytes past the size its allocation
+//!                            asked for (checked reads and writes stop
+//!                            there); stale in any other block
 //!                (HUGE: bits 0..32 are the bytes from the run start to the
 //!                 payload, in granules)
 //! payload of a FREE block:   word 2 next, word 3 previous block in its bin
@@ -253,7 +256,8 @@ pub fn cas_share(word: &AtomicU64) -> Result<bool, u64> {
     Err(cur)
 }
 
-/// The previous-block word (word 1).
+/// The previous-block word (word 1), less its slack bits (see
+/// [`slack_of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Link {
     /// The previous block is FREE.
@@ -264,6 +268,35 @@ pub struct Link {
 }
 
 const PREV_FREE_BIT: u64 = 1 << 32;
+/// The first bit of a link word's slack.
+const SLACK_SHIFT: u32 = 33;
+/// The bits of a link word that hold the slack.
+const SLACK_MASK: u64 = !((1 << SLACK_SHIFT) - 1);
+/// The most slack a link word holds (31 bits).
+pub const MAX_SLACK: u64 = (1 << (64 - SLACK_SHIFT)) - 1;
+
+/// The slack recorded in link word `word`: in a USED block, its usable
+/// bytes past the size asked for.
+#[inline(always)]
+pub const fn slack_of(word: u64) -> u64 {
+    word >> SLACK_SHIFT
+}
+
+/// Link word `word` with its slack set to `slack` (at most [`MAX_SLACK`],
+/// which every in-span and huge block's slack is: less than a chunk plus
+/// a size class's width).
+#[inline(always)]
+pub const fn with_slack(word: u64, slack: u64) -> u64 {
+    (word & !SLACK_MASK) | (slack << SLACK_SHIFT)
+}
+
+/// `link` packed over the old word `old`, keeping `old`'s slack: the link
+/// of a block describes the block before it, and rewriting that must not
+/// lose what the block itself records.
+#[inline(always)]
+pub const fn relink(old: u64, link: Link) -> u64 {
+    (old & SLACK_MASK) | link.pack()
+}
 
 impl Link {
     /// No free block before this one.
@@ -278,16 +311,13 @@ impl Link {
         (self.size as u64) | if self.prev_free { PREV_FREE_BIT } else { 0 }
     }
 
-    /// Unpacks; `None` if reserved bits are set.
+    /// Unpacks the low 33 bits (the slack above them is [`slack_of`]'s).
     #[inline(always)]
-    pub const fn unpack(word: u64) -> Option<Link> {
-        if word >> 33 != 0 {
-            return None;
-        }
-        Some(Link {
+    pub const fn unpack(word: u64) -> Link {
+        Link {
             prev_free: word & PREV_FREE_BIT != 0,
             size: word as u32,
-        })
+        }
     }
 }
 
@@ -319,15 +349,15 @@ mod tests {
             if let Some(t) = Tag::unpack(w) {
                 prop_assert_eq!(t.pack(), w);
             }
-            if let Some(l) = Link::unpack(w) {
-                prop_assert_eq!(l.pack(), w);
-            }
+            let l = Link::unpack(w);
+            prop_assert_eq!(with_slack(l.pack(), slack_of(w)), w);
+            prop_assert_eq!(relink(w, l), w);
         }
 
         #[test]
         fn links_round_trip(prev_free: bool, size: u32) {
             let l = Link { prev_free, size };
-            prop_assert_eq!(Link::unpack(l.pack()), Some(l));
+            prop_assert_eq!(Link::unpack(l.pack()), l);
         }
     }
 
@@ -335,6 +365,7 @@ mod tests {
     fn zero_is_not_a_header() {
         assert_eq!(Tag::unpack(0), None);
         assert_eq!(Tag::unpack(MAGIC << 24), None);
-        assert_eq!(Link::unpack(0), Some(Link::NONE));
+        assert_eq!(Link::unpack(0), Link::NONE);
+        assert_eq!(slack_of(with_slack(u64::MAX, MAX_SLACK)), MAX_SLACK);
     }
 }

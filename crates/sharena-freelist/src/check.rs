@@ -257,7 +257,7 @@ fn walk_span(
         }
         r.blocks += 1;
         if quiet {
-            let link = p.word(b + 8).ok().map(load).and_then(Link::unpack);
+            let link = p.word(b + 8).ok().map(load).map(Link::unpack);
             let want = match prev {
                 Some((State::Free, pg)) => Link {
                     prev_free: true,

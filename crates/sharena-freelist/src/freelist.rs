@@ -9,14 +9,15 @@ use crate::layout::{
     ArenaHead, Control, Geometry, ARENA_LEN, BINS_OFFSET, CACHE_CLASSES, CACHE_OFFSET,
     CACHE_STRIDE, FORMAT_WORD,
 };
-use crate::thread::{self, THREAD_ARENAS};
+use crate::thread::{self, Exited};
 use shm_layout::sync::thread_id;
 use shm_layout::sync::{AtomicU64, Ordering};
 use shm_layout::{
     fork_generation, AllocStats, AllocatorKind, Error, Offset, OwnerId, OwnerSlot, ProcTable,
-    RegionId, Registration, Result, SegmentView, ShmAllocator, CACHE_LINE, PARAM_NAMES,
+    RegionId, Registration, Result, SegmentView, ShmAllocator, TypedOffset, CACHE_LINE,
+    PARAM_NAMES,
 };
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The largest alignment `alloc_aligned` accepts.
 pub const MAX_ALIGN: u64 = 4096;
@@ -33,7 +34,10 @@ pub const MAX_ALIGN: u64 = 4096;
 /// holds no arena at all cannot allocate, nor free another arena's
 /// in-span blocks: [`Error::Unsupported`]). Frees of another arena's blocks
 /// go to that arena's remote list (one CAS) and are taken in by its owner
-/// on its next allocation.
+/// on its next allocation. When a thread exits, its arena passes to the
+/// handle: `stats`, `collect` and an allocation that runs short give back
+/// what it holds spare (cached blocks, frees made into it, idle spans),
+/// and the next thread that needs an arena takes it.
 ///
 /// **Who owns a block.** A block belongs to the attachment (this handle)
 /// that allocated it until it is freed or shared (`Recover::share`, or a
@@ -66,6 +70,9 @@ pub struct FreeList<S: AsRef<SegmentView>> {
     owner_thread: AtomicU64,
     /// Arenas claimed for other threads (released on drop).
     extra: Mutex<Vec<u32>>,
+    /// Arenas (of `primary` and `extra`) whose thread has exited: the
+    /// handle tidies them and hands them to the next thread (`thread.rs`).
+    exited: Arc<Exited>,
     /// Serialises the remote frees of threads that have no arena of their
     /// own: they share the primary arena's `pending_shared` record.
     pub(crate) shared_pending: Mutex<()>,
@@ -156,7 +163,10 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         if format != FORMAT_WORD {
             return Err(Error::Corrupt {
                 segment: view.name().to_string(),
-                what: format!("free-list format word is {format:#x}: it was never initialised"),
+                what: format!(
+                    "free-list format word is {format:#x}, not {FORMAT_WORD:#x}: it was never \
+                     initialised, or by another format"
+                ),
                 at: state_off,
             });
         }
@@ -176,6 +186,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             primary: None,
             owner_thread: AtomicU64::new(0),
             extra: Mutex::new(Vec::new()),
+            exited: Arc::new(Exited::default()),
             shared_pending: Mutex::new(()),
             uid: thread::next_uid(),
             me,
@@ -281,9 +292,11 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
 
     /// Takes in the blocks other threads and processes freed into the
     /// calling thread's arena (they are counted as used until then), and
-    /// empties its class caches.
+    /// empties its class caches; does the same, and gives back the spare
+    /// spans, for the arenas of this handle's threads that have exited.
     pub fn collect(&self) -> Result<u64> {
         self.not_forked()?;
+        self.tidy_exited();
         match self.current_arena() {
             Some(id) => {
                 let a = self.arena(id);
@@ -401,14 +414,18 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         }
         // AcqRel: orders the claim before the first use; only one thread
         // ever wins, and thread ids are never reused.
-        if owner == 0
-            && self.primary.is_some()
-            && self
-                .owner_thread
-                .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-        {
-            return self.primary;
+        if let Some(primary) = self.primary {
+            if owner == 0
+                && thread::can_record()
+                && self
+                    .owner_thread
+                    .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                // So that the thread's exit hands the arena back.
+                thread::record(self.uid, primary, &self.exited);
+                return self.primary;
+            }
         }
         self.thread_arena(true)
     }
@@ -425,22 +442,64 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     #[cold]
     #[inline(never)]
     fn thread_arena(&self, claim: bool) -> Option<u32> {
-        let found = THREAD_ARENAS.with(|v| {
-            v.borrow()
-                .iter()
-                .find(|(uid, _)| *uid == self.uid)
-                .map(|&(_, id)| id)
-        });
-        if found.is_some() || !claim {
+        let found = thread::find(self.uid);
+        if found.is_some() || !claim || !thread::can_record() {
             return found;
         }
-        let id = self.claim_arena()?;
-        self.extra
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(id);
-        THREAD_ARENAS.with(|v| v.borrow_mut().push((self.uid, id)));
+        // An exited thread's arena first (the lock in `take` orders its
+        // last writes before ours), else a new one.
+        let id = if let Some(id) = self.exited.take() {
+            id
+        } else {
+            let id = self.claim_arena()?;
+            self.extra
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(id);
+            id
+        };
+        thread::record(self.uid, id, &self.exited);
         Some(id)
+    }
+
+    /// Gives back what the arenas of exited threads hold spare: their
+    /// remote frees and orphans are taken in, their class caches flushed,
+    /// their idle and parked spans returned to the chunk heap. Under the
+    /// exited list's lock, which stands in for the owner thread; a no-op
+    /// (one load) when no thread of this handle has exited, and in a
+    /// forked child. Corruption found here surfaces when a thread takes
+    /// the arena.
+    pub(crate) fn tidy_exited(&self) {
+        // Relaxed: a hint; the lock orders the arenas' words.
+        if self.exited.count.load(Ordering::Relaxed) == 0 || self.not_forked().is_err() {
+            return;
+        }
+        let ids = self
+            .exited
+            .ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pool = self.pool();
+        for &id in ids.iter() {
+            let _ = self.arena_in(pool, id).give_back_spare();
+        }
+    }
+
+    /// An arena allocation found no room: tidy the exited threads' arenas
+    /// (their spare spans may be what is missing) and try once more.
+    #[cold]
+    #[inline(never)]
+    fn alloc_short(&self, id: u32, g: u64, align: u64, size: u64) -> Result<Offset> {
+        // Relaxed: a hint, as in `tidy_exited`.
+        if self.exited.count.load(Ordering::Relaxed) != 0 {
+            self.tidy_exited();
+            match self.arena(id).alloc(g, align, size) {
+                Ok(Some(b)) => return Ok(Offset::new(b + HEADER)),
+                Ok(None) => {}
+                Err(f) => return Err(self.corrupt(f)),
+            }
+        }
+        Err(self.out_of_memory(size))
     }
 
     pub(crate) fn corrupt(&self, f: Fault) -> Error {
@@ -501,9 +560,9 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
         let Some(id) = self.my_arena() else {
             return self.alloc_huge(size, align);
         };
-        match self.arena(id).alloc(g, align) {
+        match self.arena(id).alloc(g, align, size) {
             Ok(Some(b)) => Ok(Offset::new(b + HEADER)),
-            Ok(None) => Err(self.out_of_memory(size)),
+            Ok(None) => self.alloc_short(id, g, align, size),
             Err(f) => Err(self.corrupt(f)),
         }
     }
@@ -537,6 +596,44 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
         self.free_into(&pool, owner_id, b, tag, mine)
     }
 
+    /// Copies `data` into the block at `offset`, `at` bytes in: any byte
+    /// past the size the allocation asked for is [`Error::OutOfBounds`]
+    /// (naming that size) and nothing is written. `block_ptr` reaches to
+    /// [`usable_size`](ShmAllocator::usable_size) instead.
+    fn write_at(&self, offset: Offset, at: u64, data: &[u8]) -> Result<()> {
+        self.write_requested(offset, at, data)
+    }
+
+    /// Reads `len` bytes from the block's start, within the size asked for
+    /// (as `write_at`).
+    fn read(&self, offset: Offset, len: u64) -> Result<Vec<u8>> {
+        self.check_requested(offset, 0, len)?;
+        let mut out = vec![0u8; len as usize];
+        self.view().read_bytes(offset, &mut out)?;
+        Ok(out)
+    }
+
+    /// Fills `out` from the block's start, within the size asked for.
+    fn read_into(&self, offset: Offset, out: &mut [u8]) -> Result<()> {
+        self.read_requested(offset, out)
+    }
+
+    /// Reads `n` values of `T` from the block's start, within the size
+    /// asked for.
+    fn read_slice<T: bytemuck::Pod>(&self, at: TypedOffset<T>, n: usize) -> Result<Vec<T>> {
+        if !at.offset().is_aligned(core::mem::align_of::<T>() as u64) {
+            return Err(Error::InvalidOffset {
+                offset: at.offset().get(),
+                reason: "not aligned for its type",
+            });
+        }
+        let bytes = (n as u64).checked_mul(core::mem::size_of::<T>() as u64);
+        self.check_requested(at.offset(), 0, bytes.unwrap_or(u64::MAX))?;
+        let mut out = vec![T::zeroed(); n];
+        self.read_requested(at.offset(), bytemuck::cast_slice_mut(&mut out))?;
+        Ok(out)
+    }
+
     fn usable_size(&self, offset: Offset) -> Result<u64> {
         let pool = self.pool();
         let (b, tag, head) = self.locate(&pool, offset)?;
@@ -552,8 +649,12 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
     /// (blocks freed by another thread count until their arena's owner
     /// takes them in); `high_water` is the most bytes of pool ever taken
     /// from the chunk heap at once (the footprint). A snapshot taken while
-    /// others work may be off by the operations in flight.
+    /// others work may be off by the operations in flight. It first tidies
+    /// the arenas of this handle's threads that have exited (their remote
+    /// frees taken in, their spare spans given back), so that memory they
+    /// freed counts as free.
     fn stats(&self) -> AllocStats {
+        self.tidy_exited();
         let pool = self.pool();
         let (mut used, mut live) = self.huge_usage(&pool);
         for id in 0..self.geo.arenas as u32 {

@@ -14,7 +14,7 @@
 //! reclaim.
 
 use crate::arena::Pool;
-use crate::block::{cas_state, Link, State, Tag, HEADER};
+use crate::block::{cas_state, with_slack, Link, State, Tag, HEADER, MAX_SLACK};
 use crate::chunks::{Entry, Kind};
 use crate::class::GRANULE_SHIFT;
 use crate::rebuild::huge_header;
@@ -56,6 +56,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 if let Some(id) = self.current_arena() {
                     let _ = self.arena(id).give_back_spare();
                 }
+                self.tidy_exited();
                 let _ = self.tidy();
                 pool.map.steal_parked(owner);
                 claim()
@@ -69,6 +70,10 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             prev_free: false,
             size: (front >> GRANULE_SHIFT) as u32,
         };
+        // The usable bytes past the request (less than a chunk): checked
+        // reads and writes stop at `size`.
+        let usable = (k << self.geo.chunk_shift) - front;
+        let link = with_slack(link.pack(), usable.saturating_sub(size).min(MAX_SLACK));
         let err = |f| self.corrupt(f);
         // Relaxed: the Release of `publish` (below) publishes them. The
         // words where a header of a smaller alignment would sit are zeroed
@@ -83,7 +88,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         }
         pool.word(b + 8)
             .map_err(err)?
-            .store(link.pack(), Ordering::Relaxed);
+            .store(link, Ordering::Relaxed);
         pool.word(b)
             .map_err(err)?
             .store(tag.pack(), Ordering::Relaxed);

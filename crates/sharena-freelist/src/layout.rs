@@ -41,8 +41,10 @@ pub const MAX_SPAN_CHUNKS: u64 = 4096;
 /// The most chunks a pool has (chunk indices and run lengths are u32).
 pub const MAX_CHUNKS: u64 = 1 << 31;
 
-/// The value `init` writes into [`Control::format`]: "FREE" and format 1.
-pub const FORMAT_WORD: u64 = 0x0000_0001_4545_5246;
+/// The value `init` writes into [`Control::format`]: "FREE" and format 2
+/// (format 2: a USED block's link word records its slack in bits 33..64,
+/// which format 1 kept zero and checked).
+pub const FORMAT_WORD: u64 = 0x0000_0002_4545_5246;
 
 /// Bytes of the control block.
 pub const CONTROL_LEN: u64 = 4 * CACHE_LINE;
@@ -155,6 +157,10 @@ pub struct ArenaStats {
     /// The idle span's first chunk + 1 (0: none): the arena's only active
     /// span, entirely free but kept in the bins; cleared by any allocation.
     pub idle: AtomicU64,
+    /// Bytes of the blocks in the class caches (headers included): a free
+    /// is cached only while this stays within the pool's
+    /// `1 / CACHE_SHARE`. Zeroed by every flush and every rebuild.
+    pub cached: AtomicU64,
 }
 
 /// Size classes (the first bins) whose freed blocks an arena caches

@@ -95,7 +95,7 @@
 //! stores on the owner's own lines, with one uncontended CAS per free.
 //! Processes share nothing on that path, so they scale. Chunks are taken
 //! and given back with a CAS per chunk-table word and an RMW per bitmap
-//! word (a cold path: a span is 16 chunks). `sharena bench --workload
+//! word (a cold path: a span is up to 16 chunks). `sharena bench --workload
 //! W3|W4` measures it beside `system` (malloc) and `mutex-shm` (TLSF behind
 //! a process-shared lock); the figures are in `docs/BENCHMARKS.md`.
 //!
@@ -113,6 +113,8 @@
 #[cfg(not(shm_loom))]
 mod arena;
 mod block;
+#[cfg(not(shm_loom))]
+mod bounds;
 #[cfg(not(shm_loom))]
 mod check;
 mod chunks;

@@ -60,9 +60,8 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                     .load(Ordering::Relaxed);
                 tag.huge()
                     && tag.owner() == e.owner()
-                    && Link::unpack(link).is_some_and(|l| {
-                        pool.chunk_off(c) + (u64::from(l.size) << GRANULE_SHIFT) == off
-                    })
+                    && pool.chunk_off(c) + (u64::from(Link::unpack(link).size) << GRANULE_SHIFT)
+                        == off
             }
             Kind::Free | Kind::Parked | Kind::Claiming | Kind::Releasing => {
                 // A block freed with its whole span or run (or in a run

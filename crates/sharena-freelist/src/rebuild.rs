@@ -36,7 +36,7 @@
 #![allow(clippy::many_single_char_names)]
 
 use crate::arena::{load, store, Arena, Fault, Pool};
-use crate::block::{Link, State, Tag, HEADER, MIN_BLOCK, ORPHAN};
+use crate::block::{relink, Link, State, Tag, HEADER, MIN_BLOCK, ORPHAN};
 use crate::chunks::{Entry, Kind};
 use crate::class::GRANULE_SHIFT;
 use crate::remote;
@@ -149,7 +149,7 @@ fn follow(a: &Arena<'_>, mut off: u64, freed: &mut Freed) -> Result<(), Fault> {
 fn clear_owner_state(a: &Arena<'_>) {
     let s = &a.head.stats.0;
     let words = a.bins.iter().chain(a.cache.iter()).chain(&a.head.sl_map);
-    for w in words.chain([&a.head.fl_map, &s.parked, &s.idle]) {
+    for w in words.chain([&a.head.fl_map, &s.parked, &s.idle, &s.cached]) {
         // Only the words that are not zero already: a leaving handle's
         // arena is mostly empty, and every store is a write to the segment.
         if load(w) != 0 {
@@ -307,7 +307,9 @@ fn walk_span(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<SpanW
                 }
                 None => Link::NONE,
             };
-            store(p.word(b + 8)?, link.pack());
+            // A kept USED block keeps its slack.
+            let lw = p.word(b + 8)?;
+            store(lw, relink(load(lw), link));
             w.used += g << GRANULE_SHIFT;
             w.live += 1;
             w.kept = true;
@@ -388,8 +390,7 @@ pub(crate) fn huge_header(
     while front <= crate::MAX_ALIGN && front < run_bytes {
         let b = start + front - HEADER;
         if let (Ok(t), Ok(lw)) = (p.tag(b), p.word(b + 8)) {
-            let link_ok =
-                Link::unpack(load(lw)).is_some_and(|l| u64::from(l.size) << GRANULE_SHIFT == front);
+            let link_ok = u64::from(Link::unpack(load(lw)).size) << GRANULE_SHIFT == front;
             if t.huge() && t.owner() == owner && link_ok && t.state() != State::Remote {
                 if t.state() == State::Used {
                     return Some((b, t));

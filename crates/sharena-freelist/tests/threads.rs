@@ -18,7 +18,17 @@ fn fill(at: Offset, len: u64, who: u64) -> Vec<u8> {
 
 #[test]
 fn threads_share_one_handle_and_free_each_others_blocks() {
-    churn(&common::segment(32 << 20), ROUNDS);
+    churn(&common::segment(32 << 20), ROUNDS, true);
+}
+
+/// The same, but the handle stays: once the threads have freed everything
+/// and exited, the memory their arenas cached, parked or kept idle, and
+/// the frees made into them, come back without the handle's drop.
+#[test]
+fn memory_freed_by_threads_that_have_exited_comes_back() {
+    churn(&common::segment(32 << 20), ROUNDS / 4, false);
+    // A small pool with small spans: several spans per thread.
+    churn(&common::segment_with(4 << 20, 12, 2, 8), ROUNDS / 8, false);
 }
 
 /// Two arenas, four threads: the two threads that find none free allocate
@@ -28,7 +38,7 @@ fn threads_share_one_handle_and_free_each_others_blocks() {
 fn threads_without_an_arena_of_their_own_act_under_the_first() {
     // 4 KiB chunks: each block of an arena-less thread takes one.
     let seg = common::segment_with(32 << 20, 12, 0, 2);
-    churn(&seg, ROUNDS / 4);
+    churn(&seg, ROUNDS / 4, true);
     let c = common::attach(&seg).check().unwrap();
     assert!(c.ok(), "{:?}", c.problems);
 }
@@ -70,7 +80,7 @@ fn a_handle_without_an_arena_refuses_to_allocate() {
     h.free(all).unwrap();
 }
 
-fn churn(seg: &common::Seg, rounds: usize) {
+fn churn(seg: &common::Seg, rounds: usize, drop_first: bool) {
     let h = Arc::new(common::attach(seg));
     let barrier = Arc::new(Barrier::new(THREADS));
     let (txs, rxs): (Vec<_>, Vec<_>) = (0..THREADS)
@@ -124,10 +134,41 @@ fn churn(seg: &common::Seg, rounds: usize) {
         t.join().unwrap();
     }
     let h = Arc::into_inner(h).unwrap();
-    drop(h); // takes in every remote free and releases the arenas
-    let h = common::attach(seg);
+    let h = if drop_first {
+        drop(h); // takes in every remote free and releases the arenas
+        common::attach(seg)
+    } else {
+        h
+    };
     assert_eq!(h.stats().used, 0);
     assert_eq!(h.stats().allocations, 0);
     let all = h.alloc(h.max_alloc()).unwrap();
     h.free(all).unwrap();
+}
+
+/// A thread whose exit comes after its handle and segment are gone: its
+/// thread-local destructor finds the handle gone and touches nothing.
+#[test]
+fn a_thread_that_outlives_its_handle_exits_cleanly() {
+    let seg = common::segment(4 << 20);
+    let h = Arc::new(common::attach(&seg));
+    let (done, wait) = mpsc::channel();
+    let (go, exit) = mpsc::channel::<()>();
+    let t = {
+        let h = Arc::clone(&h);
+        std::thread::spawn(move || {
+            let a = h.alloc(100).unwrap();
+            let b = h.alloc(3000).unwrap();
+            h.free(a).unwrap();
+            h.free(b).unwrap();
+            drop(h);
+            done.send(()).unwrap();
+            exit.recv().unwrap();
+        })
+    };
+    wait.recv().unwrap();
+    drop(Arc::into_inner(h).unwrap());
+    drop(seg);
+    go.send(()).unwrap();
+    t.join().unwrap();
 }
