@@ -81,7 +81,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 .store(0, Ordering::Relaxed);
             lower <<= 1;
         }
-        pool.word(b + 8)
+        pool.word(b.wrapping_add(8))
             .map_err(err)?
             .store(link.pack(), Ordering::Relaxed);
         pool.word(b)
