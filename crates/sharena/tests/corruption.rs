@@ -1,5 +1,6 @@
 //! The corruption fuzz: a live segment (blocks allocated, some freed,
-//! caches warm) gets bytes flipped and whole words overwritten with hostile
+//! caches warm, one attachment left behind by a process that died) gets
+//! bytes flipped and whole words overwritten with hostile
 //! values (`u64::MAX`, zero, one bit, a 32-bit maximum, off by a few) in its
 //! allocator metadata (the state region, and the headers and links beside
 //! live and free blocks), then runs operations, `check()`, `runs()`,
@@ -184,6 +185,27 @@ again!(
     sharena::Handles
 );
 
+/// Leaves a dead attachment behind: a forked child attaches, allocates
+/// `blocks` blocks and exits without detaching, so that `reclaim_dead()`
+/// after the corruption adopts or rebuilds its state from hostile bytes.
+fn abandon<H: Again>(heap: &H, alloc: impl Fn(&H)) {
+    // SAFETY: the case process is single-threaded (forked from a
+    // single-threaded `main`); the child `_exit`s, skipping destructors,
+    // which is the point: its attachment is left as a death leaves it.
+    let pid = unsafe {
+        fork_child(|| {
+            if let Ok(h) = heap.again() {
+                alloc(&h);
+                std::mem::forget(h);
+            }
+            0
+        })
+    };
+    if let Ok(pid) = pid {
+        let _ = wait(pid);
+    }
+}
+
 fn case_on<H, A>(heap: &H, seed: u64)
 where
     H: Again + std::ops::Deref<Target = A>,
@@ -192,6 +214,12 @@ where
     let mut rng = XorShift::new(seed | 1);
     let mut live = Vec::new();
     exercise(&**heap, &mut live, &mut rng, 200);
+    let sizes = rng.next();
+    abandon(heap, |h| {
+        for i in 0..24 {
+            let _ = h.alloc(1 + (sizes >> (i % 48)) % 3000);
+        }
+    });
     corrupt(heap.view(), &live, &mut rng);
     let _ = heap.check();
     let _ = heap.runs(4096);
@@ -258,6 +286,17 @@ fn case_on_handles(heap: &sharena::Handles, seed: u64) {
     let mut rng = XorShift::new(seed | 1);
     let mut live = Vec::new();
     exercise_handles(heap, &mut live, &mut rng, 200);
+    let sizes = rng.next();
+    abandon(heap, |h| {
+        for i in 0..24 {
+            if let Ok(x) = h.alloc(1 + (sizes >> (i % 48)) % 3000) {
+                // A pin held at death, for the reclaim to drop.
+                if i == 0 {
+                    std::mem::forget(h.pin(x));
+                }
+            }
+        }
+    });
     let blocks: Vec<u64> = live
         .iter()
         .filter_map(|&h| heap.pin(h).ok().map(|p| p.offset().get()))
