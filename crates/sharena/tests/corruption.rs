@@ -265,7 +265,7 @@ fn exercise_handles(heap: &sharena::Handles, live: &mut Vec<Handle>, rng: &mut X
             }
             7 => {
                 // A wild handle: a random index and generation.
-                let h = Handle::from_raw(rng.next() % 4096 | rng.next() % 4 << 32);
+                let h = Handle::new((rng.next() % 4096) as u32, (rng.next() % 4) as u32);
                 let _ = heap.size_of(h);
                 let _ = heap.free(h);
             }
