@@ -13,7 +13,11 @@
 //! debug assertions and overflow checks on) and the same with `--release`
 //! (both off), as `.ci/run` does. A failing case prints its seed:
 //! `SHARENA_FUZZ_CASE=KIND:SEED cargo test -p sharena --test corruption`
-//! replays it alone.
+//! replays it alone. `SHARENA_FUZZ_SWEEP=W` replaces the random writes
+//! with a sweep: case `i` of each kind writes one of 8 hostile values over
+//! word `i % W` of the state region, so `8 x W` cases per kind try each
+//! value on each of the first `W` words (replay a case with the same
+//! `SHARENA_FUZZ_SWEEP` and `SHARENA_FUZZ_CASE=KIND:i`).
 //!
 //! `harness = false`: `main` is single-threaded, so `fork` is safe here.
 
@@ -88,10 +92,41 @@ fn hostile_word(old: u64, rng: &mut XorShift) -> u64 {
     }
 }
 
+/// The sweep (`SHARENA_FUZZ_SWEEP=W`): case `i` writes one hostile value,
+/// `SWEEP_VALUES[(i / W) % 8]`, over word `i % W` of the state region
+/// (`W` capped at the region's words), instead of random corruptions. Set
+/// in `main` before any fork.
+static SWEEP: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// What the sweep writes, given the word's old value.
+fn sweep_value(k: u64, old: u64) -> u64 {
+    match k % 8 {
+        0 => u64::MAX,
+        1 => u64::MAX - 7,
+        2 => 0,
+        3 => 1 << 63,
+        4 => u64::from(u32::MAX),
+        5 => old.wrapping_add(1),
+        6 => old.wrapping_sub(1),
+        _ => old | 0xFFFF_FFFF_0000_0000,
+    }
+}
+
 /// Corrupts metadata: 1 to 8 byte flips or whole-word writes (hostile
-/// values, `hostile_word`) at `target`s.
-fn corrupt(view: &sharena::SegmentView, blocks: &[u64], rng: &mut XorShift) {
+/// values, `hostile_word`) at `target`s; in the sweep, the one word case
+/// `seed` names.
+fn corrupt(view: &sharena::SegmentView, blocks: &[u64], rng: &mut XorShift, seed: u64) {
     let state = view.region(RegionId::State);
+    if let Some(&w) = SWEEP.get() {
+        let words = (state.len / 8).min(w).max(1);
+        let at = Offset::new(state.offset + seed % words * 8);
+        let mut word = [0u8; 8];
+        if view.read_bytes(at, &mut word).is_ok() {
+            let new = sweep_value(seed / words, u64::from_le_bytes(word));
+            let _ = view.write_bytes(at, &new.to_le_bytes());
+        }
+        return;
+    }
     let writes = 1 + rng.next() % 8;
     for _ in 0..writes {
         let at = target(state, blocks, rng);
@@ -220,7 +255,7 @@ where
             let _ = h.alloc(1 + (sizes >> (i % 48)) % 3000);
         }
     });
-    corrupt(heap.view(), &live, &mut rng);
+    corrupt(heap.view(), &live, &mut rng, seed);
     let _ = heap.check();
     let _ = heap.runs(4096);
     let again = heap.again();
@@ -301,7 +336,7 @@ fn case_on_handles(heap: &sharena::Handles, seed: u64) {
         .iter()
         .filter_map(|&h| heap.pin(h).ok().map(|p| p.offset().get()))
         .collect();
-    corrupt(heap.view(), &blocks, &mut rng);
+    corrupt(heap.view(), &blocks, &mut rng, seed);
     let _ = heap.check();
     let _ = heap.runs(4096);
     let again = heap.again();
@@ -399,6 +434,13 @@ fn overflow_checks() -> bool {
 }
 
 fn main() {
+    let sweep = std::env::var("SHARENA_FUZZ_SWEEP").ok().map(|w| {
+        w.parse::<u64>()
+            .expect("SHARENA_FUZZ_SWEEP is a word count")
+    });
+    if let Some(w) = sweep {
+        SWEEP.set(w).expect("set once, before any fork");
+    }
     if let Ok(spec) = std::env::var("SHARENA_FUZZ_CASE") {
         let (k, s) = spec.split_once(':').expect("KIND:SEED");
         let kind = Kind::parse(k).expect("kind is freelist, slab, bump or handles");
@@ -414,7 +456,10 @@ fn main() {
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .map_or(CASES_PER_KIND, |all| all.div_ceil(Kind::ALL.len() as u64));
-    println!("corruption fuzz base seed {base} (set SHARENA_FUZZ_SEED to replay)");
+    match sweep {
+        Some(w) => println!("corruption sweep of the first {w} state words x 8 values"),
+        None => println!("corruption fuzz base seed {base} (set SHARENA_FUZZ_SEED to replay)"),
+    }
     println!(
         "profile: debug assertions {}, overflow checks {}",
         on(cfg!(debug_assertions)),
@@ -430,9 +475,17 @@ fn main() {
     let mut failures = Vec::new();
     let mut done = 0u64;
     let mut running: Vec<(Pid, Kind, u64, Instant)> = Vec::new();
-    let mut todo = Kind::ALL
-        .into_iter()
-        .flat_map(|k| (0..per_kind).map(move |i| (k, base.wrapping_add(i * 0x9E37))));
+    let mut todo = Kind::ALL.into_iter().flat_map(|k| {
+        (0..per_kind).map(move |i| {
+            // The sweep's seed is the case index: it names the word.
+            let seed = if sweep.is_some() {
+                i
+            } else {
+                base.wrapping_add(i * 0x9E37)
+            };
+            (k, seed)
+        })
+    });
     loop {
         while running.len() < PARALLEL {
             let Some((kind, seed)) = todo.next() else {
