@@ -116,7 +116,11 @@ pub fn free_space(runs: &[Run]) -> FreeSpace {
     let (free, largest) = runs
         .iter()
         .filter(|r| r.kind == RunKind::Free)
-        .fold((0u64, 0u64), |(f, l), r| (f + r.len, l.max(r.len)));
+        // Saturating: the runs of a corrupt segment may overlap or claim
+        // more than the pool.
+        .fold((0u64, 0u64), |(f, l), r| {
+            (f.saturating_add(r.len), l.max(r.len))
+        });
     let fragmentation = if free == 0 {
         0.0
     } else {
@@ -430,6 +434,17 @@ mod tests {
             i += 1;
         }
         runs
+    }
+
+    #[test]
+    fn free_bytes_of_runs_past_u64_saturate() {
+        let runs = [
+            run(0, u64::MAX, RunKind::Free, 0),
+            run(0, u64::MAX, RunKind::Free, 0),
+        ];
+        let fs = free_space(&runs);
+        assert_eq!((fs.free, fs.largest), (u64::MAX, u64::MAX));
+        assert!(fs.fragmentation.abs() < 1e-9, "{}", fs.fragmentation);
     }
 
     #[test]

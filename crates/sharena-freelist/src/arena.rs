@@ -63,6 +63,9 @@ pub struct Pool<'a> {
 impl<'a> Pool<'a> {
     /// The word at segment offset `off`: `Err` unless it lies in the pool,
     /// 8-aligned. Every offset read from shared memory goes through here.
+    /// Callers name a block's fields as `b.wrapping_add(16)`: `b` may be a
+    /// hostile value near `u64::MAX`, and the wrapped sum (below 32) lies
+    /// below the pool, so it is refused here instead of overflowing.
     #[inline(always)]
     pub fn word(&self, off: u64) -> Result<&'a AtomicU64, Fault> {
         if off < self.start || off >= self.end || off % 8 != 0 {
@@ -289,10 +292,10 @@ impl<'a> Arena<'a> {
         let (fl, sl) = bin_of(g);
         let bin = &self.bins[bin_index(fl, sl)];
         let first = load(bin);
-        store(self.pool.word(b + 16)?, first);
-        store(self.pool.word(b + 24)?, 0);
+        store(self.pool.word(b.wrapping_add(16))?, first);
+        store(self.pool.word(b.wrapping_add(24))?, 0);
         if first != 0 {
-            store(self.pool.word(first + 24)?, b);
+            store(self.pool.word(first.wrapping_add(24))?, b);
         }
         store(bin, b);
         store(&self.head.sl_map[fl], load(&self.head.sl_map[fl]) | 1 << sl);
@@ -303,18 +306,18 @@ impl<'a> Arena<'a> {
     fn remove(&self, b: u64, g: u64) -> Result<(), Fault> {
         let (fl, sl) = bin_of(g);
         let bin = &self.bins[bin_index(fl, sl)];
-        let next = load(self.pool.word(b + 16)?);
-        let prev = load(self.pool.word(b + 24)?);
+        let next = load(self.pool.word(b.wrapping_add(16))?);
+        let prev = load(self.pool.word(b.wrapping_add(24))?);
         if prev == 0 {
             if load(bin) != b {
                 return Err(Fault::Block(b, "a free block missing from its bin"));
             }
             store(bin, next);
         } else {
-            store(self.pool.word(prev + 16)?, next);
+            store(self.pool.word(prev.wrapping_add(16))?, next);
         }
         if next != 0 {
-            store(self.pool.word(next + 24)?, prev);
+            store(self.pool.word(next.wrapping_add(24))?, prev);
         }
         if load(bin) == 0 {
             let sl_map = load(&self.head.sl_map[fl]) & !(1 << sl);
@@ -385,7 +388,7 @@ impl<'a> Arena<'a> {
                 size: size as u32,
             };
             // The next block keeps its slack (it may be USED).
-            let w = self.pool.word(next + 8)?;
+            let w = self.pool.word(next.wrapping_add(8))?;
             store(w, relink(load(w), link));
         }
         Ok(())
@@ -465,7 +468,7 @@ impl<'a> Arena<'a> {
             Tag::free(self.owner, rest as u32).pack(),
         );
         store(
-            self.pool.word(a + 8)?,
+            self.pool.word(a.wrapping_add(8))?,
             Link {
                 prev_free: true,
                 size: front as u32,
@@ -504,7 +507,7 @@ impl<'a> Arena<'a> {
             let r = b + (g << GRANULE_SHIFT);
             let rem = size - g;
             store(self.pool.word(r)?, Tag::free(self.owner, rem as u32).pack());
-            store(self.pool.word(r + 8)?, Link::NONE.pack());
+            store(self.pool.word(r.wrapping_add(8))?, Link::NONE.pack());
             self.set_prev(next, true, rem)?;
             self.insert(r, rem)?;
             g
@@ -591,7 +594,7 @@ impl<'a> Arena<'a> {
         // header, never the chunks' stale bytes. A death before `publish`
         // leaves the `Claiming` head, which the adopter rolls back.
         store(p.word(b)?, Tag::free(self.owner, size as u32).pack());
-        store(p.word(b + 8)?, Link::NONE.pack());
+        store(p.word(b.wrapping_add(8))?, Link::NONE.pack());
         p.map
             .publish(first, Entry::new(Kind::SpanHead, self.owner, k as u32));
         self.insert(b, size)?;
@@ -636,7 +639,7 @@ impl<'a> Arena<'a> {
                 g += u64::from(nt.size());
             }
         }
-        let link = Link::unpack(load(p.word(b + 8)?));
+        let link = Link::unpack(load(p.word(b.wrapping_add(8))?));
         if link.prev_free {
             let back = u64::from(link.size) << GRANULE_SHIFT;
             let prev = b.checked_sub(back).filter(|&x| back != 0 && x >= p.start);
@@ -792,7 +795,7 @@ impl<'a> Arena<'a> {
                     "a block on the remote list is not in this arena",
                 ));
             }
-            let next = load(p.word(off + 16)?);
+            let next = load(p.word(off.wrapping_add(16))?);
             store(&self.head.drain_block, off);
             store(&self.head.draining, next);
             crate::crash::point(crate::crash::Point::Drain);
@@ -841,7 +844,7 @@ pub fn free_remote(
     Ok(remote::free_block(
         pool.word(b)?,
         t,
-        pool.word(b + 16)?,
+        pool.word(b.wrapping_add(16))?,
         &head.remote.0.head,
         b,
         freer,

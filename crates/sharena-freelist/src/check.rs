@@ -257,7 +257,7 @@ fn walk_span(
         }
         r.blocks += 1;
         if quiet {
-            let link = p.word(b + 8).ok().map(load).map(Link::unpack);
+            let link = p.word(b.wrapping_add(8)).ok().map(load).map(Link::unpack);
             let want = match prev {
                 Some((State::Free, pg)) => Link {
                     prev_free: true,
@@ -340,7 +340,7 @@ fn check_arena<S: AsRef<SegmentView>>(
                 );
                 break;
             }
-            let (Ok(nw), Ok(pw)) = (p.word(b + 16), p.word(b + 24)) else {
+            let (Ok(nw), Ok(pw)) = (p.word(b.wrapping_add(16)), p.word(b.wrapping_add(24))) else {
                 break;
             };
             if load(pw) != back {

@@ -86,7 +86,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 .store(0, Ordering::Relaxed);
             lower <<= 1;
         }
-        pool.word(b + 8)
+        pool.word(b.wrapping_add(8))
             .map_err(err)?
             .store(link, Ordering::Relaxed);
         pool.word(b)

@@ -55,7 +55,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                     );
                 }
                 let link = pool
-                    .word(b + 8)
+                    .word(b.wrapping_add(8))
                     .map_err(|f| self.corrupt(f))?
                     .load(Ordering::Relaxed);
                 tag.huge()

@@ -125,7 +125,7 @@ fn follow(a: &Arena<'_>, mut off: u64, freed: &mut Freed) -> Result<(), Fault> {
             return Err(Fault::Block(off, "the remote list has a cycle"));
         }
         let t = own_block(a, off)?;
-        let next = load(p.word(off + 16)?);
+        let next = load(p.word(off.wrapping_add(16))?);
         match t.state() {
             State::Remote => {
                 store(p.word(off)?, Tag::free(a.owner, t.size()).pack());
@@ -308,7 +308,7 @@ fn walk_span(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<SpanW
                 None => Link::NONE,
             };
             // A kept USED block keeps its slack.
-            let lw = p.word(b + 8)?;
+            let lw = p.word(b.wrapping_add(8))?;
             store(lw, relink(load(lw), link));
             w.used += g << GRANULE_SHIFT;
             w.live += 1;
@@ -334,7 +334,7 @@ fn flush(a: &Arena<'_>, rs: u64, rg: u64) -> Result<(), Fault> {
     let p = &a.pool;
     store(p.word(rs)?, Tag::free(a.owner, rg as u32).pack());
     // The block before a free run is live or the span's start.
-    store(p.word(rs + 8)?, Link::NONE.pack());
+    store(p.word(rs.wrapping_add(8))?, Link::NONE.pack());
     a.insert(rs, rg)
 }
 
@@ -389,7 +389,7 @@ pub(crate) fn huge_header(
     let mut front = HEADER;
     while front <= crate::MAX_ALIGN && front < run_bytes {
         let b = start + front - HEADER;
-        if let (Ok(t), Ok(lw)) = (p.tag(b), p.word(b + 8)) {
+        if let (Ok(t), Ok(lw)) = (p.tag(b), p.word(b.wrapping_add(8))) {
             let link_ok = u64::from(Link::unpack(load(lw)).size) << GRANULE_SHIFT == front;
             if t.huge() && t.owner() == owner && link_ok && t.state() != State::Remote {
                 if t.state() == State::Used {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use shm_layout::{Error, Offset, RegionId, ShmAllocator};
+use shm_layout::{Error, Offset, Recover, RegionId, ShmAllocator};
 
 fn setup() -> (
     common::Seg,
@@ -136,4 +136,49 @@ fn corrupt_params_are_refused_by_init() {
             "{r:?}"
         );
     }
+}
+
+/// The segment offsets of the state region's words that hold `value`.
+fn state_words_holding(seg: &common::Seg, value: u64) -> Vec<Offset> {
+    let view = seg.as_ref();
+    let state = view.region(RegionId::State);
+    (0..state.len / 8)
+        .map(|i| Offset::new(state.offset + i * 8))
+        .filter(|&at| {
+            let mut w = [0u8; 8];
+            view.read_bytes(at, &mut w).unwrap();
+            u64::from_le_bytes(w) == value
+        })
+        .collect()
+}
+
+/// A bin head is a block offset read from the segment; the insert that
+/// links a block before it names the head's `prev` field. A head near
+/// `u64::MAX` once overflowed there (a panic in the overflow-checked test
+/// profile); now it is an offset outside the pool, so `Error::Corrupt`.
+#[test]
+fn a_bin_head_near_the_top_of_the_address_space_is_corrupt() {
+    let seg = common::segment(4 << 20);
+    let h = common::attach(&seg);
+    // Every other block freed: the first few fill the class cache, the
+    // rest go into a bin. The used blocks between keep them apart (no
+    // coalescing).
+    let blocks: Vec<Offset> = (0..16).map(|_| h.alloc(3000).unwrap()).collect();
+    for b in blocks.iter().step_by(2).take(6) {
+        h.free(*b).unwrap();
+    }
+    // The cache is LIFO-filled by the first four; the last freed heads
+    // the bin.
+    let heads = state_words_holding(&seg, blocks[10].get() - 16);
+    assert_eq!(
+        heads.len(),
+        1,
+        "the bin head is the one word naming it: {heads:?}"
+    );
+    seg.as_ref()
+        .write_bytes(heads[0], &(u64::MAX - 7).to_le_bytes())
+        .unwrap();
+    let r = h.free(blocks[13]);
+    assert!(matches!(r, Err(Error::Corrupt { .. })), "{r:?}");
+    let _ = h.check();
 }

@@ -246,7 +246,9 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             }
         }
         report.blocks = blocks.len() as u64;
-        report.used_bytes = blocks.iter().map(|b| b.len).sum();
+        // Saturating: each length is at most the data area, but entries a
+        // corrupt table makes overlap can add up past u64 in a large heap.
+        report.used_bytes = blocks.iter().fold(0, |t, b| t.saturating_add(b.len));
         Ok(report)
     }
 
