@@ -32,6 +32,7 @@ mod options;
 mod process;
 mod segment;
 mod slab;
+mod typed;
 
 pub use self::handles::{CompactReport, Handle, Handles, Pin};
 pub use backend::{AlignedBuffer, BackendKind, CallerBuffer};
@@ -50,6 +51,7 @@ pub use shm_layout::{
     Result, Run, RunKind, SegmentView, ShmAllocator, TypedOffset, MAX_DIRECTORY_NAME,
 };
 pub use slab::Slab;
+pub use typed::{Field, Objects, Shared, DEFAULT_WAIT};
 
 /// The segment byte layout (header, regions, offsets, sync shim).
 pub use shm_layout as layout;

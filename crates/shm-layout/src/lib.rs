@@ -81,6 +81,7 @@ pub mod sync;
 pub mod validate;
 #[cfg(not(shm_loom))]
 pub mod view;
+pub mod wait;
 
 #[cfg(not(shm_loom))]
 pub use alloc::{AllocStats, ShmAllocator};
