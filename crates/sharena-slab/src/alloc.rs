@@ -4,7 +4,7 @@
 
 use crate::cache::Cache;
 use crate::stack::{Fault, Shared};
-use crate::word::{SlotState, SlotWord, GEN_MASK, KIND_MASK};
+use crate::word::{SlotState, SlotWord, GEN_MASK, GEN_ONE, KIND_MASK};
 use crate::Slab;
 use shm_layout::fork_generation;
 use shm_layout::sync::Ordering;
@@ -226,9 +226,14 @@ impl<S: AsRef<SegmentView>> Slab<S> {
         if raw & KIND_MASK != self.cached_word {
             return None;
         }
-        // Count first (the `Cache` invariant), then the word.
+        // Count first (the `Cache` invariant), then the word:
+        // `allocate_cached(raw, slack)`, with the owner's bits precomputed
+        // (the carry out of the generation falls in bits the mask clears).
         local.count.store(c - 1, Ordering::Relaxed);
-        cell.store(SlotWord::allocate_cached(raw, slack), Ordering::Relaxed);
+        let live =
+            (raw.wrapping_add(GEN_ONE) & GEN_MASK) | self.live_word | (u64::from(slack) << 32);
+        debug_assert_eq!(live, SlotWord::allocate_cached(raw, slack));
+        cell.store(live, Ordering::Relaxed);
         Some(index)
     }
 
@@ -239,7 +244,10 @@ impl<S: AsRef<SegmentView>> Slab<S> {
     /// process-local ones. `false`: anything else, for `free_slow`.
     #[inline(always)]
     fn free_hit(&self, index: u32) -> bool {
-        if self.strict || fork_generation() != self.fork_gen || !self.owns_cache() {
+        // `free_gen` is `fork_gen`, or no generation at all in a strict
+        // slab (whose frees all take the CAS of `free_slow`): one test
+        // for both.
+        if fork_generation() != self.free_gen || !self.owns_cache() {
             return false;
         }
         let base = self.base();

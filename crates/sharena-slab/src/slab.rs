@@ -4,7 +4,7 @@
 use crate::cache::{Cache, Local};
 use crate::layout::{CacheHead, Control, Geometry, SlotCell, FORMAT_WORD, PARAM_MAX_SLOTS};
 use crate::stack::{Fault, Shared};
-use crate::word::SlotWord;
+use crate::word::{SlotWord, KIND_MASK};
 use shm_layout::sync::{thread_id, AtomicU64, Ordering};
 use shm_layout::{
     fork_generation, Adoption, AllocatorKind, Error, Liveness, OwnerId, ProcTable, RegionId,
@@ -78,6 +78,11 @@ pub struct Slab<S: AsRef<SegmentView>> {
     /// `SlotWord::cached(owner, 0)`: what a CACHED word of this cache holds
     /// under `KIND_MASK`.
     pub(crate) cached_word: u64,
+    /// `SlotWord::allocated(owner, _, 0)` under `KIND_MASK`.
+    pub(crate) live_word: u64,
+    /// `fork_gen`, or `u64::MAX` (no fork generation) in a strict slab:
+    /// what the free hit compares `fork_generation()` with.
+    pub(crate) free_gen: u64,
     /// The thread that owns the cache (0: none yet). Process-local.
     owner_thread: AtomicU64,
     /// This attachment's identity: the holder of its cache entry, of the
@@ -228,6 +233,8 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             local: Local::new(geo.cache_cap),
             strict: geo.strict_free,
             cached_word: SlotWord::cached((cache_id + 1) as u16, 0).pack(),
+            live_word: SlotWord::allocated((cache_id + 1) as u16, 0, 0).pack() & KIND_MASK,
+            free_gen: if geo.strict_free { u64::MAX } else { fork_gen },
             owner_thread: AtomicU64::new(0),
             me,
             fork_gen,
