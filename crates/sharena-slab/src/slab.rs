@@ -177,9 +177,15 @@ impl<S: AsRef<SegmentView>> Slab<S> {
         let ctl = unsafe { control_at(view, state_off) };
         let format = ctl.info.0.format.load(Ordering::Relaxed);
         if format != FORMAT_WORD {
+            let why = if format & 0xFFFF_FFFF == FORMAT_WORD & 0xFFFF_FFFF {
+                // "SLAB" with another format number: another build's.
+                format!("format {} (this build reads format 2 only)", format >> 32)
+            } else {
+                "the slab was never initialised".to_string()
+            };
             return Err(Error::Corrupt {
                 segment: view.name().to_string(),
-                what: format!("slab format word is {format:#x}: the slab was never initialised"),
+                what: format!("slab format word is {format:#x}: {why}"),
                 at: state_off + 256 + 16,
             });
         }

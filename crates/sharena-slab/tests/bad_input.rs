@@ -169,6 +169,13 @@ fn corrupt_state_is_reported_not_trusted() {
         .as_ref()
         .atomic_u64(Offset::new(state.offset + 256 + 16))
         .unwrap();
+    // Format 1 (an older build's: shared cache arrays) is refused by name.
+    fmt.store(0x0000_0001_424C_4153, Ordering::Relaxed);
+    let old = Slab::attach(seg.clone()).unwrap_err();
+    assert!(
+        matches!(old, Error::Corrupt { .. }) && old.to_string().contains("format 1"),
+        "{old}"
+    );
     fmt.store(0, Ordering::Relaxed);
     assert!(matches!(Slab::attach(seg), Err(Error::Corrupt { .. })));
 }
