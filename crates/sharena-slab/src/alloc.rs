@@ -4,25 +4,27 @@
 
 use crate::cache::Cache;
 use crate::stack::{Fault, Shared};
-use crate::word::{SlotState, SlotWord};
+use crate::word::{SlotState, SlotWord, GEN_MASK, GEN_ONE, KIND_MASK};
 use crate::Slab;
+use shm_layout::fork_generation;
 use shm_layout::sync::Ordering;
-use shm_layout::{AllocStats, Error, Offset, Result, SegmentView, ShmAllocator};
+use shm_layout::{AllocStats, Error, Offset, Result, SegmentView, ShmAllocator, TypedOffset};
 
 impl<S: AsRef<SegmentView>> Slab<S> {
     /// The slot index of `offset`, or why it is not a slot start.
     #[inline(always)]
     pub(crate) fn index_of(&self, offset: Offset) -> Result<u32> {
         let off = offset.get();
+        // Below the pool wraps past `pool_used` too.
         let rel = off.wrapping_sub(self.pool_off);
-        if off < self.pool_off || rel >= self.pool_used {
+        if rel >= self.pool_used {
             return Err(Error::InvalidOffset {
                 offset: off,
                 reason: "not inside this slab's slots",
             });
         }
         let (index, rem) = if self.shift != 0 {
-            (rel >> self.shift, rel & (self.geo.slot_size - 1))
+            (rel >> self.shift, rel & self.slot_mask)
         } else {
             (rel / self.geo.slot_size, rel % self.geo.slot_size)
         };
@@ -40,32 +42,103 @@ impl<S: AsRef<SegmentView>> Slab<S> {
         Offset::new(self.pool_off + u64::from(index) * self.geo.slot_size)
     }
 
-    /// One slot, through the cache when this thread owns it.
-    #[inline(always)]
-    fn alloc_index(&self) -> Result<u32> {
+    /// The word of the live slot at `offset`, or why there is none.
+    fn live_word(&self, offset: Offset) -> Result<u64> {
+        let index = self.index_of(offset)?;
+        let raw = self.shared().word(index).load(Ordering::Relaxed);
+        if SlotWord::raw_state(raw) == SlotState::Allocated as u64 {
+            Ok(raw)
+        } else {
+            Err(Error::InvalidOffset {
+                offset: offset.get(),
+                reason: "the slot is not allocated",
+            })
+        }
+    }
+
+    /// The size the allocation of the live slot at `offset` asked for:
+    /// what `read`, `write` and the typed helpers may touch. At most the
+    /// slot size ([`usable_size`](ShmAllocator::usable_size)), which the
+    /// zero-copy path (`block_ptr`) may touch. Errors as `usable_size`
+    /// does; a slack (bits 32..64 of the slot word) that leaves no byte is
+    /// [`Error::Corrupt`].
+    pub fn requested_size(&self, offset: Offset) -> Result<u64> {
+        let raw = self.live_word(offset)?;
+        let slack = raw >> 32;
+        match self.geo.slot_size.checked_sub(slack) {
+            Some(n) if n > 0 => Ok(n),
+            _ => {
+                // `live_word` checked that `offset` is a slot start.
+                let index = self.index_of(offset)?;
+                Err(self.corrupt(Fault::Slot(index, "a slack past the slot size")))
+            }
+        }
+    }
+
+    /// `Ok` if bytes `at..at + len` of the slot at `offset` lie within the
+    /// size its allocation asked for, else [`Error::OutOfBounds`] naming
+    /// that size.
+    fn check_requested(&self, offset: Offset, at: u64, len: u64) -> Result<()> {
+        let asked = self.requested_size(offset)?;
+        match at.checked_add(len) {
+            Some(end) if end <= asked => Ok(()),
+            _ => Err(Error::OutOfBounds {
+                offset: offset.get(),
+                len: at.saturating_add(len),
+                block_len: asked,
+            }),
+        }
+    }
+
+    /// One slot, through the cache when this thread owns it, ALLOCATED
+    /// with `slack` (the slot's bytes past the size asked for): `alloc`
+    /// past the hit.
+    #[cold]
+    #[inline(never)]
+    fn alloc_index(&self, slack: u32) -> Result<u32> {
         self.not_forked()?;
         let base = self.base();
         if let Some(cache) = self.my_cache(base) {
             let shared = self.shared_at(base);
-            return match cache.pop(&shared) {
+            return match cache.pop(&shared, slack) {
                 Ok(Some(i)) => Ok(i),
-                Ok(None) => self.alloc_refill(&shared, &cache),
+                Ok(None) => self.alloc_refill(&shared, &cache, slack),
                 Err(f) => Err(self.corrupt(f)),
             };
         }
-        self.alloc_shared()
+        self.alloc_shared(slack)
+    }
+
+    /// Why `alloc_aligned(size, align)` is refused (the fast path tests
+    /// both at once).
+    #[cold]
+    #[inline(never)]
+    fn bad_request(&self, size: u64, align: u64) -> Error {
+        if !align.is_power_of_two() || align > self.max_align {
+            Error::InvalidAlignment {
+                align,
+                max: self.max_align,
+            }
+        } else if size == 0 {
+            Error::ZeroSize
+        } else {
+            Error::SizeTooLarge {
+                size,
+                max: self.geo.slot_size,
+            }
+        }
     }
 
     #[cold]
     #[inline(never)]
-    fn alloc_refill(&self, shared: &Shared<'_>, cache: &Cache<'_>) -> Result<u32> {
+    fn alloc_refill(&self, shared: &Shared<'_>, cache: &Cache<'_>, slack: u32) -> Result<u32> {
         let got = cache
             .refill(shared, self.batch)
             .map_err(|f| self.corrupt(f))?;
         if got == 0 {
             return Err(self.out_of_memory());
         }
-        match cache.pop(shared) {
+        match cache.pop(shared, slack) {
             Ok(Some(i)) => Ok(i),
             Ok(None) => Err(self.out_of_memory()),
             Err(f) => Err(self.corrupt(f)),
@@ -77,7 +150,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
     /// from the never-used counter.
     #[cold]
     #[inline(never)]
-    fn alloc_shared(&self) -> Result<u32> {
+    fn alloc_shared(&self, slack: u32) -> Result<u32> {
         let shared = self.shared();
         let head = self.cache_head(self.cache_id);
         // Process-local: a thread of this handle holds it for one pop, so
@@ -87,7 +160,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             .others
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match shared.alloc_one(self.owner(), Some(&head.others)) {
+        match shared.alloc_one(self.owner(), slack, Some(&head.others)) {
             Ok(Some(i)) => Ok(i),
             Ok(None) => Err(self.out_of_memory()),
             Err(f) => Err(self.corrupt(f)),
@@ -95,24 +168,21 @@ impl<S: AsRef<SegmentView>> Slab<S> {
     }
 
     /// `available` counts the slots no allocation of this thread could
-    /// reach: those in caches (every entry's count, O(caches)) and those
-    /// still never used. (The exact figure, `stats()`, scans every slot
-    /// word; a full slab may return this error in a loop.)
+    /// reach: those in caches (every entry's count as its holder published
+    /// it at its last refill or flush, O(caches); so a hint, off by what
+    /// other caches did since) and those still never used. (The exact
+    /// figure, `stats()`, scans every slot word; a full slab may return
+    /// this error in a loop.)
     #[cold]
     fn out_of_memory(&self) -> Error {
         let cap = self.geo.cache_cap;
-        let base = self.base();
         let cached: u64 = (0..self.geo.caches as u32)
             .map(|id| {
                 // Relaxed: a snapshot of owner-written counts.
-                self.cache_at(base, id)
-                    .head
-                    .count
-                    .load(Ordering::Relaxed)
-                    .min(cap)
+                self.cache_head(id).count.load(Ordering::Relaxed).min(cap)
             })
             .sum();
-        let unused = self.geo.slot_count - self.shared_at(base).used_ever();
+        let unused = self.geo.slot_count - self.shared().used_ever();
         Error::OutOfMemory {
             requested: self.geo.slot_size,
             available: cached.saturating_add(unused).min(self.geo.slot_count) * self.geo.slot_size,
@@ -126,6 +196,100 @@ impl<S: AsRef<SegmentView>> Slab<S> {
                 offset: offset.get(),
             },
             None => self.corrupt(Fault::Slot(index, "reserved bits set")),
+        }
+    }
+
+    /// The cache hit of `alloc`: the thread owns the cache, which holds a
+    /// slot whose word is CACHED by it. One shared store (the slot word
+    /// becomes ALLOCATED with `slack`) and process-local ones. `None`:
+    /// anything else, for `alloc_index` to sort out (a fork child, another
+    /// thread, an empty cache, a corrupt word).
+    ///
+    /// Relaxed throughout, as `Cache::pop` says: only this thread touches
+    /// the local array and the CACHED words of its id.
+    #[inline(always)]
+    fn alloc_hit(&self, slack: u32) -> Option<u32> {
+        if fork_generation() != self.fork_gen || !self.owns_cache() {
+            return None;
+        }
+        let base = self.base();
+        let local = &self.local;
+        let c = local.count.load(Ordering::Relaxed);
+        let at = c.wrapping_sub(1) as usize;
+        let index = local.array.get(at)?.load(Ordering::Relaxed);
+        if u64::from(index) >= self.geo.slot_count {
+            return None;
+        }
+        // SAFETY: `base` is from `base()`; `index` < slot_count, checked.
+        let cell = unsafe { self.slot_word(base, index) };
+        let raw = cell.load(Ordering::Relaxed);
+        if raw & KIND_MASK != self.cached_word {
+            return None;
+        }
+        // Count first (the `Cache` invariant), then the word:
+        // `allocate_cached(raw, slack)`, with the owner's bits precomputed
+        // (the carry out of the generation falls in bits the mask clears).
+        local.count.store(c - 1, Ordering::Relaxed);
+        let live =
+            (raw.wrapping_add(GEN_ONE) & GEN_MASK) | self.live_word | (u64::from(slack) << 32);
+        debug_assert_eq!(live, SlotWord::allocate_cached(raw, slack));
+        cell.store(live, Ordering::Relaxed);
+        Some(index)
+    }
+
+    /// The cache hit of `free` (slot `index`, checked by `index_of`): the
+    /// thread owns the cache, which has room, the slab is not strict and
+    /// the slot is live. One shared store (the slot word becomes CACHED:
+    /// the double-free check and the linearization point) and
+    /// process-local ones. `false`: anything else, for `free_slow`.
+    #[inline(always)]
+    fn free_hit(&self, index: u32) -> bool {
+        // `free_gen` is `fork_gen`, or no generation at all in a strict
+        // slab (whose frees all take the CAS of `free_slow`): one test
+        // for both.
+        if fork_generation() != self.free_gen || !self.owns_cache() {
+            return false;
+        }
+        let base = self.base();
+        let local = &self.local;
+        let c = local.count.load(Ordering::Relaxed);
+        let Some(top) = local.array.get(c as usize) else {
+            return false; // full: `free_slow` flushes half
+        };
+        // SAFETY: `base` is from `base()`; `index_of` gave `index`, so
+        // `index * slot_size < pool_used = slot_count * slot_size`.
+        let cell = unsafe { self.slot_word(base, index) };
+        let raw = cell.load(Ordering::Relaxed);
+        if !SlotWord::is_live(raw) {
+            return false;
+        }
+        // `cache_live(raw, owner)`, with the owner's bits precomputed.
+        cell.store((raw & GEN_MASK) | self.cached_word, Ordering::Relaxed);
+        top.store(index, Ordering::Relaxed);
+        local.count.store(c + 1, Ordering::Relaxed);
+        true
+    }
+
+    /// `free` past the hit: another thread, a full cache, a strict slab,
+    /// a word that is not live (a double free, or corruption).
+    #[cold]
+    #[inline(never)]
+    fn free_slow(&self, offset: Offset, index: u32) -> Result<()> {
+        self.not_forked()?;
+        let base = self.base();
+        let shared = self.shared_at(base);
+        if let Some(cache) = self.my_cache(base) {
+            return match shared.release_live(index, cache.owner, self.strict) {
+                Ok(_) => cache.push(&shared, index).map_err(|f| self.corrupt(f)),
+                Err(e) => Err(self.free_error(offset, index, e)),
+            };
+        }
+        match shared.release_live(index, self.owner(), true) {
+            Ok(generation) => {
+                self.free_shared(&shared, index, generation);
+                Ok(())
+            }
+            Err(e) => Err(self.free_error(offset, index, e)),
         }
     }
 
@@ -148,64 +312,95 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Slab<S> {
     }
 
     /// Allocates one slot. `align` must be a power of two no larger than
-    /// [`Slab::max_align`]; `size` from 1 to the slot size.
-    #[inline]
+    /// [`Slab::max_align`]; `size` from 1 to the slot size. The slot word
+    /// records the size (as its slack), so checked reads and writes stop
+    /// there ([`Slab::requested_size`]).
+    /// Inlined into the caller: the hit is a few dozen instructions, and
+    /// everything else is a call.
+    #[inline(always)]
     fn alloc_aligned(&self, size: u64, align: u64) -> Result<Offset> {
-        if !align.is_power_of_two() || align > self.max_align {
-            return Err(Error::InvalidAlignment {
-                align,
-                max: self.max_align,
-            });
+        // One test per argument: `align - 1` wraps for 0, `size - 1` too.
+        if align & align.wrapping_sub(1) != 0
+            || align.wrapping_sub(1) >= self.max_align
+            || size.wrapping_sub(1) >= self.geo.slot_size
+        {
+            return Err(self.bad_request(size, align));
         }
-        if size == 0 {
-            return Err(Error::ZeroSize);
+        // 1 <= size <= slot_size <= 2^32 (`Geometry::from_params`).
+        let slack = (self.geo.slot_size - size) as u32;
+        if let Some(index) = self.alloc_hit(slack) {
+            return Ok(self.offset_of(index));
         }
-        if size > self.geo.slot_size {
-            return Err(Error::SizeTooLarge {
-                size,
-                max: self.geo.slot_size,
-            });
-        }
-        let index = self.alloc_index()?;
+        let index = self.alloc_index(slack)?;
         Ok(self.offset_of(index))
+    }
+
+    /// `alloc_aligned(size, 8)`, inlined as it is.
+    #[inline(always)]
+    fn alloc(&self, size: u64) -> Result<Offset> {
+        self.alloc_aligned(size, 8)
     }
 
     /// Frees a slot: [`Error::InvalidOffset`] if `offset` is not a slot
     /// start of this slab, [`Error::DoubleFree`] if the slot is not live
     /// (or another free of it won a race); nothing changes on error.
-    #[inline]
+    /// Inlined into the caller, as `alloc_aligned`.
+    #[inline(always)]
     fn free(&self, offset: Offset) -> Result<()> {
         let index = self.index_of(offset)?;
-        self.not_forked()?;
-        let base = self.base();
-        let shared = self.shared_at(base);
-        if let Some(cache) = self.my_cache(base) {
-            // Fast path: the owner thread frees into its cache.
-            return match shared.release_live(index, cache.owner, self.strict) {
-                Ok(_) => cache.push(&shared, index).map_err(|f| self.corrupt(f)),
-                Err(e) => Err(self.free_error(offset, index, e)),
-            };
+        if self.free_hit(index) {
+            return Ok(());
         }
-        match shared.release_live(index, self.owner(), true) {
-            Ok(generation) => {
-                self.free_shared(&shared, index, generation);
-                Ok(())
-            }
-            Err(e) => Err(self.free_error(offset, index, e)),
-        }
+        self.free_slow(offset, index)
     }
 
+    /// The slot size: what the zero-copy path (`block_ptr`) may touch.
+    /// Checked reads and writes stop at [`Slab::requested_size`].
     fn usable_size(&self, offset: Offset) -> Result<u64> {
-        let index = self.index_of(offset)?;
-        let raw = self.shared().word(index).load(Ordering::Relaxed);
-        if SlotWord::raw_state(raw) == SlotState::Allocated as u64 {
-            Ok(self.geo.slot_size)
-        } else {
-            Err(Error::InvalidOffset {
-                offset: offset.get(),
-                reason: "the slot is not allocated",
-            })
+        self.live_word(offset)?;
+        Ok(self.geo.slot_size)
+    }
+
+    /// Copies `data` into the slot at `offset`, `at` bytes in: any byte
+    /// past the size the allocation asked for is [`Error::OutOfBounds`]
+    /// (naming that size) and nothing is written. `block_ptr` reaches to
+    /// [`usable_size`](ShmAllocator::usable_size), the slot size, instead.
+    fn write_at(&self, offset: Offset, at: u64, data: &[u8]) -> Result<()> {
+        self.check_requested(offset, at, data.len() as u64)?;
+        // `check_requested` bounded `at + len` by the slot, inside the pool.
+        self.view()
+            .write_bytes(Offset::new(offset.get() + at), data)
+    }
+
+    /// Reads `len` bytes from the slot's start, within the size asked for
+    /// (as `write_at`).
+    fn read(&self, offset: Offset, len: u64) -> Result<Vec<u8>> {
+        self.check_requested(offset, 0, len)?;
+        let mut out = vec![0u8; len as usize];
+        self.view().read_bytes(offset, &mut out)?;
+        Ok(out)
+    }
+
+    /// Fills `out` from the slot's start, within the size asked for.
+    fn read_into(&self, offset: Offset, out: &mut [u8]) -> Result<()> {
+        self.check_requested(offset, 0, out.len() as u64)?;
+        self.view().read_bytes(offset, out)
+    }
+
+    /// Reads `n` values of `T` from the slot's start, within the size
+    /// asked for.
+    fn read_slice<T: bytemuck::Pod>(&self, at: TypedOffset<T>, n: usize) -> Result<Vec<T>> {
+        if !at.offset().is_aligned(core::mem::align_of::<T>() as u64) {
+            return Err(Error::InvalidOffset {
+                offset: at.offset().get(),
+                reason: "not aligned for its type",
+            });
         }
+        let bytes = (n as u64).checked_mul(core::mem::size_of::<T>() as u64);
+        self.check_requested(at.offset(), 0, bytes.unwrap_or(u64::MAX))?;
+        let mut out = vec![T::zeroed(); n];
+        self.read_into(at.offset(), bytemuck::cast_slice_mut(&mut out))?;
+        Ok(out)
     }
 
     /// Live allocations are counted from the slot words (ALLOCATED slots

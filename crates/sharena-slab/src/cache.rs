@@ -1,38 +1,74 @@
-//! A per-attachment cache of free slots: one entry of the registry in the
-//! state region, claimed by a [`Slab`](crate::Slab) (an
-//! [`OwnerSlot`](shm_layout::OwnerSlot) claim of its owner word) and then
-//! touched by one thread of that `Slab` alone, so its operations are plain
-//! loads and stores on an uncontended line.
+//! A per-attachment cache of free slots: a LIFO of slot indices in the
+//! memory of the process that holds the cache's registry entry (claimed by
+//! a [`Slab`](crate::Slab) with an [`OwnerSlot`](shm_layout::OwnerSlot)
+//! claim of its owner word), touched by one thread of that `Slab` alone.
+//! A cache hit writes one shared word: the slot's state word.
 //!
-//! Invariant kept at every instruction, so that a process killed anywhere
-//! leaves a recoverable entry: every index in `array[0..count]` names a
-//! slot whose word is CACHED with this entry's owner id. The converse may
-//! fail briefly (a slot already CACHED but not yet in the array, or just
-//! taken out of it), so recovery scans the slot words for CACHED slots of
-//! a dead owner rather than trusting the array; see the crate's
+//! Invariant kept at every instruction: every index in the local array
+//! below the count names a slot whose word is CACHED with this entry's
+//! owner id. Nothing of the array is in the segment, so a recovery (or the
+//! `Drop` of the `Slab`) finds a cache's slots by their words alone: the
+//! slots CACHED with the owner id of the entry it sweeps. See the crate's
 //! `implementation` notes and `docs/ALLOCATORS.md` for every point where
 //! an owner can die.
 
 use crate::crash::{self, Point};
 use crate::layout::CacheHead;
 use crate::stack::{Fault, Shared};
-use crate::word::{SlotState, SlotWord};
-use shm_layout::sync::{AtomicU32, Ordering};
+use crate::word::{SlotState, SlotWord, KIND_MASK};
+use shm_layout::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Most slots moved by one refill or flush (a stack buffer bound).
 pub const MAX_BATCH: usize = 256;
 
+/// The process-local part of a cache: the count and the index array. Only
+/// the thread that owns the cache touches it (atomics only so that a
+/// `Slab` stays `Sync`; Relaxed loads and stores are plain moves).
+#[derive(Debug)]
+pub struct Local {
+    /// Indices in the array (at most its length).
+    pub count: AtomicU64,
+    /// The indices; its length is the capacity.
+    pub array: Box<[AtomicU32]>,
+}
+
+impl Local {
+    /// An empty cache of `cap` slots.
+    pub fn new(cap: u64) -> Self {
+        Local {
+            count: AtomicU64::new(0),
+            array: (0..cap).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+}
+
 /// A claimed cache entry.
 #[derive(Clone, Copy, Debug)]
 pub struct Cache<'a> {
-    /// The entry's head line.
+    /// The entry's head line in the segment (pop record, push flags, the
+    /// published count).
     pub head: &'a CacheHead,
-    /// The entry's index array (its length is the capacity).
+    /// The count of the local array (process-local).
+    pub count: &'a AtomicU64,
+    /// The local index array (process-local; its length is the capacity).
     pub array: &'a [AtomicU32],
     /// The entry id + 1: the owner id stamped in slot words.
     pub owner: u16,
     /// The entry id (for fault reports).
     pub id: u32,
+}
+
+impl<'a> Cache<'a> {
+    /// The cache of entry `head` (id `id`) over the local part `local`.
+    pub fn new(head: &'a CacheHead, local: &'a Local, id: u32) -> Self {
+        Cache {
+            head,
+            count: &local.count,
+            array: &local.array,
+            owner: (id + 1) as u16,
+            id,
+        }
+    }
 }
 
 impl Cache<'_> {
@@ -42,43 +78,48 @@ impl Cache<'_> {
         self.array.len() as u64
     }
 
-    /// The count, checked against the capacity.
+    /// The count (process-local, kept at most the capacity by this code).
     #[inline(always)]
-    fn count(&self) -> Result<u64, Fault> {
-        let c = self.head.count.load(Ordering::Relaxed);
-        if c > self.cap() {
-            return Err(Fault::CacheCount(self.id, c));
-        }
-        Ok(c)
+    fn count(&self) -> u64 {
+        // Relaxed: process-local, one thread.
+        self.count.load(Ordering::Relaxed).min(self.cap())
     }
 
-    /// Takes a cached slot and marks it ALLOCATED. `None`: the cache is
-    /// empty.
+    /// Publishes the count into the entry (a hint for `OutOfMemory`'s
+    /// `available`; nothing reads it to find a slot). Refills and flushes
+    /// only, so that a hit writes nothing but the slot word.
+    #[inline]
+    fn publish(&self, c: u64) {
+        // Relaxed: a statistic; readers take a snapshot.
+        self.head.count.store(c, Ordering::Relaxed);
+    }
+
+    /// Takes a cached slot and makes it ALLOCATED with `slack` (the slot's
+    /// bytes past the size asked for). `None`: the cache is empty.
     ///
     /// Relaxed throughout: only this process's owning thread touches the
-    /// entry and CACHED slot words of its id (program order), and slots came
-    /// in either through its own frees or through `Shared::pop`'s Acquire.
+    /// local array and CACHED slot words of its id (program order), and
+    /// slots came in either through its own frees or through
+    /// `Shared::pop`'s Acquire.
     #[inline(always)]
-    pub fn pop(&self, shared: &Shared<'_>) -> Result<Option<u32>, Fault> {
-        let c = self.count()?;
+    pub fn pop(&self, shared: &Shared<'_>, slack: u32) -> Result<Option<u32>, Fault> {
+        let c = self.count();
         if c == 0 {
             return Ok(None);
         }
         let index = self.array[(c - 1) as usize].load(Ordering::Relaxed);
-        if index >= shared.len() {
+        // Every index entered the array checked (`Slab::index_of`, or a
+        // pop or take of `Shared`), but the slot word is the segment's.
+        let Some(cell) = shared.slots.get(index as usize) else {
             return Err(Fault::CacheIndex(self.id, u64::from(index)));
-        }
-        let cell = shared.word(index);
-        let w = SlotWord::unpack(cell.load(Ordering::Relaxed));
-        let Some(w) = w.filter(|w| w.state == SlotState::Cached && w.owner == self.owner) else {
-            return Err(Fault::Slot(index, "in a cache but not CACHED by it"));
         };
+        let raw = cell.load(Ordering::Relaxed);
+        if raw & KIND_MASK != SlotWord::cached(self.owner, 0).pack() {
+            return Err(Fault::Slot(index, "in a cache but not CACHED by it"));
+        }
         // Count first: the array never names a slot that is not CACHED.
-        self.head.count.store(c - 1, Ordering::Relaxed);
-        cell.store(
-            SlotWord::allocated(self.owner, w.generation).pack(),
-            Ordering::Relaxed,
-        );
+        self.count.store(c - 1, Ordering::Relaxed);
+        cell.store(SlotWord::allocate_cached(raw, slack), Ordering::Relaxed);
         Ok(Some(index))
     }
 
@@ -86,12 +127,12 @@ impl Cache<'_> {
     /// the cache to the shared stack first if it is full.
     #[inline(always)]
     pub fn push(&self, shared: &Shared<'_>, index: u32) -> Result<(), Fault> {
-        let mut c = self.count()?;
+        let mut c = self.count();
         if c == self.cap() {
             c = self.flush(shared, self.cap() / 2)?;
         }
         self.array[c as usize].store(index, Ordering::Relaxed);
-        self.head.count.store(c + 1, Ordering::Relaxed);
+        self.count.store(c + 1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -101,7 +142,7 @@ impl Cache<'_> {
     #[cold]
     #[inline(never)]
     pub fn flush(&self, shared: &Shared<'_>, keep: u64) -> Result<u64, Fault> {
-        let mut c = self.count()?;
+        let mut c = self.count();
         let mut chain = [0u32; MAX_BATCH];
         let mut gens = [0u8; MAX_BATCH];
         while c > keep {
@@ -124,7 +165,7 @@ impl Cache<'_> {
             // flagged so that a recovery knows a death here may have left
             // FREE slots off the stack.
             c -= n as u64;
-            self.head.count.store(c, Ordering::Relaxed);
+            self.count.store(c, Ordering::Relaxed);
             shared.push_chain(
                 &chain[..n],
                 self.owner,
@@ -132,6 +173,7 @@ impl Cache<'_> {
                 Some(&self.head.pushing),
             );
         }
+        self.publish(c);
         Ok(c)
     }
 
@@ -140,7 +182,7 @@ impl Cache<'_> {
     #[cold]
     #[inline(never)]
     pub fn refill(&self, shared: &Shared<'_>, batch: u64) -> Result<u64, Fault> {
-        let mut c = self.count()?;
+        let mut c = self.count();
         let want = batch.min(self.cap() - c);
         let target = c + want;
         let owner = self.owner;
@@ -153,7 +195,7 @@ impl Cache<'_> {
             };
             self.array[c as usize].store(index, Ordering::Relaxed);
             c += 1;
-            self.head.count.store(c, Ordering::Relaxed);
+            self.count.store(c, Ordering::Relaxed);
         }
         if c < target {
             let (first, n) = shared.take_unused((target - c) as u32)?;
@@ -168,9 +210,10 @@ impl Cache<'_> {
                 }
                 self.array[c as usize].store(index, Ordering::Relaxed);
                 c += 1;
-                self.head.count.store(c, Ordering::Relaxed);
+                self.count.store(c, Ordering::Relaxed);
             }
         }
+        self.publish(c);
         crash::point(Point::Refilled);
         Ok(c)
     }

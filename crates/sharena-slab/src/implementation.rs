@@ -20,13 +20,16 @@
 //! claims a registry entry with `OwnerSlot::claim` on its owner word (the
 //! attachment's `OwnerId`: pid, epoch and start time in one word; 0 =
 //! free), or fails to attach when every entry is taken, so every slot it
-//! hands out names an entry. The entry's index array is a LIFO of slots in
-//! state CACHED with the entry's owner id (entry id + 1). Only the owning
-//! thread of the owning `Slab` touches it:
-//! - alloc pops the array (count store, then the slot word becomes
-//!   ALLOCATED with the generation bumped); if empty, it refills half a
-//!   cache from the shared stack (one pop, one CAS, per slot) and then from
-//!   the counter (one CAS for the batch);
+//! hands out names an entry. Its cache is a LIFO of slots in state CACHED
+//! with the entry's owner id (entry id + 1), kept in the `Slab`'s own
+//! (process-local) memory since format 2; the entry publishes its count
+//! at refills and flushes, a hint only. Only the owning thread of the
+//! owning `Slab` touches the cache:
+//! - alloc pops the array (count lowered, then the slot word becomes
+//!   ALLOCATED with the generation bumped and the slack, the slot size
+//!   minus the size asked for, in its high half); if empty, it refills half
+//!   a cache from the shared stack (one pop, one CAS, per slot) and then
+//!   from the counter (one CAS for the batch);
 //! - free checks the offset (in the slots, a slot start), moves the slot
 //!   word ALLOCATED -> CACHED(owner) (the double-free check and the
 //!   linearization point of the free: a load and a store by default, a CAS
@@ -48,7 +51,8 @@
 //!   successful head CAS; counter take: the successful counter CAS.
 //! - `alloc`: from the cache, the store of the slot word to ALLOCATED (the
 //!   slot was already exclusively this thread's); otherwise the pop or
-//!   counter CAS that took it.
+//!   counter CAS that took it. A hit writes that word and nothing else in
+//!   the segment; a free hit likewise writes only the slot word.
 //! - `free`: the write of the slot word ALLOCATED -> CACHED. Every free
 //!   that comes after another free of the same slot sees a word that is not
 //!   ALLOCATED and reports `DoubleFree`. Where that write is a CAS (threads
@@ -97,8 +101,9 @@
 //!   the count and pop records its last holder left (zeroed by a clean
 //!   release, or whatever a dead holder last wrote).
 //! - Everything else is Relaxed, and why no fence is needed: the cache
-//!   array, count, pop records and CACHED slot words are written only by
-//!   the entry's holder (program order); the slot-word CAS of a free decides
+//!   array and count (process-local), the published count, pop records
+//!   and CACHED slot words are written only by the entry's holder (program
+//!   order); the slot-word CAS of a free decides
 //!   who owns the word, while the block's bytes reached the freeing thread
 //!   through the user's own synchronisation (as with any allocator) and
 //!   reach the next owner through the stack's Release/Acquire pair or

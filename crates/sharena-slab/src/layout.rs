@@ -6,13 +6,13 @@
 //! state region (offsets from its start)
 //! 0x000  Control      4 lines of 128 B: head | never-used counter |
 //!                     format word | reserved
-//! 0x200  registry     n_caches entries of entry_len bytes:
-//!                     CacheHead (128 B) + cache_cap u32 indices, rounded to 128
+//! 0x200  registry     n_caches entries of one 128 B line each (CacheHead;
+//!                     the cached indices themselves are process-local)
 //! ...    slot words   slot_count u64 state words (see `word.rs`)
 //! ```
 
 use crate::word::NIL;
-use shm_layout::sync::{AtomicU32, AtomicU64};
+use shm_layout::sync::AtomicU64;
 use shm_layout::{align_up, OwnerSlot, CACHE_LINE};
 
 /// `params[0]`: the slot size in bytes (at least 8, a multiple of 8).
@@ -22,7 +22,8 @@ pub const PARAM_SLOT_SIZE: usize = 0;
 pub const PARAM_MAX_SLOTS: usize = 1;
 /// `params[2]`: cache registry entries; 0 = [`DEFAULT_CACHES`].
 pub const PARAM_CACHES: usize = 2;
-/// `params[3]`: slots each cache holds; 0 = [`DEFAULT_CACHE_CAP`].
+/// `params[3]`: slots each cache holds (in the memory of the process
+/// that holds the entry); 0 = [`DEFAULT_CACHE_CAP`].
 pub const PARAM_CACHE_CAP: usize = 3;
 
 /// `params[4]`: flags; bit 0 is [`FLAG_STRICT_FREE`], the rest zero.
@@ -42,14 +43,17 @@ pub const MAX_CACHES: u64 = 4096;
 pub const MAX_CACHE_CAP: u64 = 1 << 16;
 /// The most slots (indices are `u32`, `u32::MAX` means none).
 pub const MAX_SLOTS: u64 = NIL as u64;
-/// The largest slot size (a slot must fit the 2^47-byte segment limit).
-pub const MAX_SLOT_SIZE: u64 = 1 << 40;
+/// The largest slot size: an ALLOCATED slot word keeps the slot's bytes
+/// past the size its allocation asked for (its *slack*) in 32 bits.
+pub const MAX_SLOT_SIZE: u64 = 1 << 32;
 /// The largest alignment a slot start can have (the creator places the
 /// pool on a page).
 pub const MAX_ALIGN: u64 = 4096;
 
-/// The value `init` writes into [`SharedStats::format`]: "SLAB" and format 1.
-pub const FORMAT_WORD: u64 = 0x0000_0001_424C_4153;
+/// The value `init` writes into [`Info::format`]: "SLAB" and format 2.
+/// Format 1 kept a shared index array in every cache entry, bits 32..64 of
+/// ALLOCATED words zero, and slots up to 2^40 bytes.
+pub const FORMAT_WORD: u64 = 0x0000_0002_424C_4153;
 
 /// Bytes of the control block.
 pub const CONTROL_LEN: u64 = 4 * CACHE_LINE;
@@ -102,7 +106,10 @@ pub struct CacheHead {
     /// The holder: 0 free, else the `OwnerId` of the attachment (the
     /// [`crate::Slab`]) that claimed or adopted the entry.
     pub owner: OwnerSlot,
-    /// Slot indices in the array (at most the cache capacity).
+    /// How many slots the cache held at its holder's last refill or
+    /// flush (at most the cache capacity): a hint for
+    /// `OutOfMemory::available`, never used to find a slot (the cache's
+    /// indices live in its holder's process).
     pub count: AtomicU64,
     /// The pop record of the thread that owns the cache.
     pub pending: PopRecord,
@@ -126,8 +133,6 @@ pub struct CacheHead {
 
 /// The element type of the slot state words.
 pub type SlotCell = AtomicU64;
-/// The element type of a cache's index array.
-pub type IndexCell = AtomicU32;
 
 #[cfg(not(shm_loom))]
 const _: () = {
@@ -142,7 +147,6 @@ const _: () = {
     assert!(core::mem::offset_of!(CacheHead, others) == 0x40);
     assert!(core::mem::offset_of!(CacheHead, others_pushing) == 0x50);
     assert!(core::mem::size_of::<SlotCell>() == 8);
-    assert!(core::mem::size_of::<IndexCell>() == 4);
 };
 
 /// The slab's geometry, all derived from header params and region lengths.
@@ -161,10 +165,12 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    /// Bytes of one registry entry.
+    /// Bytes of one registry entry: its head line alone (format 2 keeps a
+    /// cache's indices in its holder's process; `cache_cap` no longer
+    /// sizes the entry).
     pub const fn entry_len(cache_cap: u64) -> u64 {
-        // cache_cap <= MAX_CACHE_CAP, so no overflow.
-        CACHE_HEAD_LEN + ((cache_cap * 4 + CACHE_LINE - 1) & !(CACHE_LINE - 1))
+        let _ = cache_cap;
+        CACHE_HEAD_LEN
     }
 
     /// Offset of the registry from the state region's start.
@@ -193,7 +199,7 @@ impl Geometry {
     pub fn from_params(params: &[u64]) -> Result<Geometry, (usize, &'static str)> {
         let slot_size = params[PARAM_SLOT_SIZE];
         if slot_size < 8 || slot_size % 8 != 0 || slot_size > MAX_SLOT_SIZE {
-            return Err((0, "a multiple of 8 from 8 to 2^40 (the slot size)"));
+            return Err((0, "a multiple of 8 from 8 to 2^32 (the slot size)"));
         }
         let caches = match params[PARAM_CACHES] {
             0 => DEFAULT_CACHES,

@@ -7,8 +7,11 @@
 //! so creating a slab of any size costs O(1). A state word per slot catches
 //! double frees and offsets that are not slot starts. Each attachment (each
 //! [`Slab`]) claims an entry of a cache registry in the segment and keeps
-//! free slots there, so the common alloc and free touch no shared line and
-//! need no atomic read-modify-write on the allocation side.
+//! a cache of free slots in its own memory, so the common alloc and free
+//! write one shared word (the slot's state word) and need no atomic
+//! read-modify-write. The state word of a live slot also keeps the size
+//! its allocation asked for: checked reads and writes stop there
+//! ([`Slab::requested_size`]).
 //!
 //! A slot belongs to the `Slab` that allocated it until it is freed or
 //! shared (`share`, or `publish`, which shares); when the attachment ends,
@@ -78,9 +81,9 @@
 //!
 //! # Performance
 //! The fast path of a thread that owns its `Slab`'s cache is plain loads and
-//! stores on this process's own registry line plus the slot's state word:
-//! no atomic read-modify-write at all (STRICT_FREE adds one uncontended CAS
-//! per free). The shared head is touched once per refill or flush of half a
+//! stores on process-local memory plus one store of the slot's state word,
+//! inlined into the caller: no atomic read-modify-write at all
+//! (STRICT_FREE adds one uncontended CAS per free, on a slower path). The shared head is touched once per refill or flush of half a
 //! cache (64 slots by default). Other threads sharing one `Slab` use the
 //! shared stack directly (a CAS per free; their pops take turns through a
 //! process-local lock, see [`Slab`]); they can see

@@ -5,13 +5,13 @@
 //! stale pop record racing the pop that did take its slot. Tiny on purpose:
 //! loom explores every interleaving, so 2 or 3 threads and a few slots.
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Local};
 use crate::layout::{CacheHead, Control};
 use crate::stack::Shared;
 use crate::word::{Head, SlotState, SlotWord, NIL};
 use loom::sync::Arc;
 use loom::thread;
-use shm_layout::sync::{AtomicU32, AtomicU64, Ordering};
+use shm_layout::sync::{AtomicU64, Ordering};
 
 /// A slab state on the heap: control block, slot words, and a claim table
 /// that proves no slot has two holders at once.
@@ -38,7 +38,7 @@ impl Heap {
 
     /// Allocates one slot for `who` and records the claim.
     fn alloc(&self, who: u64) -> Option<u32> {
-        let i = self.shared().alloc_one(1, None).unwrap()?;
+        let i = self.shared().alloc_one(1, 0, None).unwrap()?;
         assert_eq!(
             self.held[i as usize].swap(who, Ordering::Relaxed),
             0,
@@ -162,14 +162,9 @@ fn cache_flush_races_alloc() {
         let heap = Heap::new(4);
         heap.preload(1); // stack: 0; cache gets 1, 2; slot 3 unused
         let head = Arc::new(CacheHead::default());
-        let array: Arc<Vec<AtomicU32>> = Arc::new((0..2).map(|_| AtomicU32::new(0)).collect());
+        let local = Local::new(2);
         {
-            let cache = Cache {
-                head: &head,
-                array: &array,
-                owner: 2,
-                id: 1,
-            };
+            let cache = Cache::new(&head, &local, 1);
             assert_eq!(cache.refill(&heap.shared(), 2).unwrap(), 2);
             // The cache pulled slot 0 from the stack and slot 1 from the counter.
             for i in 0..2 {
@@ -182,12 +177,7 @@ fn cache_flush_races_alloc() {
             let got: Vec<u32> = (0..2).filter_map(|_| h2.alloc(7)).collect();
             got
         });
-        let cache = Cache {
-            head: &head,
-            array: &array,
-            owner: 2,
-            id: 1,
-        };
+        let cache = Cache::new(&head, &local, 1);
         assert_eq!(cache.flush(&heap.shared(), 0).unwrap(), 0);
         let got = other.join().unwrap();
         assert_eq!(got.len(), 2, "slot 2 and 3 or flushed ones were available");
@@ -218,13 +208,8 @@ fn reclaim_races_a_live_pop() {
         let h2 = heap.clone();
         let live = thread::spawn(move || h2.alloc(7));
         let custody_head = CacheHead::default();
-        let array: Vec<AtomicU32> = (0..2).map(|_| AtomicU32::new(0)).collect();
-        let custody = Cache {
-            head: &custody_head,
-            array: &array,
-            owner: 3,
-            id: 2,
-        };
+        let local = Local::new(2);
+        let custody = Cache::new(&custody_head, &local, 2);
         if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared(), &|_| u64::MAX) {
             let mut pass = crate::reclaim::Pass::new(heap.shared(), custody);
             for i in 0..3 {
@@ -256,7 +241,7 @@ fn reclaim_races_a_live_pop() {
 /// own entry (owner id 2) while that entry's cache owner thread uses the
 /// cache: it pops, frees back and flushes. The dead entry left slot 1
 /// CACHED and slot 2 FREE off the stack (a flush cut short); slot 3 is on
-/// the stack. Custody slots are CACHED(2) but not in the array, so the
+/// the stack. Custody slots are CACHED(2) but not in the local array, so the
 /// owner thread never sees them; every slot must end on the stack once.
 #[test]
 fn reclaim_into_an_entry_in_use() {
@@ -264,34 +249,28 @@ fn reclaim_into_an_entry_in_use() {
         let heap = Heap::new(4);
         assert_eq!(heap.shared().take_unused(4).unwrap(), (0, 4));
         let head = Arc::new(CacheHead::default());
-        let array: Arc<Vec<AtomicU32>> = Arc::new((0..2).map(|_| AtomicU32::new(0)).collect());
+        // The owner thread's local cache holds slot 0.
+        let local = Arc::new(Local::new(2));
         heap.slots[0].store(SlotWord::cached(2, 0).pack(), Ordering::Relaxed);
-        array[0].store(0, Ordering::Relaxed);
-        head.count.store(1, Ordering::Relaxed);
+        local.array[0].store(0, Ordering::Relaxed);
+        local.count.store(1, Ordering::Relaxed);
         heap.slots[1].store(SlotWord::cached(3, 0).pack(), Ordering::Relaxed);
         heap.slots[2].store(SlotWord::free(3, 0, NIL).pack(), Ordering::Relaxed);
         heap.shared().push_chain(&[3], 1, |_| 0, None);
-        let (h2, head2, array2) = (heap.clone(), head.clone(), array.clone());
+        let (h2, head2, local2) = (heap.clone(), head.clone(), local.clone());
         let owner = thread::spawn(move || {
-            let cache = Cache {
-                head: &head2,
-                array: &array2,
-                owner: 2,
-                id: 1,
-            };
+            let cache = Cache::new(&head2, &local2, 1);
             let shared = h2.shared();
-            let i = cache.pop(&shared).unwrap().expect("slot 0 is cached");
+            let i = cache.pop(&shared, 0).unwrap().expect("slot 0 is cached");
             let generation = shared.release_live(i, 2, false).unwrap();
             assert_eq!(generation, 1);
             cache.push(&shared, i).unwrap();
             cache.flush(&shared, 0).unwrap();
         });
-        let custody = Cache {
-            head: &head,
-            array: &array,
-            owner: 2,
-            id: 1,
-        };
+        // The reclaim uses only the entry's head (its flags), never the
+        // owner thread's local array.
+        let reclaimer_local = Local::new(2);
+        let custody = Cache::new(&head, &reclaimer_local, 1);
         if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared(), &|_| u64::MAX) {
             let mut pass = crate::reclaim::Pass::new(heap.shared(), custody);
             for i in 0..4 {
@@ -334,13 +313,8 @@ fn a_stale_pop_record_never_doubles_a_slot() {
         let h2 = heap.clone();
         let live = thread::spawn(move || h2.alloc(7));
         let custody_head = CacheHead::default();
-        let array: Vec<AtomicU32> = (0..2).map(|_| AtomicU32::new(0)).collect();
-        let custody = Cache {
-            head: &custody_head,
-            array: &array,
-            owner: 3,
-            id: 2,
-        };
+        let local = Local::new(2);
+        let custody = Cache::new(&custody_head, &local, 2);
         if let Some(on_stack) = crate::reclaim::walk_stack(&heap.shared(), &|_| u64::MAX) {
             let mut pass = crate::reclaim::Pass::new(heap.shared(), custody);
             for i in 0..3 {

@@ -1,11 +1,10 @@
 //! [`Slab`]: the allocator over a validated segment, with this process's
 //! cache.
 
-use crate::cache::Cache;
-use crate::layout::{
-    CacheHead, Control, Geometry, IndexCell, SlotCell, CACHE_HEAD_LEN, FORMAT_WORD, PARAM_MAX_SLOTS,
-};
+use crate::cache::{Cache, Local};
+use crate::layout::{CacheHead, Control, Geometry, SlotCell, FORMAT_WORD, PARAM_MAX_SLOTS};
 use crate::stack::{Fault, Shared};
+use crate::word::{SlotWord, KIND_MASK};
 use shm_layout::sync::{thread_id, AtomicU64, Ordering};
 use shm_layout::{
     fork_generation, Adoption, AllocatorKind, Error, Liveness, OwnerId, ProcTable, RegionId,
@@ -55,18 +54,35 @@ pub struct Slab<S: AsRef<SegmentView>> {
     pub(crate) geo: Geometry,
     seg_len: u64,
     pub(crate) state_off: u64,
+    /// Offset of the first slot word from the segment base.
+    pub(crate) slots_off: u64,
+    /// Offset of this `Slab`'s registry entry from the segment base.
+    entry_off: u64,
     pub(crate) pool_off: u64,
     /// `slot_count * slot_size`.
     pub(crate) pool_used: u64,
     pub(crate) max_align: u64,
     /// `log2(slot_size)` when it is a power of two, else 0.
     pub(crate) shift: u32,
+    /// `slot_size - 1`.
+    pub(crate) slot_mask: u64,
     /// Refill batch and flush target: half the cache.
     pub(crate) batch: u64,
     /// The claimed registry entry.
     pub(crate) cache_id: u32,
+    /// The cache's indices and count: process-local, touched only by the
+    /// thread that owns the cache (or under `&mut self`).
+    pub(crate) local: Local,
     /// `params[4]` bit 0: the fast path's free also CASes the slot word.
     pub(crate) strict: bool,
+    /// `SlotWord::cached(owner, 0)`: what a CACHED word of this cache holds
+    /// under `KIND_MASK`.
+    pub(crate) cached_word: u64,
+    /// `SlotWord::allocated(owner, _, 0)` under `KIND_MASK`.
+    pub(crate) live_word: u64,
+    /// `fork_gen`, or `u64::MAX` (no fork generation) in a strict slab:
+    /// what the free hit compares `fork_generation()` with.
+    pub(crate) free_gen: u64,
     /// The thread that owns the cache (0: none yet). Process-local.
     owner_thread: AtomicU64,
     /// This attachment's identity: the holder of its cache entry, of the
@@ -74,7 +90,7 @@ pub struct Slab<S: AsRef<SegmentView>> {
     pub(crate) me: OwnerId,
     /// `fork_generation()` when it attached: another value means this is a
     /// fork child's inherited copy.
-    fork_gen: u64,
+    pub(crate) fork_gen: u64,
     /// This attachment's process-table entry (None: the segment has no
     /// table).
     registration: Option<Registration>,
@@ -161,9 +177,15 @@ impl<S: AsRef<SegmentView>> Slab<S> {
         let ctl = unsafe { control_at(view, state_off) };
         let format = ctl.info.0.format.load(Ordering::Relaxed);
         if format != FORMAT_WORD {
+            let why = if format & 0xFFFF_FFFF == FORMAT_WORD & 0xFFFF_FFFF {
+                // "SLAB" with another format number: another build's.
+                format!("format {} (this build reads format 2 only)", format >> 32)
+            } else {
+                "the slab was never initialised".to_string()
+            };
             return Err(Error::Corrupt {
                 segment: view.name().to_string(),
-                what: format!("slab format word is {format:#x}: the slab was never initialised"),
+                what: format!("slab format word is {format:#x}: {why}"),
                 at: state_off + 256 + 16,
             });
         }
@@ -201,9 +223,12 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             seg_len: view.len(),
             geo,
             state_off,
+            slots_off: state_off + Geometry::slots_offset(geo.caches, geo.cache_cap),
+            entry_off: state_off + Geometry::REGISTRY_OFFSET + u64::from(cache_id) * entry_len,
             pool_off,
             pool_used: geo.slot_count * ss,
             max_align: geo.max_align(pool_off),
+            slot_mask: ss - 1,
             shift: if ss.is_power_of_two() {
                 ss.trailing_zeros()
             } else {
@@ -211,7 +236,11 @@ impl<S: AsRef<SegmentView>> Slab<S> {
             },
             batch: (geo.cache_cap / 2).clamp(1, crate::cache::MAX_BATCH as u64),
             cache_id,
+            local: Local::new(geo.cache_cap),
             strict: geo.strict_free,
+            cached_word: SlotWord::cached((cache_id + 1) as u16, 0).pack(),
+            live_word: SlotWord::allocated((cache_id + 1) as u16, 0, 0).pack() & KIND_MASK,
+            free_gen: if geo.strict_free { u64::MAX } else { fork_gen },
             owner_thread: AtomicU64::new(0),
             me,
             fork_gen,
@@ -307,8 +336,9 @@ impl<S: AsRef<SegmentView>> Slab<S> {
     /// [`Error::Forked`] in a fork child.
     pub fn flush(&mut self) -> Result<()> {
         self.not_forked()?;
-        self.cache_at(self.base(), self.cache_id)
-            .flush(&self.shared(), 0)
+        let base = self.base();
+        self.own_cache(base)
+            .flush(&self.shared_at(base), 0)
             .map_err(|f| self.corrupt(f))?;
         self.owner_thread.store(0, Ordering::Relaxed);
         Ok(())
@@ -365,11 +395,10 @@ impl<S: AsRef<SegmentView>> Slab<S> {
         // multiple of 128). The format makes them atomic for every process,
         // and `self.seg` keeps the mapping alive for `&self`.
         let ctl = unsafe { &*base.add(self.state_off as usize).cast::<Control>() };
-        let first = self.state_off + Geometry::slots_offset(self.geo.caches, self.geo.cache_cap);
         // SAFETY: see above.
         let slots = unsafe {
             std::slice::from_raw_parts(
-                base.add(first as usize).cast::<SlotCell>(),
+                base.add(self.slots_off as usize).cast::<SlotCell>(),
                 self.geo.slot_count as usize,
             )
         };
@@ -389,28 +418,17 @@ impl<S: AsRef<SegmentView>> Slab<S> {
         unsafe { &*self.base().add(self.entry_off(id) as usize).cast() }
     }
 
+    /// This `Slab`'s own cache: its entry's head line in the segment and
+    /// the process-local array. Only the thread that owns the cache (or a
+    /// caller holding `&mut self`, or a sweep that only uses the head) may
+    /// use it.
     #[inline(always)]
-    pub(crate) fn cache_at(&self, base: *mut u8, id: u32) -> Cache<'_> {
-        let off = self.entry_off(id);
-        // SAFETY: entry `id` < caches lies inside the state region (checked
-        // in `geometry`): a 128-aligned head, then cache_cap u32s (entry_len
-        // covers them); all atomic by format; mapping alive for `&self`.
-        let (head, array) = unsafe {
-            (
-                &*base.add(off as usize).cast::<CacheHead>(),
-                std::slice::from_raw_parts(
-                    base.add((off + CACHE_HEAD_LEN) as usize)
-                        .cast::<IndexCell>(),
-                    self.geo.cache_cap as usize,
-                ),
-            )
-        };
-        Cache {
-            head,
-            array,
-            owner: (id + 1) as u16,
-            id,
-        }
+    pub(crate) fn own_cache(&self, base: *mut u8) -> Cache<'_> {
+        // SAFETY: the claimed entry lies inside the state region (checked
+        // in `geometry`), 128-aligned; all-atomic fields; `base` is this
+        // view's base (`base()`) and `self.seg` keeps the mapping alive.
+        let head = unsafe { &*base.add(self.entry_off as usize).cast::<CacheHead>() };
+        Cache::new(head, &self.local, self.cache_id)
     }
 
     /// The owner id stamped into slot words by this `Slab`.
@@ -422,26 +440,48 @@ impl<S: AsRef<SegmentView>> Slab<S> {
     /// The cache, if the calling thread owns it (claiming it if unowned).
     #[inline(always)]
     pub(crate) fn my_cache(&self, base: *mut u8) -> Option<Cache<'_>> {
-        let id = self.cache_id;
+        self.owns_cache().then(|| self.own_cache(base))
+    }
+
+    /// Whether the calling thread owns the cache (claiming it if unowned).
+    #[inline(always)]
+    pub(crate) fn owns_cache(&self) -> bool {
         let me = thread_id();
         let owner = self.owner_thread.load(Ordering::Relaxed);
+        owner == me || (owner == 0 && self.claim_cache(me))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn claim_cache(&self, me: u64) -> bool {
         // AcqRel claim: orders the claim before the first use; only one
         // thread ever wins, and thread ids are never reused.
-        let mine = owner == me
-            || (owner == 0
-                && self
-                    .owner_thread
-                    .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok());
-        if mine {
-            Some(self.cache_at(base, id))
-        } else {
-            None
+        self.owner_thread
+            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// The state word of slot `index` in the mapping at `base`.
+    ///
+    /// # Safety
+    /// `base` is this view's base (from `base()`) and `index` is below the
+    /// slot count.
+    #[inline(always)]
+    pub(crate) unsafe fn slot_word(&self, base: *mut u8, index: u32) -> &AtomicU64 {
+        debug_assert!(u64::from(index) < self.geo.slot_count);
+        // SAFETY: `index` < slot_count (the caller's contract), and `fit`
+        // bounded slot_count by the state region, so the word lies inside
+        // it, 8-aligned (see `shared_at`); atomic for every process by
+        // format; `self.seg` keeps the mapping alive for `&self`.
+        unsafe {
+            &*base
+                .add((self.slots_off + 8 * u64::from(index)) as usize)
+                .cast::<AtomicU64>()
         }
     }
 
     pub(crate) fn corrupt(&self, f: Fault) -> Error {
-        let slots = self.state_off + Geometry::slots_offset(self.geo.caches, self.geo.cache_cap);
+        let slots = self.slots_off;
         let (what, at) = match f {
             Fault::Head(i) => (format!("free-stack head names slot {i}"), self.state_off),
             Fault::Counter(c) => (
@@ -449,14 +489,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
                 self.state_off + CACHE_LINE,
             ),
             Fault::Slot(i, why) => (format!("slot {i}: {why}"), slots + 8 * u64::from(i)),
-            Fault::CacheCount(id, c) => (
-                format!("cache {id} holds count {c}"),
-                self.entry_off(id) + 8,
-            ),
-            Fault::CacheIndex(id, i) => (
-                format!("cache {id} names slot {i}"),
-                self.entry_off(id) + CACHE_HEAD_LEN,
-            ),
+            Fault::CacheIndex(id, i) => (format!("cache {id} names slot {i}"), self.entry_off(id)),
         };
         Error::Corrupt {
             segment: self.view().name().to_string(),

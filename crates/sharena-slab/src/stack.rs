@@ -33,8 +33,6 @@ pub enum Fault {
     Counter(u64),
     /// A slot's state word is impossible here.
     Slot(u32, &'static str),
-    /// A cache's count is past its capacity.
-    CacheCount(u32, u64),
     /// A cache's index array names a slot past the end.
     CacheIndex(u32, u64),
 }
@@ -342,19 +340,26 @@ impl<'a> Shared<'a> {
 
     /// Allocates one slot without a cache: the stack first (the pop
     /// recorded in `record`), then the counter; the slot's new word is
-    /// `allocated(owner)`.
-    pub fn alloc_one(&self, owner: u16, record: Option<&PopRecord>) -> Result<Option<u32>, Fault> {
+    /// `allocated(owner, _, slack)`.
+    pub fn alloc_one(
+        &self,
+        owner: u16,
+        slack: u32,
+        record: Option<&PopRecord>,
+    ) -> Result<Option<u32>, Fault> {
         // Each round either allocates or loses a slot to a recovery, which
         // puts it on the stack for the next round; bounded all the same.
         for _ in 0..=self.len() {
-            if let Some(i) = self.pop(|w| SlotWord::allocated(owner, w.generation), record)? {
+            if let Some(i) =
+                self.pop(|w| SlotWord::allocated(owner, w.generation, slack), record)?
+            {
                 return Ok(Some(i));
             }
             let (first, n) = self.take_unused(1)?;
             if n == 0 {
                 return Ok(None);
             }
-            if self.stamp_unused(first, SlotWord::allocated(owner, 0)) {
+            if self.stamp_unused(first, SlotWord::allocated(owner, 0, slack)) {
                 return Ok(Some(first));
             }
         }
@@ -377,14 +382,14 @@ impl<'a> Shared<'a> {
     pub fn release_live(&self, index: u32, owner: u16, cas: bool) -> Result<u8, Option<SlotWord>> {
         let cell = self.word(index);
         let raw = cell.load(Ordering::Relaxed);
-        let w = SlotWord::unpack(raw).ok_or(None)?;
-        if w.state != SlotState::Allocated {
-            return Err(Some(w));
+        if !SlotWord::is_live(raw) {
+            return Err(SlotWord::unpack(raw));
         }
-        let to = SlotWord::cached(owner, w.generation).pack();
+        let generation = (raw >> 24) as u8;
+        let to = SlotWord::cache_live(raw, owner);
         if !cas {
             cell.store(to, Ordering::Relaxed);
-            return Ok(w.generation);
+            return Ok(generation);
         }
         // Relaxed: the CAS decides ownership of the slot word only. The bytes
         // of the block were handed to this thread by the user's own
@@ -392,7 +397,7 @@ impl<'a> Shared<'a> {
         // to the next owner through the stack's Release/Acquire pair or
         // program order within this thread.
         match cell.compare_exchange(raw, to, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => Ok(w.generation),
+            Ok(_) => Ok(generation),
             Err(now) => Err(SlotWord::unpack(now)),
         }
     }

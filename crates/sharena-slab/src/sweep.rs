@@ -8,8 +8,9 @@
 //! CAS on the slot's word, from the word it read, into the custody of the
 //! sweeper's own entry: CACHED with the sweeper's id, generation bumped;
 //! then pushed in chains):
-//! - CACHED(o): its cache, listed in the array or caught on the way in or
-//!   out of it;
+//! - CACHED(o): its cache (whose index array is in the holder's process,
+//!   so the pass goes by the words alone), and slots caught on the way in
+//!   or out of it;
 //! - unshared ALLOCATED(o): its live slots (shared ones are never taken);
 //! - FREE(o) off the stack: a push of `o` cut short before its head CAS;
 //! - a FREE slot off the stack whose word is exactly the one an `o` pop
@@ -137,10 +138,10 @@ impl<S: AsRef<SegmentView>> Slab<S> {
                 since.push((pushing >> 32) as u32);
             }
             to_the_end |= head.others_pushing.load(Ordering::Relaxed) != 0;
-            // The array names nothing from here on: the slots it named are
-            // CACHED with this id, and the pass takes them by their words.
-            // (Relaxed: a word of an entry we hold; the release below
-            // publishes it.)
+            // The published count is void from here on: the cache's slots
+            // are CACHED with this id, and the pass takes them by their
+            // words. (Relaxed: a word of an entry we hold; the release
+            // below publishes it.)
             head.count.store(0, Ordering::Relaxed);
         }
         let mid_op = dead && (to_the_end || !since.is_empty());
@@ -165,7 +166,7 @@ impl<S: AsRef<SegmentView>> Slab<S> {
         let free_ok = |i: u32| on_stack.as_ref().is_some_and(|s: &Bits| !s.get(i));
         let walked = !mid_op || on_stack.is_some();
         let counter = shared.used_ever() as u32;
-        let mut pass = Pass::new(shared, self.cache_at(base, self.cache_id));
+        let mut pass = Pass::new(shared, self.own_cache(base));
         for i in 0..counter {
             // Relaxed: the CAS in `take` decides; see there.
             let raw = shared.word(i).load(Ordering::Relaxed);

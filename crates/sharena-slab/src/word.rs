@@ -11,8 +11,10 @@
 //!                    entry that pushed it (recovery attributes a push
 //!                    cut short by a death to it)
 //!        bits 24..32 generation, +1 (wrapping) on every allocation
-//!        bits 32..64 next slot index on the free stack (FREE only;
-//!                    u32::MAX ends the chain)
+//!        bits 32..64 FREE: next slot index on the free stack (u32::MAX
+//!                    ends the chain); ALLOCATED: the slack, the slot's
+//!                    bytes past the size its allocation asked for;
+//!                    otherwise zero
 //! ```
 //! An all-zero slot word is UNUSED, so fresh (zero) shared memory is a valid
 //! state in which no slot was ever handed out.
@@ -88,13 +90,21 @@ pub struct SlotWord {
     pub shared: bool,
     /// Bumped on every allocation, so a stale CAS on the word fails.
     pub generation: u8,
-    /// Next slot on the free stack ([`NIL`] ends it); meaningful when FREE.
+    /// FREE: the next slot on the free stack ([`NIL`] ends it).
+    /// ALLOCATED: the slack (slot size minus the size asked for).
     pub next: u32,
 }
 
 const STATE_MASK: u64 = 0b11;
 const SHARED_BIT: u64 = 0b100;
 const RESERVED_MASK: u64 = 0xF8;
+/// State, SHARED, reserved and owner bits: what tells a CACHED word of an
+/// owner from anything else (the generation and high half aside).
+pub const KIND_MASK: u64 = 0x00FF_FFFF;
+/// The generation's bits.
+pub const GEN_MASK: u64 = 0xFF00_0000;
+/// One generation step.
+pub const GEN_ONE: u64 = 1 << 24;
 
 impl SlotWord {
     /// The all-zero word: never used.
@@ -169,16 +179,41 @@ impl SlotWord {
         }
     }
 
-    /// An ALLOCATED word owned by `owner`, generation bumped.
+    /// An ALLOCATED word owned by `owner`, generation bumped, recording
+    /// `slack` (the slot's bytes past the size asked for).
     #[inline(always)]
-    pub const fn allocated(owner: u16, previous_generation: u8) -> SlotWord {
+    pub const fn allocated(owner: u16, previous_generation: u8, slack: u32) -> SlotWord {
         SlotWord {
             state: SlotState::Allocated,
             owner,
             shared: false,
             generation: previous_generation.wrapping_add(1),
-            next: 0,
+            next: slack,
         }
+    }
+
+    /// The packed ALLOCATED word that follows the packed CACHED word
+    /// `cached` (whose [`KIND_MASK`] bits are `cached(owner, _)`'s):
+    /// `allocated(owner, generation, slack)`, in a few integer operations.
+    #[inline(always)]
+    pub const fn allocate_cached(cached: u64, slack: u32) -> u64 {
+        ((cached & GEN_MASK).wrapping_add(GEN_ONE) & GEN_MASK)
+            | (cached & KIND_MASK)
+            | (SlotState::Allocated as u64)
+            | ((slack as u64) << 32)
+    }
+
+    /// The packed CACHED(`owner`) word that follows the packed ALLOCATED
+    /// word `live`, keeping its generation.
+    #[inline(always)]
+    pub const fn cache_live(live: u64, owner: u16) -> u64 {
+        (live & GEN_MASK) | SlotWord::cached(owner, 0).pack()
+    }
+
+    /// Whether the packed word is ALLOCATED with no reserved bit set.
+    #[inline(always)]
+    pub const fn is_live(word: u64) -> bool {
+        word & (STATE_MASK | RESERVED_MASK) == SlotState::Allocated as u64
     }
 }
 
@@ -209,6 +244,23 @@ mod tests {
         }
 
         #[test]
+        fn the_fast_transitions_match_the_typed_ones(owner in any::<u16>(), other in any::<u16>(), shared in any::<bool>(), generation in any::<u8>(), slack in any::<u32>()) {
+            let cached = SlotWord::cached(owner, generation);
+            prop_assert_eq!(
+                SlotWord::allocate_cached(cached.pack(), slack),
+                SlotWord::allocated(owner, generation, slack).pack()
+            );
+            let live = SlotWord { shared, ..SlotWord::allocated(other, generation, slack) };
+            prop_assert!(SlotWord::is_live(live.pack()));
+            prop_assert_eq!(
+                SlotWord::cache_live(live.pack(), owner),
+                SlotWord::cached(owner, live.generation).pack()
+            );
+            prop_assert!(!SlotWord::is_live(cached.pack()));
+            prop_assert!(!SlotWord::is_live(live.pack() | 0x08));
+        }
+
+        #[test]
         fn reserved_bits_are_corrupt(word in any::<u64>()) {
             let decoded = SlotWord::unpack(word);
             prop_assert_eq!(decoded.is_some(), word & RESERVED_MASK == 0);
@@ -223,6 +275,6 @@ mod tests {
         assert_eq!(SlotWord::unpack(0), Some(SlotWord::UNUSED));
         assert_eq!(Head::EMPTY.pack(), 0xFFFF_FFFF);
         assert_eq!(Head::unpack(0), Head { index: 0, tag: 0 });
-        assert_eq!(SlotWord::allocated(3, 255).generation, 0);
+        assert_eq!(SlotWord::allocated(3, 255, 0).generation, 0);
     }
 }

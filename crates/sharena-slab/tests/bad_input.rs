@@ -162,12 +162,6 @@ fn corrupt_state_is_reported_not_trusted() {
     w0.store(1, Ordering::Relaxed); // FREE, generation 0, next = slot 0
     head.store(0, Ordering::Relaxed);
     assert!(matches!(other.alloc(8), Err(Error::Corrupt { at, .. }) if at == first));
-    // A cache count past its capacity.
-    let entry = state.offset + 512 + u64::from(other.cache_id()) * 640;
-    let count = seg.as_ref().atomic_u64(Offset::new(entry + 8)).unwrap();
-    count.store(1 << 40, Ordering::Relaxed);
-    assert!(matches!(other.alloc(8), Err(Error::Corrupt { at, .. }) if at == entry + 8));
-    count.store(0, Ordering::Relaxed);
     std::mem::forget(other);
     // A segment whose init never ran.
     std::mem::forget(slab);
@@ -175,8 +169,40 @@ fn corrupt_state_is_reported_not_trusted() {
         .as_ref()
         .atomic_u64(Offset::new(state.offset + 256 + 16))
         .unwrap();
+    // Format 1 (an older build's: shared cache arrays) is refused by name.
+    fmt.store(0x0000_0001_424C_4153, Ordering::Relaxed);
+    let old = Slab::attach(seg.clone()).unwrap_err();
+    assert!(
+        matches!(old, Error::Corrupt { .. }) && old.to_string().contains("format 1"),
+        "{old}"
+    );
     fmt.store(0, Ordering::Relaxed);
     assert!(matches!(Slab::attach(seg), Err(Error::Corrupt { .. })));
+}
+
+/// A cache entry's published count is a hint, never trusted: the cache's
+/// indices are in its holder's process, so a count past the capacity
+/// changes no allocation, and the `available` it feeds is clamped.
+#[test]
+fn a_corrupt_published_count_is_not_trusted() {
+    use shm_layout::sync::Ordering;
+    let seg = common::segment(64, 16);
+    let slab = Slab::attach(seg.clone()).unwrap();
+    let state = seg.as_ref().region(RegionId::State);
+    let entry = state.offset + 512 + u64::from(slab.cache_id()) * 128;
+    let count = seg.as_ref().atomic_u64(Offset::new(entry + 8)).unwrap();
+    count.store(1 << 40, Ordering::Relaxed);
+    let got: Vec<Offset> = std::iter::from_fn(|| slab.alloc(8).ok()).collect();
+    assert_eq!(got.len(), 16);
+    assert!(matches!(
+        slab.alloc(8),
+        Err(Error::OutOfMemory { available, .. }) if available <= 16 * 64
+    ));
+    count.store(1 << 40, Ordering::Relaxed);
+    for at in got {
+        slab.free(at).unwrap();
+    }
+    assert_eq!(slab.stats().allocations, 0);
 }
 
 #[test]

@@ -47,13 +47,19 @@ proptest! {
         let seg = common::segment_with(slot, 48, [0, 4, 0, 0]).unwrap();
         let slab = Slab::attach(seg).unwrap();
         let mut live: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
         let mut order: Vec<u64> = Vec::new();
         for op in ops {
             match op {
                 Op::Alloc(size) if size <= slot => match slab.alloc(size) {
                     Ok(at) => {
                         check_block(&slab, &live, at);
-                        slab.write(at, &at.get().to_le_bytes()).unwrap();
+                        prop_assert_eq!(slab.requested_size(at).unwrap(), size);
+                        prop_assert_eq!(slab.usable_size(at).unwrap(), slab.slot_size());
+                        // The stamp fits the size asked for.
+                        let n = size.min(8) as usize;
+                        slab.write(at, &at.get().to_le_bytes()[..n]).unwrap();
+                        sizes.insert(at.get(), size);
                         live.insert(at.get(), slab.slot_size());
                         order.push(at.get());
                     }
@@ -69,8 +75,9 @@ proptest! {
                 Op::Free(_) if order.is_empty() => {}
                 Op::Free(pick) => {
                     let at = order.swap_remove(pick % order.len());
-                    let stamp = slab.read(Offset::new(at), 8).unwrap();
-                    prop_assert_eq!(stamp, at.to_le_bytes().to_vec());
+                    let n = sizes.remove(&at).unwrap().min(8);
+                    let stamp = slab.read(Offset::new(at), n).unwrap();
+                    prop_assert_eq!(stamp, at.to_le_bytes()[..n as usize].to_vec());
                     slab.free(Offset::new(at)).unwrap();
                     live.remove(&at);
                     let again = matches!(slab.free(Offset::new(at)), Err(Error::DoubleFree { .. }));
