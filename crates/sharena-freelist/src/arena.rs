@@ -369,9 +369,13 @@ impl<'a> Arena<'a> {
     #[inline(always)]
     pub(crate) fn own_tag(&self, b: u64) -> Result<Tag, Fault> {
         let t = self.pool.tag(b)?;
+        // `tag` put `b` below `end`, and a size is under 2^36 bytes: the
+        // sum cannot overflow, and bounding the block by the pool here
+        // bounds every neighbour offset derived from it.
         if t.huge()
             || (t.owner() != self.owner && t.state() != State::Remote)
             || u64::from(t.size()) < MIN_BLOCK
+            || b + (u64::from(t.size()) << GRANULE_SHIFT) > self.pool.end
         {
             return Err(Fault::Block(
                 b,
@@ -639,7 +643,8 @@ impl<'a> Arena<'a> {
                 g += u64::from(nt.size());
             }
         }
-        let link = Link::unpack(load(p.word(b.wrapping_add(8))?));
+        let link = Link::unpack(load(p.word(b.wrapping_add(8))?))
+            .ok_or(Fault::Block(b, "a link word no block can have"))?;
         if link.prev_free {
             let back = u64::from(link.size) << GRANULE_SHIFT;
             let prev = b.checked_sub(back).filter(|&x| back != 0 && x >= p.start);

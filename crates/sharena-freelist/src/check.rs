@@ -257,7 +257,11 @@ fn walk_span(
         }
         r.blocks += 1;
         if quiet {
-            let link = p.word(b.wrapping_add(8)).ok().map(load).map(Link::unpack);
+            let link = p
+                .word(b.wrapping_add(8))
+                .ok()
+                .map(load)
+                .and_then(Link::unpack);
             let want = match prev {
                 Some((State::Free, pg)) => Link {
                     prev_free: true,

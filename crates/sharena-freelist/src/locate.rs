@@ -58,10 +58,13 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                     .word(b.wrapping_add(8))
                     .map_err(|f| self.corrupt(f))?
                     .load(Ordering::Relaxed);
+                // A hostile link is refused by `unpack`; a good one is at
+                // most 2^35 bytes, so the sum stays far below `u64::MAX`.
                 tag.huge()
                     && tag.owner() == e.owner()
-                    && pool.chunk_off(c) + (u64::from(Link::unpack(link).size) << GRANULE_SHIFT)
-                        == off
+                    && Link::unpack(link).is_some_and(|l| {
+                        pool.chunk_off(c) + (u64::from(l.size) << GRANULE_SHIFT) == off
+                    })
             }
             Kind::Free | Kind::Parked | Kind::Claiming | Kind::Releasing => {
                 // A block freed with its whole span or run (or in a run

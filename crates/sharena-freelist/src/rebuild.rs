@@ -109,8 +109,12 @@ fn take_lists(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
 }
 
 fn count(freed: &mut Freed, t: Tag) {
-    freed.blocks += 1;
-    freed.bytes += u64::from(t.size()) << GRANULE_SHIFT;
+    // Saturating: a hostile list may name more blocks than the pool holds
+    // before its bound stops it; the totals are a report, not an input.
+    freed.blocks = freed.blocks.saturating_add(1);
+    freed.bytes = freed
+        .bytes
+        .saturating_add(u64::from(t.size()) << GRANULE_SHIFT);
 }
 
 /// Frees the REMOTE blocks of the list starting at `off` (bounded: a list
@@ -368,8 +372,8 @@ fn huge(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<(), Fault>
     // FREE: ours now, or a freer's (live or dead) that has not given the run
     // back yet. The head CAS decides; the winner counts it.
     if p.map.take_run(c, e, a.owner) {
-        freed.blocks += 1;
-        freed.bytes += run_bytes;
+        freed.blocks = freed.blocks.saturating_add(1);
+        freed.bytes = freed.bytes.saturating_add(run_bytes);
     }
     Ok(())
 }
@@ -390,7 +394,8 @@ pub(crate) fn huge_header(
     while front <= crate::MAX_ALIGN && front < run_bytes {
         let b = start + front - HEADER;
         if let (Ok(t), Ok(lw)) = (p.tag(b), p.word(b.wrapping_add(8))) {
-            let link_ok = u64::from(Link::unpack(load(lw)).size) << GRANULE_SHIFT == front;
+            let link_ok =
+                Link::unpack(load(lw)).is_some_and(|l| u64::from(l.size) << GRANULE_SHIFT == front);
             if t.huge() && t.owner() == owner && link_ok && t.state() != State::Remote {
                 if t.state() == State::Used {
                     return Some((b, t));
