@@ -151,7 +151,8 @@ impl Tag {
     /// (magic, state, zero bits).
     #[inline(always)]
     pub const fn unpack(word: u64) -> Option<Tag> {
-        if (word >> 24) & 0xFF != MAGIC || word & ZERO_MASK != 0 || word & STATE_MASK == 0 {
+        // The magic byte and the zero bits in one compare.
+        if word & (0xFF << 24 | ZERO_MASK) != MAGIC << 24 || word & STATE_MASK == 0 {
             return None;
         }
         Some(Tag(word))
