@@ -21,7 +21,9 @@ use crate::block::{
 };
 use crate::chunks::{self, ChunkMap, Entry, Kind};
 use crate::class::{bin_index, bin_of, search_bin, BINS, FL_COUNT, GRANULE, GRANULE_SHIFT};
-use crate::layout::{ArenaHead, Control, CACHE_CLASSES, CACHE_DEPTH, CACHE_STRIDE};
+use crate::layout::{
+    ArenaHead, Control, BINS_OFFSET, CACHE_CLASSES, CACHE_DEPTH, CACHE_OFFSET, CACHE_STRIDE,
+};
 use crate::remote;
 use shm_layout::sync::{atomic_u64_at, AtomicU64, Ordering};
 
@@ -50,6 +52,8 @@ pub struct Pool<'a> {
     pub start: u64,
     /// One past the last chunk's last byte.
     pub end: u64,
+    /// `end - start` (at least a page).
+    pub len: u64,
     /// log2 of the chunk size.
     pub chunk_shift: u32,
     /// Chunks per span.
@@ -68,7 +72,11 @@ impl<'a> Pool<'a> {
     /// below the pool, so it is refused here instead of overflowing.
     #[inline(always)]
     pub fn word(&self, off: u64) -> Result<&'a AtomicU64, Fault> {
-        if off < self.start || off >= self.end || off % 8 != 0 {
+        // One compare for both ends: below `start` wraps to a value past
+        // the pool's length. `start` is page-aligned, so `rel`'s low bits
+        // are `off`'s.
+        let rel = off.wrapping_sub(self.start);
+        if (rel >= self.len) | (rel % 8 != 0) {
             return Err(Fault::Block(off, "an offset outside the pool"));
         }
         // SAFETY: `start <= off < end`, and `end` is inside the mapping of
@@ -77,6 +85,24 @@ impl<'a> Pool<'a> {
         // header and link word an atomic u64 for every process; the handle
         // keeps the mapping alive for `'a`.
         Ok(unsafe { atomic_u64_at(self.base.add(off as usize).cast()) })
+    }
+
+    /// The two header words (tag, link) of a block at segment offset `b`,
+    /// with one check: `Err` unless `b` is 16-aligned and both words lie
+    /// in the pool.
+    #[inline(always)]
+    pub fn header(&self, b: u64) -> Result<(&'a AtomicU64, &'a AtomicU64), Fault> {
+        let rel = b.wrapping_sub(self.start);
+        // `len` is at least a page, so `len - HEADER` does not wrap.
+        if (rel > self.len - HEADER) | (rel % 16 != 0) {
+            return Err(Fault::Block(b, "an offset outside the pool"));
+        }
+        // SAFETY: as in `word`, for `b` and `b + 8`, both below `end`
+        // (`b + 16 <= end`) and 8-aligned.
+        unsafe {
+            let p = self.base.add(b as usize).cast::<u64>();
+            Ok((atomic_u64_at(p), atomic_u64_at(p.add(1))))
+        }
     }
 
     /// The chunk holding segment offset `off` (which must be in the pool).
@@ -115,6 +141,15 @@ impl<'a> Pool<'a> {
     }
 }
 
+/// The slack of a block of `size` granules (at least [`MIN_BLOCK`])
+/// handed out for `req` bytes: its usable bytes past `req`.
+#[inline(always)]
+fn slack(size: u64, req: u64) -> u64 {
+    ((size << GRANULE_SHIFT) - HEADER)
+        .saturating_sub(req)
+        .min(MAX_SLACK)
+}
+
 /// A span takes at most `1 / SPAN_SHARE` of the pool's chunks.
 pub const SPAN_SHARE: u64 = 16;
 /// An arena's class caches hold at most `1 / CACHE_SHARE` of the pool.
@@ -125,17 +160,15 @@ pub fn max_span_bytes(geo: crate::layout::Geometry) -> u64 {
     (geo.span_chunks.max(2) << geo.chunk_shift).min(1 << 35)
 }
 
-/// One arena, seen by its owner.
+/// One arena, seen by its owner: three words, so that making one per
+/// operation costs next to nothing (the bins and class caches are found
+/// from the head, which they follow in the arena's entry).
 #[derive(Clone, Copy, Debug)]
 pub struct Arena<'a> {
     /// The pool.
-    pub pool: Pool<'a>,
+    pub pool: &'a Pool<'a>,
     /// The entry's head.
     pub head: &'a ArenaHead,
-    /// The bins (one free-list head offset each, 0 = empty).
-    pub bins: &'a [AtomicU64],
-    /// The class caches: per class a count, then `CACHE_DEPTH` offsets.
-    pub cache: &'a [AtomicU64],
     /// Arena id + 1: the owner id in tags and chunk entries.
     pub owner: u16,
 }
@@ -158,23 +191,45 @@ pub(crate) fn store(w: &AtomicU64, v: u64) {
 }
 
 impl<'a> Arena<'a> {
-    /// The bins slice must hold [`BINS`] words, the cache slice
-    /// `CACHE_CLASSES * CACHE_STRIDE`.
-    pub fn new(
-        pool: Pool<'a>,
-        head: &'a ArenaHead,
-        bins: &'a [AtomicU64],
-        cache: &'a [AtomicU64],
-        owner: u16,
-    ) -> Self {
-        debug_assert_eq!(bins.len(), BINS);
-        debug_assert_eq!(cache.len(), CACHE_CLASSES * CACHE_STRIDE);
-        Arena {
-            pool,
-            head,
-            bins,
-            cache,
-            owner,
+    /// The arena whose entry starts with `head`.
+    ///
+    /// # Safety
+    /// `head` is the start of a whole arena entry (`ARENA_LEN` bytes of
+    /// the mapping, 128-aligned, atomics by format) that outlives `'a`:
+    /// [`bins`](Arena::bins) and [`cache`](Arena::cache) read past it.
+    #[inline(always)]
+    pub unsafe fn new(pool: &'a Pool<'a>, head: &'a ArenaHead, owner: u16) -> Self {
+        Arena { pool, head, owner }
+    }
+
+    /// The bins (one free-list head offset each, 0 = empty).
+    #[inline(always)]
+    pub fn bins(&self) -> &'a [AtomicU64] {
+        // SAFETY: `new`'s contract: the entry holds `BINS` words at
+        // `BINS_OFFSET` from its head, 8-aligned, inside the mapping.
+        unsafe {
+            std::slice::from_raw_parts(
+                std::ptr::from_ref(self.head)
+                    .cast::<u8>()
+                    .add(BINS_OFFSET as usize)
+                    .cast::<AtomicU64>(),
+                BINS,
+            )
+        }
+    }
+
+    /// The class caches: per class a count, then `CACHE_DEPTH` offsets.
+    #[inline(always)]
+    pub fn cache(&self) -> &'a [AtomicU64] {
+        // SAFETY: as in `bins`: the caches follow at `CACHE_OFFSET`.
+        unsafe {
+            std::slice::from_raw_parts(
+                std::ptr::from_ref(self.head)
+                    .cast::<u8>()
+                    .add(CACHE_OFFSET as usize)
+                    .cast::<AtomicU64>(),
+                CACHE_CLASSES * CACHE_STRIDE,
+            )
         }
     }
 
@@ -193,15 +248,15 @@ impl<'a> Arena<'a> {
             return Ok(None);
         }
         let at = class * CACHE_STRIDE;
-        let n = load(&self.cache[at]);
+        let n = load(&self.cache()[at]);
         if n == 0 {
             return Ok(None);
         }
         if n > CACHE_DEPTH as u64 {
             return Err(Fault::Block(0, "a class cache count past its depth"));
         }
-        let b = load(&self.cache[at + n as usize]);
-        let t = self.own_tag(b)?;
+        let b = load(&self.cache()[at + n as usize]);
+        let (t, tw, lw) = self.own_block(b)?;
         if t.state() != State::Used || !t.cached() || u64::from(t.size()) < g {
             return Err(Fault::Block(
                 b,
@@ -209,15 +264,14 @@ impl<'a> Arena<'a> {
             ));
         }
         // Count first: the array never names a block that is not CACHED.
-        store(&self.cache[at], n - 1);
-        self.set_slack(b, u64::from(t.size()), req)?;
-        store(self.pool.word(b)?, t.with_cached(false).pack());
+        store(&self.cache()[at], n - 1);
+        store(lw, with_slack(load(lw), slack(u64::from(t.size()), req)));
+        store(tw, t.with_cached(false).pack());
         let s = &self.head.stats.0;
         let bytes = u64::from(t.size()) << GRANULE_SHIFT;
         store(&s.cached, load(&s.cached).saturating_sub(bytes));
         store(&s.used, load(&s.used).wrapping_add(bytes));
         store(&s.live, load(&s.live).wrapping_add(1));
-        store(&s.allocs, load(&s.allocs).wrapping_add(1));
         Ok(Some(b))
     }
 
@@ -231,13 +285,13 @@ impl<'a> Arena<'a> {
             return Ok(false);
         }
         let at = class * CACHE_STRIDE;
-        let n = load(&self.cache[at]);
+        let n = load(&self.cache()[at]);
         let s = &self.head.stats.0;
         let bytes = u64::from(t.size()) << GRANULE_SHIFT;
         let cached = load(&s.cached).wrapping_add(bytes);
         // The budget: a small pool's caches must not hold what the other
         // threads need (`CACHE_SHARE`).
-        let budget = (self.pool.end - self.pool.start) / CACHE_SHARE;
+        let budget = self.pool.len / CACHE_SHARE;
         if n >= CACHE_DEPTH as u64 || cached > budget {
             return Ok(false);
         }
@@ -246,12 +300,11 @@ impl<'a> Arena<'a> {
             return Err(FreeFault::Lost);
         }
         crate::crash::point(crate::crash::Point::CachePush);
-        store(&self.cache[at + 1 + n as usize], b);
-        store(&self.cache[at], n + 1);
+        store(&self.cache()[at + 1 + n as usize], b);
+        store(&self.cache()[at], n + 1);
         store(&s.cached, cached);
         store(&s.used, load(&s.used).wrapping_sub(bytes));
         store(&s.live, load(&s.live).wrapping_sub(1));
-        store(&s.frees, load(&s.frees).wrapping_add(1));
         Ok(true)
     }
 
@@ -263,12 +316,12 @@ impl<'a> Arena<'a> {
         let mut moved = 0;
         for class in 0..CACHE_CLASSES {
             let at = class * CACHE_STRIDE;
-            let n = load(&self.cache[at]);
+            let n = load(&self.cache()[at]);
             if n > CACHE_DEPTH as u64 {
                 return Err(Fault::Block(0, "a class cache count past its depth"));
             }
             for k in (1..=n as usize).rev() {
-                let b = load(&self.cache[at + k]);
+                let b = load(&self.cache()[at + k]);
                 let t = self.own_tag(b)?;
                 if t.state() != State::Used || !t.cached() {
                     return Err(Fault::Block(
@@ -276,7 +329,7 @@ impl<'a> Arena<'a> {
                         "a class cache holds a block that is not cached there",
                     ));
                 }
-                store(&self.cache[at], k as u64 - 1);
+                store(&self.cache()[at], k as u64 - 1);
                 store(self.pool.word(b)?, t.with(State::Free).pack());
                 self.coalesce(b, u64::from(t.size()))?;
                 moved += 1;
@@ -290,7 +343,7 @@ impl<'a> Arena<'a> {
 
     pub(crate) fn insert(&self, b: u64, g: u64) -> Result<(), Fault> {
         let (fl, sl) = bin_of(g);
-        let bin = &self.bins[bin_index(fl, sl)];
+        let bin = &self.bins()[bin_index(fl, sl)];
         let first = load(bin);
         store(self.pool.word(b.wrapping_add(16))?, first);
         store(self.pool.word(b.wrapping_add(24))?, 0);
@@ -305,7 +358,7 @@ impl<'a> Arena<'a> {
 
     fn remove(&self, b: u64, g: u64) -> Result<(), Fault> {
         let (fl, sl) = bin_of(g);
-        let bin = &self.bins[bin_index(fl, sl)];
+        let bin = &self.bins()[bin_index(fl, sl)];
         let next = load(self.pool.word(b.wrapping_add(16))?);
         let prev = load(self.pool.word(b.wrapping_add(24))?);
         if prev == 0 {
@@ -368,7 +421,15 @@ impl<'a> Arena<'a> {
     /// blocks (a REMOTE one names its freer, not this arena).
     #[inline(always)]
     pub(crate) fn own_tag(&self, b: u64) -> Result<Tag, Fault> {
-        let t = self.pool.tag(b)?;
+        self.own_block(b).map(|(t, _, _)| t)
+    }
+
+    /// [`own_tag`](Arena::own_tag), with the block's tag and link words.
+    #[inline(always)]
+    pub(crate) fn own_block(&self, b: u64) -> Result<(Tag, &'a AtomicU64, &'a AtomicU64), Fault> {
+        let (tw, lw) = self.pool.header(b)?;
+        let w = load(tw);
+        let t = Tag::unpack(w).ok_or(Fault::Block(b, "not a block header"))?;
         // `tag` put `b` below `end`, and a size is under 2^36 bytes: the
         // sum cannot overflow, and bounding the block by the pool here
         // bounds every neighbour offset derived from it.
@@ -382,7 +443,7 @@ impl<'a> Arena<'a> {
                 "a neighbour that is not this arena's block",
             ));
         }
-        Ok(t)
+        Ok((t, tw, lw))
     }
 
     fn set_prev(&self, next: u64, prev_free: bool, size: u64) -> Result<(), Fault> {
@@ -424,7 +485,7 @@ impl<'a> Arena<'a> {
         let mut flushed = false;
         loop {
             if let Some(i) = self.find(want) {
-                let b = load(&self.bins[i]);
+                let b = load(&self.bins()[i]);
                 let t = self.own_tag(b)?;
                 if t.state() != State::Free || u64::from(t.size()) < want {
                     return Err(Fault::Block(b, "a bin holds a block that does not fit it"));
@@ -494,10 +555,8 @@ impl<'a> Arena<'a> {
     /// tag: no new cache line.
     #[inline(always)]
     fn set_slack(&self, b: u64, size: u64, req: u64) -> Result<(), Fault> {
-        let usable = (size << GRANULE_SHIFT) - HEADER;
-        let slack = usable.saturating_sub(req).min(MAX_SLACK);
-        let w = self.pool.word(b + 8)?;
-        store(w, with_slack(load(w), slack));
+        let w = self.pool.word(b.wrapping_add(8))?;
+        store(w, with_slack(load(w), slack(size, req)));
         Ok(())
     }
 
@@ -533,7 +592,6 @@ impl<'a> Arena<'a> {
         }
         store(&s.used, load(&s.used).wrapping_add(used << GRANULE_SHIFT));
         store(&s.live, load(&s.live).wrapping_add(1));
-        store(&s.allocs, load(&s.allocs).wrapping_add(1));
         Ok(b)
     }
 
@@ -624,7 +682,6 @@ impl<'a> Arena<'a> {
             load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
         );
         store(&s.live, load(&s.live).wrapping_sub(1));
-        store(&s.frees, load(&s.frees).wrapping_add(1));
         self.coalesce(b, u64::from(t.size()))
             .map_err(FreeFault::Corrupt)
     }
@@ -821,7 +878,6 @@ impl<'a> Arena<'a> {
             load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
         );
         store(&s.live, load(&s.live).wrapping_sub(1));
-        store(&s.frees, load(&s.frees).wrapping_add(1));
         self.coalesce(b, u64::from(t.size()))
     }
 }

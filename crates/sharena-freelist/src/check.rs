@@ -302,11 +302,11 @@ fn check_arena<S: AsRef<SegmentView>>(
     id: u32,
     seen: &ArenaSeen,
 ) {
-    let a = fl.arena_in(*p, id);
+    let a = fl.arena_in(p, id);
     let at = fl.arena_off(id);
     let bound = seen.free.len() + 1;
     let mut binned: HashSet<u64> = HashSet::new();
-    for (i, bin) in a.bins.iter().enumerate() {
+    for (i, bin) in a.bins().iter().enumerate() {
         let (fl_i, sl_i) = (i / SL_COUNT, i % SL_COUNT);
         let first = load(bin);
         let bit = load(&a.head.sl_map[fl_i]) >> sl_i & 1 == 1;
@@ -366,7 +366,7 @@ fn check_arena<S: AsRef<SegmentView>>(
             );
         }
     }
-    debug_assert_eq!(a.bins.len(), BINS);
+    debug_assert_eq!(a.bins().len(), BINS);
     for &b in seen.free.keys() {
         if !binned.contains(&b) {
             r.problem(b, format!("arena {id}: a FREE block in no bin"));
@@ -375,13 +375,13 @@ fn check_arena<S: AsRef<SegmentView>>(
     let mut cached = HashSet::new();
     for class in 0..CACHE_CLASSES {
         let base = class * CACHE_STRIDE;
-        let n = load(&a.cache[base]);
+        let n = load(&a.cache()[base]);
         if n > CACHE_DEPTH as u64 {
             r.problem(at, format!("arena {id}: class cache {class} counts {n}"));
             continue;
         }
         for k in 1..=n as usize {
-            let b = load(&a.cache[base + k]);
+            let b = load(&a.cache()[base + k]);
             match seen.cached.get(&b) {
                 Some(&g) if bin_index(bin_of(g).0, bin_of(g).1) == class => {
                     if !cached.insert(b) {

@@ -4,11 +4,8 @@
 use crate::arena::{Arena, Fault, FreeFault, Pool};
 use crate::block::{HEADER, MIN_BLOCK};
 use crate::chunks::ChunkMap;
-use crate::class::{BINS, GRANULE, GRANULE_SHIFT};
-use crate::layout::{
-    ArenaHead, Control, Geometry, ARENA_LEN, BINS_OFFSET, CACHE_CLASSES, CACHE_OFFSET,
-    CACHE_STRIDE, FORMAT_WORD,
-};
+use crate::class::{GRANULE, GRANULE_SHIFT};
+use crate::layout::{ArenaHead, Control, Geometry, ARENA_LEN, FORMAT_WORD};
 use crate::thread::{self, Exited};
 use shm_layout::sync::thread_id;
 use shm_layout::sync::{AtomicU64, Ordering};
@@ -64,6 +61,10 @@ pub struct FreeList<S: AsRef<SegmentView>> {
     /// Segment offsets of the chunk bitmap and table.
     bitmap_off: u64,
     table_off: u64,
+    /// `geo.bitmap_words()` and `geo.span_chunks.max(1)`, worked out once
+    /// (the pool view is made on every operation).
+    bitmap_words: usize,
+    span_chunks: u64,
     /// The arena claimed at attach, if one was free.
     pub(crate) primary: Option<u32>,
     /// The thread that owns `primary` (0: none yet). Process-local.
@@ -183,6 +184,8 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             max_span: crate::arena::max_span_bytes(geo),
             bitmap_off: state_off + geo.bitmap_offset(),
             table_off: state_off + geo.table_offset(),
+            bitmap_words: geo.bitmap_words() as usize,
+            span_chunks: geo.span_chunks.max(1),
             primary: None,
             owner_thread: AtomicU64::new(0),
             extra: Mutex::new(Vec::new()),
@@ -299,7 +302,8 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         self.tidy_exited();
         match self.current_arena() {
             Some(id) => {
-                let a = self.arena(id);
+                let pool = self.pool();
+                let a = self.arena_in(&pool, id);
                 let n = a.drain_remote().map_err(|f| self.corrupt(f))?;
                 let o = a.take_orphans().map_err(|f| self.corrupt(f))?;
                 a.flush_cache().map_err(|f| self.corrupt(f))?;
@@ -321,7 +325,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     #[inline(always)]
     pub(crate) fn pool(&self) -> Pool<'_> {
         let base = self.view().base().as_ptr();
-        let g = self.geo;
+        let g = &self.geo;
         // SAFETY: `geometry` fitted the chunk count so that the control
         // block, the arena registry, the bitmap and the table lie inside the
         // state region (128-aligned, so every word is 8-aligned) of this
@@ -332,7 +336,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 &*base.add(self.state_off as usize).cast::<Control>(),
                 std::slice::from_raw_parts(
                     base.add(self.bitmap_off as usize).cast::<AtomicU64>(),
-                    g.bitmap_words() as usize,
+                    self.bitmap_words,
                 ),
                 std::slice::from_raw_parts(
                     base.add(self.table_off as usize).cast::<AtomicU64>(),
@@ -344,8 +348,9 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             base,
             start: self.pool_off,
             end: self.pool_end,
+            len: self.pool_end - self.pool_off,
             chunk_shift: g.chunk_shift,
-            span_chunks: g.span_chunks.max(1),
+            span_chunks: self.span_chunks,
             map: ChunkMap::new(bitmap, table),
             ctl,
         }
@@ -369,29 +374,18 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         }
     }
 
+    /// Arena `id` over a `pool` made by `self.pool()`.
     #[inline(always)]
-    pub(crate) fn arena(&self, id: u32) -> Arena<'_> {
-        self.arena_in(self.pool(), id)
-    }
-
-    /// Arena `id` over a `pool` already made by `self.pool()`.
-    #[inline(always)]
-    pub(crate) fn arena_in<'a>(&'a self, pool: Pool<'a>, id: u32) -> Arena<'a> {
-        let off = self.arena_off(id);
-        // SAFETY: as in `arena_head`; the bins and the class caches follow
-        // the head inside the entry (ARENA_LEN covers them), 8-aligned.
-        let (head, bins, cache) = unsafe {
-            let p = self.view().base().as_ptr().add(off as usize);
-            (
-                &*p.cast::<ArenaHead>(),
-                std::slice::from_raw_parts(p.add(BINS_OFFSET as usize).cast::<AtomicU64>(), BINS),
-                std::slice::from_raw_parts(
-                    p.add(CACHE_OFFSET as usize).cast::<AtomicU64>(),
-                    CACHE_CLASSES * CACHE_STRIDE,
-                ),
-            )
-        };
-        Arena::new(pool, head, bins, cache, (id + 1) as u16)
+    pub(crate) fn arena_in<'a>(&'a self, pool: &'a Pool<'a>, id: u32) -> Arena<'a> {
+        debug_assert!(u64::from(id) < self.geo.arenas);
+        // SAFETY: entry `id` < arenas lies whole inside the state region
+        // (checked by `geometry`), 128-aligned, all atomics by format; the
+        // mapping lives as long as `self`.
+        // `pool.base` is this view's base (`pool()` checked the view).
+        unsafe {
+            let p = pool.base.add(self.arena_off(id) as usize);
+            Arena::new(pool, &*p.cast::<ArenaHead>(), (id + 1) as u16)
+        }
     }
 
     /// Claims a free arena entry for this attachment (`OwnerSlot::claim`:
@@ -481,7 +475,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let pool = self.pool();
         for &id in ids.iter() {
-            let _ = self.arena_in(pool, id).give_back_spare();
+            let _ = self.arena_in(&pool, id).give_back_spare();
         }
     }
 
@@ -493,7 +487,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         // Relaxed: a hint, as in `tidy_exited`.
         if self.exited.count.load(Ordering::Relaxed) != 0 {
             self.tidy_exited();
-            match self.arena(id).alloc(g, align, size) {
+            match self.arena_in(&self.pool(), id).alloc(g, align, size) {
                 Ok(Some(b)) => return Ok(Offset::new(b + HEADER)),
                 Ok(None) => {}
                 Err(f) => return Err(self.corrupt(f)),
@@ -560,7 +554,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
         let Some(id) = self.my_arena() else {
             return self.alloc_huge(size, align);
         };
-        match self.arena(id).alloc(g, align, size) {
+        match self.arena_in(&self.pool(), id).alloc(g, align, size) {
             Ok(Some(b)) => Ok(Offset::new(b + HEADER)),
             Ok(None) => self.alloc_short(id, g, align, size),
             Err(f) => Err(self.corrupt(f)),
@@ -582,7 +576,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
         let owner_id = u32::from(tag.owner()) - 1;
         let mine = self.current_arena();
         if mine == Some(owner_id) {
-            return match self.arena_in(pool, owner_id).free_local(b, tag) {
+            return match self.arena_in(&pool, owner_id).free_local(b, tag) {
                 Ok(()) => Ok(()),
                 Err(FreeFault::Lost) => Err(Error::DoubleFree {
                     offset: offset.get(),

@@ -54,7 +54,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 // owner's next operation; this allocation just fails as it
                 // would.
                 if let Some(id) = self.current_arena() {
-                    let _ = self.arena(id).give_back_spare();
+                    let _ = self.arena_in(&self.pool(), id).give_back_spare();
                 }
                 self.tidy_exited();
                 let _ = self.tidy();

@@ -13,6 +13,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     /// The header offset, tag and first chunk's table entry of the live
     /// block whose payload starts at `offset`, or why it is not one. For a
     /// huge block the entry is its run's head.
+    #[inline(always)]
     pub(crate) fn locate(&self, pool: &Pool<'_>, offset: Offset) -> Result<(u64, Tag, Entry)> {
         let off = offset.get();
         let invalid = |reason| Error::InvalidOffset {

@@ -152,7 +152,11 @@ fn follow(a: &Arena<'_>, mut off: u64, freed: &mut Freed) -> Result<(), Fault> {
 /// Clears the bins, their bitmaps, the class caches and the span hints.
 fn clear_owner_state(a: &Arena<'_>) {
     let s = &a.head.stats.0;
-    let words = a.bins.iter().chain(a.cache.iter()).chain(&a.head.sl_map);
+    let words = a
+        .bins()
+        .iter()
+        .chain(a.cache().iter())
+        .chain(&a.head.sl_map);
     for w in words.chain([&a.head.fl_map, &s.parked, &s.idle, &s.cached]) {
         // Only the words that are not zero already: a leaving handle's
         // arena is mostly empty, and every store is a write to the segment.
@@ -167,7 +171,7 @@ fn clear_owner_state(a: &Arena<'_>) {
 fn walk_table(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
     let p = &a.pool;
     let chunks = p.map.chunks();
-    let (mut used, mut live, mut spans, mut frees) = (0u64, 0u64, 0u64, 0u64);
+    let (mut used, mut live, mut spans) = (0u64, 0u64, 0u64);
     let mut c = 0;
     while c < chunks {
         // Other processes change their own runs meanwhile: a word that does
@@ -187,7 +191,6 @@ fn walk_table(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
                 let w = walk_span(a, c, e, freed)?;
                 used += w.used;
                 live += w.live;
-                frees += w.freed;
                 spans += u64::from(w.kept);
             }
             // Anyone may steal a parked span; so do we (one CAS decides).
@@ -207,7 +210,6 @@ fn walk_table(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
     store(&s.used, used);
     store(&s.live, live);
     store(&s.spans, spans);
-    store(&s.frees, load(&s.frees).wrapping_add(frees));
     Ok(())
 }
 
@@ -216,8 +218,6 @@ struct SpanWalk {
     /// Bytes and count of blocks still live (shared USED, REMOTE).
     used: u64,
     live: u64,
-    /// USED blocks this walk freed.
-    freed: u64,
     /// The span stays (it holds a live block).
     kept: bool,
 }
@@ -231,7 +231,6 @@ fn walk_span(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<SpanW
     let mut w = SpanWalk {
         used: 0,
         live: 0,
-        freed: 0,
         kept: false,
     };
     // The free run being merged: (first block, granules).
@@ -272,7 +271,6 @@ fn walk_span(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<SpanW
                 ) {
                     Ok(_) => {
                         count(freed, t);
-                        w.freed += 1;
                         true
                     }
                     Err(now) => match Tag::unpack(now) {
