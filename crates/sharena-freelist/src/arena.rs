@@ -42,12 +42,10 @@ impl From<chunks::Fault> for Fault {
     }
 }
 
-/// The pool as the owner sees it: where it is, how it is cut, and the
-/// chunk heap.
+/// Where the pool is and how it is cut: worked out once at attach from
+/// the validated geometry (process-local, never read from the segment).
 #[derive(Clone, Copy, Debug)]
-pub struct Pool<'a> {
-    /// The mapping's base in this process.
-    pub base: *mut u8,
+pub struct PoolParts {
     /// The pool's first byte (a segment offset, page-aligned).
     pub start: u64,
     /// One past the last chunk's last byte.
@@ -56,15 +54,81 @@ pub struct Pool<'a> {
     pub len: u64,
     /// log2 of the chunk size.
     pub chunk_shift: u32,
-    /// Chunks per span.
+    /// Chunks per span (at least 1).
     pub span_chunks: u64,
-    /// The chunk heap.
-    pub map: ChunkMap<'a>,
-    /// The control block.
-    pub ctl: &'a Control,
+    /// Segment offsets of the control block, the chunk bitmap and the
+    /// chunk table, and their lengths in words.
+    pub ctl_off: u64,
+    pub bitmap_off: u64,
+    pub bitmap_words: usize,
+    pub table_off: u64,
+    pub chunks: usize,
+}
+
+/// The pool as the owner sees it: the mapping's base and the parts, two
+/// words (made on every operation); the chunk heap and the control block
+/// are found from them when needed.
+#[derive(Clone, Copy, Debug)]
+pub struct Pool<'a> {
+    /// The mapping's base in this process.
+    base: *mut u8,
+    parts: &'a PoolParts,
+}
+
+impl core::ops::Deref for Pool<'_> {
+    type Target = PoolParts;
+    #[inline(always)]
+    fn deref(&self) -> &PoolParts {
+        self.parts
+    }
 }
 
 impl<'a> Pool<'a> {
+    /// The pool of a mapping at `base`.
+    ///
+    /// # Safety
+    /// `parts` were validated against this mapping (its pool, control
+    /// block, bitmap and table lie inside it, 8-aligned, atomics by
+    /// format), which stays mapped for `'a`.
+    #[inline(always)]
+    pub unsafe fn new(base: *mut u8, parts: &'a PoolParts) -> Self {
+        Pool { base, parts }
+    }
+
+    /// The mapping's base in this process.
+    #[inline(always)]
+    pub fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    /// The chunk heap.
+    #[inline(always)]
+    pub fn map(&self) -> ChunkMap<'a> {
+        let p = self.parts;
+        // SAFETY: `new`'s contract: the bitmap and the table lie inside
+        // the mapping, 8-aligned, atomics by format, alive for `'a`.
+        unsafe {
+            ChunkMap::new(
+                std::slice::from_raw_parts(
+                    self.base.add(p.bitmap_off as usize).cast::<AtomicU64>(),
+                    p.bitmap_words,
+                ),
+                std::slice::from_raw_parts(
+                    self.base.add(p.table_off as usize).cast::<AtomicU64>(),
+                    p.chunks,
+                ),
+            )
+        }
+    }
+
+    /// The control block.
+    #[inline(always)]
+    pub fn ctl(&self) -> &'a Control {
+        // SAFETY: as in `map`: the control block lies in the mapping,
+        // 128-aligned, all atomics.
+        unsafe { &*self.base.add(self.parts.ctl_off as usize).cast::<Control>() }
+    }
+
     /// The word at segment offset `off`: `Err` unless it lies in the pool,
     /// 8-aligned. Every offset read from shared memory goes through here.
     /// Callers name a block's fields as `b.wrapping_add(16)`: `b` may be a
@@ -127,7 +191,7 @@ impl<'a> Pool<'a> {
     /// Records that a claim took chunks up to `end` (the footprint).
     pub fn note_claim(&self, end: u64) {
         // Relaxed: statistics only; a max, so no death can undo it.
-        self.ctl.heap.0.peak_end.fetch_max(end, Ordering::Relaxed);
+        self.ctl().heap.0.peak_end.fetch_max(end, Ordering::Relaxed);
     }
 
     /// Whether the block at `b` lies in a span of arena `owner` (by the
@@ -136,7 +200,7 @@ impl<'a> Pool<'a> {
         if b < self.start || b >= self.end {
             return Ok(false);
         }
-        let e = self.map.entry(self.chunk_of(b))?;
+        let e = self.map().entry(self.chunk_of(b))?;
         Ok(matches!(e.kind(), Kind::SpanHead | Kind::SpanBody) && e.owner() == owner)
     }
 }
@@ -413,7 +477,7 @@ impl<'a> Arena<'a> {
         if (off - p.start) & ((1 << p.chunk_shift) - 1) != 0 {
             return Ok(true);
         }
-        let e = p.map.entry(p.chunk_of(off))?;
+        let e = p.map().entry(p.chunk_of(off))?;
         Ok(e.kind() == Kind::SpanBody && e.owner() == self.owner)
     }
 
@@ -606,11 +670,11 @@ impl<'a> Arena<'a> {
         if parked != 0 {
             store(&s.parked, 0);
             let first = parked - 1;
-            if first < p.map.chunks() {
-                let e = p.map.entry(first)?;
+            if first < p.map().chunks() {
+                let e = p.map().entry(first)?;
                 if e.kind() == Kind::Parked
                     && e.owner() == self.owner
-                    && p.map.unpark(first, self.owner, e.n())
+                    && p.map().unpark(first, self.owner, e.n())
                 {
                     let b = p.chunk_off(first);
                     let t = self.own_tag(b)?;
@@ -635,14 +699,14 @@ impl<'a> Arena<'a> {
                                                      // A span is at most a sixteenth of the pool (one chunk at least):
                                                      // on a small pool, one thread's span must not take what the other
                                                      // threads need (`span_chunks` is the most, not the least).
-        let fair = (p.map.chunks() / SPAN_SHARE).max(1);
+        let fair = (p.map().chunks() / SPAN_SHARE).max(1);
         let k = p.span_chunks.min(fair).max(min).min(max_run.max(1));
         if min > k {
             return Ok(false);
         }
-        let claim = |k| p.map.claim(k, self.owner, Kind::SpanBody).map(|c| (c, k));
+        let claim = |k| p.map().claim(k, self.owner, Kind::SpanBody).map(|c| (c, k));
         let first = claim(k).or_else(|| claim(min)).or_else(|| {
-            p.map.steal_parked(self.owner);
+            p.map().steal_parked(self.owner);
             claim(min)
         });
         let Some((first, k)) = first else {
@@ -657,7 +721,7 @@ impl<'a> Arena<'a> {
         // leaves the `Claiming` head, which the adopter rolls back.
         store(p.word(b)?, Tag::free(self.owner, size as u32).pack());
         store(p.word(b.wrapping_add(8))?, Link::NONE.pack());
-        p.map
+        p.map()
             .publish(first, Entry::new(Kind::SpanHead, self.owner, k as u32));
         self.insert(b, size)?;
         store(&s.spans, load(&s.spans).wrapping_add(1));
@@ -724,7 +788,7 @@ impl<'a> Arena<'a> {
         // A whole span?
         if (start - p.start) & ((1 << p.chunk_shift) - 1) == 0 {
             let c = p.chunk_of(start);
-            let e = p.map.entry(c)?;
+            let e = p.map().entry(c)?;
             if e.kind() == Kind::SpanHead
                 && e.owner() == self.owner
                 && (u64::from(e.n()) << p.chunk_shift) == g << GRANULE_SHIFT
@@ -751,13 +815,13 @@ impl<'a> Arena<'a> {
     fn retire_span(&self, first: u64, n: u32) {
         let s = &self.head.stats.0;
         if load(&s.parked) == 0 {
-            self.pool.map.park(first, self.owner, n);
+            self.pool.map().park(first, self.owner, n);
             store(&s.parked, first + 1);
         } else {
             let head = Entry::new(Kind::SpanHead, self.owner, n);
             // Only this arena's holder changes its spans' heads: the CAS
             // wins.
-            self.pool.map.take_run(first, head, self.owner);
+            self.pool.map().take_run(first, head, self.owner);
             store(&s.spans, load(&s.spans).wrapping_sub(1));
         }
     }
@@ -767,15 +831,15 @@ impl<'a> Arena<'a> {
         let s = &self.head.stats.0;
         let parked = load(&s.parked);
         store(&s.parked, 0);
-        if parked == 0 || parked > self.pool.map.chunks() {
+        if parked == 0 || parked > self.pool.map().chunks() {
             return;
         }
         let first = parked - 1;
-        if let Ok(e) = self.pool.map.entry(first) {
+        if let Ok(e) = self.pool.map().entry(first) {
             // One CAS from `Parked`, as a thief's: `false` if one was first.
             if e.kind() == Kind::Parked
                 && e.owner() == self.owner
-                && self.pool.map.take_run(first, e, self.owner)
+                && self.pool.map().take_run(first, e, self.owner)
             {
                 store(&s.spans, load(&s.spans).wrapping_sub(1));
             }
@@ -789,11 +853,11 @@ impl<'a> Arena<'a> {
         let s = &self.head.stats.0;
         let idle = load(&s.idle);
         store(&s.idle, 0);
-        if idle == 0 || idle > self.pool.map.chunks() {
+        if idle == 0 || idle > self.pool.map().chunks() {
             return Ok(false);
         }
         let c = idle - 1;
-        let e = self.pool.map.entry(c)?;
+        let e = self.pool.map().entry(c)?;
         let b = self.pool.chunk_off(c);
         let t = self.own_tag(b)?;
         let span = u64::from(e.n()) << self.pool.chunk_shift;

@@ -61,7 +61,7 @@ pub(crate) fn check<S: AsRef<SegmentView>>(fl: &FreeList<S>) -> CheckReport {
     let quiet: Vec<bool> = (0..arenas as u32)
         .map(|id| fl.slot(id).holder().is_none_or(|h| live.is_alive(h)))
         .collect();
-    let map = &pool.map;
+    let map = &pool.map();
     let chunks = map.chunks();
     let table_at = |c: u64| fl.table_off() + 8 * c;
     let bit = |c: u64| map.bit(c);
@@ -199,7 +199,7 @@ fn check_run<S: AsRef<SegmentView>>(
     e: Entry,
     bit: &dyn Fn(u64) -> bool,
 ) {
-    let map = fl.pool().map;
+    let map = fl.pool().map();
     let body = if e.kind() == Kind::HugeHead {
         Kind::HugeBody
     } else {
@@ -420,7 +420,7 @@ fn check_arena<S: AsRef<SegmentView>>(
 /// The pool as runs (`Recover::runs`).
 pub(crate) fn runs<S: AsRef<SegmentView>>(fl: &FreeList<S>, limit: usize) -> Result<Vec<Run>> {
     let pool = fl.pool();
-    let map = &pool.map;
+    let map = &pool.map();
     let chunks = map.chunks();
     let mut out: Vec<Run> = Vec::new();
     let corrupt = |at: u64, what: String| Error::Corrupt {

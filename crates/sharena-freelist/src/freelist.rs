@@ -1,9 +1,8 @@
 //! [`FreeList`]: the allocator over a validated segment, with an arena per
 //! thread that uses it.
 
-use crate::arena::{Arena, Fault, FreeFault, Pool};
+use crate::arena::{Arena, Fault, FreeFault, Pool, PoolParts};
 use crate::block::{HEADER, MIN_BLOCK};
-use crate::chunks::ChunkMap;
 use crate::class::{GRANULE, GRANULE_SHIFT};
 use crate::layout::{ArenaHead, Control, Geometry, ARENA_LEN, FORMAT_WORD};
 use crate::thread::{self, Exited};
@@ -58,13 +57,11 @@ pub struct FreeList<S: AsRef<SegmentView>> {
     state_off: u64,
     pub(crate) pool_off: u64,
     pub(crate) pool_end: u64,
-    /// Segment offsets of the chunk bitmap and table.
-    bitmap_off: u64,
+    /// Segment offset of the chunk table.
     table_off: u64,
-    /// `geo.bitmap_words()` and `geo.span_chunks.max(1)`, worked out once
-    /// (the pool view is made on every operation).
-    bitmap_words: usize,
-    span_chunks: u64,
+    /// The pool's layout, worked out once (the pool view is made on
+    /// every operation).
+    parts: PoolParts,
     /// The arena claimed at attach, if one was free.
     pub(crate) primary: Option<u32>,
     /// The thread that owns `primary` (0: none yet). Process-local.
@@ -182,10 +179,19 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             pool_off,
             pool_end: pool_off + (geo.chunks << geo.chunk_shift),
             max_span: crate::arena::max_span_bytes(geo),
-            bitmap_off: state_off + geo.bitmap_offset(),
             table_off: state_off + geo.table_offset(),
-            bitmap_words: geo.bitmap_words() as usize,
-            span_chunks: geo.span_chunks.max(1),
+            parts: PoolParts {
+                start: pool_off,
+                end: pool_off + (geo.chunks << geo.chunk_shift),
+                len: geo.chunks << geo.chunk_shift,
+                chunk_shift: geo.chunk_shift,
+                span_chunks: geo.span_chunks.max(1),
+                ctl_off: state_off,
+                bitmap_off: state_off + geo.bitmap_offset(),
+                bitmap_words: geo.bitmap_words() as usize,
+                table_off: state_off + geo.table_offset(),
+                chunks: geo.chunks as usize,
+            },
             primary: None,
             owner_thread: AtomicU64::new(0),
             extra: Mutex::new(Vec::new()),
@@ -324,36 +330,14 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
 
     #[inline(always)]
     pub(crate) fn pool(&self) -> Pool<'_> {
-        let base = self.view().base().as_ptr();
-        let g = &self.geo;
         // SAFETY: `geometry` fitted the chunk count so that the control
         // block, the arena registry, the bitmap and the table lie inside the
-        // state region (128-aligned, so every word is 8-aligned) of this
-        // view, whose length `view()` checked; all of it is atomics by
-        // format; `self.seg` keeps the mapping alive for `&self`.
-        let (ctl, bitmap, table) = unsafe {
-            (
-                &*base.add(self.state_off as usize).cast::<Control>(),
-                std::slice::from_raw_parts(
-                    base.add(self.bitmap_off as usize).cast::<AtomicU64>(),
-                    self.bitmap_words,
-                ),
-                std::slice::from_raw_parts(
-                    base.add(self.table_off as usize).cast::<AtomicU64>(),
-                    g.chunks as usize,
-                ),
-            )
-        };
-        Pool {
-            base,
-            start: self.pool_off,
-            end: self.pool_end,
-            len: self.pool_end - self.pool_off,
-            chunk_shift: g.chunk_shift,
-            span_chunks: self.span_chunks,
-            map: ChunkMap::new(bitmap, table),
-            ctl,
-        }
+        // state region (128-aligned, so every word is 8-aligned) and the
+        // pool inside the pool region of this view, whose length `view()`
+        // checked; `parts` were made from that geometry at attach; all of
+        // it is atomics by format; `self.seg` keeps the mapping alive for
+        // `&self`.
+        unsafe { Pool::new(self.view().base().as_ptr(), &self.parts) }
     }
 
     pub(crate) fn arena_off(&self, id: u32) -> u64 {
@@ -383,7 +367,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         // mapping lives as long as `self`.
         // `pool.base` is this view's base (`pool()` checked the view).
         unsafe {
-            let p = pool.base.add(self.arena_off(id) as usize);
+            let p = pool.base().add(self.arena_off(id) as usize);
             Arena::new(pool, &*p.cast::<ArenaHead>(), (id + 1) as u16)
         }
     }
@@ -662,7 +646,8 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
             capacity,
             used,
             available: capacity - used,
-            high_water: (pool.ctl.heap.0.peak_end.load(Ordering::Relaxed) << self.geo.chunk_shift)
+            high_water: (pool.ctl().heap.0.peak_end.load(Ordering::Relaxed)
+                << self.geo.chunk_shift)
                 .min(capacity),
             allocations: live,
         }

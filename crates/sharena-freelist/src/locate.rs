@@ -28,7 +28,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         }
         let b = off - HEADER;
         let c = pool.chunk_of(b);
-        let e = pool.map.entry(c).map_err(|f| self.corrupt(f.into()))?;
+        let e = pool.map().entry(c).map_err(|f| self.corrupt(f.into()))?;
         let tag = Tag::unpack(
             pool.word(b)
                 .map_err(|f| self.corrupt(f))?
@@ -50,7 +50,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             }
             Kind::HugeHead => {
                 let n = u64::from(e.n());
-                if n == 0 || c + n > pool.map.chunks() {
+                if n == 0 || c + n > pool.map().chunks() {
                     return Err(
                         self.corrupt(Fault::Chunk(crate::chunks::Fault::Entry(c, e.pack())))
                     );

@@ -198,7 +198,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         if t.state() != State::Remote || t.huge() {
             return None;
         }
-        let e = pool.map.entry(pool.chunk_of(b)).ok()?;
+        let e = pool.map().entry(pool.chunk_of(b)).ok()?;
         let target = u64::from(e.owner());
         if !matches!(e.kind(), Kind::SpanHead | Kind::SpanBody)
             || target == 0

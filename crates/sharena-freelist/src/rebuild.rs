@@ -77,7 +77,7 @@ fn own_block(a: &Arena<'_>, b: u64) -> Result<Tag, Fault> {
     if b < p.start || b >= p.end || (b - p.start) % 16 != 0 {
         return Err(Fault::Block(b, "a remote-list link outside the pool"));
     }
-    let e = p.map.entry(p.chunk_of(b))?;
+    let e = p.map().entry(p.chunk_of(b))?;
     if !matches!(e.kind(), Kind::SpanHead | Kind::SpanBody) || e.owner() != a.owner {
         return Err(Fault::Block(b, "a remote-list block outside its arena"));
     }
@@ -170,13 +170,13 @@ fn clear_owner_state(a: &Arena<'_>) {
 /// blocks. One pass; every step moves forward.
 fn walk_table(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
     let p = &a.pool;
-    let chunks = p.map.chunks();
+    let chunks = p.map().chunks();
     let (mut used, mut live, mut spans) = (0u64, 0u64, 0u64);
     let mut c = 0;
     while c < chunks {
         // Other processes change their own runs meanwhile: a word that does
         // not decode, or a run of another arena, is just skipped.
-        let Ok(e) = p.map.entry(c) else {
+        let Ok(e) = p.map().entry(c) else {
             c += 1;
             continue;
         };
@@ -195,12 +195,12 @@ fn walk_table(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
             }
             // Anyone may steal a parked span; so do we (one CAS decides).
             Kind::Parked if mine && whole => {
-                p.map.take_run(c, e, a.owner);
+                p.map().take_run(c, e, a.owner);
             }
             Kind::HugeHead if mine && whole => huge(a, c, e, freed)?,
             // A claim or a release the owner left half done.
             Kind::Claiming | Kind::Releasing if mine && whole => {
-                p.map.resume(c, e);
+                p.map().resume(c, e);
             }
             _ => {}
         }
@@ -322,7 +322,7 @@ fn walk_span(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<SpanW
         Some((rs, _)) if rs == start => {
             // Entirely free: back to the chunk heap (one CAS from the span
             // head this arena's holder alone changes).
-            p.map.take_run(c, e, a.owner);
+            p.map().take_run(c, e, a.owner);
         }
         Some((rs, rg)) => flush(a, rs, rg)?,
         None => {}
@@ -369,7 +369,7 @@ fn huge(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<(), Fault>
     }
     // FREE: ours now, or a freer's (live or dead) that has not given the run
     // back yet. The head CAS decides; the winner counts it.
-    if p.map.take_run(c, e, a.owner) {
+    if p.map().take_run(c, e, a.owner) {
         freed.blocks = freed.blocks.saturating_add(1);
         freed.bytes = freed.bytes.saturating_add(run_bytes);
     }
