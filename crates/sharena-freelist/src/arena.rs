@@ -300,21 +300,34 @@ impl<'a> Arena<'a> {
     // ---- class caches ------------------------------------------------
 
     /// A cached block of class `search_bin(g)` (every block there holds
-    /// `g` granules) for a request of `req` bytes, marked USED again;
-    /// `None` if that cache is empty.
+    /// `g` granules), or else of the next class up (its blocks are larger
+    /// still, by at most a class's width), for a request of `req` bytes,
+    /// marked USED again; `None` if both caches are empty.
+    ///
+    /// The fallback is what makes the caches hit when sizes vary: with
+    /// uniform sizes a cache of depth 4 is empty a fifth of the time, both
+    /// a class's and the next one's about a twenty-fifth.
     #[inline(always)]
     fn cache_pop(&self, g: u64, req: u64) -> Result<Option<u64>, Fault> {
         let Some((fl, sl)) = search_bin(g) else {
             return Ok(None);
         };
-        let class = bin_index(fl, sl);
+        let mut class = bin_index(fl, sl);
         if class >= CACHE_CLASSES {
             return Ok(None);
         }
-        let at = class * CACHE_STRIDE;
-        let n = load(&self.cache()[at]);
+        let mut at = class * CACHE_STRIDE;
+        let mut n = load(&self.cache()[at]);
         if n == 0 {
-            return Ok(None);
+            class += 1;
+            if class >= CACHE_CLASSES {
+                return Ok(None);
+            }
+            at = class * CACHE_STRIDE;
+            n = load(&self.cache()[at]);
+            if n == 0 {
+                return Ok(None);
+            }
         }
         if n > CACHE_DEPTH as u64 {
             return Err(Fault::Block(0, "a class cache count past its depth"));
