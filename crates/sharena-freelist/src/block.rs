@@ -361,17 +361,14 @@ mod tests {
             if let Some(t) = Tag::unpack(w) {
                 prop_assert_eq!(t.pack(), w);
             }
-            match Link::unpack(w) {
-                Some(l) => {
-                    prop_assert_eq!(with_slack(l.pack(), slack_of(w)), w);
-                    prop_assert_eq!(relink(w, l), w);
-                    prop_assert!(u64::from(l.size) < MAX_LINK);
-                    prop_assert!(!l.prev_free || u64::from(l.size) >= MIN_BLOCK);
-                }
-                None => {
-                    let size = w & 0xFFFF_FFFF;
-                    prop_assert!(size >= MAX_LINK || (w >> 32 & 1 == 1 && size < MIN_BLOCK));
-                }
+            if let Some(l) = Link::unpack(w) {
+                prop_assert_eq!(with_slack(l.pack(), slack_of(w)), w);
+                prop_assert_eq!(relink(w, l), w);
+                prop_assert!(u64::from(l.size) < MAX_LINK);
+                prop_assert!(!l.prev_free || u64::from(l.size) >= MIN_BLOCK);
+            } else {
+                let size = w & 0xFFFF_FFFF;
+                prop_assert!(size >= MAX_LINK || (w >> 32 & 1 == 1 && size < MIN_BLOCK));
             }
         }
 
