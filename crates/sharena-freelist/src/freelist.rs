@@ -484,7 +484,9 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         let (what, at) = match f {
             Fault::Chunk(crate::chunks::Fault::Entry(c, w)) => (
                 format!("chunk {c}'s table word {w:#x} is impossible"),
-                self.table_off + 8 * c,
+                // Wrapping: `c` names a chunk, but a report must not
+                // panic even if it did not.
+                self.table_off.wrapping_add(c.wrapping_mul(8)),
             ),
             Fault::Block(off, why) => (format!("block at {off}: {why}"), off),
         };
