@@ -21,7 +21,9 @@ use crate::block::{
 };
 use crate::chunks::{self, ChunkMap, Entry, Kind};
 use crate::class::{bin_index, bin_of, search_bin, BINS, FL_COUNT, GRANULE, GRANULE_SHIFT};
-use crate::layout::{ArenaHead, Control, CACHE_CLASSES, CACHE_DEPTH, CACHE_STRIDE};
+use crate::layout::{
+    ArenaHead, Control, BINS_OFFSET, CACHE_CLASSES, CACHE_DEPTH, CACHE_OFFSET, CACHE_STRIDE,
+};
 use crate::remote;
 use shm_layout::sync::{atomic_u64_at, AtomicU64, Ordering};
 
@@ -40,27 +42,93 @@ impl From<chunks::Fault> for Fault {
     }
 }
 
-/// The pool as the owner sees it: where it is, how it is cut, and the
-/// chunk heap.
+/// Where the pool is and how it is cut: worked out once at attach from
+/// the validated geometry (process-local, never read from the segment).
 #[derive(Clone, Copy, Debug)]
-pub struct Pool<'a> {
-    /// The mapping's base in this process.
-    pub base: *mut u8,
+pub struct PoolParts {
     /// The pool's first byte (a segment offset, page-aligned).
     pub start: u64,
     /// One past the last chunk's last byte.
     pub end: u64,
+    /// `end - start` (at least a page).
+    pub len: u64,
     /// log2 of the chunk size.
     pub chunk_shift: u32,
-    /// Chunks per span.
+    /// Chunks per span (at least 1).
     pub span_chunks: u64,
-    /// The chunk heap.
-    pub map: ChunkMap<'a>,
-    /// The control block.
-    pub ctl: &'a Control,
+    /// Segment offsets of the control block, the chunk bitmap and the
+    /// chunk table, and their lengths in words.
+    pub ctl_off: u64,
+    pub bitmap_off: u64,
+    pub bitmap_words: usize,
+    pub table_off: u64,
+    pub chunks: usize,
+}
+
+/// The pool as the owner sees it: the mapping's base and the parts, two
+/// words (made on every operation); the chunk heap and the control block
+/// are found from them when needed.
+#[derive(Clone, Copy, Debug)]
+pub struct Pool<'a> {
+    /// The mapping's base in this process.
+    base: *mut u8,
+    parts: &'a PoolParts,
+}
+
+impl core::ops::Deref for Pool<'_> {
+    type Target = PoolParts;
+    #[inline(always)]
+    fn deref(&self) -> &PoolParts {
+        self.parts
+    }
 }
 
 impl<'a> Pool<'a> {
+    /// The pool of a mapping at `base`.
+    ///
+    /// # Safety
+    /// `parts` were validated against this mapping (its pool, control
+    /// block, bitmap and table lie inside it, 8-aligned, atomics by
+    /// format), which stays mapped for `'a`.
+    #[inline(always)]
+    pub unsafe fn new(base: *mut u8, parts: &'a PoolParts) -> Self {
+        Pool { base, parts }
+    }
+
+    /// The mapping's base in this process.
+    #[inline(always)]
+    pub fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    /// The chunk heap.
+    #[inline(always)]
+    pub fn map(&self) -> ChunkMap<'a> {
+        let p = self.parts;
+        // SAFETY: `new`'s contract: the bitmap and the table lie inside
+        // the mapping, 8-aligned, atomics by format, alive for `'a`.
+        unsafe {
+            ChunkMap::new(
+                std::slice::from_raw_parts(
+                    self.base.add(p.bitmap_off as usize).cast::<AtomicU64>(),
+                    p.bitmap_words,
+                ),
+                std::slice::from_raw_parts(
+                    self.base.add(p.table_off as usize).cast::<AtomicU64>(),
+                    p.chunks,
+                ),
+            )
+        }
+    }
+
+    /// The control block.
+    #[inline(always)]
+    pub fn ctl(&self) -> &'a Control {
+        // SAFETY: as in `map`: the control block lies in the mapping,
+        // 128-aligned, all atomics.
+        unsafe { &*self.base.add(self.parts.ctl_off as usize).cast::<Control>() }
+    }
+
     /// The word at segment offset `off`: `Err` unless it lies in the pool,
     /// 8-aligned. Every offset read from shared memory goes through here.
     /// Callers name a block's fields as `b.wrapping_add(16)`: `b` may be a
@@ -68,7 +136,11 @@ impl<'a> Pool<'a> {
     /// below the pool, so it is refused here instead of overflowing.
     #[inline(always)]
     pub fn word(&self, off: u64) -> Result<&'a AtomicU64, Fault> {
-        if off < self.start || off >= self.end || off % 8 != 0 {
+        // One compare for both ends: below `start` wraps to a value past
+        // the pool's length. `start` is page-aligned, so `rel`'s low bits
+        // are `off`'s.
+        let rel = off.wrapping_sub(self.start);
+        if rel >= self.len || rel % 8 != 0 {
             return Err(Fault::Block(off, "an offset outside the pool"));
         }
         // SAFETY: `start <= off < end`, and `end` is inside the mapping of
@@ -77,6 +149,24 @@ impl<'a> Pool<'a> {
         // header and link word an atomic u64 for every process; the handle
         // keeps the mapping alive for `'a`.
         Ok(unsafe { atomic_u64_at(self.base.add(off as usize).cast()) })
+    }
+
+    /// The two header words (tag, link) of a block at segment offset `b`,
+    /// with one check: `Err` unless `b` is 16-aligned and both words lie
+    /// in the pool.
+    #[inline(always)]
+    pub fn header(&self, b: u64) -> Result<(&'a AtomicU64, &'a AtomicU64), Fault> {
+        let rel = b.wrapping_sub(self.start);
+        // `len` is at least a page, so `len - HEADER` does not wrap.
+        if rel > self.len - HEADER || rel % 16 != 0 {
+            return Err(Fault::Block(b, "an offset outside the pool"));
+        }
+        // SAFETY: as in `word`, for `b` and `b + 8`, both below `end`
+        // (`b + 16 <= end`) and 8-aligned.
+        unsafe {
+            let p = self.base.add(b as usize).cast::<u64>();
+            Ok((atomic_u64_at(p), atomic_u64_at(p.add(1))))
+        }
     }
 
     /// The chunk holding segment offset `off` (which must be in the pool).
@@ -101,7 +191,7 @@ impl<'a> Pool<'a> {
     /// Records that a claim took chunks up to `end` (the footprint).
     pub fn note_claim(&self, end: u64) {
         // Relaxed: statistics only; a max, so no death can undo it.
-        self.ctl.heap.0.peak_end.fetch_max(end, Ordering::Relaxed);
+        self.ctl().heap.0.peak_end.fetch_max(end, Ordering::Relaxed);
     }
 
     /// Whether the block at `b` lies in a span of arena `owner` (by the
@@ -110,9 +200,18 @@ impl<'a> Pool<'a> {
         if b < self.start || b >= self.end {
             return Ok(false);
         }
-        let e = self.map.entry(self.chunk_of(b))?;
+        let e = self.map().entry(self.chunk_of(b))?;
         Ok(matches!(e.kind(), Kind::SpanHead | Kind::SpanBody) && e.owner() == owner)
     }
+}
+
+/// The slack of a block of `size` granules (at least [`MIN_BLOCK`])
+/// handed out for `req` bytes: its usable bytes past `req`.
+#[inline(always)]
+fn slack(size: u64, req: u64) -> u64 {
+    ((size << GRANULE_SHIFT) - HEADER)
+        .saturating_sub(req)
+        .min(MAX_SLACK)
 }
 
 /// A span takes at most `1 / SPAN_SHARE` of the pool's chunks.
@@ -125,17 +224,15 @@ pub fn max_span_bytes(geo: crate::layout::Geometry) -> u64 {
     (geo.span_chunks.max(2) << geo.chunk_shift).min(1 << 35)
 }
 
-/// One arena, seen by its owner.
+/// One arena, seen by its owner: three words, so that making one per
+/// operation costs next to nothing (the bins and class caches are found
+/// from the head, which they follow in the arena's entry).
 #[derive(Clone, Copy, Debug)]
 pub struct Arena<'a> {
     /// The pool.
-    pub pool: Pool<'a>,
+    pub pool: &'a Pool<'a>,
     /// The entry's head.
     pub head: &'a ArenaHead,
-    /// The bins (one free-list head offset each, 0 = empty).
-    pub bins: &'a [AtomicU64],
-    /// The class caches: per class a count, then `CACHE_DEPTH` offsets.
-    pub cache: &'a [AtomicU64],
     /// Arena id + 1: the owner id in tags and chunk entries.
     pub owner: u16,
 }
@@ -158,50 +255,85 @@ pub(crate) fn store(w: &AtomicU64, v: u64) {
 }
 
 impl<'a> Arena<'a> {
-    /// The bins slice must hold [`BINS`] words, the cache slice
-    /// `CACHE_CLASSES * CACHE_STRIDE`.
-    pub fn new(
-        pool: Pool<'a>,
-        head: &'a ArenaHead,
-        bins: &'a [AtomicU64],
-        cache: &'a [AtomicU64],
-        owner: u16,
-    ) -> Self {
-        debug_assert_eq!(bins.len(), BINS);
-        debug_assert_eq!(cache.len(), CACHE_CLASSES * CACHE_STRIDE);
-        Arena {
-            pool,
-            head,
-            bins,
-            cache,
-            owner,
+    /// The arena whose entry starts with `head`.
+    ///
+    /// # Safety
+    /// `head` is the start of a whole arena entry (`ARENA_LEN` bytes of
+    /// the mapping, 128-aligned, atomics by format) that outlives `'a`:
+    /// [`bins`](Arena::bins) and [`cache`](Arena::cache) read past it.
+    #[inline(always)]
+    pub unsafe fn new(pool: &'a Pool<'a>, head: &'a ArenaHead, owner: u16) -> Self {
+        Arena { pool, head, owner }
+    }
+
+    /// The bins (one free-list head offset each, 0 = empty).
+    #[inline(always)]
+    pub fn bins(&self) -> &'a [AtomicU64] {
+        // SAFETY: `new`'s contract: the entry holds `BINS` words at
+        // `BINS_OFFSET` from its head, 8-aligned, inside the mapping.
+        unsafe {
+            std::slice::from_raw_parts(
+                std::ptr::from_ref(self.head)
+                    .cast::<u8>()
+                    .add(BINS_OFFSET as usize)
+                    .cast::<AtomicU64>(),
+                BINS,
+            )
+        }
+    }
+
+    /// The class caches: per class a count, then `CACHE_DEPTH` offsets.
+    #[inline(always)]
+    pub fn cache(&self) -> &'a [AtomicU64] {
+        // SAFETY: as in `bins`: the caches follow at `CACHE_OFFSET`.
+        unsafe {
+            std::slice::from_raw_parts(
+                std::ptr::from_ref(self.head)
+                    .cast::<u8>()
+                    .add(CACHE_OFFSET as usize)
+                    .cast::<AtomicU64>(),
+                CACHE_CLASSES * CACHE_STRIDE,
+            )
         }
     }
 
     // ---- class caches ------------------------------------------------
 
     /// A cached block of class `search_bin(g)` (every block there holds
-    /// `g` granules) for a request of `req` bytes, marked USED again;
-    /// `None` if that cache is empty.
+    /// `g` granules), or else of the next class up (its blocks are larger
+    /// still, by at most a class's width), for a request of `req` bytes,
+    /// marked USED again; `None` if both caches are empty.
+    ///
+    /// The fallback is what makes the caches hit when sizes vary: with
+    /// uniform sizes (W3) a cache of depth 4 is empty a fifth of the time,
+    /// and both a class's and the next one's about a tenth (measured).
     #[inline(always)]
     fn cache_pop(&self, g: u64, req: u64) -> Result<Option<u64>, Fault> {
         let Some((fl, sl)) = search_bin(g) else {
             return Ok(None);
         };
-        let class = bin_index(fl, sl);
+        let mut class = bin_index(fl, sl);
         if class >= CACHE_CLASSES {
             return Ok(None);
         }
-        let at = class * CACHE_STRIDE;
-        let n = load(&self.cache[at]);
+        let mut at = class * CACHE_STRIDE;
+        let mut n = load(&self.cache()[at]);
         if n == 0 {
-            return Ok(None);
+            class += 1;
+            if class >= CACHE_CLASSES {
+                return Ok(None);
+            }
+            at = class * CACHE_STRIDE;
+            n = load(&self.cache()[at]);
+            if n == 0 {
+                return Ok(None);
+            }
         }
         if n > CACHE_DEPTH as u64 {
             return Err(Fault::Block(0, "a class cache count past its depth"));
         }
-        let b = load(&self.cache[at + n as usize]);
-        let t = self.own_tag(b)?;
+        let b = load(&self.cache()[at + n as usize]);
+        let (t, tw, lw) = self.own_block(b)?;
         if t.state() != State::Used || !t.cached() || u64::from(t.size()) < g {
             return Err(Fault::Block(
                 b,
@@ -209,15 +341,14 @@ impl<'a> Arena<'a> {
             ));
         }
         // Count first: the array never names a block that is not CACHED.
-        store(&self.cache[at], n - 1);
-        self.set_slack(b, u64::from(t.size()), req)?;
-        store(self.pool.word(b)?, t.with_cached(false).pack());
+        store(&self.cache()[at], n - 1);
+        store(lw, with_slack(load(lw), slack(u64::from(t.size()), req)));
+        store(tw, t.with_cached(false).pack());
         let s = &self.head.stats.0;
         let bytes = u64::from(t.size()) << GRANULE_SHIFT;
         store(&s.cached, load(&s.cached).saturating_sub(bytes));
         store(&s.used, load(&s.used).wrapping_add(bytes));
         store(&s.live, load(&s.live).wrapping_add(1));
-        store(&s.allocs, load(&s.allocs).wrapping_add(1));
         Ok(Some(b))
     }
 
@@ -231,13 +362,13 @@ impl<'a> Arena<'a> {
             return Ok(false);
         }
         let at = class * CACHE_STRIDE;
-        let n = load(&self.cache[at]);
+        let n = load(&self.cache()[at]);
         let s = &self.head.stats.0;
         let bytes = u64::from(t.size()) << GRANULE_SHIFT;
         let cached = load(&s.cached).wrapping_add(bytes);
         // The budget: a small pool's caches must not hold what the other
         // threads need (`CACHE_SHARE`).
-        let budget = (self.pool.end - self.pool.start) / CACHE_SHARE;
+        let budget = self.pool.len / CACHE_SHARE;
         if n >= CACHE_DEPTH as u64 || cached > budget {
             return Ok(false);
         }
@@ -246,12 +377,11 @@ impl<'a> Arena<'a> {
             return Err(FreeFault::Lost);
         }
         crate::crash::point(crate::crash::Point::CachePush);
-        store(&self.cache[at + 1 + n as usize], b);
-        store(&self.cache[at], n + 1);
+        store(&self.cache()[at + 1 + n as usize], b);
+        store(&self.cache()[at], n + 1);
         store(&s.cached, cached);
         store(&s.used, load(&s.used).wrapping_sub(bytes));
         store(&s.live, load(&s.live).wrapping_sub(1));
-        store(&s.frees, load(&s.frees).wrapping_add(1));
         Ok(true)
     }
 
@@ -263,12 +393,12 @@ impl<'a> Arena<'a> {
         let mut moved = 0;
         for class in 0..CACHE_CLASSES {
             let at = class * CACHE_STRIDE;
-            let n = load(&self.cache[at]);
+            let n = load(&self.cache()[at]);
             if n > CACHE_DEPTH as u64 {
                 return Err(Fault::Block(0, "a class cache count past its depth"));
             }
             for k in (1..=n as usize).rev() {
-                let b = load(&self.cache[at + k]);
+                let b = load(&self.cache()[at + k]);
                 let t = self.own_tag(b)?;
                 if t.state() != State::Used || !t.cached() {
                     return Err(Fault::Block(
@@ -276,7 +406,7 @@ impl<'a> Arena<'a> {
                         "a class cache holds a block that is not cached there",
                     ));
                 }
-                store(&self.cache[at], k as u64 - 1);
+                store(&self.cache()[at], k as u64 - 1);
                 store(self.pool.word(b)?, t.with(State::Free).pack());
                 self.coalesce(b, u64::from(t.size()))?;
                 moved += 1;
@@ -290,7 +420,7 @@ impl<'a> Arena<'a> {
 
     pub(crate) fn insert(&self, b: u64, g: u64) -> Result<(), Fault> {
         let (fl, sl) = bin_of(g);
-        let bin = &self.bins[bin_index(fl, sl)];
+        let bin = &self.bins()[bin_index(fl, sl)];
         let first = load(bin);
         store(self.pool.word(b.wrapping_add(16))?, first);
         store(self.pool.word(b.wrapping_add(24))?, 0);
@@ -305,7 +435,7 @@ impl<'a> Arena<'a> {
 
     fn remove(&self, b: u64, g: u64) -> Result<(), Fault> {
         let (fl, sl) = bin_of(g);
-        let bin = &self.bins[bin_index(fl, sl)];
+        let bin = &self.bins()[bin_index(fl, sl)];
         let next = load(self.pool.word(b.wrapping_add(16))?);
         let prev = load(self.pool.word(b.wrapping_add(24))?);
         if prev == 0 {
@@ -360,7 +490,7 @@ impl<'a> Arena<'a> {
         if (off - p.start) & ((1 << p.chunk_shift) - 1) != 0 {
             return Ok(true);
         }
-        let e = p.map.entry(p.chunk_of(off))?;
+        let e = p.map().entry(p.chunk_of(off))?;
         Ok(e.kind() == Kind::SpanBody && e.owner() == self.owner)
     }
 
@@ -368,17 +498,29 @@ impl<'a> Arena<'a> {
     /// blocks (a REMOTE one names its freer, not this arena).
     #[inline(always)]
     pub(crate) fn own_tag(&self, b: u64) -> Result<Tag, Fault> {
-        let t = self.pool.tag(b)?;
+        self.own_block(b).map(|(t, _, _)| t)
+    }
+
+    /// [`own_tag`](Arena::own_tag), with the block's tag and link words.
+    #[inline(always)]
+    pub(crate) fn own_block(&self, b: u64) -> Result<(Tag, &'a AtomicU64, &'a AtomicU64), Fault> {
+        let (tw, lw) = self.pool.header(b)?;
+        let w = load(tw);
+        let t = Tag::unpack(w).ok_or(Fault::Block(b, "not a block header"))?;
+        // `tag` put `b` below `end`, and a size is under 2^36 bytes: the
+        // sum cannot overflow, and bounding the block by the pool here
+        // bounds every neighbour offset derived from it.
         if t.huge()
             || (t.owner() != self.owner && t.state() != State::Remote)
             || u64::from(t.size()) < MIN_BLOCK
+            || b + (u64::from(t.size()) << GRANULE_SHIFT) > self.pool.end
         {
             return Err(Fault::Block(
                 b,
                 "a neighbour that is not this arena's block",
             ));
         }
-        Ok(t)
+        Ok((t, tw, lw))
     }
 
     fn set_prev(&self, next: u64, prev_free: bool, size: u64) -> Result<(), Fault> {
@@ -420,7 +562,7 @@ impl<'a> Arena<'a> {
         let mut flushed = false;
         loop {
             if let Some(i) = self.find(want) {
-                let b = load(&self.bins[i]);
+                let b = load(&self.bins()[i]);
                 let t = self.own_tag(b)?;
                 if t.state() != State::Free || u64::from(t.size()) < want {
                     return Err(Fault::Block(b, "a bin holds a block that does not fit it"));
@@ -490,10 +632,8 @@ impl<'a> Arena<'a> {
     /// tag: no new cache line.
     #[inline(always)]
     fn set_slack(&self, b: u64, size: u64, req: u64) -> Result<(), Fault> {
-        let usable = (size << GRANULE_SHIFT) - HEADER;
-        let slack = usable.saturating_sub(req).min(MAX_SLACK);
-        let w = self.pool.word(b + 8)?;
-        store(w, with_slack(load(w), slack));
+        let w = self.pool.word(b.wrapping_add(8))?;
+        store(w, with_slack(load(w), slack(size, req)));
         Ok(())
     }
 
@@ -529,7 +669,6 @@ impl<'a> Arena<'a> {
         }
         store(&s.used, load(&s.used).wrapping_add(used << GRANULE_SHIFT));
         store(&s.live, load(&s.live).wrapping_add(1));
-        store(&s.allocs, load(&s.allocs).wrapping_add(1));
         Ok(b)
     }
 
@@ -544,11 +683,11 @@ impl<'a> Arena<'a> {
         if parked != 0 {
             store(&s.parked, 0);
             let first = parked - 1;
-            if first < p.map.chunks() {
-                let e = p.map.entry(first)?;
+            if first < p.map().chunks() {
+                let e = p.map().entry(first)?;
                 if e.kind() == Kind::Parked
                     && e.owner() == self.owner
-                    && p.map.unpark(first, self.owner, e.n())
+                    && p.map().unpark(first, self.owner, e.n())
                 {
                     let b = p.chunk_off(first);
                     let t = self.own_tag(b)?;
@@ -573,14 +712,14 @@ impl<'a> Arena<'a> {
                                                      // A span is at most a sixteenth of the pool (one chunk at least):
                                                      // on a small pool, one thread's span must not take what the other
                                                      // threads need (`span_chunks` is the most, not the least).
-        let fair = (p.map.chunks() / SPAN_SHARE).max(1);
+        let fair = (p.map().chunks() / SPAN_SHARE).max(1);
         let k = p.span_chunks.min(fair).max(min).min(max_run.max(1));
         if min > k {
             return Ok(false);
         }
-        let claim = |k| p.map.claim(k, self.owner, Kind::SpanBody).map(|c| (c, k));
+        let claim = |k| p.map().claim(k, self.owner, Kind::SpanBody).map(|c| (c, k));
         let first = claim(k).or_else(|| claim(min)).or_else(|| {
-            p.map.steal_parked(self.owner);
+            p.map().steal_parked(self.owner);
             claim(min)
         });
         let Some((first, k)) = first else {
@@ -595,7 +734,7 @@ impl<'a> Arena<'a> {
         // leaves the `Claiming` head, which the adopter rolls back.
         store(p.word(b)?, Tag::free(self.owner, size as u32).pack());
         store(p.word(b.wrapping_add(8))?, Link::NONE.pack());
-        p.map
+        p.map()
             .publish(first, Entry::new(Kind::SpanHead, self.owner, k as u32));
         self.insert(b, size)?;
         store(&s.spans, load(&s.spans).wrapping_add(1));
@@ -620,7 +759,6 @@ impl<'a> Arena<'a> {
             load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
         );
         store(&s.live, load(&s.live).wrapping_sub(1));
-        store(&s.frees, load(&s.frees).wrapping_add(1));
         self.coalesce(b, u64::from(t.size()))
             .map_err(FreeFault::Corrupt)
     }
@@ -639,7 +777,8 @@ impl<'a> Arena<'a> {
                 g += u64::from(nt.size());
             }
         }
-        let link = Link::unpack(load(p.word(b.wrapping_add(8))?));
+        let link = Link::unpack(load(p.word(b.wrapping_add(8))?))
+            .ok_or(Fault::Block(b, "a link word no block can have"))?;
         if link.prev_free {
             let back = u64::from(link.size) << GRANULE_SHIFT;
             let prev = b.checked_sub(back).filter(|&x| back != 0 && x >= p.start);
@@ -662,7 +801,7 @@ impl<'a> Arena<'a> {
         // A whole span?
         if (start - p.start) & ((1 << p.chunk_shift) - 1) == 0 {
             let c = p.chunk_of(start);
-            let e = p.map.entry(c)?;
+            let e = p.map().entry(c)?;
             if e.kind() == Kind::SpanHead
                 && e.owner() == self.owner
                 && (u64::from(e.n()) << p.chunk_shift) == g << GRANULE_SHIFT
@@ -689,13 +828,13 @@ impl<'a> Arena<'a> {
     fn retire_span(&self, first: u64, n: u32) {
         let s = &self.head.stats.0;
         if load(&s.parked) == 0 {
-            self.pool.map.park(first, self.owner, n);
+            self.pool.map().park(first, self.owner, n);
             store(&s.parked, first + 1);
         } else {
             let head = Entry::new(Kind::SpanHead, self.owner, n);
             // Only this arena's holder changes its spans' heads: the CAS
             // wins.
-            self.pool.map.take_run(first, head, self.owner);
+            self.pool.map().take_run(first, head, self.owner);
             store(&s.spans, load(&s.spans).wrapping_sub(1));
         }
     }
@@ -705,15 +844,15 @@ impl<'a> Arena<'a> {
         let s = &self.head.stats.0;
         let parked = load(&s.parked);
         store(&s.parked, 0);
-        if parked == 0 || parked > self.pool.map.chunks() {
+        if parked == 0 || parked > self.pool.map().chunks() {
             return;
         }
         let first = parked - 1;
-        if let Ok(e) = self.pool.map.entry(first) {
+        if let Ok(e) = self.pool.map().entry(first) {
             // One CAS from `Parked`, as a thief's: `false` if one was first.
             if e.kind() == Kind::Parked
                 && e.owner() == self.owner
-                && self.pool.map.take_run(first, e, self.owner)
+                && self.pool.map().take_run(first, e, self.owner)
             {
                 store(&s.spans, load(&s.spans).wrapping_sub(1));
             }
@@ -727,11 +866,11 @@ impl<'a> Arena<'a> {
         let s = &self.head.stats.0;
         let idle = load(&s.idle);
         store(&s.idle, 0);
-        if idle == 0 || idle > self.pool.map.chunks() {
+        if idle == 0 || idle > self.pool.map().chunks() {
             return Ok(false);
         }
         let c = idle - 1;
-        let e = self.pool.map.entry(c)?;
+        let e = self.pool.map().entry(c)?;
         let b = self.pool.chunk_off(c);
         let t = self.own_tag(b)?;
         let span = u64::from(e.n()) << self.pool.chunk_shift;
@@ -816,7 +955,6 @@ impl<'a> Arena<'a> {
             load(&s.used).wrapping_sub(u64::from(t.size()) << GRANULE_SHIFT),
         );
         store(&s.live, load(&s.live).wrapping_sub(1));
-        store(&s.frees, load(&s.frees).wrapping_add(1));
         self.coalesce(b, u64::from(t.size()))
     }
 }

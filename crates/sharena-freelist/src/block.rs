@@ -151,7 +151,8 @@ impl Tag {
     /// (magic, state, zero bits).
     #[inline(always)]
     pub const fn unpack(word: u64) -> Option<Tag> {
-        if (word >> 24) & 0xFF != MAGIC || word & ZERO_MASK != 0 || word & STATE_MASK == 0 {
+        // The magic byte and the zero bits in one compare.
+        if word & (0xFF << 24 | ZERO_MASK) != MAGIC << 24 || word & STATE_MASK == 0 {
             return None;
         }
         Some(Tag(word))
@@ -268,6 +269,10 @@ pub struct Link {
 }
 
 const PREV_FREE_BIT: u64 = 1 << 32;
+/// Link sizes are below this many granules: a span, so an in-span block,
+/// is at most 2^35 bytes (`arena::max_span_bytes`), and a huge payload is
+/// at most `MAX_ALIGN` bytes from its run start.
+pub const MAX_LINK: u64 = 1 << (35 - 4);
 /// The first bit of a link word's slack.
 const SLACK_SHIFT: u32 = 33;
 /// The bits of a link word that hold the slack.
@@ -311,13 +316,20 @@ impl Link {
         (self.size as u64) | if self.prev_free { PREV_FREE_BIT } else { 0 }
     }
 
-    /// Unpacks the low 33 bits (the slack above them is [`slack_of`]'s).
+    /// Unpacks the low 33 bits (the slack above them is [`slack_of`]'s);
+    /// `None` unless they are a link some block can have: a FREE block
+    /// before holds at least [`MIN_BLOCK`] granules, and no size (a span
+    /// block's, or a huge payload's distance from its run start) reaches
+    /// [`MAX_LINK`] granules. A hostile word is refused here, so no
+    /// arithmetic ever trusts it.
     #[inline(always)]
-    pub const fn unpack(word: u64) -> Link {
-        Link {
-            prev_free: word & PREV_FREE_BIT != 0,
-            size: word as u32,
+    pub const fn unpack(word: u64) -> Option<Link> {
+        let size = word as u32;
+        let prev_free = word & PREV_FREE_BIT != 0;
+        if (prev_free && (size as u64) < MIN_BLOCK) || size as u64 >= MAX_LINK {
+            return None;
         }
+        Some(Link { prev_free, size })
     }
 }
 
@@ -349,15 +361,26 @@ mod tests {
             if let Some(t) = Tag::unpack(w) {
                 prop_assert_eq!(t.pack(), w);
             }
-            let l = Link::unpack(w);
-            prop_assert_eq!(with_slack(l.pack(), slack_of(w)), w);
-            prop_assert_eq!(relink(w, l), w);
+            if let Some(l) = Link::unpack(w) {
+                prop_assert_eq!(with_slack(l.pack(), slack_of(w)), w);
+                prop_assert_eq!(relink(w, l), w);
+                prop_assert!(u64::from(l.size) < MAX_LINK);
+                prop_assert!(!l.prev_free || u64::from(l.size) >= MIN_BLOCK);
+            } else {
+                let size = w & 0xFFFF_FFFF;
+                prop_assert!(size >= MAX_LINK || (w >> 32 & 1 == 1 && size < MIN_BLOCK));
+            }
         }
 
         #[test]
-        fn links_round_trip(prev_free: bool, size: u32) {
+        fn links_round_trip(prev_free: bool, size in 0u32..(MAX_LINK as u32)) {
             let l = Link { prev_free, size };
-            prop_assert_eq!(Link::unpack(l.pack()), l);
+            let back = Link::unpack(l.pack());
+            if prev_free && u64::from(size) < MIN_BLOCK {
+                prop_assert_eq!(back, None);
+            } else {
+                prop_assert_eq!(back, Some(l));
+            }
         }
     }
 
@@ -365,7 +388,21 @@ mod tests {
     fn zero_is_not_a_header() {
         assert_eq!(Tag::unpack(0), None);
         assert_eq!(Tag::unpack(MAGIC << 24), None);
-        assert_eq!(Link::unpack(0), Link::NONE);
+        assert_eq!(Link::unpack(0), Some(Link::NONE));
+        // Hostile link words: a FREE block before of under two granules,
+        // sizes no span holds.
+        assert_eq!(Link::unpack(PREV_FREE_BIT), None);
+        assert_eq!(Link::unpack(PREV_FREE_BIT | 1), None);
+        assert_eq!(Link::unpack(u64::from(u32::MAX)), None);
+        assert_eq!(Link::unpack(PREV_FREE_BIT | MAX_LINK), None);
+        assert_eq!(Link::unpack(u64::MAX), None);
+        assert_eq!(
+            Link::unpack(with_slack(PREV_FREE_BIT | 2, MAX_SLACK)),
+            Some(Link {
+                prev_free: true,
+                size: 2
+            })
+        );
         assert_eq!(slack_of(with_slack(u64::MAX, MAX_SLACK)), MAX_SLACK);
     }
 }

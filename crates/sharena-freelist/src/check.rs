@@ -61,7 +61,7 @@ pub(crate) fn check<S: AsRef<SegmentView>>(fl: &FreeList<S>) -> CheckReport {
     let quiet: Vec<bool> = (0..arenas as u32)
         .map(|id| fl.slot(id).holder().is_none_or(|h| live.is_alive(h)))
         .collect();
-    let map = &pool.map;
+    let map = &pool.map();
     let chunks = map.chunks();
     let table_at = |c: u64| fl.table_off() + 8 * c;
     let bit = |c: u64| map.bit(c);
@@ -199,7 +199,7 @@ fn check_run<S: AsRef<SegmentView>>(
     e: Entry,
     bit: &dyn Fn(u64) -> bool,
 ) {
-    let map = fl.pool().map;
+    let map = fl.pool().map();
     let body = if e.kind() == Kind::HugeHead {
         Kind::HugeBody
     } else {
@@ -257,7 +257,11 @@ fn walk_span(
         }
         r.blocks += 1;
         if quiet {
-            let link = p.word(b.wrapping_add(8)).ok().map(load).map(Link::unpack);
+            let link = p
+                .word(b.wrapping_add(8))
+                .ok()
+                .map(load)
+                .and_then(Link::unpack);
             let want = match prev {
                 Some((State::Free, pg)) => Link {
                     prev_free: true,
@@ -298,11 +302,11 @@ fn check_arena<S: AsRef<SegmentView>>(
     id: u32,
     seen: &ArenaSeen,
 ) {
-    let a = fl.arena_in(*p, id);
+    let a = fl.arena_in(p, id);
     let at = fl.arena_off(id);
     let bound = seen.free.len() + 1;
     let mut binned: HashSet<u64> = HashSet::new();
-    for (i, bin) in a.bins.iter().enumerate() {
+    for (i, bin) in a.bins().iter().enumerate() {
         let (fl_i, sl_i) = (i / SL_COUNT, i % SL_COUNT);
         let first = load(bin);
         let bit = load(&a.head.sl_map[fl_i]) >> sl_i & 1 == 1;
@@ -362,7 +366,7 @@ fn check_arena<S: AsRef<SegmentView>>(
             );
         }
     }
-    debug_assert_eq!(a.bins.len(), BINS);
+    debug_assert_eq!(a.bins().len(), BINS);
     for &b in seen.free.keys() {
         if !binned.contains(&b) {
             r.problem(b, format!("arena {id}: a FREE block in no bin"));
@@ -371,13 +375,13 @@ fn check_arena<S: AsRef<SegmentView>>(
     let mut cached = HashSet::new();
     for class in 0..CACHE_CLASSES {
         let base = class * CACHE_STRIDE;
-        let n = load(&a.cache[base]);
+        let n = load(&a.cache()[base]);
         if n > CACHE_DEPTH as u64 {
             r.problem(at, format!("arena {id}: class cache {class} counts {n}"));
             continue;
         }
         for k in 1..=n as usize {
-            let b = load(&a.cache[base + k]);
+            let b = load(&a.cache()[base + k]);
             match seen.cached.get(&b) {
                 Some(&g) if bin_index(bin_of(g).0, bin_of(g).1) == class => {
                     if !cached.insert(b) {
@@ -416,7 +420,7 @@ fn check_arena<S: AsRef<SegmentView>>(
 /// The pool as runs (`Recover::runs`).
 pub(crate) fn runs<S: AsRef<SegmentView>>(fl: &FreeList<S>, limit: usize) -> Result<Vec<Run>> {
     let pool = fl.pool();
-    let map = &pool.map;
+    let map = &pool.map();
     let chunks = map.chunks();
     let mut out: Vec<Run> = Vec::new();
     let corrupt = |at: u64, what: String| Error::Corrupt {

@@ -312,10 +312,14 @@ impl<'a> ChunkMap<'a> {
         self.table[first as usize].store(head.pack(), Ordering::Release);
     }
 
-    /// Chunk `c`'s entry (`c` must be below the chunk count).
+    /// Chunk `c`'s entry; a `c` past the chunk count (which every caller
+    /// rules out first) is a `Fault`, not a panic.
     #[inline(always)]
     pub fn entry(&self, c: u64) -> Result<Entry, Fault> {
-        let w = self.table[c as usize].load(Ordering::Acquire);
+        let Some(w) = usize::try_from(c).ok().and_then(|i| self.table.get(i)) else {
+            return Err(Fault::Entry(c, 0));
+        };
+        let w = w.load(Ordering::Acquire);
         Entry::unpack(w).ok_or(Fault::Entry(c, w))
     }
 

@@ -22,9 +22,46 @@ pub const FL_COUNT: usize = 19;
 /// Bins in all.
 pub const BINS: usize = FL_COUNT * SL_COUNT;
 
+/// Sizes below this many granules (8 KiB blocks) are classified by a
+/// table lookup instead of the arithmetic: the hot path's sizes.
+pub const TABLE_SIZES: usize = 512;
+
+/// The bin of every size below [`TABLE_SIZES`], as a flat index.
+static BIN_OF: [u16; TABLE_SIZES] = table(false);
+/// The search bin of every size below [`TABLE_SIZES`], as a flat index.
+static SEARCH_BIN: [u16; TABLE_SIZES] = table(true);
+
+const fn table(search: bool) -> [u16; TABLE_SIZES] {
+    let mut t = [0u16; TABLE_SIZES];
+    let mut g = 0;
+    while g < TABLE_SIZES {
+        let (fl, sl) = if search {
+            match search_bin_slow(g as u64) {
+                Some(b) => b,
+                None => panic!("every table size has a search bin"),
+            }
+        } else {
+            bin_of_slow(g as u64)
+        };
+        t[g] = bin_index(fl, sl) as u16;
+        g += 1;
+    }
+    t
+}
+
 /// The bin a free block of `g` granules (at least 2) belongs to.
 #[inline(always)]
 pub fn bin_of(g: u64) -> (usize, usize) {
+    if g < TABLE_SIZES as u64 {
+        let i = BIN_OF[g as usize] as usize;
+        return (i / SL_COUNT, i % SL_COUNT);
+    }
+    bin_of_slow(g)
+}
+
+/// [`bin_of`] by arithmetic.
+#[inline(always)]
+const fn bin_of_slow(g: u64) -> (usize, usize) {
     if g < SL_COUNT as u64 {
         return (0, g as usize);
     }
@@ -42,19 +79,30 @@ pub fn bin_of(g: u64) -> (usize, usize) {
 /// level (arenas never serve those).
 #[inline(always)]
 pub fn search_bin(g: u64) -> Option<(usize, usize)> {
+    if g < TABLE_SIZES as u64 {
+        let i = SEARCH_BIN[g as usize] as usize;
+        return Some((i / SL_COUNT, i % SL_COUNT));
+    }
+    search_bin_slow(g)
+}
+
+/// [`search_bin`] by arithmetic.
+#[inline(always)]
+const fn search_bin_slow(g: u64) -> Option<(usize, usize)> {
     if g < SL_COUNT as u64 {
         return Some((0, g as usize));
     }
     let f = g.ilog2();
     let round = (1u64 << (f - SL_SHIFT)) - 1;
-    let up = g.checked_add(round)?;
+    let Some(up) = g.checked_add(round) else {
+        return None;
+    };
     if up >> (FL_COUNT as u32 + SL_SHIFT - 1) != 0 {
         // Past the top level: only the catch-all bin, whose blocks are not
         // all large enough.
         return None;
     }
-    let (fl, sl) = bin_of(up);
-    Some((fl, sl))
+    Some(bin_of_slow(up))
 }
 
 /// The flat index of bin `(fl, sl)`.
@@ -91,6 +139,14 @@ mod tests {
         assert_eq!(bin_of(34), (2, 1));
         assert_eq!(search_bin(33), Some((2, 1)));
         assert_eq!(bin_of(u64::MAX), (FL_COUNT - 1, SL_COUNT - 1));
+    }
+
+    #[test]
+    fn tables_agree_with_the_arithmetic() {
+        for g in 0..TABLE_SIZES as u64 {
+            assert_eq!(bin_of(g), bin_of_slow(g), "bin_of({g})");
+            assert_eq!(search_bin(g), search_bin_slow(g), "search_bin({g})");
+        }
     }
 
     proptest! {

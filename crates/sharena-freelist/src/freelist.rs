@@ -1,14 +1,10 @@
 //! [`FreeList`]: the allocator over a validated segment, with an arena per
 //! thread that uses it.
 
-use crate::arena::{Arena, Fault, FreeFault, Pool};
+use crate::arena::{Arena, Fault, FreeFault, Pool, PoolParts};
 use crate::block::{HEADER, MIN_BLOCK};
-use crate::chunks::ChunkMap;
-use crate::class::{BINS, GRANULE, GRANULE_SHIFT};
-use crate::layout::{
-    ArenaHead, Control, Geometry, ARENA_LEN, BINS_OFFSET, CACHE_CLASSES, CACHE_OFFSET,
-    CACHE_STRIDE, FORMAT_WORD,
-};
+use crate::class::{GRANULE, GRANULE_SHIFT};
+use crate::layout::{ArenaHead, Control, Geometry, ARENA_LEN, FORMAT_WORD};
 use crate::thread::{self, Exited};
 use shm_layout::sync::thread_id;
 use shm_layout::sync::{AtomicU64, Ordering};
@@ -61,9 +57,11 @@ pub struct FreeList<S: AsRef<SegmentView>> {
     state_off: u64,
     pub(crate) pool_off: u64,
     pub(crate) pool_end: u64,
-    /// Segment offsets of the chunk bitmap and table.
-    bitmap_off: u64,
+    /// Segment offset of the chunk table.
     table_off: u64,
+    /// The pool's layout, worked out once (the pool view is made on
+    /// every operation).
+    parts: PoolParts,
     /// The arena claimed at attach, if one was free.
     pub(crate) primary: Option<u32>,
     /// The thread that owns `primary` (0: none yet). Process-local.
@@ -181,8 +179,19 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             pool_off,
             pool_end: pool_off + (geo.chunks << geo.chunk_shift),
             max_span: crate::arena::max_span_bytes(geo),
-            bitmap_off: state_off + geo.bitmap_offset(),
             table_off: state_off + geo.table_offset(),
+            parts: PoolParts {
+                start: pool_off,
+                end: pool_off + (geo.chunks << geo.chunk_shift),
+                len: geo.chunks << geo.chunk_shift,
+                chunk_shift: geo.chunk_shift,
+                span_chunks: geo.span_chunks.max(1),
+                ctl_off: state_off,
+                bitmap_off: state_off + geo.bitmap_offset(),
+                bitmap_words: geo.bitmap_words() as usize,
+                table_off: state_off + geo.table_offset(),
+                chunks: geo.chunks as usize,
+            },
             primary: None,
             owner_thread: AtomicU64::new(0),
             extra: Mutex::new(Vec::new()),
@@ -299,7 +308,8 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         self.tidy_exited();
         match self.current_arena() {
             Some(id) => {
-                let a = self.arena(id);
+                let pool = self.pool();
+                let a = self.arena_in(&pool, id);
                 let n = a.drain_remote().map_err(|f| self.corrupt(f))?;
                 let o = a.take_orphans().map_err(|f| self.corrupt(f))?;
                 a.flush_cache().map_err(|f| self.corrupt(f))?;
@@ -320,35 +330,14 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
 
     #[inline(always)]
     pub(crate) fn pool(&self) -> Pool<'_> {
-        let base = self.view().base().as_ptr();
-        let g = self.geo;
         // SAFETY: `geometry` fitted the chunk count so that the control
         // block, the arena registry, the bitmap and the table lie inside the
-        // state region (128-aligned, so every word is 8-aligned) of this
-        // view, whose length `view()` checked; all of it is atomics by
-        // format; `self.seg` keeps the mapping alive for `&self`.
-        let (ctl, bitmap, table) = unsafe {
-            (
-                &*base.add(self.state_off as usize).cast::<Control>(),
-                std::slice::from_raw_parts(
-                    base.add(self.bitmap_off as usize).cast::<AtomicU64>(),
-                    g.bitmap_words() as usize,
-                ),
-                std::slice::from_raw_parts(
-                    base.add(self.table_off as usize).cast::<AtomicU64>(),
-                    g.chunks as usize,
-                ),
-            )
-        };
-        Pool {
-            base,
-            start: self.pool_off,
-            end: self.pool_end,
-            chunk_shift: g.chunk_shift,
-            span_chunks: g.span_chunks.max(1),
-            map: ChunkMap::new(bitmap, table),
-            ctl,
-        }
+        // state region (128-aligned, so every word is 8-aligned) and the
+        // pool inside the pool region of this view, whose length `view()`
+        // checked; `parts` were made from that geometry at attach; all of
+        // it is atomics by format; `self.seg` keeps the mapping alive for
+        // `&self`.
+        unsafe { Pool::new(self.view().base().as_ptr(), &self.parts) }
     }
 
     pub(crate) fn arena_off(&self, id: u32) -> u64 {
@@ -369,29 +358,18 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         }
     }
 
+    /// Arena `id` over a `pool` made by `self.pool()`.
     #[inline(always)]
-    pub(crate) fn arena(&self, id: u32) -> Arena<'_> {
-        self.arena_in(self.pool(), id)
-    }
-
-    /// Arena `id` over a `pool` already made by `self.pool()`.
-    #[inline(always)]
-    pub(crate) fn arena_in<'a>(&'a self, pool: Pool<'a>, id: u32) -> Arena<'a> {
-        let off = self.arena_off(id);
-        // SAFETY: as in `arena_head`; the bins and the class caches follow
-        // the head inside the entry (ARENA_LEN covers them), 8-aligned.
-        let (head, bins, cache) = unsafe {
-            let p = self.view().base().as_ptr().add(off as usize);
-            (
-                &*p.cast::<ArenaHead>(),
-                std::slice::from_raw_parts(p.add(BINS_OFFSET as usize).cast::<AtomicU64>(), BINS),
-                std::slice::from_raw_parts(
-                    p.add(CACHE_OFFSET as usize).cast::<AtomicU64>(),
-                    CACHE_CLASSES * CACHE_STRIDE,
-                ),
-            )
-        };
-        Arena::new(pool, head, bins, cache, (id + 1) as u16)
+    pub(crate) fn arena_in<'a>(&'a self, pool: &'a Pool<'a>, id: u32) -> Arena<'a> {
+        debug_assert!(u64::from(id) < self.geo.arenas);
+        // SAFETY: entry `id` < arenas lies whole inside the state region
+        // (checked by `geometry`), 128-aligned, all atomics by format; the
+        // mapping lives as long as `self`.
+        // `pool.base` is this view's base (`pool()` checked the view).
+        unsafe {
+            let p = pool.base().add(self.arena_off(id) as usize);
+            Arena::new(pool, &*p.cast::<ArenaHead>(), (id + 1) as u16)
+        }
     }
 
     /// Claims a free arena entry for this attachment (`OwnerSlot::claim`:
@@ -481,7 +459,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let pool = self.pool();
         for &id in ids.iter() {
-            let _ = self.arena_in(pool, id).give_back_spare();
+            let _ = self.arena_in(&pool, id).give_back_spare();
         }
     }
 
@@ -493,7 +471,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         // Relaxed: a hint, as in `tidy_exited`.
         if self.exited.count.load(Ordering::Relaxed) != 0 {
             self.tidy_exited();
-            match self.arena(id).alloc(g, align, size) {
+            match self.arena_in(&self.pool(), id).alloc(g, align, size) {
                 Ok(Some(b)) => return Ok(Offset::new(b + HEADER)),
                 Ok(None) => {}
                 Err(f) => return Err(self.corrupt(f)),
@@ -506,7 +484,9 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         let (what, at) = match f {
             Fault::Chunk(crate::chunks::Fault::Entry(c, w)) => (
                 format!("chunk {c}'s table word {w:#x} is impossible"),
-                self.table_off + 8 * c,
+                // Wrapping: `c` names a chunk, but a report must not
+                // panic even if it did not.
+                self.table_off.wrapping_add(c.wrapping_mul(8)),
             ),
             Fault::Block(off, why) => (format!("block at {off}: {why}"), off),
         };
@@ -560,7 +540,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
         let Some(id) = self.my_arena() else {
             return self.alloc_huge(size, align);
         };
-        match self.arena(id).alloc(g, align, size) {
+        match self.arena_in(&self.pool(), id).alloc(g, align, size) {
             Ok(Some(b)) => Ok(Offset::new(b + HEADER)),
             Ok(None) => self.alloc_short(id, g, align, size),
             Err(f) => Err(self.corrupt(f)),
@@ -582,7 +562,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
         let owner_id = u32::from(tag.owner()) - 1;
         let mine = self.current_arena();
         if mine == Some(owner_id) {
-            return match self.arena_in(pool, owner_id).free_local(b, tag) {
+            return match self.arena_in(&pool, owner_id).free_local(b, tag) {
                 Ok(()) => Ok(()),
                 Err(FreeFault::Lost) => Err(Error::DoubleFree {
                     offset: offset.get(),
@@ -668,7 +648,8 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
             capacity,
             used,
             available: capacity - used,
-            high_water: (pool.ctl.heap.0.peak_end.load(Ordering::Relaxed) << self.geo.chunk_shift)
+            high_water: (pool.ctl().heap.0.peak_end.load(Ordering::Relaxed)
+                << self.geo.chunk_shift)
                 .min(capacity),
             allocations: live,
         }

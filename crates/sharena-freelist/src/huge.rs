@@ -45,7 +45,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             max: self.max_alloc(),
         })?;
         let k = bytes.div_ceil(1 << self.geo.chunk_shift);
-        let claim = || pool.map.claim(k, owner, Kind::HugeBody);
+        let claim = || pool.map().claim(k, owner, Kind::HugeBody);
         let first = claim()
             .or_else(|| {
                 // Short of chunks: give back this thread's spare spans and
@@ -54,11 +54,11 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 // owner's next operation; this allocation just fails as it
                 // would.
                 if let Some(id) = self.current_arena() {
-                    let _ = self.arena(id).give_back_spare();
+                    let _ = self.arena_in(&self.pool(), id).give_back_spare();
                 }
                 self.tidy_exited();
                 let _ = self.tidy();
-                pool.map.steal_parked(owner);
+                pool.map().steal_parked(owner);
                 claim()
             })
             .ok_or_else(|| self.out_of_memory(size))?;
@@ -92,7 +92,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         pool.word(b)
             .map_err(err)?
             .store(tag.pack(), Ordering::Relaxed);
-        pool.map
+        pool.map()
             .publish(first, Entry::new(Kind::HugeHead, owner, k as u32));
         Ok(Offset::new(b + HEADER))
     }
@@ -108,7 +108,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         // blocks, may race us for it, and the winner gives the chunks back.
         // A handle that holds no arena leaves the run to them.
         if let Some(id) = self.acting_arena() {
-            pool.map.take_run(pool.chunk_of(b), head, (id + 1) as u16);
+            pool.map().take_run(pool.chunk_of(b), head, (id + 1) as u16);
         }
         Ok(())
     }
@@ -117,7 +117,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     /// one step per run, 64 chunks per step where the bitmap is clear (a
     /// stable huge run always has its bits set).
     pub(crate) fn huge_usage(&self, pool: &Pool<'_>) -> (u64, u64) {
-        let map = &pool.map;
+        let map = &pool.map();
         let chunks = map.chunks();
         let (mut bytes, mut count) = (0, 0);
         let mut c = 0;
@@ -155,7 +155,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             return;
         };
         let pool = self.pool();
-        let map = &pool.map;
+        let map = &pool.map();
         let chunks = map.chunks();
         let mut c = 0;
         while c < chunks {

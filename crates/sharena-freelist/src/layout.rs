@@ -144,10 +144,11 @@ pub struct ArenaStats {
     pub used: AtomicU64,
     /// Live blocks.
     pub live: AtomicU64,
-    /// Blocks allocated through this arena (monotonic).
+    /// Reserved (once a count of allocations): nothing reads it, and no
+    /// version writes it any more (two stores per pair that bought
+    /// nothing); an older writer's count may remain.
     pub allocs: AtomicU64,
-    /// Blocks freed into this arena (monotonic; remote frees count when the
-    /// owner takes them in).
+    /// Reserved (once a count of frees), as `allocs`.
     pub frees: AtomicU64,
     /// The parked span's first chunk + 1 (0: none): an entirely free span
     /// kept for reuse, which any process may take back (`chunks.rs`).

@@ -13,6 +13,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     /// The header offset, tag and first chunk's table entry of the live
     /// block whose payload starts at `offset`, or why it is not one. For a
     /// huge block the entry is its run's head.
+    #[inline(always)]
     pub(crate) fn locate(&self, pool: &Pool<'_>, offset: Offset) -> Result<(u64, Tag, Entry)> {
         let off = offset.get();
         let invalid = |reason| Error::InvalidOffset {
@@ -27,7 +28,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         }
         let b = off - HEADER;
         let c = pool.chunk_of(b);
-        let e = pool.map.entry(c).map_err(|f| self.corrupt(f.into()))?;
+        let e = pool.map().entry(c).map_err(|f| self.corrupt(f.into()))?;
         let tag = Tag::unpack(
             pool.word(b)
                 .map_err(|f| self.corrupt(f))?
@@ -49,7 +50,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             }
             Kind::HugeHead => {
                 let n = u64::from(e.n());
-                if n == 0 || c + n > pool.map.chunks() {
+                if n == 0 || c + n > pool.map().chunks() {
                     return Err(
                         self.corrupt(Fault::Chunk(crate::chunks::Fault::Entry(c, e.pack())))
                     );
@@ -58,10 +59,13 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                     .word(b.wrapping_add(8))
                     .map_err(|f| self.corrupt(f))?
                     .load(Ordering::Relaxed);
+                // A hostile link is refused by `unpack`; a good one is at
+                // most 2^35 bytes, so the sum stays far below `u64::MAX`.
                 tag.huge()
                     && tag.owner() == e.owner()
-                    && pool.chunk_off(c) + (u64::from(Link::unpack(link).size) << GRANULE_SHIFT)
-                        == off
+                    && Link::unpack(link).is_some_and(|l| {
+                        pool.chunk_off(c) + (u64::from(l.size) << GRANULE_SHIFT) == off
+                    })
             }
             Kind::Free | Kind::Parked | Kind::Claiming | Kind::Releasing => {
                 // A block freed with its whole span or run (or in a run

@@ -56,10 +56,10 @@ impl Arena<'_> {
     /// pass over the table, each span walk by its block count.
     fn walk_spans(&self, mut f: impl FnMut(u64, Tag)) -> Result<(), Fault> {
         let p = &self.pool;
-        let chunks = p.map.chunks();
+        let chunks = p.map().chunks();
         let mut c = 0;
         while c < chunks {
-            let Ok(e) = p.map.entry(c) else {
+            let Ok(e) = p.map().entry(c) else {
                 c += 1;
                 continue;
             };

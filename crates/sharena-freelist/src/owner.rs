@@ -54,7 +54,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 return false;
             };
             self.resolve_pending(id);
-            if rebuild(&self.arena_in(self.pool(), id)).is_ok() {
+            if rebuild(&self.arena_in(&self.pool(), id)).is_ok() {
                 return true;
             }
             self.slot(id).hand_back(self.me(), dead);
@@ -67,7 +67,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     /// it again instead of this process sitting on it.
     pub(crate) fn reclaim_arena(&self, id: u32, dead: OwnerId) -> Result<Freed> {
         self.resolve_pending(id);
-        match rebuild(&self.arena_in(self.pool(), id)) {
+        match rebuild(&self.arena_in(&self.pool(), id)) {
             Ok(f) => {
                 self.release_arena(id);
                 Ok(f)
@@ -84,7 +84,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     /// by us (the next reclaim after this process is gone reports it).
     pub(crate) fn retire_arena(&self, id: u32) {
         self.resolve_pending(id);
-        if rebuild(&self.arena_in(self.pool(), id)).is_ok() {
+        if rebuild(&self.arena_in(&self.pool(), id)).is_ok() {
             self.release_arena(id);
         }
     }
@@ -123,7 +123,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
             if !self.slot(id).claim(self.me()) {
                 return Ok(());
             }
-            let done = self.arena_in(self.pool(), id).give_back_spare();
+            let done = self.arena_in(&self.pool(), id).give_back_spare();
             self.slot(id).release(self.me());
             done.map_err(|f| self.corrupt(f))?;
             // SYNC POINT (hand-over fence, SeqCst): as in `release_arena`.
@@ -198,7 +198,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
         if t.state() != State::Remote || t.huge() {
             return None;
         }
-        let e = pool.map.entry(pool.chunk_of(b)).ok()?;
+        let e = pool.map().entry(pool.chunk_of(b)).ok()?;
         let target = u64::from(e.owner());
         if !matches!(e.kind(), Kind::SpanHead | Kind::SpanBody)
             || target == 0

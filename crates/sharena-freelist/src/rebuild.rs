@@ -77,7 +77,7 @@ fn own_block(a: &Arena<'_>, b: u64) -> Result<Tag, Fault> {
     if b < p.start || b >= p.end || (b - p.start) % 16 != 0 {
         return Err(Fault::Block(b, "a remote-list link outside the pool"));
     }
-    let e = p.map.entry(p.chunk_of(b))?;
+    let e = p.map().entry(p.chunk_of(b))?;
     if !matches!(e.kind(), Kind::SpanHead | Kind::SpanBody) || e.owner() != a.owner {
         return Err(Fault::Block(b, "a remote-list block outside its arena"));
     }
@@ -109,8 +109,12 @@ fn take_lists(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
 }
 
 fn count(freed: &mut Freed, t: Tag) {
-    freed.blocks += 1;
-    freed.bytes += u64::from(t.size()) << GRANULE_SHIFT;
+    // Saturating: a hostile list may name more blocks than the pool holds
+    // before its bound stops it; the totals are a report, not an input.
+    freed.blocks = freed.blocks.saturating_add(1);
+    freed.bytes = freed
+        .bytes
+        .saturating_add(u64::from(t.size()) << GRANULE_SHIFT);
 }
 
 /// Frees the REMOTE blocks of the list starting at `off` (bounded: a list
@@ -148,7 +152,11 @@ fn follow(a: &Arena<'_>, mut off: u64, freed: &mut Freed) -> Result<(), Fault> {
 /// Clears the bins, their bitmaps, the class caches and the span hints.
 fn clear_owner_state(a: &Arena<'_>) {
     let s = &a.head.stats.0;
-    let words = a.bins.iter().chain(a.cache.iter()).chain(&a.head.sl_map);
+    let words = a
+        .bins()
+        .iter()
+        .chain(a.cache().iter())
+        .chain(&a.head.sl_map);
     for w in words.chain([&a.head.fl_map, &s.parked, &s.idle, &s.cached]) {
         // Only the words that are not zero already: a leaving handle's
         // arena is mostly empty, and every store is a write to the segment.
@@ -162,13 +170,13 @@ fn clear_owner_state(a: &Arena<'_>) {
 /// blocks. One pass; every step moves forward.
 fn walk_table(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
     let p = &a.pool;
-    let chunks = p.map.chunks();
-    let (mut used, mut live, mut spans, mut frees) = (0u64, 0u64, 0u64, 0u64);
+    let chunks = p.map().chunks();
+    let (mut used, mut live, mut spans) = (0u64, 0u64, 0u64);
     let mut c = 0;
     while c < chunks {
         // Other processes change their own runs meanwhile: a word that does
         // not decode, or a run of another arena, is just skipped.
-        let Ok(e) = p.map.entry(c) else {
+        let Ok(e) = p.map().entry(c) else {
             c += 1;
             continue;
         };
@@ -183,17 +191,16 @@ fn walk_table(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
                 let w = walk_span(a, c, e, freed)?;
                 used += w.used;
                 live += w.live;
-                frees += w.freed;
                 spans += u64::from(w.kept);
             }
             // Anyone may steal a parked span; so do we (one CAS decides).
             Kind::Parked if mine && whole => {
-                p.map.take_run(c, e, a.owner);
+                p.map().take_run(c, e, a.owner);
             }
             Kind::HugeHead if mine && whole => huge(a, c, e, freed)?,
             // A claim or a release the owner left half done.
             Kind::Claiming | Kind::Releasing if mine && whole => {
-                p.map.resume(c, e);
+                p.map().resume(c, e);
             }
             _ => {}
         }
@@ -203,7 +210,6 @@ fn walk_table(a: &Arena<'_>, freed: &mut Freed) -> Result<(), Fault> {
     store(&s.used, used);
     store(&s.live, live);
     store(&s.spans, spans);
-    store(&s.frees, load(&s.frees).wrapping_add(frees));
     Ok(())
 }
 
@@ -212,8 +218,6 @@ struct SpanWalk {
     /// Bytes and count of blocks still live (shared USED, REMOTE).
     used: u64,
     live: u64,
-    /// USED blocks this walk freed.
-    freed: u64,
     /// The span stays (it holds a live block).
     kept: bool,
 }
@@ -227,7 +231,6 @@ fn walk_span(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<SpanW
     let mut w = SpanWalk {
         used: 0,
         live: 0,
-        freed: 0,
         kept: false,
     };
     // The free run being merged: (first block, granules).
@@ -268,7 +271,6 @@ fn walk_span(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<SpanW
                 ) {
                     Ok(_) => {
                         count(freed, t);
-                        w.freed += 1;
                         true
                     }
                     Err(now) => match Tag::unpack(now) {
@@ -320,7 +322,7 @@ fn walk_span(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<SpanW
         Some((rs, _)) if rs == start => {
             // Entirely free: back to the chunk heap (one CAS from the span
             // head this arena's holder alone changes).
-            p.map.take_run(c, e, a.owner);
+            p.map().take_run(c, e, a.owner);
         }
         Some((rs, rg)) => flush(a, rs, rg)?,
         None => {}
@@ -367,9 +369,9 @@ fn huge(a: &Arena<'_>, c: u64, e: Entry, freed: &mut Freed) -> Result<(), Fault>
     }
     // FREE: ours now, or a freer's (live or dead) that has not given the run
     // back yet. The head CAS decides; the winner counts it.
-    if p.map.take_run(c, e, a.owner) {
-        freed.blocks += 1;
-        freed.bytes += run_bytes;
+    if p.map().take_run(c, e, a.owner) {
+        freed.blocks = freed.blocks.saturating_add(1);
+        freed.bytes = freed.bytes.saturating_add(run_bytes);
     }
     Ok(())
 }
@@ -390,7 +392,8 @@ pub(crate) fn huge_header(
     while front <= crate::MAX_ALIGN && front < run_bytes {
         let b = start + front - HEADER;
         if let (Ok(t), Ok(lw)) = (p.tag(b), p.word(b.wrapping_add(8))) {
-            let link_ok = u64::from(Link::unpack(load(lw)).size) << GRANULE_SHIFT == front;
+            let link_ok =
+                Link::unpack(load(lw)).is_some_and(|l| u64::from(l.size) << GRANULE_SHIFT == front);
             if t.huge() && t.owner() == owner && link_ok && t.state() != State::Remote {
                 if t.state() == State::Used {
                     return Some((b, t));

@@ -44,8 +44,8 @@ impl<S: AsRef<SegmentView>> Recover for FreeList<S> {
                 continue;
             };
             let f = self.reclaim_arena(id, dead)?;
-            freed.blocks += f.blocks;
-            freed.bytes += f.bytes;
+            freed.blocks = freed.blocks.saturating_add(f.blocks);
+            freed.bytes = freed.bytes.saturating_add(f.bytes);
             if !ids.contains(&dead) {
                 ids.push(dead);
             }

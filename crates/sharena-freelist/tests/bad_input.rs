@@ -182,3 +182,63 @@ fn a_bin_head_near_the_top_of_the_address_space_is_corrupt() {
     assert!(matches!(r, Err(Error::Corrupt { .. })), "{r:?}");
     let _ = h.check();
 }
+
+/// A link word is decoded before any arithmetic trusts it: one that says
+/// the block before is FREE but gives it fewer granules than a block has,
+/// or a size no span holds (with or without slack bits), is refused as
+/// `Error::Corrupt` naming the link, whatever the size would have pointed
+/// at.
+#[test]
+fn hostile_link_words_are_corrupt() {
+    const PREV_FREE: u64 = 1 << 32;
+    let hostile = [
+        PREV_FREE,
+        PREV_FREE | 1,
+        PREV_FREE | 1 | u64::MAX << 33,
+        PREV_FREE | (1 << 31),
+        PREV_FREE | u64::from(u32::MAX),
+        u64::MAX,
+    ];
+    for word in hostile {
+        let seg = common::segment(4 << 20);
+        let h = common::attach(&seg);
+        // Four frees fill the class cache (the used blocks between keep
+        // them apart), so the next frees of that size coalesce.
+        let blocks: Vec<Offset> = (0..12).map(|_| h.alloc(3000).unwrap()).collect();
+        for b in blocks.iter().skip(5).step_by(2) {
+            h.free(*b).unwrap();
+        }
+        h.free(blocks[1]).unwrap();
+        let link = Offset::new(blocks[2].get() - 8);
+        seg.as_ref().write_bytes(link, &word.to_le_bytes()).unwrap();
+        match h.free(blocks[2]) {
+            Err(Error::Corrupt { what, .. }) => {
+                assert!(what.contains("link word"), "{word:#x}: {what}");
+            }
+            r => panic!("{word:#x}: {r:?}"),
+        }
+        let _ = h.check();
+        drop(h);
+        drop(seg);
+    }
+}
+
+/// A huge block's link word gives its payload's distance from the run
+/// start: a hostile one makes the offset no block start (not a sum that
+/// overflows).
+#[test]
+fn a_hostile_huge_link_word_is_no_block_start() {
+    for word in [u64::MAX, u64::from(u32::MAX), 1 << 32 | 1] {
+        let seg = common::segment(4 << 20);
+        let h = common::attach(&seg);
+        let at = h.alloc(1 << 20).unwrap();
+        let link = Offset::new(at.get() - 8);
+        seg.as_ref().write_bytes(link, &word.to_le_bytes()).unwrap();
+        let r = h.free(at);
+        assert!(
+            matches!(r, Err(Error::InvalidOffset { .. })),
+            "{word:#x}: {r:?}"
+        );
+        let _ = h.check();
+    }
+}

@@ -1,7 +1,9 @@
 //! The corruption fuzz: a live segment (blocks allocated, some freed,
 //! caches warm, one attachment left behind by a process that died) gets
 //! bytes flipped and whole words overwritten with hostile
-//! values (`u64::MAX`, zero, one bit, a 32-bit maximum, off by a few) in its
+//! values (`u64::MAX`, zero, one bit, a 32-bit maximum, off by a few, and
+//! words shaped like block tags, link words, chunk-table entries and
+//! granule-aligned offsets, so that they pass the decoders) in its
 //! allocator metadata (the state region, and the headers and links beside
 //! live and free blocks), then runs operations, `check()`, `runs()`,
 //! `reclaim_dead()` and a second attach. Errors are fine; a panic, a
@@ -74,11 +76,57 @@ fn target(state: sharena::Region, blocks: &[u64], rng: &mut XorShift) -> u64 {
     }
 }
 
+/// A 32-bit field's hostile value: zero, one, its maximum, near it, or
+/// random.
+fn hostile_u32(rng: &mut XorShift) -> u64 {
+    match rng.next() % 5 {
+        0 => 0,
+        1 => 1,
+        2 => u64::from(u32::MAX),
+        3 => u64::from(u32::MAX - (rng.next() % 64) as u32),
+        _ => rng.next() & 0xFFFF_FFFF,
+    }
+}
+
 /// A whole word's hostile value: the ends of the ranges that make
 /// arithmetic overflow (a counter at `u64::MAX`, an offset near the top,
-/// a count of zero, a 32-bit field at its maximum), or random bits.
+/// a count of zero, a 32-bit field at its maximum), or random bits; and
+/// words shaped like the free list's packed words so that they pass the
+/// decoders' magic and reserved-bit checks and reach the arithmetic
+/// behind them: a block tag (its magic byte) with a hostile size or owner,
+/// a link word (previous block FREE) with a size under a block or near
+/// `u32::MAX` and its slack bits set, a chunk-table entry with a hostile
+/// run length, and an offset moved by whole granules (a bin, cache,
+/// remote-list or parked-span word that still looks aligned).
 fn hostile_word(old: u64, rng: &mut XorShift) -> u64 {
-    match rng.next() % 10 {
+    match rng.next() % 16 {
+        10 => {
+            // A tag: magic 0xB7, a state, an owner, a size.
+            let state = rng.next() % 4;
+            let flags = (rng.next() % 32) & 0x1C;
+            let owner = match rng.next() % 3 {
+                0 => 0xFFFF,
+                1 => rng.next() % 4,
+                _ => (old >> 8) & 0xFFFF,
+            };
+            state | flags | owner << 8 | 0xB7 << 24 | hostile_u32(rng) << 32
+        }
+        11 => {
+            // A link: previous block FREE, hostile size, any slack.
+            let slack = match rng.next() % 3 {
+                0 => 0,
+                1 => (1 << 31) - 1,
+                _ => old >> 33,
+            };
+            1 << 32 | hostile_u32(rng) | slack << 33
+        }
+        12 => {
+            // A chunk-table entry: a kind, a small owner, a hostile n.
+            (rng.next() % 8) | (rng.next() % 4) << 8 | hostile_u32(rng) << 32
+        }
+        13 => old.wrapping_add(16 * (1 + rng.next() % 4096)),
+        14 => old.wrapping_sub(16 * (1 + rng.next() % 4096)),
+        15 => old & 0xFFFF_FFFF | hostile_u32(rng) << 32,
         0 => u64::MAX,
         1 => u64::MAX - rng.next() % 64,
         2 => 0,
