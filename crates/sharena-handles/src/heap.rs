@@ -594,11 +594,20 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         ))
     }
 
-    /// The allocation's size.
+    /// The size the allocation of `h` asked for: what [`Handles::read`],
+    /// [`Handles::write`] and a [`Pin`](crate::Pin)'s `read_at` and
+    /// `write_at` may touch.
     pub fn size_of(&self, h: Handle) -> Result<u64> {
         let (e, _) = self.live(h)?;
         // Relaxed: written before LIVE.
         Ok(e.size.load(Ordering::Relaxed))
+    }
+
+    /// The usable size of `h`'s block: its size rounded up to 8, what the
+    /// zero-copy path ([`Pin::ptr`](crate::Pin::ptr)) may touch. Checked
+    /// reads and writes stop at [`Handles::size_of`].
+    pub fn usable_size(&self, h: Handle) -> Result<u64> {
+        Ok(round8(self.size_of(h)?))
     }
 
     /// Reads `len` bytes from the start of `h`'s block (pinned meanwhile).
