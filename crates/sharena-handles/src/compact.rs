@@ -13,11 +13,18 @@
 //! below `T` into space below `T`. An allocation takes its entry
 //! (ALLOCATING, with its seat) before it moves the cursor (Release), so any
 //! block below `T` belongs to an entry the scan sees as ALLOCATING or LIVE;
-//! the scan waits (boundedly) until no entry of a live seat is ALLOCATING,
-//! so it knows every block below `T`. Allocations after the read land at
-//! or above `T`. Lowering the cursor is a CAS from `T`: if anyone
-//! allocated meanwhile it fails and the space between the new end and `T`
-//! waits for the next compaction.
+//! the scan waits (boundedly) at each entry of a live seat it finds
+//! ALLOCATING until that take ends (LIVE, or given back), so it knows every
+//! block below `T`: a take it did not see begin came after the read of
+//! `T` and lands at or above `T`. It waits the same way at a block whose
+//! free is deciding, so a racing free does not leave its block in the way.
+//! Lowering the cursor is a CAS from `T`: if anyone allocated meanwhile it
+//! fails, and another pass (up to 8) scans again up to the new cursor and
+//! slides the blocks placed since down as well.
+//!
+//! Asked to make room for an allocation (`make_room`), a pass first
+//! forecasts where the cursor would end, blocks pinned now left in place,
+//! and moves nothing if the room after it would be too small.
 //!
 //! A move is crash-safe: the journal records entry, source, target and
 //! length before MOVING is set; MOVING is set and the pin word checked
@@ -353,6 +360,7 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         let gen16 = Loc::unpack(b.loc).gen16;
         let mut turn = 0u32;
         loop {
+            turn += 1;
             match self.try_move(b, &e, to)? {
                 Ok(()) => return Ok(Moved::Yes),
                 Err(NoMove::Pinned) => return Ok(Moved::Stays),
@@ -361,16 +369,15 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                     if l.dead || l.gen16 != gen16 {
                         return Ok(Moved::Gone);
                     }
+                    if turn >= KILL_WAIT || l.moving {
+                        return Ok(Moved::Stays);
+                    }
                     if l.settled() {
                         b.loc = now; // a free undecided itself: pinned then
                         continue;
                     }
-                    turn += 1;
-                    if turn >= KILL_WAIT || l.moving {
-                        return Ok(Moved::Stays);
-                    }
                     if let Some(k) = l.killing {
-                        if turn % 256 == 255 && self.seat_gone(k, &mut Liveness::new(self.me))? {
+                        if turn % 256 == 1 && self.seat_gone(k, &mut Liveness::new(self.me))? {
                             settle_kill(e.loc, e.pins, now);
                         }
                     }
@@ -470,6 +477,8 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             }
             let mut cursor = 0u64;
             let mut kept = Vec::with_capacity(blocks.len());
+            // The last pass's count: a block pinned in two passes is one.
+            report.pinned = 0;
             for b in &mut blocks {
                 if b.off == cursor {
                     cursor += b.len;
@@ -495,7 +504,9 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             report.largest_free_after = largest_free(&kept, self.data_len);
             report.complete = true;
             // AcqRel: publishes nothing new (moves published their own
-            // words); keeps the release sequence for later scans.
+            // words); keeps the release sequence for later scans. Acquire
+            // on failure: pairs with the Release of `reserve`, like the
+            // load at the top of the pass.
             match top.compare_exchange(t, cursor, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Ok(Room::Made),
                 // Someone allocated meanwhile, at or above `t`: done if the
