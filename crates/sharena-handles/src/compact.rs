@@ -4,9 +4,10 @@
 //! One compactor at a time holds the lock word (an owner slot with its
 //! `OwnerId`; a dead holder's lock is adopted by the next compactor, pin,
 //! free or reclaim, which first finishes or undoes the move it left half
-//! done, from the journal). Nothing else takes the lock: allocations,
-//! frees and pins never wait for it, only (boundedly) for the one block
-//! being moved.
+//! done, from the journal). Nothing else takes the lock: frees, pins and
+//! allocations that fit never wait for it, only (boundedly) for the one
+//! block being moved; an auto-compacting allocation that did not fit takes
+//! it to compact, or waits (boundedly) for a live holder to finish.
 //!
 //! Why it is safe with concurrent allocations: the compactor reads the
 //! cursor `T` (Acquire) before it scans the table, and only moves blocks
