@@ -33,6 +33,11 @@ pub(crate) const MOVE_WAIT: u32 = 1 << 16;
 /// allocations take the room made.
 pub(crate) const ALLOC_ROUNDS: u32 = 32;
 
+/// What [`Handles::alloc_once`] says (as `available` of an
+/// [`Error::OutOfMemory`] that never leaves [`Handles::alloc`]) when the
+/// cursor had no room.
+const NO_ROOM: u64 = u64::MAX;
+
 /// How many turns an allocation waits for another attachment's compaction.
 const COMPACT_WAIT: u32 = 1 << 18;
 
@@ -381,6 +386,14 @@ impl<S: AsRef<SegmentView>> Handles<S> {
     /// compacts) took the room its compaction made.
     pub fn alloc(&self, size: u64) -> Result<Handle> {
         self.not_forked()?;
+        self.alloc_once(size, true)
+    }
+
+    /// One try of [`Handles::alloc`]: an entry, then bytes from the bump
+    /// cursor. If they are not there, the entry goes back, and the first
+    /// try goes on to [`Handles::alloc_compacting`]; a later one returns
+    /// [`NO_ROOM`] (no free entry is a plain [`Error::OutOfMemory`]).
+    fn alloc_once(&self, size: u64, first: bool) -> Result<Handle> {
         if size == 0 {
             return Err(Error::ZeroSize);
         }
@@ -393,9 +406,43 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                 })
             }
         };
-        if let Some(h) = self.alloc_once(size, len)? {
-            return Ok(h);
-        }
+        let Some((idx, m)) = self.take_entry()? else {
+            return Err(Error::OutOfMemory {
+                requested: size,
+                available: 0,
+            });
+        };
+        let e = self.entry(idx)?;
+        let Some(at) = self.reserve(len)? else {
+            // Given back before any compaction: the compactor waits for
+            // live allocations in flight.
+            self.put_back(idx, m.gen)?;
+            if first {
+                return self.alloc_compacting(size, len);
+            }
+            return Err(Error::OutOfMemory {
+                requested: size,
+                available: NO_ROOM,
+            });
+        };
+        // Relaxed: published by the LIVE store below.
+        e.size.store(size, Ordering::Relaxed);
+        // Relaxed: as above.
+        e.loc.store(Loc::new(at, m.gen).pack(), Ordering::Relaxed);
+        // SYNC POINT (alloc, Release): pairs with the Acquire of pins,
+        // frees and the compactor's scan of `meta`. The linearization
+        // point: no counter follows (statistics are read off the table),
+        // so a process killed after this store leaves nothing half done.
+        e.meta
+            .store(Meta { state: LIVE, ..m }.pack(), Ordering::Release);
+        Ok(Handle::new(idx as u32, m.gen))
+    }
+
+    /// The rest of [`Handles::alloc`] once the cursor had no room: out of
+    /// line, so the common path stays as short as it was.
+    #[cold]
+    #[inline(never)]
+    fn alloc_compacting(&self, size: u64, len: u64) -> Result<Handle> {
         // Relaxed: a process-local option.
         if !self.auto_compact.load(Ordering::Relaxed) {
             return Err(self.no_room(size));
@@ -421,8 +468,11 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                 }
                 Room::Busy => self.wait_compactor()?,
             }
-            if let Some(h) = self.alloc_once(size, len)? {
-                return Ok(h);
+            match self.alloc_once(size, false) {
+                Err(Error::OutOfMemory {
+                    available: NO_ROOM, ..
+                }) => {}
+                done => return done,
             }
         }
         Err(self.no_room(size))
@@ -456,35 +506,6 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             op: "an allocation waiting for another attachment's compaction",
             by: "a compaction that did not finish in time",
         })
-    }
-
-    /// One try: an entry, then `len` bytes from the bump cursor. `None`
-    /// (the entry given back) if the bytes are not there; no free entry
-    /// is [`Error::OutOfMemory`].
-    fn alloc_once(&self, size: u64, len: u64) -> Result<Option<Handle>> {
-        let Some((idx, m)) = self.take_entry()? else {
-            return Err(Error::OutOfMemory {
-                requested: size,
-                available: 0,
-            });
-        };
-        let e = self.entry(idx)?;
-        let Some(at) = self.reserve(len)? else {
-            // Given back before any compaction: the compactor waits for
-            // live allocations in flight.
-            self.put_back(idx, m.gen)?;
-            return Ok(None);
-        };
-        e.size.store(size, Ordering::Relaxed);
-        // Relaxed: published by the LIVE store below.
-        e.loc.store(Loc::new(at, m.gen).pack(), Ordering::Relaxed);
-        // SYNC POINT (alloc, Release): pairs with the Acquire of pins,
-        // frees and the compactor's scan of `meta`. The linearization
-        // point: no counter follows (statistics are read off the table),
-        // so a process killed after this store leaves nothing half done.
-        e.meta
-            .store(Meta { state: LIVE, ..m }.pack(), Ordering::Release);
-        Ok(Some(Handle::new(idx as u32, m.gen)))
     }
 
     /// The LIVE entry of `h`, or why `h` names none.
