@@ -38,9 +38,7 @@
 
 use crate::heap::{round8, Handles};
 use crate::layout::{JOURNAL_COMMITTED, OFF_JOURNAL, OFF_LOCK, OFF_TOP};
-use crate::word::{
-    begin_move, finish_move, settle_kill, undo_move, Loc, Meta, NoMove, ALLOCATING, FREE, LIVE,
-};
+use crate::word::{begin_move, finish_move, scan_look, settle_kill, undo_move, Loc, NoMove, Seen};
 use shm_layout::sync::Ordering;
 use shm_layout::{Adoption, Liveness, Offset, OwnerSlot, Result, SegmentView};
 
@@ -150,15 +148,9 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             loop {
                 // Acquire: pairs with the alloc's LIVE / ALLOCATING stores.
                 let mw = e.meta.load(Ordering::Acquire);
-                let m = Meta::unpack(mw);
-                match m.state {
-                    FREE => break,
-                    ALLOCATING => {
-                        // A take we did not see begin was made after the
-                        // cursor was read: its block lies at or above it.
-                        if waited.is_some_and(|v| v != mw) {
-                            break;
-                        }
+                match scan_look(mw, waited) {
+                    Seen::Skip => break,
+                    Seen::Taking(m) => {
                         // A dead allocator never writes its block: the
                         // space it may have reserved is free.
                         if self.seat_gone(m.seat, &mut live)? {
@@ -166,7 +158,7 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                         }
                         waited = Some(mw);
                     }
-                    LIVE => {
+                    Seen::Live(m) => {
                         // Acquire: pairs with a move's Release.
                         let lw = e.loc.load(Ordering::Acquire);
                         let l = Loc::unpack(lw);
@@ -206,7 +198,7 @@ impl<S: AsRef<SegmentView>> Handles<S> {
                             break;
                         }
                     }
-                    _ => {
+                    Seen::Corrupt => {
                         return Err(
                             self.corrupt(format!("handle {index} has state 3"), self.data_off)
                         )
