@@ -378,12 +378,16 @@ impl<S: AsRef<SegmentView>> Handles<S> {
     /// decides whether compaction can make room: if the free bytes in all
     /// are fewer than the request, or the blocks pinned now would leave
     /// too little room after them, it fails at once and moves nothing.
-    /// Else it compacts and tries again; if another attachment is
-    /// compacting it waits for that one (boundedly) and tries again, and
-    /// if concurrent allocations take the room made it decides anew (up to
-    /// 32 times). A failed allocation changes nothing, and
-    /// moves nothing unless allocations of others (or a pin taken while it
-    /// compacts) took the room its compaction made.
+    /// Else it compacts and tries again; if another attachment (or thread)
+    /// is compacting it waits for that one and tries again, and if
+    /// concurrent allocations take the room made it decides anew (up to
+    /// 32 times). A failed allocation changes nothing, and moves nothing
+    /// unless allocations of others (or a pin taken while it compacts)
+    /// took the room its compaction made. The error's `available` is the
+    /// free bytes in all, or the room compaction could make, whichever
+    /// decided. The wait is bounded: a live compactor that holds the lock
+    /// for 2^18 turns (spinning, then yielding) makes the allocation
+    /// [`Error::Unsupported`].
     pub fn alloc(&self, size: u64) -> Result<Handle> {
         self.not_forked()?;
         self.alloc_once(size, true)
