@@ -1,16 +1,17 @@
 //! [`Handles`]: the handle heap over a validated segment: attach and
 //! detach, allocation and free.
 
+use crate::compact::{backoff, Room};
 use crate::layout::{
-    seats_off, ENTRY_LEN, FORMAT_WORD, MAX_HANDLES, OFF_CAPACITY, OFF_FORMAT, OFF_TABLE, OFF_TOP,
-    OFF_USED, SEATS, SEAT_LEN,
+    seats_off, ENTRY_LEN, FORMAT_WORD, MAX_HANDLES, OFF_CAPACITY, OFF_FORMAT, OFF_LOCK, OFF_TABLE,
+    OFF_TOP, OFF_USED, SEATS, SEAT_LEN,
 };
 use crate::seat::SeatPins;
 use crate::word::{try_kill, KillTry, Loc, Meta, FREE, LIVE, MAX_DATA_LEN};
 use shm_layout::sync::{AtomicBool, AtomicU64, Ordering};
 use shm_layout::{
-    fork_generation, AllocatorKind, Error, Offset, OwnerId, OwnerSlot, ProcTable, RegionId,
-    Registration, Result, SegmentView, CACHE_LINE, PARAM_NAMES,
+    fork_generation, AllocatorKind, Error, Liveness, Offset, OwnerId, OwnerSlot, ProcTable,
+    RegionId, Registration, Result, SegmentView, CACHE_LINE, PARAM_NAMES,
 };
 use std::fmt;
 
@@ -26,6 +27,19 @@ pub(crate) const fn round8(size: u64) -> u64 {
 /// How many times a pin or free waits for a block being moved or freed
 /// (yielding each time) before it gives up.
 pub(crate) const MOVE_WAIT: u32 = 1 << 16;
+
+/// How many times an allocation that did not fit compacts (or waits for
+/// another attachment's compaction) and tries again, while concurrent
+/// allocations take the room made.
+pub(crate) const ALLOC_ROUNDS: u32 = 32;
+
+/// What [`Handles::alloc_once`] says (as `available` of an
+/// [`Error::OutOfMemory`] that never leaves [`Handles::alloc`]) when the
+/// cursor had no room.
+const NO_ROOM: u64 = u64::MAX;
+
+/// How many turns an allocation waits for another attachment's compaction.
+const COMPACT_WAIT: u32 = 1 << 18;
 
 /// How many times a free that found a pin bit tries again (a pin attempt
 /// that saw the free's flag takes its bit back at once).
@@ -358,15 +372,32 @@ impl<S: AsRef<SegmentView>> Handles<S> {
 
     /// Allocates `size` bytes (rounded up to 8 in the data area).
     /// Fragmentation can make it fail with space free in all; then
-    /// [`Handles::compact`] (or [`Handles::set_auto_compact`]) helps. A
-    /// failed allocation changes nothing and moves nothing.
+    /// [`Handles::compact`] (or [`Handles::set_auto_compact`]) helps.
+    ///
+    /// With auto-compaction on, an allocation that does not fit first
+    /// decides whether compaction can make room: if the free bytes in all
+    /// are fewer than the request, or the blocks pinned now would leave
+    /// too little room after them, it fails at once and moves nothing.
+    /// Else it compacts and tries again; if another attachment (or thread)
+    /// is compacting it waits for that one and tries again, and if
+    /// concurrent allocations take the room made it decides anew (up to
+    /// 32 times). A failed allocation changes nothing, and moves nothing
+    /// unless allocations of others (or a pin taken while it compacts)
+    /// took the room its compaction made. The error's `available` is the
+    /// free bytes in all, or the room compaction could make, whichever
+    /// decided. The wait is bounded: a live compactor that holds the lock
+    /// for 2^18 turns (spinning, then yielding) makes the allocation
+    /// [`Error::Unsupported`].
     pub fn alloc(&self, size: u64) -> Result<Handle> {
         self.not_forked()?;
-        // Relaxed: a process-local option.
-        self.alloc_once(size, self.auto_compact.load(Ordering::Relaxed))
+        self.alloc_once(size, true)
     }
 
-    fn alloc_once(&self, size: u64, compact: bool) -> Result<Handle> {
+    /// One try of [`Handles::alloc`]: an entry, then bytes from the bump
+    /// cursor. If they are not there, the entry goes back, and the first
+    /// try goes on to [`Handles::alloc_compacting`]; a later one returns
+    /// [`NO_ROOM`] (no free entry is a plain [`Error::OutOfMemory`]).
+    fn alloc_once(&self, size: u64, first: bool) -> Result<Handle> {
         if size == 0 {
             return Err(Error::ZeroSize);
         }
@@ -387,22 +418,20 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         };
         let e = self.entry(idx)?;
         let Some(at) = self.reserve(len)? else {
+            // Given back before any compaction: the compactor waits for
+            // live allocations in flight.
             self.put_back(idx, m.gen)?;
-            if compact {
-                // Our entry is given back first: the compactor waits for
-                // live allocations in flight, ours included.
-                let _ = self.compact();
-                return self.alloc_once(size, false);
+            if first {
+                return self.alloc_compacting(size, len);
             }
-            // Relaxed: informational.
-            let top = self.word(OFF_TOP)?.load(Ordering::Relaxed);
             return Err(Error::OutOfMemory {
                 requested: size,
-                available: self.data_len.saturating_sub(top),
+                available: NO_ROOM,
             });
         };
-        e.size.store(size, Ordering::Relaxed);
         // Relaxed: published by the LIVE store below.
+        e.size.store(size, Ordering::Relaxed);
+        // Relaxed: as above.
         e.loc.store(Loc::new(at, m.gen).pack(), Ordering::Relaxed);
         // SYNC POINT (alloc, Release): pairs with the Acquire of pins,
         // frees and the compactor's scan of `meta`. The linearization
@@ -411,6 +440,76 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         e.meta
             .store(Meta { state: LIVE, ..m }.pack(), Ordering::Release);
         Ok(Handle::new(idx as u32, m.gen))
+    }
+
+    /// The rest of [`Handles::alloc`] once the cursor had no room: out of
+    /// line, so the common path stays as short as it was.
+    #[cold]
+    #[inline(never)]
+    fn alloc_compacting(&self, size: u64, len: u64) -> Result<Handle> {
+        // Relaxed: a process-local option.
+        if !self.auto_compact.load(Ordering::Relaxed) {
+            return Err(self.no_room(size));
+        }
+        for _ in 0..ALLOC_ROUNDS {
+            // Free bytes against the request: too few in all, and no
+            // compaction can help (nothing is locked, nothing moved).
+            let (live, _) = self.live_totals()?;
+            let free = self.data_len.saturating_sub(live);
+            if free < len {
+                return Err(Error::OutOfMemory {
+                    requested: size,
+                    available: free,
+                });
+            }
+            match self.make_room(len)? {
+                Room::Made => {}
+                Room::Never(room) => {
+                    return Err(Error::OutOfMemory {
+                        requested: size,
+                        available: room,
+                    })
+                }
+                Room::Busy => self.wait_compactor()?,
+            }
+            match self.alloc_once(size, false) {
+                Err(Error::OutOfMemory {
+                    available: NO_ROOM, ..
+                }) => {}
+                done => return done,
+            }
+        }
+        Err(self.no_room(size))
+    }
+
+    /// Out of memory, with the room left at the end of the data area.
+    fn no_room(&self, size: u64) -> Error {
+        // Relaxed: informational.
+        let top = self.word(OFF_TOP).map_or(0, |w| w.load(Ordering::Relaxed));
+        Error::OutOfMemory {
+            requested: size,
+            available: self.data_len.saturating_sub(top),
+        }
+    }
+
+    /// Waits (boundedly) until no live attachment holds the compaction
+    /// lock; a dead holder's lock is left to the next `lock`, which adopts
+    /// it.
+    fn wait_compactor(&self) -> Result<()> {
+        let slot = OwnerSlot::from_atomic(self.word(OFF_LOCK)?);
+        for turn in 0..COMPACT_WAIT {
+            let Some(holder) = slot.holder() else {
+                return Ok(());
+            };
+            if turn % 256 == 255 && !Liveness::new(self.me).is_alive(holder) {
+                return Ok(());
+            }
+            backoff(turn);
+        }
+        Err(Error::Unsupported {
+            op: "an allocation waiting for another attachment's compaction",
+            by: "a compaction that did not finish in time",
+        })
     }
 
     /// The LIVE entry of `h`, or why `h` names none.
@@ -520,11 +619,20 @@ impl<S: AsRef<SegmentView>> Handles<S> {
         ))
     }
 
-    /// The allocation's size.
+    /// The size the allocation of `h` asked for: what [`Handles::read`],
+    /// [`Handles::write`] and a [`Pin`](crate::Pin)'s `read_at` and
+    /// `write_at` may touch.
     pub fn size_of(&self, h: Handle) -> Result<u64> {
         let (e, _) = self.live(h)?;
         // Relaxed: written before LIVE.
         Ok(e.size.load(Ordering::Relaxed))
+    }
+
+    /// The usable size of `h`'s block: its size rounded up to 8, what the
+    /// zero-copy path ([`Pin::ptr`](crate::Pin::ptr)) may touch. Checked
+    /// reads and writes stop at [`Handles::size_of`].
+    pub fn usable_size(&self, h: Handle) -> Result<u64> {
+        Ok(round8(self.size_of(h)?))
     }
 
     /// Reads `len` bytes from the start of `h`'s block (pinned meanwhile).

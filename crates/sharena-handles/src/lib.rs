@@ -59,12 +59,20 @@
 //! - Allocation is lock-free (an entry taken by one CAS, found through free
 //!   hints; data from a bump cursor); compaction takes an owner-slot lock;
 //!   nothing else waits for it except, boundedly, a pin or free of the one
-//!   block being moved. A dead compactor's lock is adopted and its move
+//!   block being moved, and an allocation that did not fit with
+//!   auto-compaction on (it waits for a live compactor). A dead compactor's lock is adopted and its move
 //!   undone or finished from a journal (see `compact`).
 //! - A process killed at any write leaves nothing that a `reclaim_dead`
 //!   does not give back: the crash explorer's `handles` scenarios
 //!   (`scripts/crashpoints.sh --kind handles`) kill one at every write.
-//! - A failed allocation moves nothing and changes nothing.
+//! - A failed allocation changes nothing. With auto-compaction on it
+//!   compacts only after deciding that compaction can make room (free
+//!   bytes, and pinned blocks kept in place), so it moves nothing unless
+//!   others' allocations or pins took that room meanwhile
+//!   ([`Handles::alloc`]).
+//! - Checked reads and writes stop at the size the allocation asked for;
+//!   [`Handles::usable_size`] (rounded up to 8) is what [`Pin::ptr`] may
+//!   reach.
 //! - Nothing read from the segment is trusted: indices, offsets and
 //!   lengths are bounds-checked, loops over shared state are bounded.
 //!

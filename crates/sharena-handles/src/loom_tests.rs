@@ -1,15 +1,16 @@
-//! Loom models of the three races an entry decides (run with
-//! `.ci/loom.sh`): pin versus move, pin versus free, and a reclaim
-//! dropping a dead seat's pins while others pin and move; each side's read
-//! of the pin word is an RMW, as `word.rs` argues, and weakening either to
-//! a load makes these models fail. A pinned block
-//! never moves and is never freed, a pin taken after a move sees the new
-//! offset and the copied bytes, and a dead seat's pins go without taking
-//! anyone else's.
+//! Loom models (run with `.ci/loom.sh`) of the three races an entry
+//! decides: pin versus move, pin versus free, and a reclaim dropping a
+//! dead seat's pins while others pin and move; each side's read of the
+//! pin word is an RMW, as `word.rs` argues, and weakening either to a load
+//! makes these models fail. A pinned block never moves and is never
+//! freed, a pin taken after a move sees the new offset and the copied
+//! bytes, and a dead seat's pins go without taking anyone else's. And of
+//! the compactor's scan against an allocation, by `word::scan_look`'s
+//! rule: the scan knows every block below the cursor it read.
 
 use crate::word::{
-    begin_move, drop_seat_pins, finish_move, settle_kill, try_kill, try_pin, unpin, KillTry, Loc,
-    PinTry,
+    begin_move, drop_seat_pins, finish_move, scan_look, settle_kill, try_kill, try_pin, unpin,
+    KillTry, Loc, Meta, PinTry, Seen, ALLOCATING, LIVE,
 };
 use loom::sync::Arc;
 use loom::thread;
@@ -159,5 +160,123 @@ fn a_dead_killers_free_is_decided_once() {
         // A pin succeeds only on a block left alive (the pinner checks it
         // stays alive while pinned).
         assert!(!(pinned && l.dead && h.pins.load(Ordering::Relaxed) != 0));
+    });
+}
+
+/// The words the compactor's scan and an allocation share: the bump
+/// cursor, and two entries' meta and loc words (the loc word holds the
+/// block's offset alone here).
+struct Table {
+    top: AtomicU64,
+    meta: [AtomicU64; 2],
+    loc: [AtomicU64; 2],
+}
+
+/// Data-area bytes in the scan model.
+const AREA: u64 = 16;
+
+/// An allocation of `len` bytes into entry `i` as `Handles::alloc` makes
+/// it: take the entry (ALLOCATING, AcqRel CAS), move the cursor (AcqRel
+/// CAS), place the block, store LIVE (Release); no room gives the entry
+/// back FREE (Release). Whether it fit.
+fn alloc_into(t: &Table, i: usize, len: u64) -> bool {
+    let free = Meta::free(0).pack();
+    let taken = Meta {
+        state: ALLOCATING,
+        seat: 1,
+        ..Meta::free(0)
+    }
+    .pack();
+    t.meta[i]
+        .compare_exchange(free, taken, Ordering::AcqRel, Ordering::Relaxed)
+        .unwrap();
+    let mut at = t.top.load(Ordering::Relaxed);
+    loop {
+        if AREA - at < len {
+            t.meta[i].store(free, Ordering::Release);
+            return false;
+        }
+        match t
+            .top
+            .compare_exchange(at, at + len, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            Ok(_) => break,
+            Err(now) => at = now,
+        }
+        loom::thread::yield_now();
+    }
+    t.loc[i].store(at, Ordering::Relaxed);
+    let live = Meta {
+        state: LIVE,
+        ..Meta::unpack(taken)
+    }
+    .pack();
+    t.meta[i].store(live, Ordering::Release);
+    true
+}
+
+#[test]
+fn the_scan_knows_every_block_below_the_cursor() {
+    loom::model(|| {
+        // The allocator places 8 bytes in entry 0, fails to place 16 in
+        // entry 1 (giving it back: the same ALLOCATING word comes again
+        // next), then places 8 there. The scan reads the cursor and looks
+        // at both entries by `scan_look`'s rule, waiting while it says
+        // Taking; every block that ends LIVE below the cursor it read must
+        // be one it saw LIVE, at that offset.
+        let t = Arc::new(Table {
+            top: AtomicU64::new(0),
+            meta: [AtomicU64::new(0), AtomicU64::new(0)],
+            loc: [AtomicU64::new(0), AtomicU64::new(0)],
+        });
+        let a = t.clone();
+        let allocator = thread::spawn(move || {
+            assert!(alloc_into(&a, 0, 8));
+            assert!(!alloc_into(&a, 1, 16));
+            assert!(alloc_into(&a, 1, 8));
+        });
+        // Without this yield loom never schedules the allocator before the
+        // scan's first load (every run read the cursor as 0); with it, runs
+        // read 0, 8 and 16. Making the scan skip a Taking entry, or its
+        // cursor load Relaxed, fails the model.
+        loom::thread::yield_now();
+        // Acquire: pairs with the allocation's cursor CAS.
+        let top = t.top.load(Ordering::Acquire);
+        let mut seen = [None; 2];
+        for (i, slot) in seen.iter_mut().enumerate() {
+            let mut waited = None;
+            loop {
+                let w = t.meta[i].load(Ordering::Acquire);
+                match scan_look(w, waited) {
+                    Seen::Skip => break,
+                    Seen::Taking(_) => {
+                        waited = Some(w);
+                        loom::thread::yield_now();
+                    }
+                    Seen::Live(_) => {
+                        let off = t.loc[i].load(Ordering::Acquire);
+                        if off < top {
+                            *slot = Some(off);
+                        }
+                        break;
+                    }
+                    Seen::Corrupt => unreachable!("no entry has state 3"),
+                }
+            }
+        }
+        eprintln!("scan done top {top} seen {seen:?}");
+        allocator.join().unwrap();
+        for (i, slot) in seen.iter().enumerate() {
+            let off = t.loc[i].load(Ordering::Relaxed);
+            let m = Meta::unpack(t.meta[i].load(Ordering::Relaxed));
+            assert_eq!(m.state, LIVE);
+            if off < top {
+                assert_eq!(
+                    *slot,
+                    Some(off),
+                    "entry {i}'s block at {off} below {top} was missed"
+                );
+            }
+        }
     });
 }

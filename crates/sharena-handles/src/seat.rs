@@ -13,7 +13,7 @@
 //! count per record says when the last one drops (kept under a spin flag:
 //! a pin's first and last steps are a few instructions).
 
-use crate::heap::{Entry, Handle, Handles, MOVE_WAIT};
+use crate::heap::{round8, Entry, Handle, Handles, MOVE_WAIT};
 use crate::layout::{ENTRY_LEN, OFF_TABLE, SEAT_RECORDS};
 use crate::word::{settle_kill, try_pin, unpin, Loc, PinTry};
 use shm_layout::sync::{AtomicBool, AtomicU64, Ordering};
@@ -95,7 +95,9 @@ impl SeatPins {
 }
 
 /// A pinned block: it does not move (nor is it freed) while the pin lives.
-/// Reads and writes through it are checked against the allocation's size.
+/// Reads and writes through it are checked against the size the
+/// allocation asked for ([`Pin::size`]); the raw pointer of [`Pin::ptr`]
+/// may reach to the end of the block ([`Pin::usable_size`]).
 #[derive(Debug)]
 pub struct Pin<'h, S: AsRef<SegmentView>> {
     heap: &'h Handles<S>,
@@ -110,20 +112,34 @@ impl<S: AsRef<SegmentView>> Pin<'_, S> {
         self.offset
     }
 
-    /// The allocation's size in bytes.
+    /// The size the allocation asked for, in bytes: what `read_at` and
+    /// `write_at` may touch.
     pub fn size(&self) -> u64 {
         self.size
     }
 
-    pub(crate) fn check(&self, at: u64, len: u64) -> Result<Offset> {
+    /// The block's usable size: [`Pin::size`] rounded up to 8, what
+    /// [`Pin::ptr`] may touch.
+    pub fn usable_size(&self) -> u64 {
+        round8(self.size)
+    }
+
+    /// Bytes `at..at + len`, if they end within `limit` bytes of the block;
+    /// else [`Error::OutOfBounds`] naming `limit`.
+    fn within(&self, at: u64, len: u64, limit: u64) -> Result<Offset> {
         match at.checked_add(len) {
-            Some(end) if end <= self.size => Ok(Offset::new(self.offset.get() + at)),
+            Some(end) if end <= limit => Ok(Offset::new(self.offset.get() + at)),
             _ => Err(Error::OutOfBounds {
                 offset: self.offset.get(),
                 len: at.saturating_add(len),
-                block_len: self.size,
+                block_len: limit,
             }),
         }
+    }
+
+    /// Bytes `at..at + len` within the size asked for.
+    pub(crate) fn check(&self, at: u64, len: u64) -> Result<Offset> {
+        self.within(at, len, self.size)
     }
 
     /// Copies `out.len()` bytes from `at` bytes into the block.
@@ -139,9 +155,10 @@ impl<S: AsRef<SegmentView>> Pin<'_, S> {
     }
 
     /// A raw pointer to `len` bytes `at` bytes into the block, valid while
-    /// the pin lives (shared memory: use volatile or atomic access).
+    /// the pin lives (shared memory: use volatile or atomic access): the
+    /// zero-copy path, which may reach to [`Pin::usable_size`].
     pub fn ptr(&self, at: u64, len: u64) -> Result<std::ptr::NonNull<u8>> {
-        let o = self.check(at, len)?;
+        let o = self.within(at, len, self.usable_size())?;
         self.heap.view().ptr(o, len)
     }
 }
@@ -216,7 +233,7 @@ impl<S: AsRef<SegmentView>> Handles<S> {
             size,
         };
         if l.off
-            .checked_add(size)
+            .checked_add(round8(size))
             .is_none_or(|end| end > self.data_len)
         {
             return Err(self.corrupt(

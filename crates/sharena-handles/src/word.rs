@@ -166,6 +166,35 @@ impl Meta {
     }
 }
 
+/// What the compactor's scan makes of an entry whose meta word reads `w`,
+/// having last waited at it when it read `waited` (`compact.rs`, module
+/// doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// FREE, or a take the scan did not see begin (it began after the
+    /// scan read the cursor, so its block lands at or above it).
+    Skip,
+    /// ALLOCATING by a take that may have begun before the cursor was
+    /// read: wait for it to end (unless its seat is gone).
+    Taking(Meta),
+    /// LIVE: look at its loc word.
+    Live(Meta),
+    /// State 3.
+    Corrupt,
+}
+
+/// The scan's rule for one look at an entry's meta word (see [`Seen`]).
+pub fn scan_look(w: u64, waited: Option<u64>) -> Seen {
+    let m = Meta::unpack(w);
+    match m.state {
+        FREE => Seen::Skip,
+        ALLOCATING if waited.is_some_and(|v| v != w) => Seen::Skip,
+        ALLOCATING => Seen::Taking(m),
+        LIVE => Seen::Live(m),
+        _ => Seen::Corrupt,
+    }
+}
+
 /// What a pin attempt found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PinTry {

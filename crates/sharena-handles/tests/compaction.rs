@@ -145,3 +145,109 @@ fn stale_forged_and_out_of_range_handles() {
     drop(more);
     assert!(hp.check().unwrap().ok());
 }
+
+/// Where every handle's block is (its segment offset, read through a pin
+/// taken and dropped), and the bump cursor.
+fn positions(hp: &sharena_handles::Handles<support::Mem>, xs: &[Handle]) -> (Vec<u64>, u64) {
+    let at = xs
+        .iter()
+        .map(|&x| hp.pin(x).unwrap().offset().get())
+        .collect();
+    (at, hp.stats().high_water)
+}
+
+/// Blocks of 1 KiB filling the data area (the tail shorter than a block
+/// stays free).
+fn filled(hp: &sharena_handles::Handles<support::Mem>) -> Vec<Handle> {
+    let n = hp.stats().capacity / 1024;
+    (0..n).map(|_| hp.alloc(1024).unwrap()).collect()
+}
+
+/// Auto-compaction on, a request larger than every free byte together:
+/// the allocation fails without compacting, so no live block moves.
+#[test]
+fn a_request_past_the_free_bytes_moves_nothing() {
+    let hp = heap(32, 256);
+    hp.set_auto_compact(true);
+    let all = filled(&hp);
+    for &x in all.iter().step_by(2) {
+        hp.free(x).unwrap();
+    }
+    let live: Vec<Handle> = all.iter().skip(1).step_by(2).copied().collect();
+    let s = hp.stats();
+    let free = s.capacity - s.used;
+    let before = positions(&hp, &live);
+    let r = hp.alloc(free + 8);
+    assert!(
+        matches!(r, Err(Error::OutOfMemory { requested, .. }) if requested == free + 8),
+        "{r:?}"
+    );
+    assert_eq!(
+        positions(&hp, &live),
+        before,
+        "a failed allocation moved blocks"
+    );
+    // What fits once compacted still succeeds (and moves them).
+    let big = hp.alloc(free).unwrap();
+    assert_ne!(positions(&hp, &live).0, before.0);
+    hp.free(big).unwrap();
+    assert!(hp.check().unwrap().ok());
+}
+
+/// Auto-compaction on, free bytes enough in all, but only counting the
+/// space behind a pinned block (which compaction leaves where it is):
+/// compaction cannot make room, so the allocation fails and moves nothing.
+/// Once the pin goes, the same allocation compacts and succeeds.
+#[test]
+fn room_only_behind_a_pin_moves_nothing() {
+    let hp = heap(32, 256);
+    hp.set_auto_compact(true);
+    let all = filled(&hp);
+    let n = all.len();
+    hp.free(all[0]).unwrap();
+    hp.free(all[n - 2]).unwrap();
+    let live: Vec<Handle> = all[1..n - 2].iter().chain(&all[n - 1..]).copied().collect();
+    let s = hp.stats();
+    assert!(s.capacity - s.used >= 2048, "{s:?}");
+    let pin = hp.pin(all[n - 1]).unwrap();
+    let before = positions(&hp, &live);
+    let r = hp.alloc(2048);
+    assert!(matches!(r, Err(Error::OutOfMemory { .. })), "{r:?}");
+    assert_eq!(
+        positions(&hp, &live),
+        before,
+        "a failed allocation moved blocks"
+    );
+    drop(pin);
+    let x = hp.alloc(2048).unwrap();
+    assert_ne!(positions(&hp, &live).0, before.0);
+    hp.free(x).unwrap();
+    assert!(hp.check().unwrap().ok());
+}
+
+/// A pinned block in the middle leaves enough room after it: compaction
+/// runs around the pin and the allocation succeeds.
+#[test]
+fn room_past_a_pin_is_made() {
+    let hp = heap(32, 256);
+    hp.set_auto_compact(true);
+    let all = filled(&hp);
+    let n = all.len();
+    hp.free(all[0]).unwrap();
+    hp.free(all[1]).unwrap();
+    hp.free(all[n - 3]).unwrap();
+    hp.free(all[n - 2]).unwrap();
+    let mid = all[n / 2];
+    hp.write(mid, b"stays").unwrap();
+    let pin = hp.pin(mid).unwrap();
+    let at = pin.offset();
+    // Two blocks' room after the pin, two before it: only the first two
+    // can be used by a bump allocation after compaction.
+    let x = hp.alloc(2048).unwrap();
+    assert_eq!(pin.offset(), at);
+    assert!(matches!(hp.alloc(1024), Err(Error::OutOfMemory { .. })));
+    drop(pin);
+    assert_eq!(hp.read(mid, 5).unwrap(), b"stays");
+    hp.free(x).unwrap();
+    assert!(hp.check().unwrap().ok());
+}

@@ -11,7 +11,11 @@ pub use sharena_handles::{CompactReport, Handle, Pin};
 /// together and reports what it moved; a [`Pin`] keeps a block in place
 /// while it is read or written. A stale handle is an error, never another
 /// block. The allocator surface (`alloc`, `free`, `pin`, `read`, `write`,
-/// `compact`, `stats`, and `Recover`) comes through `Deref`.
+/// `size_of`, `usable_size`, `compact`, `set_auto_compact`, `stats`, and
+/// `Recover`) comes through `Deref`. Checked reads and writes stop at the
+/// size asked for (`size_of`); `usable_size` is that size rounded up to 8,
+/// what the zero-copy `Pin::ptr` may reach. With auto-compaction on, an
+/// allocation compacts only if that can make room for it.
 ///
 /// **Who owns what.** Each `Handles` is one attachment (one of the heap's
 /// 64 seats). A block belongs to the attachment that allocated it until it
@@ -33,6 +37,8 @@ pub use sharena_handles::{CompactReport, Handle, Pin};
 /// let heap = Handles::create(&name, 1 << 20)?;
 /// let a = heap.alloc(100)?;
 /// let b = heap.alloc(100)?;
+/// assert_eq!(heap.usable_size(b)?, 104);
+/// assert!(heap.write(b, &[0; 101]).is_err()); // past the 100 asked for
 /// heap.write(b, b"still here")?;
 /// heap.free(a)?;
 /// let moved = heap.compact()?;            // b slides into a's place
