@@ -10,6 +10,8 @@ Output, in the output folder:
   rates-<WL>.svg   the rate of every subject, one group per process count
   ratios.svg       every ratio that has a bar (docs/WORKLOADS.md), with the bar
   frag.svg         footprint over live bytes after the fragmentation pass
+  bars.md          the BAR lines as a Markdown table (the summary tables of
+                   README.md and docs/BENCHMARKS.md are copied from it)
 Standard library only; the SVG is written by hand.
 """
 
@@ -82,7 +84,7 @@ def main(argv):
     if len(argv) != 3:
         sys.stderr.write("usage: plot_bench.py RUN.jsonl OUT_DIR\n")
         return 2
-    results, frags = [], []
+    results, frags, bar_lines = [], [], []
     with open(argv[1], encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             line = line.strip()
@@ -93,7 +95,13 @@ def main(argv):
             except json.JSONDecodeError as e:
                 sys.stderr.write(f"plot_bench: line {n}: {e}\n")
                 return 1
-            (frags if obj.get("line") == "FRAG" else results).append(obj)
+            kind = obj.get("line")
+            if kind == "FRAG":
+                frags.append(obj)
+            elif kind == "BAR":
+                bar_lines.append(obj)
+            else:
+                results.append(obj)
     if not results:
         sys.stderr.write("plot_bench: no RESULT lines in the input\n")
         return 1
@@ -171,9 +179,28 @@ def main(argv):
         path = out / "frag.svg"
         path.write_text(svg, encoding="utf-8")
         written.append(path)
+    if bar_lines:
+        path = out / "bars.md"
+        path.write_text(bars_table(bar_lines), encoding="utf-8")
+        written.append(path)
     for p in written:
         print(p)
     return 0
+
+
+def bars_table(bar_lines):
+    """The BAR lines as a Markdown table, in the runner's order."""
+    rows = ["| workload | ratio | measured | bar |", "| --- | --- | ---: | --- |"]
+    for b in bar_lines:
+        if b.get("of") == "footprint_over_live":
+            what = f"{b['subject']} P={b['P']} footprint / live"
+            bar = f"<= {b['max']:.2f}"
+        else:
+            what = f"{b['subject']} P={b['P']} / {b['to']} P={b['to_P']}"
+            bar = f">= {b['min']:.2f}"
+        verdict = "met" if b["meets"] else "missed"
+        rows.append(f"| {b['workload']} | {what} | {b['ratio']:.2f} | {bar}: {verdict} |")
+    return "\n".join(rows) + "\n"
 
 
 if __name__ == "__main__":
