@@ -327,6 +327,29 @@ pub enum Error {
         /// The bytes the file system had free for this user.
         available: u64,
     },
+    /// A queue's every slot holds a value: a non-blocking push is refused
+    /// (the blocking push waits for a pop).
+    QueueFull {
+        /// The queue's capacity, in values.
+        capacity: u64,
+    },
+    /// A queue holds no published value: a non-blocking pop has nothing.
+    QueueEmpty,
+    /// A queue operation gave up after its bounded number of rounds: live
+    /// processes kept the slot it needed (retry, or use the blocking form).
+    QueueContended {
+        /// The operation (`"try_push"`, `"try_pop"`).
+        op: &'static str,
+        /// The rounds it made.
+        rounds: u32,
+    },
+    /// A blocking operation reached its deadline.
+    TimedOut {
+        /// The operation (`"push"`, `"pop"`).
+        op: &'static str,
+        /// How long it waited, in milliseconds.
+        waited_ms: u64,
+    },
 }
 
 impl Error {
@@ -550,6 +573,17 @@ impl fmt::Display for Error {
                 "segment {segment}: cannot reserve {size} bytes of backing store, its file \
                  system has {available} bytes free"
             ),
+            Error::QueueFull { capacity } => {
+                write!(f, "the queue is full (all {capacity} slots hold a value)")
+            }
+            Error::QueueEmpty => write!(f, "the queue is empty"),
+            Error::QueueContended { op, rounds } => write!(
+                f,
+                "{op} gave up after {rounds} rounds: live processes kept the slot it needed; retry"
+            ),
+            Error::TimedOut { op, waited_ms } => {
+                write!(f, "{op} timed out after {waited_ms} ms")
+            }
         }
     }
 }
