@@ -109,6 +109,7 @@ const SPINS_BEFORE_CHECK: u32 = 1;
 /// How long a blocking operation sleeps at most before it tries again,
 /// whatever wakes it: bounds what a slot held by a process that then died
 /// costs a waiter that nobody notifies.
+#[cfg(not(shm_loom))]
 const POLL: Duration = Duration::from_millis(20);
 
 #[cfg(not(shm_loom))]
@@ -636,8 +637,14 @@ impl<'a> Queue<'a> {
         // Bounded: each turn sleeps until `deadline` or for POLL, whichever
         // is first, and the loop ends at the deadline.
         loop {
-            let now = Instant::now();
-            let step = now.checked_add(POLL).map_or(deadline, |t| t.min(deadline));
+            // Under loom, time must not steer the model: sleep to the
+            // deadline (a model yield per turn, see `wait`).
+            #[cfg(shm_loom)]
+            let step = deadline;
+            #[cfg(not(shm_loom))]
+            let step = Instant::now()
+                .checked_add(POLL)
+                .map_or(deadline, |t| t.min(deadline));
             if let Some(r) = event.wait_until(step, &mut attempt) {
                 return r;
             }
