@@ -327,6 +327,13 @@ pub enum Error {
         /// The bytes the file system had free for this user.
         available: u64,
     },
+    /// A queue capacity that is not a power of two from 2 to 2^24.
+    InvalidCapacity {
+        /// The capacity asked for (or read from the segment).
+        capacity: u64,
+        /// Why it is refused.
+        reason: &'static str,
+    },
     /// A queue's every slot holds a value: a non-blocking push is refused
     /// (the blocking push waits for a pop).
     QueueFull {
@@ -573,6 +580,9 @@ impl fmt::Display for Error {
                 "segment {segment}: cannot reserve {size} bytes of backing store, its file \
                  system has {available} bytes free"
             ),
+            Error::InvalidCapacity { capacity, reason } => {
+                write!(f, "queue capacity {capacity} is invalid: {reason}")
+            }
             Error::QueueFull { capacity } => {
                 write!(f, "the queue is full (all {capacity} slots hold a value)")
             }
