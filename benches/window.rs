@@ -9,6 +9,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
+use sharena_testkit::XorShift;
 use sharena_window::{Config, Hint, Manager, SlidingBuffer};
 
 const FILE: u64 = 64 << 20;
@@ -83,15 +84,12 @@ fn bench_switch(c: &mut Criterion) {
             buffer.read_into(at, &mut out).expect("read");
         }
         group.bench_function(BenchmarkId::new("read_into", window), |b| {
-            let mut x = 42u64;
+            let mut rng = XorShift::new(42);
             b.iter(|| {
                 let mut sum = 0u64;
                 for _ in 0..READS {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
                     buffer
-                        .read_into(x % (FILE - 4096), &mut out)
+                        .read_into(rng.below(FILE - 4096), &mut out)
                         .expect("read_into");
                     sum = sum.wrapping_add(u64::from(out[0]));
                 }

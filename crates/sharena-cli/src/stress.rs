@@ -47,9 +47,9 @@ replacement, and calls reclaim_dead() through the parent's own handle: the
 dead worker's blocks and caches go back to the pool (its claims in the
 side table are withdrawn first, so a reclaimed block handed out again is
 not a duplicate). At the end the parent reclaims once more, then measures
-lost_bytes and runs check(). A pin records no owner, so for handles the
-parent stops the chosen worker (SIGSTOP) and kills it only at a moment it
-holds no pin. A bump reset releases killed workers' blocks too.
+lost_bytes and runs check(). A worker of any kind dies wherever it is,
+inside an allocation, a compaction or a pin: pins are recorded by seat and
+reclaim releases a dead one's. A bump reset releases killed workers' blocks.
 
 --size is at least the kind's smallest segment (an error names it). A
 progress line is drawn on stderr when it is a terminal and --json is off.

@@ -33,6 +33,7 @@ mod process;
 mod queue;
 mod segment;
 mod slab;
+mod typed;
 
 pub use self::handles::{CompactReport, Handle, Handles, Pin};
 pub use backend::{AlignedBuffer, BackendKind, CallerBuffer};
@@ -52,6 +53,7 @@ pub use shm_layout::{
     Result, Run, RunKind, SegmentView, ShmAllocator, TypedOffset, MAX_DIRECTORY_NAME,
 };
 pub use slab::Slab;
+pub use typed::{Field, Objects, Shared, DEFAULT_WAIT};
 
 /// The segment byte layout (header, regions, offsets, sync shim).
 pub use shm_layout as layout;

@@ -357,6 +357,29 @@ pub enum Error {
         /// How long it waited, in milliseconds.
         waited_ms: u64,
     },
+    /// A name holds a typed object of another type than the one asked for
+    /// (its type name, size or alignment differ): it is not reinterpreted.
+    TypeMismatch {
+        /// The segment.
+        segment: String,
+        /// The name.
+        name: String,
+        /// The type asked for.
+        expected: &'static str,
+        /// Size and alignment asked for.
+        expected_layout: (u64, u64),
+        /// Size and alignment recorded with the name.
+        found_layout: (u64, u64),
+    },
+    /// A wait ended at its deadline.
+    Timeout {
+        /// The segment.
+        segment: String,
+        /// What was waited for.
+        what: String,
+        /// How long, in milliseconds.
+        waited_ms: u64,
+    },
 }
 
 impl Error {
@@ -594,6 +617,22 @@ impl fmt::Display for Error {
             Error::TimedOut { op, waited_ms } => {
                 write!(f, "{op} timed out after {waited_ms} ms")
             }
+            Error::TypeMismatch {
+                segment,
+                name,
+                expected,
+                expected_layout,
+                found_layout,
+            } => write!(
+                f,
+                "segment {segment}: {name:?} holds another type than {expected} (size and \
+                 alignment {found_layout:?} recorded, {expected_layout:?} asked for)"
+            ),
+            Error::Timeout {
+                segment,
+                what,
+                waited_ms,
+            } => write!(f, "segment {segment}: gave up waiting for {what} after {waited_ms} ms"),
         }
     }
 }

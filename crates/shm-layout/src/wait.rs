@@ -124,6 +124,19 @@ impl<'a> Event<'a> {
         notify_all(self.seq)
     }
 
+    /// Announces a change that one waiter can act on (one item pushed, one
+    /// slot freed): as [`notify_all`](Event::notify_all), but the kernel
+    /// wakes at most one sleeper, so waiters do not stampede for one item.
+    /// A waiter woken for nothing (another took the item) waits again.
+    pub fn notify_one(&self) -> u32 {
+        // SYNC POINT: as in `notify_all`.
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) == 0 {
+            return 0;
+        }
+        notify_one(self.seq)
+    }
+
     /// Waits until `ready` returns `Some`, or until `deadline`; returns what
     /// `ready` returned, or `None` at the deadline.
     ///
