@@ -463,7 +463,7 @@ impl<'a> Queue<'a> {
                         slot.seq.store(pos.wrapping_add(1), Ordering::Release);
                         slot.owner.release(who.me);
                         Self::help(&self.hdr.enqueue, pos);
-                        self.not_empty().notify_all();
+                        self.not_empty().notify_one();
                         return Ok(());
                     }
                     slot.owner.release(who.me);
@@ -527,7 +527,7 @@ impl<'a> Queue<'a> {
                         slot.seq.store(pos.wrapping_add(cap), Ordering::Release);
                         slot.owner.release(who.me);
                         Self::help(&self.hdr.dequeue, pos);
-                        self.not_full().notify_all();
+                        self.not_full().notify_one();
                         return Ok(value);
                     }
                     slot.owner.release(who.me);
