@@ -10,7 +10,7 @@ use sharena::layout::sync::Ordering;
 use sharena::{Error, FreeList, Named, Offset, Queue, ShmAllocator};
 use sharena_testkit::harness::{ChildGuard, Exit, Spawn};
 use sharena_testkit::XorShift;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::io::{BufReader, Write};
 use std::time::Duration;
 
@@ -156,11 +156,11 @@ fn finish(run: &mut Run, killed_consumer: Option<usize>) -> (Vec<u64>, Vec<u64>)
     (survivors, victim)
 }
 
-/// Counts of each value; panics on a duplicate.
-fn once(values: impl IntoIterator<Item = u64>) -> HashMap<u64, ()> {
-    let mut seen = HashMap::new();
+/// The set of values; panics on a duplicate.
+fn once(values: impl IntoIterator<Item = u64>) -> HashSet<u64> {
+    let mut seen = HashSet::new();
     for v in values {
-        assert!(seen.insert(v, ()).is_none(), "value {v:#x} popped twice");
+        assert!(seen.insert(v), "value {v:#x} popped twice");
     }
     seen
 }
@@ -176,7 +176,7 @@ fn processes_move_every_value_exactly_once() {
     assert_eq!(seen.len() as u64, 4 * PER);
     for p in 0..4 {
         for i in 0..PER {
-            assert!(seen.contains_key(&(p * STRIDE + i)), "lost {p}/{i}");
+            assert!(seen.contains(&(p * STRIDE + i)), "lost {p}/{i}");
         }
     }
 }
@@ -203,7 +203,7 @@ fn a_producer_killed_mid_stream_wedges_nobody() {
     run.producers[0].0.kill();
     let (got, _) = finish(&mut run, None);
     let seen = once(got);
-    let victim: Vec<u64> = (0..PER).filter(|i| seen.contains_key(i)).collect();
+    let victim: Vec<u64> = (0..PER).filter(|i| seen.contains(i)).collect();
     let k = victim.len() as u64;
     assert_eq!(
         victim,
@@ -212,7 +212,7 @@ fn a_producer_killed_mid_stream_wedges_nobody() {
     );
     for p in 1..3 {
         for i in 0..PER {
-            assert!(seen.contains_key(&(p * STRIDE + i)), "lost {p}/{i}");
+            assert!(seen.contains(&(p * STRIDE + i)), "lost {p}/{i}");
         }
     }
     assert_eq!(seen.len() as u64, 2 * PER + k);
@@ -233,7 +233,7 @@ fn a_consumer_killed_mid_stream_wedges_nobody() {
     let seen = once(survivors.iter().chain(&victim).copied());
     let missing: Vec<u64> = (0..2)
         .flat_map(|p| (0..PER).map(move |i| p * STRIDE + i))
-        .filter(|v| !seen.contains_key(v))
+        .filter(|v| !seen.contains(v))
         .collect();
     assert!(missing.len() <= 1, "lost {missing:x?}");
     assert_eq!(seen.len() as u64 + missing.len() as u64, 2 * PER);
