@@ -70,7 +70,7 @@ mod recover;
 pub use recover::Recovered;
 
 use crate::owner::{OwnerId, OwnerSlot};
-use crate::sync::{spin_loop, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{spin_loop, yield_now, AtomicU32, AtomicU64, Ordering};
 use crate::wait::Event;
 use std::time::{Duration, Instant};
 
@@ -106,9 +106,20 @@ const SPINS_BEFORE_CHECK: u32 = 256;
 #[cfg(shm_loom)]
 const SPINS_BEFORE_CHECK: u32 = 1;
 
+/// Failed claims of one slot after which each further one also yields the
+/// processor (the holder is likely preempted).
+#[cfg(not(shm_loom))]
+const YIELD_AFTER: u32 = 16;
+#[cfg(shm_loom)]
+const YIELD_AFTER: u32 = u32::MAX;
+
 /// How long a blocking operation sleeps at most before it tries again,
 /// whatever wakes it: bounds what a slot held by a process that then died
 /// costs a waiter that nobody notifies.
+/// Try operations a blocking one makes, yielding in between, while they
+/// report contention, before it sleeps.
+const CONTENDED_RETRIES: u32 = 4;
+
 #[cfg(not(shm_loom))]
 const POLL: Duration = Duration::from_millis(20);
 
@@ -408,7 +419,7 @@ impl<'a> Queue<'a> {
         (i, &self.slots[i as usize])
     }
 
-    fn slot_at(i: u64) -> u64 {
+    pub(super) fn slot_at(i: u64) -> u64 {
         HEADER_LEN + i * SLOT_LEN
     }
 
@@ -468,7 +479,7 @@ impl<'a> Queue<'a> {
                     }
                     slot.owner.release(who.me);
                 } else {
-                    Self::held(i, slot, &mut held, who);
+                    Self::held(i, slot, &mut held, who)?;
                 }
                 spin_loop();
                 // Acquire: as above.
@@ -532,7 +543,7 @@ impl<'a> Queue<'a> {
                     }
                     slot.owner.release(who.me);
                 } else {
-                    Self::held(i, slot, &mut held, who);
+                    Self::held(i, slot, &mut held, who)?;
                 }
                 spin_loop();
                 // Acquire: as above.
@@ -610,9 +621,17 @@ impl<'a> Queue<'a> {
         deadline: Instant,
     ) -> Result<(), QueueError> {
         let event = self.not_full();
-        Self::block(&event, deadline, || match self.try_push(value, who) {
-            Err(QueueError::Full | QueueError::Contended) => None,
-            other => Some(other),
+        Self::block(&event, deadline, || {
+            // Contention ends when a live holder runs, which no event
+            // announces: retry it a few times before sleeping.
+            for _ in 0..CONTENDED_RETRIES {
+                match self.try_push(value, who) {
+                    Err(QueueError::Contended) => yield_now(),
+                    Err(QueueError::Full) => return None,
+                    other => return Some(other),
+                }
+            }
+            None
         })
     }
 
@@ -621,9 +640,16 @@ impl<'a> Queue<'a> {
     /// [`push`](Self::push)).
     pub fn pop(&self, who: &mut Caller<'_>, deadline: Instant) -> Result<u64, QueueError> {
         let event = self.not_empty();
-        Self::block(&event, deadline, || match self.try_pop(who) {
-            Err(QueueError::Empty | QueueError::Contended) => None,
-            other => Some(other),
+        Self::block(&event, deadline, || {
+            // As in `push`.
+            for _ in 0..CONTENDED_RETRIES {
+                match self.try_pop(who) {
+                    Err(QueueError::Contended) => yield_now(),
+                    Err(QueueError::Empty) => return None,
+                    other => return Some(other),
+                }
+            }
+            None
         })
     }
 
