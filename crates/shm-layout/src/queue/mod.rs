@@ -92,7 +92,7 @@ pub const SLOT_LEN: u64 = 32;
 /// Rounds one try operation makes before it gives up as
 /// [`QueueError::Contended`]: each round either completes, helps a counter
 /// on (someone's progress), or waits one spin for a slot a live process
-/// holds.
+/// holds (at most `MAX_HELD` of those).
 #[cfg(not(shm_loom))]
 pub const MAX_ROUNDS: u32 = 1 << 16;
 /// Rounds one try operation makes (kept small for the models).
@@ -102,23 +102,32 @@ pub const MAX_ROUNDS: u32 = 16;
 /// Failed claims of one slot held by one holder before the holder's
 /// liveness is asked (a `/proc` read for another process).
 #[cfg(not(shm_loom))]
-const SPINS_BEFORE_CHECK: u32 = 256;
+const SPINS_BEFORE_CHECK: u32 = 64;
 #[cfg(shm_loom)]
 const SPINS_BEFORE_CHECK: u32 = 1;
 
 /// Failed claims of one slot after which each further one also yields the
 /// processor (the holder is likely preempted).
 #[cfg(not(shm_loom))]
-const YIELD_AFTER: u32 = 16;
+const YIELD_AFTER: u32 = 32;
 #[cfg(shm_loom)]
 const YIELD_AFTER: u32 = u32::MAX;
+
+/// Failed claims (of any slot) after which a try operation gives up as
+/// [`QueueError::Contended`]: a try stays short even when a live holder is
+/// preempted, and it has asked about the holder's liveness at least once
+/// by then (a dead one is released).
+#[cfg(not(shm_loom))]
+const MAX_HELD: u32 = 2 * SPINS_BEFORE_CHECK;
+#[cfg(shm_loom)]
+const MAX_HELD: u32 = MAX_ROUNDS;
 
 /// How long a blocking operation sleeps at most before it tries again,
 /// whatever wakes it: bounds what a slot held by a process that then died
 /// costs a waiter that nobody notifies.
 /// Try operations a blocking one makes, yielding in between, while they
 /// report contention, before it sleeps.
-const CONTENDED_RETRIES: u32 = 4;
+const CONTENDED_RETRIES: u32 = 64;
 
 #[cfg(not(shm_loom))]
 const POLL: Duration = Duration::from_millis(20);
@@ -344,6 +353,8 @@ struct Held {
     slot: u64,
     holder: u64,
     spins: u32,
+    /// Failed claims in this operation, any slot.
+    total: u32,
 }
 
 impl<'a> Queue<'a> {

@@ -2,9 +2,10 @@
 //!
 //! A slot's owner word is held only for the few writes of one push or pop.
 //! A push or pop that fails to claim a slot counts its failures on the same
-//! slot and holder; after `SPINS_BEFORE_CHECK` of them it asks whether the
-//! holder is alive and, if not, adopts the word (`dead -> me`, one CAS) and
-//! releases it (`me -> 0`). [`Queue::recover`] does the same for every slot
+//! slot and holder; after every `SPINS_BEFORE_CHECK` of them it asks
+//! whether the holder is alive and, if not, adopts the word (`dead -> me`,
+//! one CAS) and releases it (`me -> 0`). A try operation gives up after
+//! `MAX_HELD` failed claims (two checks), so it stays short. [`Queue::recover`] does the same for every slot
 //! at once, for a supervisor that saw a process die.
 //!
 //! The slot's sequence and value need no repair: each change of the
@@ -14,7 +15,7 @@
 //! holding the word leaves it owned by a dead process again, which the next
 //! adopter takes over the same way.
 
-use super::{Caller, Held, Queue, QueueError, Slot, SPINS_BEFORE_CHECK, YIELD_AFTER};
+use super::{Caller, Held, Queue, QueueError, Slot, MAX_HELD, SPINS_BEFORE_CHECK, YIELD_AFTER};
 use crate::owner::{Adoption, OwnerId};
 use crate::sync::yield_now;
 
@@ -50,19 +51,21 @@ impl Queue<'_> {
             });
         }
         if held.slot != i || held.holder != holder {
-            *held = Held {
-                slot: i,
-                holder,
-                spins: 0,
-            };
+            held.slot = i;
+            held.holder = holder;
+            held.spins = 0;
         }
         held.spins = held.spins.saturating_add(1);
+        held.total = held.total.saturating_add(1);
         if held.spins > YIELD_AFTER {
             // The holder is likely preempted: let it run.
             yield_now();
         }
         if held.spins % SPINS_BEFORE_CHECK == 0 {
             Self::release_if_dead(slot, who);
+        }
+        if held.total >= MAX_HELD {
+            return Err(QueueError::Contended);
         }
         Ok(())
     }
