@@ -347,3 +347,31 @@ fn a_dead_processes_claim_is_released() {
     assert_eq!(q.try_pop().unwrap(), 7);
     assert_eq!(owner(0).load(Ordering::SeqCst), 0);
 }
+
+/// A slot held by a live process (here pid 1, with its real start time):
+/// a try operation gives up with `QueueContended`, a blocking one at its
+/// deadline, and neither releases the claim.
+#[test]
+fn a_live_processes_claim_is_contended_not_taken() {
+    let (_g, h) = heap("queue-live");
+    let q = Queue::create_in(&*h, 2).unwrap();
+    let start = sharena::layout::procid::start_of(1).expect("pid 1 runs");
+    let live = sharena::layout::OwnerId::new(1, 0, start).unwrap();
+    let owner = h
+        .view()
+        .atomic_u64(Offset::new(q.offset().get() + 512 + 8))
+        .unwrap();
+    owner.store(live.raw(), Ordering::SeqCst);
+    assert!(matches!(
+        q.try_push(1),
+        Err(Error::QueueContended { op: "try_push" })
+    ));
+    assert!(matches!(
+        q.push(1, Duration::from_millis(10)),
+        Err(Error::TimedOut { op: "push", .. })
+    ));
+    assert_eq!(q.recover().held_by_live, 1);
+    assert_eq!(owner.load(Ordering::SeqCst), live.raw());
+    owner.store(0, Ordering::SeqCst);
+    q.try_push(1).unwrap();
+}

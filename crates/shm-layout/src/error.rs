@@ -342,13 +342,11 @@ pub enum Error {
     },
     /// A queue holds no published value: a non-blocking pop has nothing.
     QueueEmpty,
-    /// A queue operation gave up after its bounded number of rounds: live
-    /// processes kept the slot it needed (retry, or use the blocking form).
+    /// A queue operation gave up after its bounded wait: live processes
+    /// kept the slot it needed (retry, or use the blocking form).
     QueueContended {
         /// The operation (`"try_push"`, `"try_pop"`).
         op: &'static str,
-        /// The rounds it made.
-        rounds: u32,
     },
     /// A blocking operation reached its deadline.
     TimedOut {
@@ -587,9 +585,9 @@ impl fmt::Display for Error {
                 write!(f, "the queue is full (all {capacity} slots hold a value)")
             }
             Error::QueueEmpty => write!(f, "the queue is empty"),
-            Error::QueueContended { op, rounds } => write!(
+            Error::QueueContended { op } => write!(
                 f,
-                "{op} gave up after {rounds} rounds: live processes kept the slot it needed; retry"
+                "{op} gave up: live processes kept the queue slot it needed; retry"
             ),
             Error::TimedOut { op, waited_ms } => {
                 write!(f, "{op} timed out after {waited_ms} ms")

@@ -252,8 +252,8 @@ pub enum QueueError {
     Full,
     /// No value is published (or a push of the next is in flight).
     Empty,
-    /// [`MAX_ROUNDS`] rounds passed without completing: live processes kept
-    /// the slot this operation needed.
+    /// [`MAX_ROUNDS`] rounds, or 128 failed claims, passed without
+    /// completing: live processes kept the slot this operation needed.
     Contended,
     /// A blocking operation reached its deadline.
     TimedOut,
@@ -282,10 +282,7 @@ impl QueueError {
         match self {
             QueueError::Full => crate::Error::QueueFull { capacity },
             QueueError::Empty => crate::Error::QueueEmpty,
-            QueueError::Contended => crate::Error::QueueContended {
-                op,
-                rounds: MAX_ROUNDS,
-            },
+            QueueError::Contended => crate::Error::QueueContended { op },
             QueueError::TimedOut => crate::Error::TimedOut {
                 op,
                 waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
