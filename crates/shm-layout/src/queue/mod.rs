@@ -47,7 +47,8 @@
 //!   sequence word is done (its linearization point). A producer killed
 //!   before that store did not push: the slot is still empty for `p`, and
 //!   the next push fills it (its value word may hold the dead producer's
-//!   value; it is never read). A producer killed after it pushed.
+//!   value; it is never read). A producer killed after that store has
+//!   pushed, whether or not it released its claim or returned.
 //! - **A pop** is done exactly when its store of `p + capacity` is done. A
 //!   consumer killed before it did not pop: the value stays in the queue
 //!   and another consumer pops it. A consumer killed after that store (and
@@ -58,6 +59,13 @@
 //!   sequence the store wrote), and a fully pushed value is never lost.
 //! - Order: values come out in position order, as in Vyukov's queue; a
 //!   recovered slot keeps its position.
+//!
+//! # Tests
+//! The loom models (`loom_tests.rs`: push against pop, two producers on one
+//! slot, a full queue, deaths mid-push and mid-pop recovered by live
+//! peers), a proptest against a bounded `VecDeque` (`tests.rs`), processes
+//! SIGKILLed mid-stream (`crates/sharena/tests/queue.rs`) and the crash
+//! explorer's `queue` scenarios, which kill a process at each of its writes.
 //!
 //! # Trust
 //! Every word is read from shared memory and may hold anything: the header's
