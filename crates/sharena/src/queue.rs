@@ -58,7 +58,9 @@ impl<'a> Queue<'a> {
     /// Allocates and initialises a queue of `capacity` values (a power of
     /// two from 2 to 2^24) in a block of `alloc`. The block is `alloc`'s
     /// like any other: share it ([`Named::publish`](crate::Named::publish)
-    /// does) if it must outlive this process's handle.
+    /// does) if it must outlive this process's handle. Not in a handle
+    /// heap ([`Handles`](crate::Handles)) unless the block stays pinned:
+    /// its blocks move when it compacts.
     pub fn create_in<A: ShmAllocator + ?Sized>(alloc: &'a A, capacity: u64) -> Result<Self> {
         core_queue::check_capacity(capacity)
             .map_err(|reason| Error::InvalidCapacity { capacity, reason })?;
