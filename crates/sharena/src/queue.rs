@@ -58,7 +58,9 @@ impl<'a> Queue<'a> {
     /// Allocates and initialises a queue of `capacity` values (a power of
     /// two from 2 to 2^24) in a block of `alloc`. The block is `alloc`'s
     /// like any other: share it ([`Named::publish`](crate::Named::publish)
-    /// does) if it must outlive this process's handle.
+    /// does) if it must outlive this process's handle. Not in a handle
+    /// heap ([`Handles`](crate::Handles)) unless the block stays pinned:
+    /// its blocks move when it compacts.
     pub fn create_in<A: ShmAllocator + ?Sized>(alloc: &'a A, capacity: u64) -> Result<Self> {
         core_queue::check_capacity(capacity)
             .map_err(|reason| Error::InvalidCapacity { capacity, reason })?;
@@ -181,7 +183,7 @@ impl<'a> Queue<'a> {
     }
 
     /// Pushes `value`, waiting up to `timeout` for room:
-    /// [`Error::TimedOut`] then.
+    /// [`Error::Timeout`] then.
     pub fn push(&self, value: u64, timeout: Duration) -> Result<()> {
         let start = Instant::now();
         let deadline = deadline(start, timeout);
@@ -189,7 +191,7 @@ impl<'a> Queue<'a> {
             .map_err(|e| self.err(e, "push", start.elapsed()))
     }
 
-    /// Pops a value, waiting up to `timeout` for one: [`Error::TimedOut`]
+    /// Pops a value, waiting up to `timeout` for one: [`Error::Timeout`]
     /// then.
     pub fn pop(&self, timeout: Duration) -> Result<u64> {
         let start = Instant::now();

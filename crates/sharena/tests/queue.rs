@@ -10,7 +10,7 @@ use sharena::layout::sync::Ordering;
 use sharena::{Error, FreeList, Named, Offset, Queue, ShmAllocator};
 use sharena_testkit::harness::{ChildGuard, Exit, Spawn};
 use sharena_testkit::XorShift;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::io::{BufReader, Write};
 use std::time::Duration;
 
@@ -156,11 +156,11 @@ fn finish(run: &mut Run, killed_consumer: Option<usize>) -> (Vec<u64>, Vec<u64>)
     (survivors, victim)
 }
 
-/// Counts of each value; panics on a duplicate.
-fn once(values: impl IntoIterator<Item = u64>) -> HashMap<u64, ()> {
-    let mut seen = HashMap::new();
+/// The set of values; panics on a duplicate.
+fn once(values: impl IntoIterator<Item = u64>) -> HashSet<u64> {
+    let mut seen = HashSet::new();
     for v in values {
-        assert!(seen.insert(v, ()).is_none(), "value {v:#x} popped twice");
+        assert!(seen.insert(v), "value {v:#x} popped twice");
     }
     seen
 }
@@ -176,7 +176,7 @@ fn processes_move_every_value_exactly_once() {
     assert_eq!(seen.len() as u64, 4 * PER);
     for p in 0..4 {
         for i in 0..PER {
-            assert!(seen.contains_key(&(p * STRIDE + i)), "lost {p}/{i}");
+            assert!(seen.contains(&(p * STRIDE + i)), "lost {p}/{i}");
         }
     }
 }
@@ -203,7 +203,7 @@ fn a_producer_killed_mid_stream_wedges_nobody() {
     run.producers[0].0.kill();
     let (got, _) = finish(&mut run, None);
     let seen = once(got);
-    let victim: Vec<u64> = (0..PER).filter(|i| seen.contains_key(i)).collect();
+    let victim: Vec<u64> = (0..PER).filter(|i| seen.contains(i)).collect();
     let k = victim.len() as u64;
     assert_eq!(
         victim,
@@ -212,7 +212,7 @@ fn a_producer_killed_mid_stream_wedges_nobody() {
     );
     for p in 1..3 {
         for i in 0..PER {
-            assert!(seen.contains_key(&(p * STRIDE + i)), "lost {p}/{i}");
+            assert!(seen.contains(&(p * STRIDE + i)), "lost {p}/{i}");
         }
     }
     assert_eq!(seen.len() as u64, 2 * PER + k);
@@ -233,7 +233,7 @@ fn a_consumer_killed_mid_stream_wedges_nobody() {
     let seen = once(survivors.iter().chain(&victim).copied());
     let missing: Vec<u64> = (0..2)
         .flat_map(|p| (0..PER).map(move |i| p * STRIDE + i))
-        .filter(|v| !seen.contains_key(v))
+        .filter(|v| !seen.contains(v))
         .collect();
     assert!(missing.len() <= 1, "lost {missing:x?}");
     assert_eq!(seen.len() as u64 + missing.len() as u64, 2 * PER);
@@ -281,13 +281,13 @@ fn full_empty_and_timeouts_are_specific_errors() {
     ));
     assert!(matches!(
         q.push(3, Duration::from_millis(5)),
-        Err(Error::TimedOut { op: "push", .. })
+        Err(Error::Timeout { ref what, .. }) if what.contains("(push)")
     ));
     assert_eq!(q.pop(Duration::ZERO).unwrap(), 1);
     assert_eq!(q.pop(Duration::from_secs(1)).unwrap(), 2);
     assert!(matches!(
         q.pop(Duration::from_millis(5)),
-        Err(Error::TimedOut { op: "pop", .. })
+        Err(Error::Timeout { ref what, .. }) if what.contains("(pop)")
     ));
     assert_eq!(q.len_hint(), 0);
 }
@@ -346,4 +346,32 @@ fn a_dead_processes_claim_is_released() {
     q.try_push(7).unwrap();
     assert_eq!(q.try_pop().unwrap(), 7);
     assert_eq!(owner(0).load(Ordering::SeqCst), 0);
+}
+
+/// A slot held by a live process (here pid 1, with its real start time):
+/// a try operation gives up with `QueueContended`, a blocking one at its
+/// deadline, and neither releases the claim.
+#[test]
+fn a_live_processes_claim_is_contended_not_taken() {
+    let (_g, h) = heap("queue-live");
+    let q = Queue::create_in(&*h, 2).unwrap();
+    let start = sharena::layout::procid::start_of(1).expect("pid 1 runs");
+    let live = sharena::layout::OwnerId::new(1, 0, start).unwrap();
+    let owner = h
+        .view()
+        .atomic_u64(Offset::new(q.offset().get() + 512 + 8))
+        .unwrap();
+    owner.store(live.raw(), Ordering::SeqCst);
+    assert!(matches!(
+        q.try_push(1),
+        Err(Error::QueueContended { op: "try_push" })
+    ));
+    assert!(matches!(
+        q.push(1, Duration::from_millis(10)),
+        Err(Error::Timeout { ref what, .. }) if what.contains("(push)")
+    ));
+    assert_eq!(q.recover().held_by_live, 1);
+    assert_eq!(owner.load(Ordering::SeqCst), live.raw());
+    owner.store(0, Ordering::SeqCst);
+    q.try_push(1).unwrap();
 }

@@ -342,20 +342,11 @@ pub enum Error {
     },
     /// A queue holds no published value: a non-blocking pop has nothing.
     QueueEmpty,
-    /// A queue operation gave up after its bounded number of rounds: live
-    /// processes kept the slot it needed (retry, or use the blocking form).
+    /// A queue operation gave up after its bounded wait: live processes
+    /// kept the slot it needed (retry, or use the blocking form).
     QueueContended {
         /// The operation (`"try_push"`, `"try_pop"`).
         op: &'static str,
-        /// The rounds it made.
-        rounds: u32,
-    },
-    /// A blocking operation reached its deadline.
-    TimedOut {
-        /// The operation (`"push"`, `"pop"`).
-        op: &'static str,
-        /// How long it waited, in milliseconds.
-        waited_ms: u64,
     },
     /// A name holds a typed object of another type than the one asked for
     /// (its type name, size or alignment differ): it is not reinterpreted.
@@ -371,7 +362,8 @@ pub enum Error {
         /// Size and alignment recorded with the name.
         found_layout: (u64, u64),
     },
-    /// A wait ended at its deadline.
+    /// A wait (a blocking queue operation, a typed object being built)
+    /// ended at its deadline.
     Timeout {
         /// The segment.
         segment: String,
@@ -610,13 +602,10 @@ impl fmt::Display for Error {
                 write!(f, "the queue is full (all {capacity} slots hold a value)")
             }
             Error::QueueEmpty => write!(f, "the queue is empty"),
-            Error::QueueContended { op, rounds } => write!(
+            Error::QueueContended { op } => write!(
                 f,
-                "{op} gave up after {rounds} rounds: live processes kept the slot it needed; retry"
+                "{op} gave up: live processes kept the queue slot it needed; retry"
             ),
-            Error::TimedOut { op, waited_ms } => {
-                write!(f, "{op} timed out after {waited_ms} ms")
-            }
             Error::TypeMismatch {
                 segment,
                 name,

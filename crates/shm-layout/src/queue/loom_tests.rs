@@ -139,6 +139,8 @@ fn a_full_queue() {
 /// if the re-check under the claim passes, the value; then it stops.
 fn die_pushing(h: &Heap) {
     let slot = &h.slots[0];
+    // The orderings are try_push's (commented there): Acquire loads of the
+    // sequence pair with its Release stores.
     if slot.seq.load(Ordering::Acquire) == 0
         && slot.owner.claim(id(DEAD))
         && slot.seq.load(Ordering::Acquire) == 0
@@ -193,6 +195,9 @@ fn a_producer_dead_after_publishing_has_pushed() {
         let dying = thread::spawn(move || {
             let slot = &hd.slots[0];
             assert!(slot.owner.claim(id(DEAD)));
+            // try_push's writes and orderings: the Relaxed value is
+            // published by the Release sequence store (paired with the
+            // consumer's Acquire load).
             slot.value.store(7, Ordering::Relaxed);
             slot.seq.store(1, Ordering::Release);
             hd.dead.store(true, Ordering::SeqCst);
@@ -218,6 +223,7 @@ fn a_dead_consumers_claim_is_recovered() {
         let dying = thread::spawn(move || {
             // try_pop's first write: the claim, after seeing the slot full.
             let slot = &hd.slots[0];
+            // Acquire: as try_pop's load of the sequence.
             if slot.seq.load(Ordering::Acquire) == 1 {
                 let _ = slot.owner.claim(id(DEAD));
             }

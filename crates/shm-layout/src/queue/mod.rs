@@ -47,7 +47,8 @@
 //!   sequence word is done (its linearization point). A producer killed
 //!   before that store did not push: the slot is still empty for `p`, and
 //!   the next push fills it (its value word may hold the dead producer's
-//!   value; it is never read). A producer killed after it pushed.
+//!   value; it is never read). A producer killed after that store has
+//!   pushed, whether or not it released its claim or returned.
 //! - **A pop** is done exactly when its store of `p + capacity` is done. A
 //!   consumer killed before it did not pop: the value stays in the queue
 //!   and another consumer pops it. A consumer killed after that store (and
@@ -58,6 +59,13 @@
 //!   sequence the store wrote), and a fully pushed value is never lost.
 //! - Order: values come out in position order, as in Vyukov's queue; a
 //!   recovered slot keeps its position.
+//!
+//! # Tests
+//! The loom models (`loom_tests.rs`: push against pop, two producers on one
+//! slot, a full queue, deaths mid-push and mid-pop recovered by live
+//! peers), a proptest against a bounded `VecDeque` (`tests.rs`), processes
+//! SIGKILLed mid-stream (`crates/sharena/tests/queue.rs`) and the crash
+//! explorer's `queue` scenarios, which kill a process at each of its writes.
 //!
 //! # Trust
 //! Every word is read from shared memory and may hold anything: the header's
@@ -70,7 +78,7 @@ mod recover;
 pub use recover::Recovered;
 
 use crate::owner::{OwnerId, OwnerSlot};
-use crate::sync::{spin_loop, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{spin_loop, yield_now, AtomicU32, AtomicU64, Ordering};
 use crate::wait::Event;
 use std::time::{Duration, Instant};
 
@@ -92,7 +100,7 @@ pub const SLOT_LEN: u64 = 32;
 /// Rounds one try operation makes before it gives up as
 /// [`QueueError::Contended`]: each round either completes, helps a counter
 /// on (someone's progress), or waits one spin for a slot a live process
-/// holds.
+/// holds (at most `MAX_HELD` of those).
 #[cfg(not(shm_loom))]
 pub const MAX_ROUNDS: u32 = 1 << 16;
 /// Rounds one try operation makes (kept small for the models).
@@ -102,13 +110,33 @@ pub const MAX_ROUNDS: u32 = 16;
 /// Failed claims of one slot held by one holder before the holder's
 /// liveness is asked (a `/proc` read for another process).
 #[cfg(not(shm_loom))]
-const SPINS_BEFORE_CHECK: u32 = 256;
+const SPINS_BEFORE_CHECK: u32 = 64;
 #[cfg(shm_loom)]
 const SPINS_BEFORE_CHECK: u32 = 1;
+
+/// Failed claims of one slot after which each further one also yields the
+/// processor (the holder is likely preempted).
+#[cfg(not(shm_loom))]
+const YIELD_AFTER: u32 = 32;
+#[cfg(shm_loom)]
+const YIELD_AFTER: u32 = u32::MAX;
+
+/// Failed claims (of any slot) after which a try operation gives up as
+/// [`QueueError::Contended`]: a try stays short even when a live holder is
+/// preempted, and it has asked about the holder's liveness at least once
+/// by then (a dead one is released).
+#[cfg(not(shm_loom))]
+const MAX_HELD: u32 = 2 * SPINS_BEFORE_CHECK;
+#[cfg(shm_loom)]
+const MAX_HELD: u32 = MAX_ROUNDS;
 
 /// How long a blocking operation sleeps at most before it tries again,
 /// whatever wakes it: bounds what a slot held by a process that then died
 /// costs a waiter that nobody notifies.
+/// Try operations a blocking one makes, yielding in between, while they
+/// report contention, before it sleeps.
+const CONTENDED_RETRIES: u32 = 64;
+
 #[cfg(not(shm_loom))]
 const POLL: Duration = Duration::from_millis(20);
 
@@ -232,8 +260,8 @@ pub enum QueueError {
     Full,
     /// No value is published (or a push of the next is in flight).
     Empty,
-    /// [`MAX_ROUNDS`] rounds passed without completing: live processes kept
-    /// the slot this operation needed.
+    /// [`MAX_ROUNDS`] rounds, or 128 failed claims, passed without
+    /// completing: live processes kept the slot this operation needed.
     Contended,
     /// A blocking operation reached its deadline.
     TimedOut,
@@ -262,12 +290,10 @@ impl QueueError {
         match self {
             QueueError::Full => crate::Error::QueueFull { capacity },
             QueueError::Empty => crate::Error::QueueEmpty,
-            QueueError::Contended => crate::Error::QueueContended {
-                op,
-                rounds: MAX_ROUNDS,
-            },
-            QueueError::TimedOut => crate::Error::TimedOut {
-                op,
+            QueueError::Contended => crate::Error::QueueContended { op },
+            QueueError::TimedOut => crate::Error::Timeout {
+                segment: segment.to_string(),
+                what: format!("the queue at {base:#x} ({op})"),
                 waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
             },
             QueueError::Corrupt { what, at } => crate::Error::Corrupt {
@@ -333,6 +359,8 @@ struct Held {
     slot: u64,
     holder: u64,
     spins: u32,
+    /// Failed claims in this operation, any slot.
+    total: u32,
 }
 
 impl<'a> Queue<'a> {
@@ -408,7 +436,7 @@ impl<'a> Queue<'a> {
         (i, &self.slots[i as usize])
     }
 
-    fn slot_at(i: u64) -> u64 {
+    pub(super) fn slot_at(i: u64) -> u64 {
         HEADER_LEN + i * SLOT_LEN
     }
 
@@ -468,7 +496,7 @@ impl<'a> Queue<'a> {
                     }
                     slot.owner.release(who.me);
                 } else {
-                    Self::held(i, slot, &mut held, who);
+                    Self::held(i, slot, &mut held, who)?;
                 }
                 spin_loop();
                 // Acquire: as above.
@@ -532,7 +560,7 @@ impl<'a> Queue<'a> {
                     }
                     slot.owner.release(who.me);
                 } else {
-                    Self::held(i, slot, &mut held, who);
+                    Self::held(i, slot, &mut held, who)?;
                 }
                 spin_loop();
                 // Acquire: as above.
@@ -610,9 +638,17 @@ impl<'a> Queue<'a> {
         deadline: Instant,
     ) -> Result<(), QueueError> {
         let event = self.not_full();
-        Self::block(&event, deadline, || match self.try_push(value, who) {
-            Err(QueueError::Full | QueueError::Contended) => None,
-            other => Some(other),
+        Self::block(&event, deadline, || {
+            // Contention ends when a live holder runs, which no event
+            // announces: retry it a few times before sleeping.
+            for _ in 0..CONTENDED_RETRIES {
+                match self.try_push(value, who) {
+                    Err(QueueError::Contended) => yield_now(),
+                    Err(QueueError::Full) => return None,
+                    other => return Some(other),
+                }
+            }
+            None
         })
     }
 
@@ -621,9 +657,16 @@ impl<'a> Queue<'a> {
     /// [`push`](Self::push)).
     pub fn pop(&self, who: &mut Caller<'_>, deadline: Instant) -> Result<u64, QueueError> {
         let event = self.not_empty();
-        Self::block(&event, deadline, || match self.try_pop(who) {
-            Err(QueueError::Empty | QueueError::Contended) => None,
-            other => Some(other),
+        Self::block(&event, deadline, || {
+            // As in `push`.
+            for _ in 0..CONTENDED_RETRIES {
+                match self.try_pop(who) {
+                    Err(QueueError::Contended) => yield_now(),
+                    Err(QueueError::Empty) => return None,
+                    other => return Some(other),
+                }
+            }
+            None
         })
     }
 

@@ -304,3 +304,25 @@ fn threads_move_every_value_once() {
     }
     assert_eq!(seen.len() as u64, 4 * PER);
 }
+
+/// An owner word no process writes (pid bits 0) is corruption, not a slot
+/// to wait for.
+#[test]
+fn a_garbage_owner_word_is_corruption() {
+    let heap = Heap::new(2);
+    let q = heap.q();
+    // Bypasses `claim` (which takes identities only) as a stray write would.
+    let raw = (&raw const heap.slots[0].owner).cast::<AtomicU64>();
+    // SAFETY: `OwnerSlot` is `repr(transparent)` over `AtomicU64`.
+    unsafe { &*raw }.store(5 << crate::owner::OWNER_PID_BITS, Ordering::SeqCst);
+    let mut with = caller(3);
+    with(&mut |c| {
+        assert_eq!(
+            q.try_push(1, c),
+            Err(QueueError::Corrupt {
+                what: "slot owner word is not a process identity",
+                at: HEADER_LEN + 8
+            })
+        );
+    });
+}
