@@ -13,7 +13,7 @@ use sharena_testkit::bench;
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// W1, W2, W2P2, W3, W4, W5, W5r or all.
+    /// W1, W2, W2P2, W3, W4, W5, W5r, pipeline or all.
     #[arg(long, default_value = "all")]
     pub workload: String,
     /// A tenth of the reference op counts (W5: a 64 MiB file).
@@ -32,7 +32,7 @@ pub fn run(a: &Args) -> Result<(), Failure> {
     let wl = a.workload.to_ascii_uppercase();
     if !bench::WORKLOADS.contains(&wl.as_str()) {
         return Err(Failure::usage(format!(
-            "unknown workload {:?} (W1, W2, W2P2, W3, W4, W5, W5r or all)",
+            "unknown workload {:?} (W1, W2, W2P2, W3, W4, W5, W5r, pipeline or all)",
             a.workload
         )));
     }

@@ -30,6 +30,7 @@ mod list;
 mod name;
 mod options;
 mod process;
+mod queue;
 mod segment;
 mod slab;
 mod typed;
@@ -44,6 +45,7 @@ pub use list::{list, SegmentInfo};
 pub use name::{validate_name, MAX_NAME_LEN};
 pub use options::{OpenOptions, SegmentOptions};
 pub use process::is_alive;
+pub use queue::{Queue, Recovered as QueueRecovered};
 pub use segment::{Opened, Segment};
 pub use shm_layout::{
     AllocStats, AllocatorKind, CheckReport, DirEntry, Directory, Error, Header, InitState, Offset,

@@ -10,6 +10,8 @@
 mod caller_buffer;
 #[path = "../../../examples/fork_workers.rs"]
 mod fork_workers;
+#[path = "../../../examples/pipeline.rs"]
+mod pipeline;
 #[path = "../../../examples/publish_lookup.rs"]
 mod publish_lookup;
 #[path = "../../../examples/request_arena.rs"]
@@ -35,6 +37,8 @@ fn examples(file: &str) -> Vec<(&'static str, Main, Vec<String>)> {
         // It re-spawns this binary as its reader; the reader inherits
         // its role, so it runs publish_lookup's main again.
         ("publish_lookup", publish_lookup::main, vec![]),
+        // Its producer and consumers re-spawn this binary too.
+        ("pipeline", pipeline::main, vec!["20000".into()]),
         ("request_arena", request_arena::main, vec!["2000".into()]),
         (
             "slab_pool",

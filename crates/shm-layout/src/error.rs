@@ -327,6 +327,27 @@ pub enum Error {
         /// The bytes the file system had free for this user.
         available: u64,
     },
+    /// A queue capacity that is not a power of two from 2 to 2^24.
+    InvalidCapacity {
+        /// The capacity asked for (or read from the segment).
+        capacity: u64,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A queue's every slot holds a value: a non-blocking push is refused
+    /// (the blocking push waits for a pop).
+    QueueFull {
+        /// The queue's capacity, in values.
+        capacity: u64,
+    },
+    /// A queue holds no published value: a non-blocking pop has nothing.
+    QueueEmpty,
+    /// A queue operation gave up after its bounded wait: live processes
+    /// kept the slot it needed (retry, or use the blocking form).
+    QueueContended {
+        /// The operation (`"try_push"`, `"try_pop"`).
+        op: &'static str,
+    },
     /// A name holds a typed object of another type than the one asked for
     /// (its type name, size or alignment differ): it is not reinterpreted.
     TypeMismatch {
@@ -341,7 +362,8 @@ pub enum Error {
         /// Size and alignment recorded with the name.
         found_layout: (u64, u64),
     },
-    /// A wait ended at its deadline.
+    /// A wait (a blocking queue operation, a typed object being built)
+    /// ended at its deadline.
     Timeout {
         /// The segment.
         segment: String,
@@ -572,6 +594,17 @@ impl fmt::Display for Error {
                 f,
                 "segment {segment}: cannot reserve {size} bytes of backing store, its file \
                  system has {available} bytes free"
+            ),
+            Error::InvalidCapacity { capacity, reason } => {
+                write!(f, "queue capacity {capacity} is invalid: {reason}")
+            }
+            Error::QueueFull { capacity } => {
+                write!(f, "the queue is full (all {capacity} slots hold a value)")
+            }
+            Error::QueueEmpty => write!(f, "the queue is empty"),
+            Error::QueueContended { op } => write!(
+                f,
+                "{op} gave up: live processes kept the queue slot it needed; retry"
             ),
             Error::TypeMismatch {
                 segment,

@@ -75,6 +75,7 @@ pub mod pad;
 pub mod procid;
 #[cfg(not(shm_loom))]
 pub mod proctable;
+pub mod queue;
 #[cfg(not(shm_loom))]
 pub mod recovery;
 pub mod sync;

@@ -261,6 +261,14 @@ impl OwnerSlot {
         unsafe { &*core::ptr::from_ref(word).cast::<OwnerSlot>() }
     }
 
+    /// Clears the word of a structure being initialised, which nobody else
+    /// uses yet (the initialiser publishes it afterwards with a Release
+    /// store of its own).
+    pub(crate) fn clear_for_init(&self) {
+        // Relaxed: published by the initialiser's Release (see above).
+        self.0.store(0, Ordering::Relaxed);
+    }
+
     /// The raw word (for diagnostics and `check`).
     pub fn raw(&self) -> u64 {
         // Acquire: pairs with the AcqRel/Release of every transition, so

@@ -170,7 +170,7 @@ impl<'a> Event<'a> {
 #[cfg(not(shm_loom))]
 impl crate::SegmentView {
     /// [`wait`] on the 32-bit word at `offset` (bounds- and
-    /// alignment-checked like [`SegmentView::atomic_u32`]).
+    /// alignment-checked like [`SegmentView::atomic_u32`](crate::SegmentView::atomic_u32)).
     pub fn wait_u32(
         &self,
         offset: crate::Offset,

@@ -55,6 +55,8 @@ fn bars() -> Vec<Bar> {
         b("W5", "window-4m", "mmap-whole", "W5", 1, 1, 0.95),
         b("W5r", "window-64m-fit", "mmap-whole", "W5r", 1, 1, 0.9),
         b("W5r", "window-64m", "pread", "W5r", 1, 1, 1.0),
+        b("pipeline", "queue", "pipe", "pipeline", 4, 4, 3.0),
+        b("pipeline", "queue", "unix-socket", "pipeline", 4, 4, 3.0),
     ]
 }
 

@@ -8,6 +8,7 @@ pub mod churn;
 pub mod frag;
 pub mod harness;
 pub mod mutex_shm;
+pub mod pipeline;
 pub mod pool;
 pub mod rts;
 pub mod subjects;
@@ -175,7 +176,9 @@ fn w5(quick: bool, reps: usize, progress: &mut dyn Progress) -> Result<Vec<Figur
 }
 
 /// The workloads [`run`] knows, as the command spells them (upper case).
-pub const WORKLOADS: [&str; 8] = ["ALL", "W1", "W2", "W2P2", "W3", "W4", "W5", "W5R"];
+pub const WORKLOADS: [&str; 9] = [
+    "ALL", "W1", "W2", "W2P2", "W3", "W4", "W5", "W5R", "PIPELINE",
+];
 
 /// Runs workload `wl` (one of [`WORKLOADS`]), a tenth of the reference op
 /// counts when `quick`, `reps` repetitions per subject (at least 3),
@@ -220,6 +223,25 @@ pub fn run(
                 .filter(|f| want("ALL") || f.wl.eq_ignore_ascii_case(wl)),
         );
     }
+    if want("PIPELINE") {
+        figs.extend(pipeline_figs(2_000_000 / scale, reps, progress)?);
+    }
     progress.finish();
     Ok(figs)
+}
+
+fn pipeline_figs(n: u64, reps: usize, progress: &mut dyn Progress) -> Result<Vec<Figure>, Failure> {
+    use pipeline::{channel_run, queue_run, Channel, CONSUMERS};
+    let p = 1 + CONSUMERS;
+    let mut runners = [
+        Runner::new("queue", "pipeline", move || queue_run(n)),
+        Runner::new("pipe", "pipeline", move || channel_run(Channel::Pipe, n)),
+        Runner::new("unix-socket", "pipeline", move || {
+            channel_run(Channel::Socket, n)
+        }),
+    ];
+    for r in &mut runners {
+        r.p = p;
+    }
+    interleave(reps, &runners, progress)
 }

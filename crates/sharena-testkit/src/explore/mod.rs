@@ -31,6 +31,7 @@ pub mod bump;
 pub mod freelist;
 pub mod handles;
 pub mod layout;
+pub mod queue;
 pub mod slab;
 
 pub use engine::{explore, guarded, Options};
@@ -112,5 +113,6 @@ pub fn all() -> Vec<&'static dyn Scenario> {
     v.extend(slab::scenarios());
     v.extend(freelist::scenarios());
     v.extend(handles::scenarios());
+    v.extend(queue::scenarios());
     v
 }
