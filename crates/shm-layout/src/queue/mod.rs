@@ -140,6 +140,11 @@ const CONTENDED_RETRIES: u32 = 64;
 #[cfg(not(shm_loom))]
 const POLL: Duration = Duration::from_millis(20);
 
+/// Tries of a blocking push or pop before it sleeps on the futex: half with
+/// a spin hint, half giving the processor away (`sched_yield`).
+#[cfg(not(shm_loom))]
+const SPIN_TURNS: u32 = 32;
+
 #[cfg(not(shm_loom))]
 type Pad<const N: usize> = [AtomicU64; N];
 // Loom atomics are runtime objects, not bytes: padding means nothing there.
@@ -677,6 +682,19 @@ impl<'a> Queue<'a> {
         deadline: Instant,
         mut attempt: impl FnMut() -> Option<Result<T, QueueError>>,
     ) -> Result<T, QueueError> {
+        // A short busy phase first: a value or slot that turns up within
+        // a few scheduler turns costs no futex sleep and wake-up.
+        #[cfg(not(shm_loom))]
+        for turn in 0..SPIN_TURNS {
+            if let Some(r) = attempt() {
+                return r;
+            }
+            if turn < SPIN_TURNS / 2 {
+                crate::sync::spin_loop();
+            } else {
+                crate::sync::yield_now();
+            }
+        }
         // Bounded: each turn sleeps until `deadline` or for POLL, whichever
         // is first, and the loop ends at the deadline.
         loop {
