@@ -1,8 +1,11 @@
 //! [`Bump`]: the allocator handle, its constructors and its allocation paths.
 
-use crate::block::{self, HEADER_LEN};
+use crate::block::{self, HEADER_LEN, MAX_BLOCK};
 use crate::local::{Registry, Slot};
-use crate::state::{BumpState, Fault, GRAIN, OFF_CAPACITY, OFF_MAGIC, STATE_LEN, STATE_MAGIC};
+use crate::state::{
+    lane_tag, BumpState, Fault, Lane, Snapshot, GRAIN, LANE_CHUNK, LANE_LARGE, OFF_CAPACITY,
+    OFF_MAGIC, RECORDS, STATE_LEN, STATE_MAGIC,
+};
 use shm_layout::sync::Ordering;
 use shm_layout::{
     fork_generation, AllocStats, AllocatorKind, Error, Offset, OwnerId, ProcTable, RegionId,
@@ -72,6 +75,9 @@ pub struct Bump<S: AsRef<SegmentView>> {
     /// This attachment's process-table entry (None: the segment has no
     /// table).
     registration: Option<Registration>,
+    /// The identity this attachment's reservation records carry (the
+    /// process-table entry's, when there is one).
+    pub(crate) owner: OwnerId,
 }
 
 impl<S: AsRef<SegmentView>> Drop for Bump<S> {
@@ -83,11 +89,24 @@ impl<S: AsRef<SegmentView>> Drop for Bump<S> {
             return;
         }
         if let Ok((view, st)) = self.parts() {
+            let snap = st.snapshot(self.capacity).ok();
             self.local.for_each(|slot| {
                 let n = Slot::get(&slot.count);
                 if n > 0 {
                     st.flush_allocations(Slot::get(&slot.generation), n);
                     Slot::set(&slot.count, 0);
+                }
+                // The same rule as a reclaim after any other exit: the
+                // chunk's unused tail becomes a filler block, the record
+                // goes back.
+                if let Some(i) = Slot::get(&slot.record).checked_sub(1) {
+                    if let (Some(snap), Ok(i)) = (snap, usize::try_from(i)) {
+                        let _ = self.settle_record(view, st, i, &snap);
+                    }
+                    if let Some(r) = usize::try_from(i).ok().and_then(|i| st.record(i)) {
+                        r.owner().release(self.owner);
+                    }
+                    Slot::set(&slot.record, 0);
                 }
             });
             if let (Some(reg), Ok(table)) = (self.registration, ProcTable::of(view)) {
@@ -230,6 +249,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         }
         let salt = state.salt();
         let registration = ProcTable::of(view)?.register(OwnerId::attach())?;
+        let owner = registration.map_or_else(OwnerId::attach, |r| r.id);
         let bump = Bump {
             state_off,
             pool_off: pool.offset,
@@ -242,6 +262,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
             attach_pid: std::process::id(),
             fork_gen: fork_generation(),
             registration,
+            owner,
             seg,
         };
         // On error `bump` is dropped, which gives the table entry back.
@@ -392,19 +413,42 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         self.not_forked()?;
         let (view, st) = self.parts()?;
         let slot = self.local.current();
+        let record = slot.and_then(|s| self.record_of(st, s));
+        let lane = |l: usize| -> Option<(u64, &Lane)> {
+            let r = record?;
+            Some((lane_tag(r, l), st.record(r)?.lane(l)))
+        };
         let large = HEADER_LEN + size8 + (align - GRAIN) > self.chunk / 2;
         let (pool, cap, chunk) = (self.pool_off, self.capacity, self.chunk);
+        // Pool-relative (start, cur, end) of this thread's chunk, if it is
+        // of `epoch`.
+        let mine = |epoch: u64| {
+            let s = slot?;
+            let (c, e) = s.chunk_in(epoch)?;
+            Some((Slot::get(&s.start) - pool, c - pool, e - pool))
+        };
+        // Which lane records the reservation: the chunk's (a new chunk, or
+        // the chunk extended), or the large lane for a large block beside
+        // the chunk. Decided on a first snapshot; if the plan sees another
+        // case, this round ends and the caller goes again.
+        let first = st.snapshot(cap).map_err(|f| self.fault(f, size))?;
+        let contiguous_first = mine(first.epoch).is_some_and(|(_, _, e)| e == first.cursor);
+        let beside = large && !contiguous_first;
         let mut contiguous = false;
-        let (snap, new) = st
-            .reserve(cap, |snap| {
-                // Pool-relative (cur, end) of this thread's chunk, if current.
-                let mine = slot
-                    .and_then(|s| s.chunk_in(snap.epoch))
-                    .map(|(c, e)| (c - pool, e - pool));
-                contiguous = mine.is_some_and(|(_, e)| e == snap.cursor);
-                let spare = mine.map_or(0, |(c, e)| e - c);
-                let from = match mine {
-                    Some((c, _)) if contiguous => c,
+        let mut replan = false;
+        let reserved = st.reserve(
+            cap,
+            lane(if beside { LANE_LARGE } else { LANE_CHUNK }),
+            |snap| {
+                let m = mine(snap.epoch);
+                contiguous = m.is_some_and(|(_, _, e)| e == snap.cursor);
+                if contiguous != contiguous_first {
+                    replan = true;
+                    return Err(Fault::Contended);
+                }
+                let spare = m.map_or(0, |(_, c, e)| e - c);
+                let from = match m {
+                    Some((_, c, _)) if contiguous => c,
                     _ => snap.cursor,
                 };
                 let available = cap - snap.cursor + spare;
@@ -414,19 +458,39 @@ impl<S: AsRef<SegmentView>> Bump<S> {
                 if end > cap {
                     return Err(exhausted);
                 }
-                Ok(if large {
-                    end
-                } else {
-                    end.max((snap.cursor + chunk).min(cap))
-                })
-            })
-            .map_err(|f| self.fault(f, size))?;
+                if !contiguous && !large {
+                    // This thread leaves its chunk for a new one: account
+                    // for the old chunk's tail first (its lane forgets it).
+                    if let Some(s) = slot {
+                        self.retire_chunk(view, s, snap);
+                    }
+                }
+                let start = match m {
+                    Some((s0, _, _)) if contiguous => s0,
+                    _ => snap.cursor,
+                };
+                Ok((
+                    if large {
+                        end
+                    } else {
+                        end.max((snap.cursor + chunk).min(cap))
+                    },
+                    start,
+                ))
+            },
+        );
+        let (snap, new) = match reserved {
+            Ok(r) => r,
+            Err(_) if replan => return Ok(None),
+            Err(f) => return Err(self.fault(f, size)),
+        };
         match slot {
             Some(slot) if contiguous => Slot::set(&slot.end, pool + new),
             Some(slot) if !large => {
                 st.flush_allocations(Slot::get(&slot.generation), Slot::get(&slot.count));
                 Slot::set(&slot.count, 0);
                 Slot::set(&slot.generation, snap.generation);
+                Slot::set(&slot.start, pool + snap.cursor);
                 Slot::set(&slot.cur, pool + snap.cursor);
                 Slot::set(&slot.end, pool + new);
                 Slot::set(&slot.epoch, snap.epoch);
@@ -446,6 +510,131 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         // The chunk now holds the block (the plan made sure of it), unless
         // a transition retired it between the CAS and here (`None`).
         Ok(self.alloc_local(view, st, slot, size8, align))
+    }
+
+    /// This thread's reservation record: the one it claimed, or a free one
+    /// claimed now. `None` when every record is taken: the thread then
+    /// reserves without a record (docs/RECOVERY.md says what that leaves).
+    pub(crate) fn record_of(&self, st: &BumpState, slot: &Slot) -> Option<usize> {
+        if let Some(r) = Slot::get(&slot.record).checked_sub(1) {
+            return usize::try_from(r).ok();
+        }
+        for i in 0..RECORDS {
+            if st.record(i)?.owner().claim(self.owner) {
+                Slot::set(&slot.record, i as u64 + 1);
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Accounts for this thread's chunk before it takes another: if the
+    /// chunk is of the generation of `snap` (below the cursor, released by
+    /// nobody), its unused tail becomes a filler block.
+    fn retire_chunk(&self, view: &SegmentView, slot: &Slot, snap: &Snapshot) {
+        let (cur, end) = (Slot::get(&slot.cur), Slot::get(&slot.end));
+        if Slot::get(&slot.generation) == snap.generation
+            && cur < end
+            && end <= self.pool_off + snap.cursor
+        {
+            self.fill(view.base(), cur, end, snap.generation);
+        }
+        Slot::set(&slot.cur, end);
+    }
+
+    /// Turns the unused bytes `from..end` (segment-relative, inside the
+    /// pool, multiples of 8) of a reservation of `generation` into filler
+    /// blocks that nobody holds: `check` counts them, so the bytes in use
+    /// still equal the blocks. Bounded: a reservation spans at most
+    /// `MAX_BLOCK` + one header and the largest alignment, so two fillers.
+    pub(crate) fn fill(&self, base: NonNull<u8>, from: u64, end: u64, generation: u64) {
+        let mut at = from;
+        for _ in 0..4 {
+            let left = end.saturating_sub(at);
+            if left < HEADER_LEN {
+                break;
+            }
+            let len = (left - HEADER_LEN).min(MAX_BLOCK);
+            self.write_header(base, at + HEADER_LEN, len, generation);
+            at += HEADER_LEN + len;
+        }
+    }
+
+    /// Accounts for what record `i` holds and empties its lanes (its owner
+    /// is this attachment stopping, or a dead one a reclaim adopted).
+    /// Returns the bytes turned into fillers.
+    ///
+    /// Each lane resolves to a region (`Lane::resolve`). A region of the
+    /// current generation is below the cursor and nobody else's; one of
+    /// the generation before, if that generation ended with a rewind, keeps
+    /// its bytes below the rewind's floor; anything older was released.
+    /// The region is walked from its start along the headers of its
+    /// generation to the end of its last block, and the rest becomes a
+    /// filler. Every step is idempotent (a filler is a block the next walk
+    /// follows), so a caller killed anywhere leaves work the next reclaim
+    /// finishes.
+    pub(crate) fn settle_record(
+        &self,
+        view: &SegmentView,
+        st: &BumpState,
+        i: usize,
+        snap: &Snapshot,
+    ) -> Result<u64> {
+        const LO: u64 = (1 << crate::words::FLOOR_TAG_BITS) - 1;
+        let Some(rec) = st.record(i) else {
+            return Ok(0);
+        };
+        let mut bytes = 0u64;
+        for l in [LANE_CHUNK, LANE_LARGE] {
+            let lane = rec.lane(l);
+            let region = lane
+                .resolve(snap.head, self.capacity)
+                .map_err(|f| self.fault(f, 0))?;
+            if let Some(r) = region {
+                let g = snap.generation;
+                let valid = if r.gen_lo == g & LO {
+                    Some((g, r.end.min(snap.cursor)))
+                } else if g > snap.reset_generation && r.gen_lo == g.wrapping_sub(1) & LO {
+                    Some((g - 1, r.end.min(snap.floor)))
+                } else {
+                    None
+                };
+                if let Some((generation, end)) = valid {
+                    if r.start < end {
+                        let (from, to) = (self.pool_off + r.start, self.pool_off + end);
+                        let t = self.walk(view, from, to, generation)?;
+                        self.fill(view.base(), t, to, generation);
+                        bytes = bytes.saturating_add(to - t);
+                    }
+                }
+            }
+            lane.clear();
+        }
+        Ok(bytes)
+    }
+
+    /// The end of the last block of `generation` in `from..to`
+    /// (segment-relative, inside the pool): headers are followed, other
+    /// words (alignment padding, or nothing written yet) skipped 8 bytes
+    /// at a time, so the walk is bounded by the region's length / 8.
+    fn walk(&self, view: &SegmentView, from: u64, to: u64, generation: u64) -> Result<u64> {
+        let g32 = generation as u32;
+        let (mut pos, mut last) = (from, from);
+        while pos + HEADER_LEN <= to {
+            // Relaxed: the region's owner has stopped (dead, or the caller);
+            // its header stores were made before that, and a dead process's
+            // stores are all visible once its death is known (the Acquire of
+            // the adopted owner word orders them).
+            let word = view.atomic_u64(Offset::new(pos))?.load(Ordering::Relaxed);
+            let (len, g) = block::decode(self.salt, pos + HEADER_LEN, word);
+            if g == g32 && len <= to - pos - HEADER_LEN {
+                pos += HEADER_LEN + len;
+                last = pos;
+            } else {
+                pos += GRAIN;
+            }
+        }
+        Ok(last)
     }
 }
 

@@ -25,12 +25,17 @@ pub(crate) struct Slot {
     pub epoch: AtomicU64,
     /// The generation of `count` (and of the chunk).
     pub generation: AtomicU64,
+    /// The chunk's start (segment-relative).
+    pub start: AtomicU64,
     /// The next free byte of the chunk.
     pub cur: AtomicU64,
     /// The chunk's end.
     pub end: AtomicU64,
     /// Allocations carved in `generation` since the last flush.
     pub count: AtomicU64,
+    /// The segment's reservation record this thread claimed, plus one (0:
+    /// none yet, or none was free).
+    pub record: AtomicU64,
 }
 
 // Every access below is Relaxed: a slot is written by its own thread only
@@ -42,9 +47,11 @@ impl Slot {
             owner,
             epoch: AtomicU64::new(NO_EPOCH),
             generation: AtomicU64::new(0),
+            start: AtomicU64::new(0),
             cur: AtomicU64::new(0),
             end: AtomicU64::new(0),
             count: AtomicU64::new(0),
+            record: AtomicU64::new(0),
         }
     }
 

@@ -323,7 +323,8 @@ fn attach_checks_kind_and_state() {
         HeapSegment::with(BumpKind, 4096, 1024, p, true),
         Err(Error::InvalidSize { .. })
     ));
-    // Corrupt words: capacity, head cursor, head tag, magic.
+    // Corrupt words: capacity, head cursor, head epoch tag, head lane tag,
+    // magic.
     let state_word = |seg: &mut HeapSegment, word: u64, v: u64| {
         let at = seg.as_ref().region(RegionId::State).offset + word;
         // SAFETY: `byte_ptr` checked the bounds; the word is 8-aligned and
@@ -333,7 +334,8 @@ fn attach_checks_kind_and_state() {
     for (word, v, at) in [
         (0x008, 1u64 << 40, 0x008),
         (0x100, (1 << 40) - 1, 0x100),
-        (0x100, 7 << 44, 0x100),
+        (0x100, 7 << 52, 0x100),
+        (0x100, 255 << 44, 0x100),
         (0x100, 1 << 63, 0x100),
         (0x000, 0, 0x000),
     ] {
