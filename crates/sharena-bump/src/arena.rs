@@ -420,19 +420,18 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         };
         let large = HEADER_LEN + size8 + (align - GRAIN) > self.chunk / 2;
         let (pool, cap, chunk) = (self.pool_off, self.capacity, self.chunk);
-        // Pool-relative (start, cur, end) of this thread's chunk, if it is
-        // of `epoch`.
+        // Pool-relative (cur, end) of this thread's chunk, if it is of
+        // `epoch`.
         let mine = |epoch: u64| {
-            let s = slot?;
-            let (c, e) = s.chunk_in(epoch)?;
-            Some((Slot::get(&s.start) - pool, c - pool, e - pool))
+            let (c, e) = slot?.chunk_in(epoch)?;
+            Some((c - pool, e - pool))
         };
         // Which lane records the reservation: the chunk's (a new chunk, or
         // the chunk extended), or the large lane for a large block beside
         // the chunk. Decided on a first snapshot; if the plan sees another
         // case, this round ends and the caller goes again.
         let first = st.snapshot(cap).map_err(|f| self.fault(f, size))?;
-        let contiguous_first = mine(first.epoch).is_some_and(|(_, _, e)| e == first.cursor);
+        let contiguous_first = mine(first.epoch).is_some_and(|(_, e)| e == first.cursor);
         let beside = large && !contiguous_first;
         let mut contiguous = false;
         let mut replan = false;
@@ -441,14 +440,16 @@ impl<S: AsRef<SegmentView>> Bump<S> {
             lane(if beside { LANE_LARGE } else { LANE_CHUNK }),
             |snap| {
                 let m = mine(snap.epoch);
-                contiguous = m.is_some_and(|(_, _, e)| e == snap.cursor);
+                contiguous = m.is_some_and(|(_, e)| e == snap.cursor);
                 if contiguous != contiguous_first {
                     replan = true;
                     return Err(Fault::Contended);
                 }
-                let spare = m.map_or(0, |(_, c, e)| e - c);
+                let spare = m.map_or(0, |(c, e)| e - c);
+                // Where the block goes, and where the lane's record starts:
+                // a chunk extended is recorded from where it is carved to.
                 let from = match m {
-                    Some((_, c, _)) if contiguous => c,
+                    Some((c, _)) if contiguous => c,
                     _ => snap.cursor,
                 };
                 let available = cap - snap.cursor + spare;
@@ -465,17 +466,13 @@ impl<S: AsRef<SegmentView>> Bump<S> {
                         self.retire_chunk(view, s, snap);
                     }
                 }
-                let start = match m {
-                    Some((s0, _, _)) if contiguous => s0,
-                    _ => snap.cursor,
-                };
                 Ok((
                     if large {
                         end
                     } else {
                         end.max((snap.cursor + chunk).min(cap))
                     },
-                    start,
+                    from,
                 ))
             },
         );
@@ -490,7 +487,6 @@ impl<S: AsRef<SegmentView>> Bump<S> {
                 st.flush_allocations(Slot::get(&slot.generation), Slot::get(&slot.count));
                 Slot::set(&slot.count, 0);
                 Slot::set(&slot.generation, snap.generation);
-                Slot::set(&slot.start, pool + snap.cursor);
                 Slot::set(&slot.cur, pool + snap.cursor);
                 Slot::set(&slot.end, pool + new);
                 Slot::set(&slot.epoch, snap.epoch);

@@ -25,8 +25,6 @@ pub(crate) struct Slot {
     pub epoch: AtomicU64,
     /// The generation of `count` (and of the chunk).
     pub generation: AtomicU64,
-    /// The chunk's start (segment-relative).
-    pub start: AtomicU64,
     /// The next free byte of the chunk.
     pub cur: AtomicU64,
     /// The chunk's end.
@@ -47,7 +45,6 @@ impl Slot {
             owner,
             epoch: AtomicU64::new(NO_EPOCH),
             generation: AtomicU64::new(0),
-            start: AtomicU64::new(0),
             cur: AtomicU64::new(0),
             end: AtomicU64::new(0),
             count: AtomicU64::new(0),

@@ -163,8 +163,8 @@ fn resolved(s: &BumpState, l: usize) -> Option<Region> {
 }
 
 /// A reservation of `len` bytes through lane `(0, l)`, dying after its one
-/// attempt when `dies`; returns what it got.
-fn take_via(s: &BumpState, l: usize, len: u64, dies: bool) -> Option<(u64, u64)> {
+/// attempt when `dies`; returns what it got and its generation.
+fn take_gen(s: &BumpState, l: usize, len: u64, dies: bool) -> Option<(u64, u64, u64)> {
     let lane = Some((lane_tag(0, l), s.record(0).unwrap().lane(l)));
     let plan = |snap: &Snapshot| {
         let end = snap.cursor + len;
@@ -181,7 +181,12 @@ fn take_via(s: &BumpState, l: usize, len: u64, dies: bool) -> Option<(u64, u64)>
     };
     s.reserve_with(CAP, lane, plan, attempts, confirm)
         .ok()
-        .map(|(snap, end)| (snap.cursor, end))
+        .map(|(snap, end)| (snap.cursor, end, snap.generation))
+}
+
+/// `take_gen` without the generation.
+fn take_via(s: &BumpState, l: usize, len: u64, dies: bool) -> Option<(u64, u64)> {
+    take_gen(s, l, len, dies).map(|(a, b, _)| (a, b))
 }
 
 /// A reserver dies right after its one CAS attempt (won or lost) while
@@ -193,7 +198,7 @@ fn a_dead_reservers_intent_resolves_exactly() {
         loom::model(move || {
             let s = Arc::new(BumpState::new(CAP, 1));
             let s1 = s.clone();
-            let victim = thread::spawn(move || take_via(&s1, LANE_CHUNK, 16, true));
+            let victim = thread::spawn(move || take_gen(&s1, LANE_CHUNK, 16, true));
             let s2 = s.clone();
             let other = thread::spawn(move || {
                 let got = take_via(&s2, LANE_LARGE, 24, false);
@@ -206,13 +211,13 @@ fn a_dead_reservers_intent_resolves_exactly() {
             let theirs = other.join().unwrap();
             let r = resolved(&s, LANE_CHUNK).expect("the intent was published");
             match got {
-                Some((start, end)) => {
+                Some((start, end, generation)) => {
                     assert_eq!(
                         (r.start, r.end),
                         (start, end),
                         "the CAS took {start}..{end}"
                     );
-                    assert_eq!(r.gen_lo, 0);
+                    assert_eq!(r.gen_lo, generation);
                 }
                 None => assert_eq!(r.start, r.end, "a failed intent holds nothing: {r:?}"),
             }
@@ -223,9 +228,9 @@ fn a_dead_reservers_intent_resolves_exactly() {
     }
 }
 
-/// A thread holding `0..16` dies extending it (one attempt) while another
-/// reserves: the lane resolves to the extended chunk if the CAS won, else
-/// to the chunk it held.
+/// A thread holding `0..16`, carved up to 8, dies extending it (one
+/// attempt) while another reserves: the lane resolves to the rest of the
+/// extended chunk if the CAS won, else to the rest of the chunk it held.
 #[test]
 fn a_dead_extension_falls_back_to_the_old_end() {
     loom::model(|| {
@@ -242,7 +247,8 @@ fn a_dead_extension_falls_back_to_the_old_end() {
                 lane,
                 |snap| {
                     if snap.cursor == 16 {
-                        Ok((32, 0))
+                        // Carved up to 8: the lane's start moves there.
+                        Ok((32, 8))
                     } else {
                         Err(Fault::Contended)
                     }
@@ -257,7 +263,7 @@ fn a_dead_extension_falls_back_to_the_old_end() {
         let extended = victim.join().unwrap();
         other.join().unwrap();
         let r = resolved(&s, LANE_CHUNK).unwrap();
-        assert_eq!((r.start, r.end), (0, if extended { 32 } else { 16 }));
+        assert_eq!((r.start, r.end), (8, if extended { 32 } else { 16 }));
     });
 }
 
@@ -277,7 +283,6 @@ fn a_marks_give_back_is_recorded() {
             ));
             let gb = crate::state::GiveBack {
                 epoch: 0,
-                start: 0,
                 cur: 8,
                 end: 24,
             };
@@ -291,6 +296,6 @@ fn a_marks_give_back_is_recorded() {
         other.join().unwrap();
         let r = resolved(&s, LANE_CHUNK).unwrap();
         let gave_back = after.cursor == 8;
-        assert_eq!((r.start, r.end), (0, if gave_back { 8 } else { 24 }));
+        assert_eq!((r.start, r.end), (8, if gave_back { 8 } else { 24 }));
     });
 }

@@ -64,7 +64,6 @@ impl<S: AsRef<SegmentView>> Bump<S> {
             let (cur, end) = s.chunk_in(epoch)?;
             Some(GiveBack {
                 epoch,
-                start: Slot::get(&s.start).checked_sub(self.pool_off)?,
                 cur: cur.checked_sub(self.pool_off)?,
                 end: end.checked_sub(self.pool_off)?,
             })

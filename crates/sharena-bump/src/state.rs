@@ -178,15 +178,23 @@ impl Lane {
 
     /// Publishes the intent `to` (a head word tagged with this lane) of a
     /// reservation that starts at `start` in `generation`, holding
-    /// `fallback` if its CAS fails. A new start first empties the lane: the
-    /// caller has accounted for what it held.
-    fn publish(&self, generation: u64, start: u64, fallback: u64, to: u64) {
+    /// `fallback` if its CAS fails.
+    ///
+    /// `fresh`: a new reservation, so the lane first empties (the caller
+    /// has accounted for what it held). Otherwise the reservation grows the
+    /// one held, and `start` is where its owner has carved up to: every
+    /// byte below it is in blocks, so moving the start there while the
+    /// lane still holds the old end leaves the same tail, and it bounds the
+    /// walk a reclaim makes to the bytes reserved since.
+    fn publish(&self, generation: u64, start: u64, fallback: u64, to: u64, fresh: bool) {
         let b = floor_word(generation, start);
         // SeqCst (all): the intent must precede the head CAS in the one
         // total order that a helper's head load and lane load are part of
         // (see `help_lane`).
         if self.start.load(Ordering::SeqCst) != b {
-            self.to.store(0, Ordering::SeqCst);
+            if fresh {
+                self.to.store(0, Ordering::SeqCst);
+            }
             self.start.store(b, Ordering::SeqCst);
         }
         self.fallback.store(fallback, Ordering::SeqCst);
@@ -312,12 +320,11 @@ pub(crate) enum Fault {
     MarkReleased { current: u64 },
 }
 
-/// A give-back of the unused tail `cur..end` of a chunk `start..end`
-/// reserved in `epoch`.
+/// A give-back of the unused tail `cur..end` of a chunk reserved in
+/// `epoch`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct GiveBack {
     pub epoch: u64,
-    pub start: u64,
     pub cur: u64,
     pub end: u64,
 }
@@ -586,8 +593,8 @@ impl BumpState {
     /// Reserves pool bytes with one CAS on `head`: `plan` sees a snapshot
     /// and returns the new cursor (past the snapshot's, at most `capacity`,
     /// a multiple of 8) and where the reservation `lane` records starts
-    /// (the snapshot's cursor for a new one, the old start for an
-    /// extension), or a fault. With a lane `(tag, lane)` the reservation is
+    /// (the snapshot's cursor for a new one; for an extension of the chunk
+    /// the lane holds, how far its owner has carved it), or a fault. With a lane `(tag, lane)` the reservation is
     /// published in it before the CAS and confirmed after. Returns the
     /// snapshot the CAS succeeded on and the new cursor: the bytes between
     /// are the caller's.
@@ -628,7 +635,13 @@ impl BumpState {
             }
             .pack();
             if let Some((_, l)) = lane {
-                l.publish(snap.generation, start, snap.cursor, next);
+                l.publish(
+                    snap.generation,
+                    start,
+                    snap.cursor,
+                    next,
+                    start == snap.cursor,
+                );
             }
             // SYNC POINT (reserve): the linearization point of a chunk or
             // block reservation. SeqCst: see `snapshot`.
@@ -670,8 +683,7 @@ impl BumpState {
                         if gb.epoch == snap.epoch
                             && gb.end == snap.cursor
                             && gb.cur <= gb.end
-                            && gb.cur % GRAIN == 0
-                            && gb.start <= gb.cur =>
+                            && gb.cur % GRAIN == 0 =>
                     {
                         given = Some(gb);
                         (gb.cur, false, false)
@@ -705,7 +717,7 @@ impl BumpState {
                 reset,
             };
             if let Some((gb, (_, l))) = recorded {
-                l.publish(snap.generation, gb.start, snap.cursor, next.pack());
+                l.publish(snap.generation, gb.cur, snap.cursor, next.pack(), false);
             }
             // SYNC POINT (transition): the linearization point of reset,
             // mark and rewind. SeqCst: see `snapshot`.

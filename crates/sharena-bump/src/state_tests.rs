@@ -13,7 +13,6 @@ fn reserve_reset_mark_rewind() {
     assert_eq!(s.allocations(0), 3);
     let gb = GiveBack {
         epoch: 0,
-        start: 0,
         cur: 40,
         end: 64,
     };
