@@ -263,7 +263,10 @@ fn a_dead_extension_falls_back_to_the_old_end() {
         let extended = victim.join().unwrap();
         other.join().unwrap();
         let r = resolved(&s, LANE_CHUNK).unwrap();
-        assert_eq!((r.start, r.end), (8, if extended { 32 } else { 16 }));
+        // The start is 8 once the victim published (the bytes below are
+        // its blocks), 0 if it never got as far: the same tail either way.
+        assert_eq!(r.end, if extended { 32 } else { 16 });
+        assert!(r.start == 8 || (r.start == 0 && !extended), "{r:?}");
     });
 }
 
@@ -296,6 +299,7 @@ fn a_marks_give_back_is_recorded() {
         other.join().unwrap();
         let r = resolved(&s, LANE_CHUNK).unwrap();
         let gave_back = after.cursor == 8;
-        assert_eq!((r.start, r.end), (8, if gave_back { 8 } else { 24 }));
+        assert_eq!(r.end, if gave_back { 8 } else { 24 });
+        assert!(r.start == 8 || (r.start == 0 && !gave_back), "{r:?}");
     });
 }
