@@ -40,9 +40,8 @@ fn main() -> Result<(), Error> {
     // SAFETY: `mem` is page-aligned, `len` bytes, never moved (its buffer
     // moves into `Heap` with it), and lives as long as the view; nobody
     // else initialises it.
-    let view = unsafe {
-        SegmentView::initialize("<w1>", base, len, &spec, true, |v| Bump::<Heap>::init(v))
-    }?;
+    let view =
+        unsafe { SegmentView::initialize("<w1>", base, len, &spec, true, Bump::<Heap>::init) }?;
     let arena = Bump::attach(Heap(mem, view))?;
     let base = arena.segment().1.base().as_ptr();
     let mut sum = 0u64;

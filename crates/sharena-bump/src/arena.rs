@@ -34,15 +34,18 @@ const PARAMS_AT: u64 = 0x68;
 /// # How an attachment ends
 /// Bump blocks are never freed one by one, so every block belongs to the
 /// segment from the moment it is allocated (`share` accepts any live
-/// block): a process that leaves takes nothing with it, whichever way it
-/// leaves. A normal return or an unwinding panic runs `Drop`, which
-/// publishes this handle's unflushed allocation counts and gives its
-/// process-table entry back; `std::process::exit`, an abort or SIGKILL
-/// skip `Drop`, and the next [`reclaim_dead`](shm_layout::Recover::reclaim_dead)
-/// frees the entry. Either way the blocks stay live until
-/// [`reset`](Self::reset) or [`rewind`](Self::rewind), and the unused tail
-/// of the process's current chunk (at most `params[0]` bytes per thread)
-/// stays reserved until then too.
+/// block): a process that leaves takes no block with it, whichever way it
+/// leaves. Each thread's current reservation (its chunk, and a large block
+/// beside it) is recorded in the segment, and one rule settles it on every
+/// exit: its unused tail becomes a filler block (bytes nobody holds,
+/// counted like a block) and the record goes back. A normal return or an
+/// unwinding panic runs `Drop`, which does that for this handle's threads,
+/// publishes their unflushed allocation counts and gives the process-table
+/// entry back; `std::process::exit`, an abort or SIGKILL skip `Drop`, and
+/// the next [`reclaim_dead`](shm_layout::Recover::reclaim_dead) does the
+/// same for the dead attachment. Either way the blocks (fillers included)
+/// stay until [`reset`](Self::reset) or [`rewind`](Self::rewind), and the
+/// bytes in use are exactly the blocks' plus what live threads hold.
 ///
 /// # fork without reattach
 /// A handle records `fork_generation()` when it attaches. In a forked

@@ -2,20 +2,21 @@
 //!
 //! # Layout
 //! The state region holds one `#[repr(C)]` struct of 64-bit atomics
-//! (`BumpState`, 640 bytes; see `docs/FORMAT.md`, "Bump segments"):
+//! (`BumpState`, 8,768 bytes; see `docs/FORMAT.md`, "Bump segments"):
 //!
 //! | offset | word | written by |
 //! | --- | --- | --- |
-//! | `0x000` | `magic` = `b"BUMPv001"` | creator |
+//! | `0x000` | `magic` = `b"BUMPv002"` | creator |
 //! | `0x008` | `capacity` (pool bytes) | creator |
 //! | `0x010` | `salt` (per-segment header key) | creator |
 //! | `0x080` | `epoch` (resets + marks + rewinds) | helpers of transitions |
 //! | `0x088` | `generation` (resets + rewinds) | helpers of transitions |
 //! | `0x090` | `reset_generation` (generation the last reset started) | helpers |
 //! | `0x098` | `floor` = `gen_lo:20 \| cursor/8:44` (last reset/rewind cursor) | helpers |
-//! | `0x100` | `head` = `parity:1 \| reset:1 \| epoch_lo:18 \| cursor/8:44` | every refill |
+//! | `0x100` | `head` = `parity:1 \| reset:1 \| epoch_lo:10 \| tag:8 \| cursor/8:44` | every refill |
 //! | `0x180` | `allocations` = `gen_lo:16 \| count:48` | refills, resets |
 //! | `0x200` | `high_water` = `gen_lo:16 \| bytes:48` | rewinds, resets |
+//! | `0x280` | 127 reservation records of 64 bytes: `owner`, two lanes of `to`, `start`, `fallback` | each thread's refills; `Drop`, reclaims |
 //!
 //! `epoch`, `generation`, `reset_generation` and `floor` share a
 //! read-mostly line; `head`, `allocations` and
@@ -35,6 +36,16 @@
 //!   refill *extends* it instead, so a lone thread wastes nothing and
 //!   fills the pool to the last byte. A block larger than half a chunk
 //!   gets a reservation of its own.
+//! - **Reservation records**: before its head CAS a thread publishes, in a
+//!   lane of its record, the head word the CAS will install (tagged with
+//!   the lane), where the reservation starts and what it holds if the CAS
+//!   fails; it confirms (clears the tag) after. Whoever moves the head on
+//!   from a tagged head confirms that lane first. So a lane resolves
+//!   exactly at any instant its owner stops: an intent equal to the head,
+//!   or confirmed, won; any other intent lost. `Drop` and `reclaim_dead`
+//!   walk the region along its headers and turn the rest into a filler
+//!   block; a thread leaving its chunk for another fills the old tail.
+//!   docs/ALLOCATORS.md ("Bump: crash recovery") has the argument.
 //! - **Fast path**: a block is carved from the chunk only if the chunk's
 //!   epoch equals the `epoch` word (one Relaxed load of a read-mostly
 //!   line). The linearization point is that load.

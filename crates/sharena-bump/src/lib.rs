@@ -67,6 +67,10 @@
 //!   allocation of the released phase is still in flight if the new
 //!   phase's first bytes must be intact. Nothing unsafe happens either way.
 //! - `free` is [`shm_layout::Error::Unsupported`], never silently ignored.
+//! - Every thread's current reservation is recorded in the segment (an
+//!   intent published before the reserving CAS and confirmed after), so a
+//!   process that dies anywhere leaves no byte unaccounted for: the next
+//!   `reclaim_dead` turns the unused tail into a filler block.
 //! - A handle inherited through `fork` is [`shm_layout::Error::Forked`] in
 //!   the child (its chunk is the parent's) and its `Drop` touches nothing;
 //!   how an attachment ends, by any exit, is on [`Bump`].
@@ -76,8 +80,8 @@
 //! read-mostly epoch word, and a cursor bump in this thread's chunk, plus
 //! the 8-byte header store. It has no atomic read-modify-write and writes
 //! no shared cache line. A chunk (`params[0]`, 64 KiB by default) costs one
-//! CAS on the shared cursor; blocks larger than half a chunk take their own
-//! CAS. Each block costs 8 header bytes plus rounding to 8 and alignment
+//! CAS on the shared cursor and a few stores to this thread's reservation
+//! record; blocks larger than half a chunk take their own CAS. Each block costs 8 header bytes plus rounding to 8 and alignment
 //! padding. `sharena bench --workload W1` measures 64-byte allocations with
 //! an 8-byte tag against the W1 baselines of docs/WORKLOADS.md; the figures are in
 //! `docs/BENCHMARKS.md`.

@@ -559,8 +559,8 @@ impl BumpState {
         }
     }
 
-    /// The head word (loom models and reclaim tests).
-    #[cfg(test)]
+    /// The head word (loom models).
+    #[cfg(all(test, shm_loom))]
     pub(crate) fn head_raw(&self) -> u64 {
         self.head.load(Ordering::SeqCst)
     }
