@@ -22,6 +22,16 @@ pub const MIN_CHUNK: u64 = 64;
 pub const MAX_CHUNK: u64 = 1 << 30;
 /// Byte offset of the header's `params` words (docs/FORMAT.md).
 const PARAMS_AT: u64 = 0x68;
+/// A chunk is at most this fraction of the pool, so that on a small pool
+/// every thread and process gets memory until the pool is really full.
+const POOL_SHARE: u64 = 64;
+
+/// The chunk size a pool of `capacity` bytes gets from `params[0]`'s
+/// `chunk`: at most a 64th of the pool (rounded down to 8), never below
+/// [`MIN_CHUNK`].
+fn fair_chunk(chunk: u64, capacity: u64) -> u64 {
+    chunk.min(((capacity / POOL_SHARE) & !(GRAIN - 1)).max(MIN_CHUNK))
+}
 
 /// A bump allocator over a shared-memory segment of kind
 /// [`AllocatorKind::Bump`].
@@ -234,6 +244,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         let state = state_of(view).map_err(|(w, at)| corrupt(w, at))?;
         let state_off = view.region(RegionId::State).offset;
         let pool = view.region(RegionId::Pool);
+        let chunk = fair_chunk(chunk, pool.len);
         if state.magic() != STATE_MAGIC {
             return Err(corrupt(
                 format!("the bump state's magic is {:#018x}", state.magic()),
@@ -279,7 +290,11 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         &self.seg
     }
 
-    /// Bytes a thread reserves from the shared cursor at once (`params[0]`).
+    /// Bytes a thread reserves from the shared cursor at once: `params[0]`
+    /// (64 KiB by default), but at most a 64th of the pool (and at least
+    /// [`MIN_CHUNK`]), so that on a small pool no reservation takes more
+    /// than a small share: every thread and process gets memory until the
+    /// pool is really full.
     pub fn chunk_size(&self) -> u64 {
         self.chunk
     }
