@@ -370,11 +370,12 @@ impl<S: AsRef<SegmentView>> Bump<S> {
     }
 
     /// Writes the header of the block `start..start + size8` (inside the
-    /// pool: the caller reserved it).
+    /// pool: the caller reserved it), whose allocation asked for `slack`
+    /// bytes fewer.
     #[inline(always)]
-    fn write_header(&self, base: NonNull<u8>, start: u64, size8: u64, generation: u64) {
+    fn write_header(&self, base: NonNull<u8>, start: u64, size8: u64, generation: u64, slack: u64) {
         debug_assert!(start >= self.pool_off + HEADER_LEN && start + size8 <= self.pool_end);
-        let word = block::encode(self.salt, start, size8, generation);
+        let word = block::encode(self.salt, start, size8, generation, slack);
         // SAFETY: `start - 8 .. start` lies in the pool (the caller reserved
         // `start - 8 .. start + size8` from it), which `parts` checked the
         // view still maps; it is 8-aligned (start is, and the base is
@@ -397,6 +398,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         st: &BumpState,
         slot: &Slot,
         size8: u64,
+        slack: u64,
         align: u64,
     ) -> Option<Offset> {
         if Slot::get(&slot.epoch) != st.epoch_relaxed() {
@@ -406,7 +408,13 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         if end > Slot::get(&slot.end) {
             return None;
         }
-        self.write_header(view.base(), start, size8, Slot::get(&slot.generation));
+        self.write_header(
+            view.base(),
+            start,
+            size8,
+            Slot::get(&slot.generation),
+            slack,
+        );
         Slot::set(&slot.cur, end);
         Slot::set(&slot.count, Slot::get(&slot.count) + 1);
         Some(Offset::new(start))
@@ -515,7 +523,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
                 let (start, end) = block::carve(pool + snap.cursor, size8, align)
                     .ok_or_else(|| self.fault(Fault::Exhausted { available: 0 }, size))?;
                 debug_assert_eq!(end, pool + new);
-                self.write_header(view.base(), start, size8, snap.generation);
+                self.write_header(view.base(), start, size8, snap.generation, size8 - size);
                 st.flush_allocations(snap.generation, 1);
                 return Ok(Some(Offset::new(start)));
             }
@@ -523,7 +531,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         let slot = slot.ok_or_else(|| self.fault(Fault::Exhausted { available: 0 }, size))?;
         // The chunk now holds the block (the plan made sure of it), unless
         // a transition retired it between the CAS and here (`None`).
-        Ok(self.alloc_local(view, st, slot, size8, align))
+        Ok(self.alloc_local(view, st, slot, size8, size8 - size, align))
     }
 
     /// This thread's reservation record: the one it claimed, or a free one
@@ -569,7 +577,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
                 break;
             }
             let len = (left - HEADER_LEN).min(MAX_BLOCK);
-            self.write_header(base, at + HEADER_LEN, len, generation);
+            self.write_header(base, at + HEADER_LEN, len, generation, 0);
             at += HEADER_LEN + len;
         }
     }
@@ -632,7 +640,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
     /// words (alignment padding, or nothing written yet) skipped 8 bytes
     /// at a time, so the walk is bounded by the region's length / 8.
     fn walk(&self, view: &SegmentView, from: u64, to: u64, generation: u64) -> Result<u64> {
-        let g32 = generation as u32;
+        let g32 = block::gen_tag(generation);
         let (mut pos, mut last) = (from, from);
         while pos + HEADER_LEN <= to {
             // Relaxed: the region's owner has stopped (dead, or the caller);
@@ -669,7 +677,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Bump<S> {
         // handle must not carve its parent's chunk (the slow path refuses it).
         if fork_generation() == self.fork_gen {
             if let (Some((view, st)), Some(slot)) = (self.try_parts(), self.local.current()) {
-                if let Some(at) = self.alloc_local(view, st, slot, size8, align) {
+                if let Some(at) = self.alloc_local(view, st, slot, size8, size8 - size, align) {
                     return Ok(at);
                 }
             }
@@ -688,6 +696,52 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Bump<S> {
 
     fn usable_size(&self, offset: Offset) -> Result<u64> {
         self.check(offset)
+    }
+
+    /// Copies `data` into the block at `offset`, `at` bytes in: any byte
+    /// past the size the allocation asked for is [`Error::OutOfBounds`]
+    /// (naming that size) and nothing is written. `block_ptr` reaches to
+    /// [`usable_size`](ShmAllocator::usable_size) instead.
+    fn write_at(&self, offset: Offset, at: u64, data: &[u8]) -> Result<()> {
+        self.check_requested(offset, at, data.len() as u64)?;
+        // `check_requested` bounded `at + len` by the block, in the pool.
+        self.view()
+            .write_bytes(Offset::new(offset.get() + at), data)
+    }
+
+    /// Reads `len` bytes from the block's start, within the size asked for
+    /// (as `write_at`).
+    fn read(&self, offset: Offset, len: u64) -> Result<Vec<u8>> {
+        self.check_requested(offset, 0, len)?;
+        let mut out = vec![0u8; len as usize];
+        self.view().read_bytes(offset, &mut out)?;
+        Ok(out)
+    }
+
+    /// Fills `out` from the block's start, within the size asked for.
+    fn read_into(&self, offset: Offset, out: &mut [u8]) -> Result<()> {
+        self.check_requested(offset, 0, out.len() as u64)?;
+        self.view().read_bytes(offset, out)
+    }
+
+    /// Reads `n` values of `T` from the block's start, within the size
+    /// asked for.
+    fn read_slice<T: bytemuck::Pod>(
+        &self,
+        at: shm_layout::TypedOffset<T>,
+        n: usize,
+    ) -> Result<Vec<T>> {
+        if !at.offset().is_aligned(core::mem::align_of::<T>() as u64) {
+            return Err(Error::InvalidOffset {
+                offset: at.offset().get(),
+                reason: "not aligned for its type",
+            });
+        }
+        let bytes = (n as u64).checked_mul(core::mem::size_of::<T>() as u64);
+        self.check_requested(at.offset(), 0, bytes.unwrap_or(u64::MAX))?;
+        let mut out = vec![T::zeroed(); n];
+        self.read_into(at.offset(), bytemuck::cast_slice_mut(&mut out))?;
+        Ok(out)
     }
 
     fn stats(&self) -> AllocStats {

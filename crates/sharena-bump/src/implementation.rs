@@ -21,7 +21,9 @@
 //! `epoch`, `generation`, `reset_generation` and `floor` share a
 //! read-mostly line; `head`, `allocations` and
 //! `high_water` each own one. Each block is preceded by an 8-byte header:
-//! `(len/8) | (generation as u32) << 32`, XORed with a SplitMix64 key of
+//! `(len/8) | slack << 32 | (generation mod 2^29) << 35` (the slack: the
+//! bytes of `len` the request did not ask for, so that `read` and `write`
+//! stop at the size asked), XORed with a SplitMix64 key of
 //! (offset, salt), so a word that is not the header of *this* offset in
 //! *this* segment decodes to a random generation.
 //!
@@ -74,7 +76,7 @@
 //!   released is therefore reported `Stale` (or `InvalidOffset` once its
 //!   header bytes were overwritten), whether or not new blocks cover it.
 //!   Guarantee: exact for the latest reset and the latest rewind (up to the
-//!   32-bit generation in the header and 2^-32 odds for a garbage word).
+//!   29-bit generation in the header and 2^-29 odds for a garbage word).
 //!   Best effort for a block released by an *earlier* rewind whose floor a
 //!   later rewind raised above it (nested marks rewound out of order, or a
 //!   second rewind to a higher mark): such an offset may validate again if

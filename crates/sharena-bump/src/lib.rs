@@ -58,7 +58,11 @@
 //!   every loop over shared words is bounded.
 //! - The checked API (`usable_size`, `read`, `write`, ...) accepts only
 //!   live block starts of the current generation; an offset from before a
-//!   reset is [`shm_layout::Error::Stale`].
+//!   reset is [`shm_layout::Error::Stale`]. `read`, `write` and the typed
+//!   helpers stop at the size the allocation asked for
+//!   ([`Bump::requested_size`]; past it: [`shm_layout::Error::OutOfBounds`]
+//!   naming that size); `usable_size` and `block_ptr`, the zero-copy path,
+//!   reach to the end of the rounded block.
 //! - An allocation that races a reset (or rewind) linearizes before it or
 //!   after it: before, its block belongs to the old generation and is stale
 //!   at once; after, it is a block of the new one. The racing allocation

@@ -92,7 +92,7 @@ impl<S: AsRef<SegmentView>> Recover for Bump<S> {
             // Relaxed: a snapshot of header words (see `checked.rs`).
             let word = view.atomic_u64(Offset::new(pos))?.load(Ordering::Relaxed);
             let (len, g32) = block::decode(self.salt, start, word);
-            let age = u64::from((current as u32).wrapping_sub(g32));
+            let age = block::age(current, g32);
             let past_floor = pos >= self.pool_off + snap.floor;
             let live_age = if past_floor {
                 0

@@ -26,11 +26,34 @@ fn alloc_write_read_and_alignment() {
     assert_eq!(a.read_value(v).unwrap(), 0xDEAD_BEEF);
     let s = a.alloc_slice(&[1u32, 2, 3]).unwrap();
     assert_eq!(a.read_slice(s, 3).unwrap(), vec![1, 2, 3]);
-    // Writes past the block are refused and write nothing.
+    // Bytes past the size asked for (5, in a block of 8) are refused,
+    // naming that size, and nothing is written; the zero-copy path
+    // reaches to the usable size.
+    assert_eq!(a.requested_size(x).unwrap(), 5);
+    for (at, len) in [(0u64, 6u64), (0, 9), (5, 1), (4, 2)] {
+        assert!(
+            matches!(
+                a.write_at(x, at, &vec![0; len as usize]),
+                Err(Error::OutOfBounds { block_len: 5, .. })
+            ),
+            "write {len} at {at}"
+        );
+    }
     assert!(matches!(
-        a.write(x, &[0; 9]),
-        Err(Error::OutOfBounds { block_len: 8, .. })
+        a.read(x, 6),
+        Err(Error::OutOfBounds { block_len: 5, .. })
     ));
+    let mut six = [0u8; 6];
+    assert!(matches!(
+        a.read_into(x, &mut six),
+        Err(Error::OutOfBounds { block_len: 5, .. })
+    ));
+    assert!(matches!(
+        a.read_slice(s, 4),
+        Err(Error::OutOfBounds { block_len: 12, .. })
+    ));
+    assert!(a.block_ptr(x, 0, 8).is_ok());
+    assert!(a.block_ptr(x, 0, 9).is_err());
     assert_eq!(a.read(x, 5).unwrap(), b"hello");
     let st = a.stats();
     assert_eq!(st.allocations, 16);
