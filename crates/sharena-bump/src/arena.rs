@@ -638,11 +638,14 @@ impl<S: AsRef<SegmentView>> Bump<S> {
     /// The end of the last block of `generation` in `from..to`
     /// (segment-relative, inside the pool): headers are followed, other
     /// words (alignment padding, or nothing written yet) skipped 8 bytes
-    /// at a time, so the walk is bounded by the region's length / 8.
+    /// at a time. A block's header lies less than `MAX_ALIGN` bytes past
+    /// the end of the block before it (its alignment padding), so the walk
+    /// stops once it has skipped that far: it reads at most one word per
+    /// block plus `MAX_ALIGN / 8`, however long the region.
     fn walk(&self, view: &SegmentView, from: u64, to: u64, generation: u64) -> Result<u64> {
         let g32 = block::gen_tag(generation);
         let (mut pos, mut last) = (from, from);
-        while pos + HEADER_LEN <= to {
+        while pos + HEADER_LEN <= to && pos - last < crate::MAX_ALIGN {
             // Relaxed: the region's owner has stopped (dead, or the caller);
             // its header stores were made before that, and a dead process's
             // stores are all visible once its death is known (the Acquire of
