@@ -1,8 +1,11 @@
 //! [`Bump`]: the allocator handle, its constructors and its allocation paths.
 
-use crate::block::{self, HEADER_LEN};
+use crate::block::{self, HEADER_LEN, MAX_BLOCK};
 use crate::local::{Registry, Slot};
-use crate::state::{BumpState, Fault, GRAIN, OFF_CAPACITY, OFF_MAGIC, STATE_LEN, STATE_MAGIC};
+use crate::state::{
+    lane_tag, BumpState, Fault, Lane, Snapshot, GRAIN, LANE_CHUNK, LANE_LARGE, OFF_CAPACITY,
+    OFF_MAGIC, RECORDS, STATE_LEN, STATE_MAGIC,
+};
 use shm_layout::sync::Ordering;
 use shm_layout::{
     fork_generation, AllocStats, AllocatorKind, Error, Offset, OwnerId, ProcTable, RegionId,
@@ -19,6 +22,16 @@ pub const MIN_CHUNK: u64 = 64;
 pub const MAX_CHUNK: u64 = 1 << 30;
 /// Byte offset of the header's `params` words (docs/FORMAT.md).
 const PARAMS_AT: u64 = 0x68;
+/// A chunk is at most this fraction of the pool, so that on a small pool
+/// every thread and process gets memory until the pool is really full.
+const POOL_SHARE: u64 = 64;
+
+/// The chunk size a pool of `capacity` bytes gets from `params[0]`'s
+/// `chunk`: at most a 64th of the pool (rounded down to 8), never below
+/// [`MIN_CHUNK`].
+fn fair_chunk(chunk: u64, capacity: u64) -> u64 {
+    chunk.min(((capacity / POOL_SHARE) & !(GRAIN - 1)).max(MIN_CHUNK))
+}
 
 /// A bump allocator over a shared-memory segment of kind
 /// [`AllocatorKind::Bump`].
@@ -31,15 +44,18 @@ const PARAMS_AT: u64 = 0x68;
 /// # How an attachment ends
 /// Bump blocks are never freed one by one, so every block belongs to the
 /// segment from the moment it is allocated (`share` accepts any live
-/// block): a process that leaves takes nothing with it, whichever way it
-/// leaves. A normal return or an unwinding panic runs `Drop`, which
-/// publishes this handle's unflushed allocation counts and gives its
-/// process-table entry back; `std::process::exit`, an abort or SIGKILL
-/// skip `Drop`, and the next [`reclaim_dead`](shm_layout::Recover::reclaim_dead)
-/// frees the entry. Either way the blocks stay live until
-/// [`reset`](Self::reset) or [`rewind`](Self::rewind), and the unused tail
-/// of the process's current chunk (at most `params[0]` bytes per thread)
-/// stays reserved until then too.
+/// block): a process that leaves takes no block with it, whichever way it
+/// leaves. Each thread's current reservation (its chunk, and a large block
+/// beside it) is recorded in the segment, and one rule settles it on every
+/// exit: its unused tail becomes a filler block (bytes nobody holds,
+/// counted like a block) and the record goes back. A normal return or an
+/// unwinding panic runs `Drop`, which does that for this handle's threads,
+/// publishes their unflushed allocation counts and gives the process-table
+/// entry back; `std::process::exit`, an abort or SIGKILL skip `Drop`, and
+/// the next [`reclaim_dead`](shm_layout::Recover::reclaim_dead) does the
+/// same for the dead attachment. Either way the blocks (fillers included)
+/// stay until [`reset`](Self::reset) or [`rewind`](Self::rewind), and the
+/// bytes in use are exactly the blocks' plus what live threads hold.
 ///
 /// # fork without reattach
 /// A handle records `fork_generation()` when it attaches. In a forked
@@ -72,6 +88,9 @@ pub struct Bump<S: AsRef<SegmentView>> {
     /// This attachment's process-table entry (None: the segment has no
     /// table).
     registration: Option<Registration>,
+    /// The identity this attachment's reservation records carry (the
+    /// process-table entry's, when there is one).
+    pub(crate) owner: OwnerId,
 }
 
 impl<S: AsRef<SegmentView>> Drop for Bump<S> {
@@ -83,11 +102,24 @@ impl<S: AsRef<SegmentView>> Drop for Bump<S> {
             return;
         }
         if let Ok((view, st)) = self.parts() {
+            let snap = st.snapshot(self.capacity).ok();
             self.local.for_each(|slot| {
                 let n = Slot::get(&slot.count);
                 if n > 0 {
                     st.flush_allocations(Slot::get(&slot.generation), n);
                     Slot::set(&slot.count, 0);
+                }
+                // The same rule as a reclaim after any other exit: the
+                // chunk's unused tail becomes a filler block, the record
+                // goes back.
+                if let Some(i) = Slot::get(&slot.record).checked_sub(1) {
+                    if let (Some(snap), Ok(i)) = (snap, usize::try_from(i)) {
+                        let _ = self.settle_record(view, st, i, &snap);
+                    }
+                    if let Some(r) = usize::try_from(i).ok().and_then(|i| st.record(i)) {
+                        r.owner().release(self.owner);
+                    }
+                    Slot::set(&slot.record, 0);
                 }
             });
             if let (Some(reg), Ok(table)) = (self.registration, ProcTable::of(view)) {
@@ -212,6 +244,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         let state = state_of(view).map_err(|(w, at)| corrupt(w, at))?;
         let state_off = view.region(RegionId::State).offset;
         let pool = view.region(RegionId::Pool);
+        let chunk = fair_chunk(chunk, pool.len);
         if state.magic() != STATE_MAGIC {
             return Err(corrupt(
                 format!("the bump state's magic is {:#018x}", state.magic()),
@@ -230,6 +263,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         }
         let salt = state.salt();
         let registration = ProcTable::of(view)?.register(OwnerId::attach())?;
+        let owner = registration.map_or_else(OwnerId::attach, |r| r.id);
         let bump = Bump {
             state_off,
             pool_off: pool.offset,
@@ -242,6 +276,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
             attach_pid: std::process::id(),
             fork_gen: fork_generation(),
             registration,
+            owner,
             seg,
         };
         // On error `bump` is dropped, which gives the table entry back.
@@ -255,7 +290,11 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         &self.seg
     }
 
-    /// Bytes a thread reserves from the shared cursor at once (`params[0]`).
+    /// Bytes a thread reserves from the shared cursor at once: `params[0]`
+    /// (64 KiB by default), but at most a 64th of the pool (and at least
+    /// [`MIN_CHUNK`]), so that on a small pool no reservation takes more
+    /// than a small share: every thread and process gets memory until the
+    /// pool is really full.
     pub fn chunk_size(&self) -> u64 {
         self.chunk
     }
@@ -331,11 +370,12 @@ impl<S: AsRef<SegmentView>> Bump<S> {
     }
 
     /// Writes the header of the block `start..start + size8` (inside the
-    /// pool: the caller reserved it).
+    /// pool: the caller reserved it), whose allocation asked for `slack`
+    /// bytes fewer.
     #[inline(always)]
-    fn write_header(&self, base: NonNull<u8>, start: u64, size8: u64, generation: u64) {
+    fn write_header(&self, base: NonNull<u8>, start: u64, size8: u64, generation: u64, slack: u64) {
         debug_assert!(start >= self.pool_off + HEADER_LEN && start + size8 <= self.pool_end);
-        let word = block::encode(self.salt, start, size8, generation);
+        let word = block::encode(self.salt, start, size8, generation, slack);
         // SAFETY: `start - 8 .. start` lies in the pool (the caller reserved
         // `start - 8 .. start + size8` from it), which `parts` checked the
         // view still maps; it is 8-aligned (start is, and the base is
@@ -358,6 +398,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         st: &BumpState,
         slot: &Slot,
         size8: u64,
+        slack: u64,
         align: u64,
     ) -> Option<Offset> {
         if Slot::get(&slot.epoch) != st.epoch_relaxed() {
@@ -367,7 +408,13 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         if end > Slot::get(&slot.end) {
             return None;
         }
-        self.write_header(view.base(), start, size8, Slot::get(&slot.generation));
+        self.write_header(
+            view.base(),
+            start,
+            size8,
+            Slot::get(&slot.generation),
+            slack,
+        );
         Slot::set(&slot.cur, end);
         Slot::set(&slot.count, Slot::get(&slot.count) + 1);
         Some(Offset::new(start))
@@ -392,18 +439,42 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         self.not_forked()?;
         let (view, st) = self.parts()?;
         let slot = self.local.current();
+        let record = slot.and_then(|s| self.record_of(st, s));
+        let lane = |l: usize| -> Option<(u64, &Lane)> {
+            let r = record?;
+            Some((lane_tag(r, l), st.record(r)?.lane(l)))
+        };
         let large = HEADER_LEN + size8 + (align - GRAIN) > self.chunk / 2;
         let (pool, cap, chunk) = (self.pool_off, self.capacity, self.chunk);
+        // Pool-relative (cur, end) of this thread's chunk, if it is of
+        // `epoch`.
+        let mine = |epoch: u64| {
+            let (c, e) = slot?.chunk_in(epoch)?;
+            Some((c - pool, e - pool))
+        };
+        // Which lane records the reservation: the chunk's (a new chunk, or
+        // the chunk extended), or the large lane for a large block beside
+        // the chunk. Decided on a first snapshot; if the plan sees another
+        // case, this round ends and the caller goes again.
+        let first = st.snapshot(cap).map_err(|f| self.fault(f, size))?;
+        let contiguous_first = mine(first.epoch).is_some_and(|(_, e)| e == first.cursor);
+        let beside = large && !contiguous_first;
         let mut contiguous = false;
-        let (snap, new) = st
-            .reserve(cap, |snap| {
-                // Pool-relative (cur, end) of this thread's chunk, if current.
-                let mine = slot
-                    .and_then(|s| s.chunk_in(snap.epoch))
-                    .map(|(c, e)| (c - pool, e - pool));
-                contiguous = mine.is_some_and(|(_, e)| e == snap.cursor);
-                let spare = mine.map_or(0, |(c, e)| e - c);
-                let from = match mine {
+        let mut replan = false;
+        let reserved = st.reserve(
+            cap,
+            lane(if beside { LANE_LARGE } else { LANE_CHUNK }),
+            |snap| {
+                let m = mine(snap.epoch);
+                contiguous = m.is_some_and(|(_, e)| e == snap.cursor);
+                if contiguous != contiguous_first {
+                    replan = true;
+                    return Err(Fault::Contended);
+                }
+                let spare = m.map_or(0, |(c, e)| e - c);
+                // Where the block goes, and where the lane's record starts:
+                // a chunk extended is recorded from where it is carved to.
+                let from = match m {
                     Some((c, _)) if contiguous => c,
                     _ => snap.cursor,
                 };
@@ -414,13 +485,28 @@ impl<S: AsRef<SegmentView>> Bump<S> {
                 if end > cap {
                     return Err(exhausted);
                 }
-                Ok(if large {
-                    end
-                } else {
-                    end.max((snap.cursor + chunk).min(cap))
-                })
-            })
-            .map_err(|f| self.fault(f, size))?;
+                if !contiguous && !large {
+                    // This thread leaves its chunk for a new one: account
+                    // for the old chunk's tail first (its lane forgets it).
+                    if let Some(s) = slot {
+                        self.retire_chunk(view, s, snap);
+                    }
+                }
+                Ok((
+                    if large {
+                        end
+                    } else {
+                        end.max((snap.cursor + chunk).min(cap))
+                    },
+                    from,
+                ))
+            },
+        );
+        let (snap, new) = match reserved {
+            Ok(r) => r,
+            Err(_) if replan => return Ok(None),
+            Err(f) => return Err(self.fault(f, size)),
+        };
         match slot {
             Some(slot) if contiguous => Slot::set(&slot.end, pool + new),
             Some(slot) if !large => {
@@ -437,7 +523,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
                 let (start, end) = block::carve(pool + snap.cursor, size8, align)
                     .ok_or_else(|| self.fault(Fault::Exhausted { available: 0 }, size))?;
                 debug_assert_eq!(end, pool + new);
-                self.write_header(view.base(), start, size8, snap.generation);
+                self.write_header(view.base(), start, size8, snap.generation, size8 - size);
                 st.flush_allocations(snap.generation, 1);
                 return Ok(Some(Offset::new(start)));
             }
@@ -445,7 +531,135 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         let slot = slot.ok_or_else(|| self.fault(Fault::Exhausted { available: 0 }, size))?;
         // The chunk now holds the block (the plan made sure of it), unless
         // a transition retired it between the CAS and here (`None`).
-        Ok(self.alloc_local(view, st, slot, size8, align))
+        Ok(self.alloc_local(view, st, slot, size8, size8 - size, align))
+    }
+
+    /// This thread's reservation record: the one it claimed, or a free one
+    /// claimed now. `None` when every record is taken: the thread then
+    /// reserves without a record (docs/RECOVERY.md says what that leaves).
+    pub(crate) fn record_of(&self, st: &BumpState, slot: &Slot) -> Option<usize> {
+        if let Some(r) = Slot::get(&slot.record).checked_sub(1) {
+            return usize::try_from(r).ok();
+        }
+        for i in 0..RECORDS {
+            if st.record(i)?.owner().claim(self.owner) {
+                Slot::set(&slot.record, i as u64 + 1);
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Accounts for this thread's chunk before it takes another: if the
+    /// chunk is of the generation of `snap` (below the cursor, released by
+    /// nobody), its unused tail becomes a filler block.
+    fn retire_chunk(&self, view: &SegmentView, slot: &Slot, snap: &Snapshot) {
+        let (cur, end) = (Slot::get(&slot.cur), Slot::get(&slot.end));
+        if Slot::get(&slot.generation) == snap.generation
+            && cur < end
+            && end <= self.pool_off + snap.cursor
+        {
+            self.fill(view.base(), cur, end, snap.generation);
+        }
+        Slot::set(&slot.cur, end);
+    }
+
+    /// Turns the unused bytes `from..end` (segment-relative, inside the
+    /// pool, multiples of 8) of a reservation of `generation` into filler
+    /// blocks that nobody holds: `check` counts them, so the bytes in use
+    /// still equal the blocks. Bounded: a reservation spans at most
+    /// `MAX_BLOCK` + one header and the largest alignment, so two fillers.
+    pub(crate) fn fill(&self, base: NonNull<u8>, from: u64, end: u64, generation: u64) {
+        let mut at = from;
+        for _ in 0..4 {
+            let left = end.saturating_sub(at);
+            if left < HEADER_LEN {
+                break;
+            }
+            let len = (left - HEADER_LEN).min(MAX_BLOCK);
+            self.write_header(base, at + HEADER_LEN, len, generation, 0);
+            at += HEADER_LEN + len;
+        }
+    }
+
+    /// Accounts for what record `i` holds and empties its lanes (its owner
+    /// is this attachment stopping, or a dead one a reclaim adopted).
+    /// Returns the bytes turned into fillers.
+    ///
+    /// Each lane resolves to a region (`Lane::resolve`). A region of the
+    /// current generation is below the cursor and nobody else's; one of
+    /// the generation before, if that generation ended with a rewind, keeps
+    /// its bytes below the rewind's floor; anything older was released.
+    /// The region is walked from its start along the headers of its
+    /// generation to the end of its last block, and the rest becomes a
+    /// filler. Every step is idempotent (a filler is a block the next walk
+    /// follows), so a caller killed anywhere leaves work the next reclaim
+    /// finishes.
+    pub(crate) fn settle_record(
+        &self,
+        view: &SegmentView,
+        st: &BumpState,
+        i: usize,
+        snap: &Snapshot,
+    ) -> Result<u64> {
+        const LO: u64 = (1 << crate::words::FLOOR_TAG_BITS) - 1;
+        let Some(rec) = st.record(i) else {
+            return Ok(0);
+        };
+        let mut bytes = 0u64;
+        for l in [LANE_CHUNK, LANE_LARGE] {
+            let lane = rec.lane(l);
+            let region = lane
+                .resolve(snap.head, self.capacity)
+                .map_err(|f| self.fault(f, 0))?;
+            if let Some(r) = region {
+                let g = snap.generation;
+                let valid = if r.gen_lo == g & LO {
+                    Some((g, r.end.min(snap.cursor)))
+                } else if g > snap.reset_generation && r.gen_lo == g.wrapping_sub(1) & LO {
+                    Some((g - 1, r.end.min(snap.floor)))
+                } else {
+                    None
+                };
+                if let Some((generation, end)) = valid {
+                    if r.start < end {
+                        let (from, to) = (self.pool_off + r.start, self.pool_off + end);
+                        let t = self.walk(view, from, to, generation)?;
+                        self.fill(view.base(), t, to, generation);
+                        bytes = bytes.saturating_add(to - t);
+                    }
+                }
+            }
+            lane.clear();
+        }
+        Ok(bytes)
+    }
+
+    /// The end of the last block of `generation` in `from..to`
+    /// (segment-relative, inside the pool): headers are followed, other
+    /// words (alignment padding, or nothing written yet) skipped 8 bytes
+    /// at a time. A block's header lies less than `MAX_ALIGN` bytes past
+    /// the end of the block before it (its alignment padding), so the walk
+    /// stops once it has skipped that far: it reads at most one word per
+    /// block plus `MAX_ALIGN / 8`, however long the region.
+    fn walk(&self, view: &SegmentView, from: u64, to: u64, generation: u64) -> Result<u64> {
+        let g32 = block::gen_tag(generation);
+        let (mut pos, mut last) = (from, from);
+        while pos + HEADER_LEN <= to && pos - last < crate::MAX_ALIGN {
+            // Relaxed: the region's owner has stopped (dead, or the caller);
+            // its header stores were made before that, and a dead process's
+            // stores are all visible once its death is known (the Acquire of
+            // the adopted owner word orders them).
+            let word = view.atomic_u64(Offset::new(pos))?.load(Ordering::Relaxed);
+            let (len, g) = block::decode(self.salt, pos + HEADER_LEN, word);
+            if g == g32 && len <= to - pos - HEADER_LEN {
+                pos += HEADER_LEN + len;
+                last = pos;
+            } else {
+                pos += GRAIN;
+            }
+        }
+        Ok(last)
     }
 }
 
@@ -466,7 +680,7 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Bump<S> {
         // handle must not carve its parent's chunk (the slow path refuses it).
         if fork_generation() == self.fork_gen {
             if let (Some((view, st)), Some(slot)) = (self.try_parts(), self.local.current()) {
-                if let Some(at) = self.alloc_local(view, st, slot, size8, align) {
+                if let Some(at) = self.alloc_local(view, st, slot, size8, size8 - size, align) {
                     return Ok(at);
                 }
             }
@@ -485,6 +699,52 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Bump<S> {
 
     fn usable_size(&self, offset: Offset) -> Result<u64> {
         self.check(offset)
+    }
+
+    /// Copies `data` into the block at `offset`, `at` bytes in: any byte
+    /// past the size the allocation asked for is [`Error::OutOfBounds`]
+    /// (naming that size) and nothing is written. `block_ptr` reaches to
+    /// [`usable_size`](ShmAllocator::usable_size) instead.
+    fn write_at(&self, offset: Offset, at: u64, data: &[u8]) -> Result<()> {
+        self.check_requested(offset, at, data.len() as u64)?;
+        // `check_requested` bounded `at + len` by the block, in the pool.
+        self.view()
+            .write_bytes(Offset::new(offset.get() + at), data)
+    }
+
+    /// Reads `len` bytes from the block's start, within the size asked for
+    /// (as `write_at`).
+    fn read(&self, offset: Offset, len: u64) -> Result<Vec<u8>> {
+        self.check_requested(offset, 0, len)?;
+        let mut out = vec![0u8; len as usize];
+        self.view().read_bytes(offset, &mut out)?;
+        Ok(out)
+    }
+
+    /// Fills `out` from the block's start, within the size asked for.
+    fn read_into(&self, offset: Offset, out: &mut [u8]) -> Result<()> {
+        self.check_requested(offset, 0, out.len() as u64)?;
+        self.view().read_bytes(offset, out)
+    }
+
+    /// Reads `n` values of `T` from the block's start, within the size
+    /// asked for.
+    fn read_slice<T: bytemuck::Pod>(
+        &self,
+        at: shm_layout::TypedOffset<T>,
+        n: usize,
+    ) -> Result<Vec<T>> {
+        if !at.offset().is_aligned(core::mem::align_of::<T>() as u64) {
+            return Err(Error::InvalidOffset {
+                offset: at.offset().get(),
+                reason: "not aligned for its type",
+            });
+        }
+        let bytes = (n as u64).checked_mul(core::mem::size_of::<T>() as u64);
+        self.check_requested(at.offset(), 0, bytes.unwrap_or(u64::MAX))?;
+        let mut out = vec![T::zeroed(); n];
+        self.read_into(at.offset(), bytemuck::cast_slice_mut(&mut out))?;
+        Ok(out)
     }
 
     fn stats(&self) -> AllocStats {

@@ -1,12 +1,13 @@
 //! Block headers and placement: pure arithmetic, no shared memory.
 //!
 //! Every block is preceded by one 8-byte header word at `start - 8`:
-//! `(len / 8) | (generation as u32) << 32`, XORed with a key derived from
+//! `(len / 8) | slack << 32 | (generation mod 2^29) << 35`, XORed with a
+//! key derived from
 //! the block's offset and the segment's salt. The key makes an arbitrary
 //! word (user data, zeros, a header read at the wrong offset or in another
 //! segment) decode to a random generation, so only a real header at its
 //! own offset decodes to the current one (a false match has odds of about
-//! 2^-32).
+//! 2^-29).
 
 use crate::state::GRAIN;
 use shm_layout::Error;
@@ -31,19 +32,43 @@ pub(crate) fn key(salt: u64, start: u64) -> u64 {
     x ^ (x >> 29)
 }
 
+/// Bits of the generation a header keeps.
+pub(crate) const GEN_BITS: u32 = 29;
+/// The mask of a header's generation.
+pub(crate) const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
+
 /// The header word of a block of `len` bytes (a multiple of 8, at most
-/// [`MAX_BLOCK`]) at `start`, allocated in `generation`.
+/// [`MAX_BLOCK`]) at `start`, allocated in `generation`, whose allocation
+/// asked for `slack` (0 to 7) bytes fewer than `len`.
 #[inline(always)]
-pub(crate) fn encode(salt: u64, start: u64, len: u64, generation: u64) -> u64 {
-    debug_assert!(len % GRAIN == 0 && len <= MAX_BLOCK);
-    ((len / GRAIN) | (generation & 0xFFFF_FFFF) << 32) ^ key(salt, start)
+pub(crate) fn encode(salt: u64, start: u64, len: u64, generation: u64, slack: u64) -> u64 {
+    debug_assert!(len % GRAIN == 0 && len <= MAX_BLOCK && slack < GRAIN);
+    ((len / GRAIN) | (slack & 7) << 32 | (generation & u64::from(GEN_MASK)) << 35)
+        ^ key(salt, start)
 }
 
 /// Decodes the header word found before `start`: (length, generation's
-/// low 32 bits). Garbage decodes to garbage; the caller validates.
+/// low 29 bits). Garbage decodes to garbage; the caller validates.
 pub(crate) fn decode(salt: u64, start: u64, word: u64) -> (u64, u32) {
     let w = word ^ key(salt, start);
-    ((w & 0xFFFF_FFFF) * GRAIN, (w >> 32) as u32)
+    ((w & 0xFFFF_FFFF) * GRAIN, (w >> 35) as u32)
+}
+
+/// The slack of the header word found before `start`: how many of the
+/// block's bytes its allocation did not ask for (0 to 7).
+pub(crate) fn slack(salt: u64, start: u64, word: u64) -> u64 {
+    ((word ^ key(salt, start)) >> 32) & 7
+}
+
+/// The low 29 bits of `generation`, as a header keeps them.
+pub(crate) fn gen_tag(generation: u64) -> u32 {
+    generation as u32 & GEN_MASK
+}
+
+/// How many generations before `current` a header's generation `g` is
+/// (modulo 2^29).
+pub(crate) fn age(current: u64, g: u32) -> u64 {
+    u64::from(gen_tag(current).wrapping_sub(g) & GEN_MASK)
 }
 
 /// Checks an allocation request: returns (size rounded up to 8, alignment
@@ -93,9 +118,12 @@ mod tests {
     proptest! {
         #[test]
         fn header_round_trips(salt in any::<u64>(), start in any::<u64>(),
-                              units in 0u64..=u64::from(u32::MAX), generation in any::<u64>()) {
-            let w = encode(salt, start, units * GRAIN, generation);
-            prop_assert_eq!(decode(salt, start, w), (units * GRAIN, generation as u32));
+                              units in 0u64..=u64::from(u32::MAX), generation in any::<u64>(),
+                              sl in 0u64..8) {
+            let w = encode(salt, start, units * GRAIN, generation, sl);
+            prop_assert_eq!(decode(salt, start, w), (units * GRAIN, gen_tag(generation)));
+            prop_assert_eq!(slack(salt, start, w), sl);
+            prop_assert_eq!(age(generation.wrapping_add(3), gen_tag(generation)), 3);
         }
 
         #[test]
@@ -132,7 +160,7 @@ mod tests {
 
     #[test]
     fn other_offsets_and_salts_decode_to_garbage() {
-        let w = encode(1, 4096, 64, 3);
+        let w = encode(1, 4096, 64, 3, 0);
         assert_ne!(decode(1, 4104, w).1, 3);
         assert_ne!(decode(2, 4096, w).1, 3);
         assert_ne!(decode(1, 4096, 0).1, 3);

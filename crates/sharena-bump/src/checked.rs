@@ -19,6 +19,35 @@ use shm_layout::{Error, Offset, Result, SegmentView};
 impl<S: AsRef<SegmentView>> Bump<S> {
     /// Validates `offset` as a live block start; returns its usable length.
     pub(crate) fn check(&self, offset: Offset) -> Result<u64> {
+        self.check_full(offset).map(|(len, _)| len)
+    }
+
+    /// The size the allocation of the live block at `offset` asked for:
+    /// what `read`, `write` and the typed helpers may touch (at most
+    /// [`usable_size`](shm_layout::ShmAllocator::usable_size), which the
+    /// zero-copy path `block_ptr` may touch). Errors as `usable_size` does.
+    pub fn requested_size(&self, offset: Offset) -> Result<u64> {
+        // `len` is a positive multiple of 8 and the slack at most 7.
+        self.check_full(offset).map(|(len, slack)| len - slack)
+    }
+
+    /// `Ok` if bytes `at..at + len` of the block at `offset` lie within the
+    /// size its allocation asked for, else [`Error::OutOfBounds`] naming
+    /// that size.
+    pub(crate) fn check_requested(&self, offset: Offset, at: u64, len: u64) -> Result<()> {
+        let asked = self.requested_size(offset)?;
+        match at.checked_add(len) {
+            Some(end) if end <= asked => Ok(()),
+            _ => Err(Error::OutOfBounds {
+                offset: offset.get(),
+                len: at.saturating_add(len),
+                block_len: asked,
+            }),
+        }
+    }
+
+    /// As `check`, with the header's slack: (usable length, slack).
+    fn check_full(&self, offset: Offset) -> Result<(u64, u64)> {
         let o = offset.get();
         let invalid = |reason: &'static str| Error::InvalidOffset { offset: o, reason };
         if o == 0 {
@@ -45,7 +74,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         let used_end = self.pool_off + snap.cursor;
         let current = snap.generation;
         // How many generations ago the header says the block was made.
-        let age = u64::from((current as u32).wrapping_sub(g32));
+        let age = block::age(current, g32);
         // Blocks at or past the floor were made after the last reset or
         // rewind, so in the current generation; blocks below it in any
         // generation since the last reset.
@@ -56,12 +85,12 @@ impl<S: AsRef<SegmentView>> Bump<S> {
             current - snap.reset_generation
         };
         if in_pool && age <= live_age && o + len <= used_end {
-            return Ok(len);
+            return Ok((len, block::slack(self.salt, o, word)));
         }
         if in_pool && age > 0 && age <= current {
             // A header of an earlier generation where only a newer one can
             // be live: released by a reset or a rewind. (A garbage word
-            // lands here with odds of about age / 2^32.)
+            // lands here with odds of about age / 2^29.)
             return Err(Error::Stale {
                 offset: o,
                 generation: current - age,

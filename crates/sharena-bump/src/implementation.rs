@@ -2,25 +2,28 @@
 //!
 //! # Layout
 //! The state region holds one `#[repr(C)]` struct of 64-bit atomics
-//! (`BumpState`, 640 bytes; see `docs/FORMAT.md`, "Bump segments"):
+//! (`BumpState`, 8,768 bytes; see `docs/FORMAT.md`, "Bump segments"):
 //!
 //! | offset | word | written by |
 //! | --- | --- | --- |
-//! | `0x000` | `magic` = `b"BUMPv001"` | creator |
+//! | `0x000` | `magic` = `b"BUMPv002"` | creator |
 //! | `0x008` | `capacity` (pool bytes) | creator |
 //! | `0x010` | `salt` (per-segment header key) | creator |
 //! | `0x080` | `epoch` (resets + marks + rewinds) | helpers of transitions |
 //! | `0x088` | `generation` (resets + rewinds) | helpers of transitions |
 //! | `0x090` | `reset_generation` (generation the last reset started) | helpers |
 //! | `0x098` | `floor` = `gen_lo:20 \| cursor/8:44` (last reset/rewind cursor) | helpers |
-//! | `0x100` | `head` = `parity:1 \| reset:1 \| epoch_lo:18 \| cursor/8:44` | every refill |
+//! | `0x100` | `head` = `parity:1 \| reset:1 \| epoch_lo:10 \| tag:8 \| cursor/8:44` | every refill |
 //! | `0x180` | `allocations` = `gen_lo:16 \| count:48` | refills, resets |
 //! | `0x200` | `high_water` = `gen_lo:16 \| bytes:48` | rewinds, resets |
+//! | `0x280` | 127 reservation records of 64 bytes: `owner`, two lanes of `to`, `start`, `fallback` | each thread's refills; `Drop`, reclaims |
 //!
 //! `epoch`, `generation`, `reset_generation` and `floor` share a
 //! read-mostly line; `head`, `allocations` and
 //! `high_water` each own one. Each block is preceded by an 8-byte header:
-//! `(len/8) | (generation as u32) << 32`, XORed with a SplitMix64 key of
+//! `(len/8) | slack << 32 | (generation mod 2^29) << 35` (the slack: the
+//! bytes of `len` the request did not ask for, so that `read` and `write`
+//! stop at the size asked), XORed with a SplitMix64 key of
 //! (offset, salt), so a word that is not the header of *this* offset in
 //! *this* segment decodes to a random generation.
 //!
@@ -35,6 +38,16 @@
 //!   refill *extends* it instead, so a lone thread wastes nothing and
 //!   fills the pool to the last byte. A block larger than half a chunk
 //!   gets a reservation of its own.
+//! - **Reservation records**: before its head CAS a thread publishes, in a
+//!   lane of its record, the head word the CAS will install (tagged with
+//!   the lane), where the reservation starts and what it holds if the CAS
+//!   fails; it confirms (clears the tag) after. Whoever moves the head on
+//!   from a tagged head confirms that lane first. So a lane resolves
+//!   exactly at any instant its owner stops: an intent equal to the head,
+//!   or confirmed, won; any other intent lost. `Drop` and `reclaim_dead`
+//!   walk the region along its headers and turn the rest into a filler
+//!   block; a thread leaving its chunk for another fills the old tail.
+//!   docs/ALLOCATORS.md ("Bump: crash recovery") has the argument.
 //! - **Fast path**: a block is carved from the chunk only if the chunk's
 //!   epoch equals the `epoch` word (one Relaxed load of a read-mostly
 //!   line). The linearization point is that load.
@@ -63,7 +76,7 @@
 //!   released is therefore reported `Stale` (or `InvalidOffset` once its
 //!   header bytes were overwritten), whether or not new blocks cover it.
 //!   Guarantee: exact for the latest reset and the latest rewind (up to the
-//!   32-bit generation in the header and 2^-32 odds for a garbage word).
+//!   29-bit generation in the header and 2^-29 odds for a garbage word).
 //!   Best effort for a block released by an *earlier* rewind whose floor a
 //!   later rewind raised above it (nested marks rewound out of order, or a
 //!   second rewind to a higher mark): such an offset may validate again if

@@ -58,7 +58,11 @@
 //!   every loop over shared words is bounded.
 //! - The checked API (`usable_size`, `read`, `write`, ...) accepts only
 //!   live block starts of the current generation; an offset from before a
-//!   reset is [`shm_layout::Error::Stale`].
+//!   reset is [`shm_layout::Error::Stale`]. `read`, `write` and the typed
+//!   helpers stop at the size the allocation asked for
+//!   ([`Bump::requested_size`]; past it: [`shm_layout::Error::OutOfBounds`]
+//!   naming that size); `usable_size` and `block_ptr`, the zero-copy path,
+//!   reach to the end of the rounded block.
 //! - An allocation that races a reset (or rewind) linearizes before it or
 //!   after it: before, its block belongs to the old generation and is stale
 //!   at once; after, it is a block of the new one. The racing allocation
@@ -67,6 +71,10 @@
 //!   allocation of the released phase is still in flight if the new
 //!   phase's first bytes must be intact. Nothing unsafe happens either way.
 //! - `free` is [`shm_layout::Error::Unsupported`], never silently ignored.
+//! - Every thread's current reservation is recorded in the segment (an
+//!   intent published before the reserving CAS and confirmed after), so a
+//!   process that dies anywhere leaves no byte unaccounted for: the next
+//!   `reclaim_dead` turns the unused tail into a filler block.
 //! - A handle inherited through `fork` is [`shm_layout::Error::Forked`] in
 //!   the child (its chunk is the parent's) and its `Drop` touches nothing;
 //!   how an attachment ends, by any exit, is on [`Bump`].
@@ -76,8 +84,8 @@
 //! read-mostly epoch word, and a cursor bump in this thread's chunk, plus
 //! the 8-byte header store. It has no atomic read-modify-write and writes
 //! no shared cache line. A chunk (`params[0]`, 64 KiB by default) costs one
-//! CAS on the shared cursor; blocks larger than half a chunk take their own
-//! CAS. Each block costs 8 header bytes plus rounding to 8 and alignment
+//! CAS on the shared cursor and a few stores to this thread's reservation
+//! record; blocks larger than half a chunk take their own CAS. Each block costs 8 header bytes plus rounding to 8 and alignment
 //! padding. `sharena bench --workload W1` measures 64-byte allocations with
 //! an 8-byte tag against the W1 baselines of docs/WORKLOADS.md; the figures are in
 //! `docs/BENCHMARKS.md`.

@@ -31,6 +31,9 @@ pub(crate) struct Slot {
     pub end: AtomicU64,
     /// Allocations carved in `generation` since the last flush.
     pub count: AtomicU64,
+    /// The segment's reservation record this thread claimed, plus one (0:
+    /// none yet, or none was free).
+    pub record: AtomicU64,
 }
 
 // Every access below is Relaxed: a slot is written by its own thread only
@@ -45,6 +48,7 @@ impl Slot {
             cur: AtomicU64::new(0),
             end: AtomicU64::new(0),
             count: AtomicU64::new(0),
+            record: AtomicU64::new(0),
         }
     }
 

@@ -1,39 +1,68 @@
 //! Crash recovery and self-checks for [`Bump`] (`shm_layout::Recover`).
 //!
-//! A bump segment records no per-process state: a thread's chunk (its
-//! reservation from the shared cursor) lives in that process's memory
-//! only, and blocks are never freed one by one. So a dead process leaves
-//! nothing the segment could give back: its blocks stay until the next
-//! `reset` or `rewind`, and the unused tail of its last chunk is not
-//! recorded anywhere (at most one chunk, `params[0]` bytes, per thread
-//! that died; reclaimed by the next reset like every other byte).
-//! `reclaim_dead` therefore frees only the process-table entries of dead
-//! processes and reports 0 blocks and 0 bytes; `share` accepts any live
-//! block (a bump block is never reclaimed, so every block is shared).
+//! Blocks are never freed one by one, so a process that leaves takes no
+//! block with it: its blocks stay until the next `reset` or `rewind`.
+//! What is per-process is each thread's current reservation (its chunk,
+//! and a large block it reserves beside it), recorded in a reservation
+//! record of the segment (`state.rs`, `Lane`). Every exit settles the
+//! records the same way: `Drop` (normal return, panic) for its own,
+//! `reclaim_dead` for a dead attachment's (exit, abort, SIGKILL): the
+//! unused tail becomes a filler block, counted like any block, so the bytes
+//! in use equal what the blocks hold. `share` accepts any live block (a
+//! bump block is never reclaimed, so every block is shared).
 
 use crate::block::{self, HEADER_LEN};
 use crate::state::GRAIN;
+use crate::state::RECORDS;
 use crate::Bump;
 use shm_layout::sync::Ordering;
 use shm_layout::{
-    finish_reclaim, CheckReport, Offset, ReclaimReport, Recover, Result, Run, RunKind, SegmentView,
+    finish_reclaim, Adoption, CheckReport, Liveness, Offset, OwnerId, ReclaimReport, Recover,
+    Result, Run, RunKind, SegmentView,
 };
 use std::time::Instant;
 
 impl<S: AsRef<SegmentView>> Recover for Bump<S> {
-    /// Frees the process-table entries of dead processes; reports 0 blocks
-    /// (see the module notes: nothing else is per-process). In a fork child,
-    /// through a handle inherited from the parent, [`shm_layout::Error::Forked`].
+    /// Settles the reservation records of dead attachments (each record's
+    /// unused tail becomes a filler block: bytes nobody holds, counted by
+    /// `check`, released by the next reset or rewind like every block),
+    /// gives the records back, and frees the process-table entries of dead
+    /// processes. Reports the processes, 0 blocks (bump blocks are never
+    /// freed one by one) and, as `bytes`, the tail bytes it accounted for.
+    /// In a fork child, through a handle inherited from the parent,
+    /// [`shm_layout::Error::Forked`].
     fn reclaim_dead(&self) -> Result<ReclaimReport> {
         self.not_forked()?;
         let started = Instant::now();
-        finish_reclaim(
-            self.seg.as_ref(),
-            started,
-            &[] as &[shm_layout::OwnerId],
-            0,
-            0,
-        )
+        let (view, st) = self.parts()?;
+        let mut live = Liveness::new(self.owner);
+        let mut reclaimed: Vec<OwnerId> = Vec::new();
+        let mut bytes = 0u64;
+        for i in 0..RECORDS {
+            let Some(rec) = st.record(i) else { break };
+            // The orderings: `OwnerSlot::adopt_if`.
+            let holder = match rec.owner().adopt_if_dead(self.owner, &mut live) {
+                Adoption::Adopted(holder) => holder,
+                Adoption::Free | Adoption::Alive(_) | Adoption::Lost => continue,
+            };
+            // The snapshot is taken after the adoption: the dead holder's
+            // last head CAS (if any) is in it.
+            let snap = st.snapshot(self.capacity).map_err(|f| self.fault(f, 0))?;
+            match self.settle_record(view, st, i, &snap) {
+                Ok(b) => bytes = bytes.saturating_add(b),
+                Err(e) => {
+                    // A corrupt record: give it back to its holder, so that
+                    // the next reclaim (and `check`) still finds it.
+                    rec.owner().hand_back(self.owner, holder);
+                    return Err(e);
+                }
+            }
+            rec.owner().release(self.owner);
+            if !reclaimed.contains(&holder) {
+                reclaimed.push(holder);
+            }
+        }
+        finish_reclaim(view, started, &reclaimed, 0, bytes)
     }
 
     /// Checks the control words (cursor within the pool, the head's epoch
@@ -63,14 +92,15 @@ impl<S: AsRef<SegmentView>> Recover for Bump<S> {
             // Relaxed: a snapshot of header words (see `checked.rs`).
             let word = view.atomic_u64(Offset::new(pos))?.load(Ordering::Relaxed);
             let (len, g32) = block::decode(self.salt, start, word);
-            let age = u64::from((current as u32).wrapping_sub(g32));
+            let age = block::age(current, g32);
             let past_floor = pos >= self.pool_off + snap.floor;
             let live_age = if past_floor {
                 0
             } else {
                 current - snap.reset_generation
             };
-            if len > 0 && age <= live_age && start + len <= self.pool_end {
+            // A length of 0 is a filler of one header (a tail of 8 bytes).
+            if age <= live_age && start + len <= self.pool_end {
                 if start + len > used_end {
                     r.problem(
                         pos,

@@ -2,7 +2,7 @@
 //! and the statistics that follow them.
 
 use crate::local::Slot;
-use crate::state::{GiveBack, Transition};
+use crate::state::{lane_tag, GiveBack, Transition, LANE_CHUNK};
 use crate::Bump;
 use shm_layout::{AllocStats, Error, Offset, Result, SegmentView};
 
@@ -46,7 +46,7 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         self.not_forked()?;
         let (_, st) = self.parts()?;
         let (_, after) = st
-            .transition(self.capacity, Transition::Reset)
+            .transition(self.capacity, Transition::Reset, None)
             .map_err(|f| self.fault(f, 0))?;
         Ok(after.generation)
     }
@@ -68,9 +68,21 @@ impl<S: AsRef<SegmentView>> Bump<S> {
                 end: end.checked_sub(self.pool_off)?,
             })
         });
+        // The give-back is recorded in this thread's chunk lane, like a
+        // reservation: a death at any point leaves the record right.
+        let lane = slot.and_then(|s| {
+            let r = usize::try_from(Slot::get(&s.record).checked_sub(1)?).ok()?;
+            Some((lane_tag(r, LANE_CHUNK), st.record(r)?.lane(LANE_CHUNK)))
+        });
         let (_, after) = st
-            .transition(self.capacity, Transition::Mark(give_back))
+            .transition(self.capacity, Transition::Mark(give_back), lane)
             .map_err(|f| self.fault(f, 0))?;
+        if let (Some(s), Some(gb)) = (slot, give_back) {
+            if after.cursor == gb.cur {
+                // Given back: the chunk now ends where it was used up to.
+                Slot::set(&s.end, Slot::get(&s.cur));
+            }
+        }
         let (_, local) = self.local.totals(after.epoch, after.generation);
         Ok(Mark {
             salt: self.salt,
@@ -102,18 +114,18 @@ impl<S: AsRef<SegmentView>> Bump<S> {
             generation: mark.generation,
             cursor: mark.cursor,
         };
-        let (before, after) =
-            st.transition(self.capacity, rewind)
-                .map_err(|f| match self.fault(f, at) {
-                    Error::Stale {
-                        offset, current, ..
-                    } => Error::Stale {
-                        offset,
-                        generation: mark.generation,
-                        current,
-                    },
-                    e => e,
-                })?;
+        let (before, after) = st
+            .transition(self.capacity, rewind, None)
+            .map_err(|f| match self.fault(f, at) {
+                Error::Stale {
+                    offset, current, ..
+                } => Error::Stale {
+                    offset,
+                    generation: mark.generation,
+                    current,
+                },
+                e => e,
+            })?;
         st.raise_high_water(after.generation, before.cursor);
         // The mark counted this thread's unflushed allocations; the ones
         // made since are released: start this thread's count afresh.

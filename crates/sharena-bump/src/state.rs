@@ -18,13 +18,14 @@
 //! three words that the consistency argument of `snapshot` needs.
 
 use crate::words::{
-    epoch_lo, floor_unpack, floor_word, parity, tagged, untag, Head, FLOOR_TAG_BITS,
+    epoch_lo, floor_unpack, floor_word, parity, tagged, untag, Head, FLOOR_TAG_BITS, MAX_TAG,
 };
 use shm_layout::sync::{spin_loop, AtomicU64, Ordering};
 
-/// `b"BUMPv001"`: the state region of an initialised bump segment starts
-/// with it.
-pub(crate) const STATE_MAGIC: u64 = u64::from_le_bytes(*b"BUMPv001");
+/// `b"BUMPv002"`: the state region of an initialised bump segment starts
+/// with it (v2: the head carries a lane tag and the state holds the
+/// reservation records).
+pub(crate) const STATE_MAGIC: u64 = u64::from_le_bytes(*b"BUMPv002");
 
 /// Every cursor and block length is a multiple of this.
 pub(crate) const GRAIN: u64 = 8;
@@ -38,8 +39,33 @@ pub(crate) const OFF_MAGIC: u64 = 0x000;
 pub(crate) const OFF_CAPACITY: u64 = 0x008;
 pub(crate) const OFF_EPOCH: u64 = 0x080;
 pub(crate) const OFF_HEAD: u64 = 0x100;
+/// Where the reservation records start.
+pub(crate) const OFF_RECORDS: u64 = 0x280;
+/// Bytes of one reservation record.
+pub(crate) const RECORD_LEN: u64 = 64;
+/// Reservation records: one per thread that allocates (two lanes each, so
+/// that every lane has a head tag in `1..=MAX_TAG`).
+#[cfg(not(shm_loom))]
+pub(crate) const RECORDS: usize = 127;
+/// Loom models need two records at most.
+#[cfg(shm_loom)]
+pub(crate) const RECORDS: usize = 2;
+/// Lanes per record: a thread's chunk, and a block larger than half a
+/// chunk that it reserves beside its chunk.
+pub(crate) const LANES: usize = 2;
+/// The lane of a thread's chunk.
+pub(crate) const LANE_CHUNK: usize = 0;
+/// The lane of a large block reserved beside the chunk.
+pub(crate) const LANE_LARGE: usize = 1;
 /// Bytes the state region needs.
-pub(crate) const STATE_LEN: u64 = 0x280;
+pub(crate) const STATE_LEN: u64 = OFF_RECORDS + RECORDS as u64 * RECORD_LEN;
+
+const _: () = assert!(RECORDS * LANES <= MAX_TAG as usize);
+
+/// The head tag of `lane` of record `record`.
+pub(crate) const fn lane_tag(record: usize, lane: usize) -> u64 {
+    (1 + record * LANES + lane) as u64
+}
 
 #[cfg(not(shm_loom))]
 type Pad<const N: usize> = [AtomicU64; N];
@@ -76,8 +102,8 @@ pub(crate) struct BumpState {
     /// current generation.
     floor: AtomicU64,
     _pad1: Pad<12>,
-    /// Hot: `parity:1 | reset:1 | epoch_lo:18 | cursor/8:44`, CAS'd by
-    /// every refill.
+    /// Hot: `parity:1 | reset:1 | epoch_lo:10 | tag:8 | cursor/8:44`,
+    /// CAS'd by every refill.
     head: AtomicU64,
     _pad2: Pad<15>,
     /// `generation_lo:16 | count:48`: flushed allocation counts.
@@ -86,6 +112,159 @@ pub(crate) struct BumpState {
     /// `generation_lo:16 | bytes:48`: high water recorded by rewinds.
     high_water: AtomicU64,
     _pad4: Pad<15>,
+    /// One per thread that allocates (docs/FORMAT.md, "Reservation
+    /// records").
+    records: [Record; RECORDS],
+}
+
+/// One reservation of a thread, recorded in the segment so that a reclaim
+/// finds its unused tail whichever way the thread's process ends.
+///
+/// - `to`: 0 when the lane holds nothing. Otherwise a head word: with a
+///   lane tag, an *intent* (the head the lane's next CAS installs); with
+///   tag 0, *held* (the reservation ends at its cursor).
+/// - `start`: `generation_lo:20 | start/8:44` (the floor word's packing):
+///   where the reservation starts, and the generation it was made in.
+/// - `fallback`: the end the lane holds if the intent's CAS failed (the
+///   start for a new reservation; the old end for an extension or a
+///   mark's give-back).
+///
+/// The intent is written before the head CAS and confirmed (tag cleared)
+/// after it, by the lane itself or by whoever moves the head on first
+/// ([`BumpState::help_lane`]), so an unconfirmed intent whose head is gone
+/// failed: a reclaim resolves every lane without doubt.
+#[repr(C)]
+pub(crate) struct Lane {
+    to: AtomicU64,
+    start: AtomicU64,
+    fallback: AtomicU64,
+}
+
+/// A record: its owner word (an `OwnerSlot`) and two lanes.
+#[repr(C)]
+pub(crate) struct Record {
+    owner: AtomicU64,
+    lanes: [Lane; LANES],
+    _pad: Pad<1>,
+}
+
+/// What a lane holds, resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Region {
+    /// The low 20 bits of the generation it was reserved in.
+    pub gen_lo: u64,
+    /// Pool-relative start and end.
+    pub start: u64,
+    pub end: u64,
+}
+
+/// The `held` form of a `to` word: its tag cleared.
+fn held(to: u64) -> u64 {
+    Head {
+        tag: 0,
+        ..Head::unpack(to)
+    }
+    .pack()
+}
+
+impl Lane {
+    fn new() -> Self {
+        Lane {
+            to: AtomicU64::new(0),
+            start: AtomicU64::new(0),
+            fallback: AtomicU64::new(0),
+        }
+    }
+
+    /// Publishes the intent `to` (a head word tagged with this lane) of a
+    /// reservation that starts at `start` in `generation`, holding
+    /// `fallback` if its CAS fails.
+    ///
+    /// `fresh`: a new reservation, so the lane first empties (the caller
+    /// has accounted for what it held). Otherwise the reservation grows the
+    /// one held, and `start` is where its owner has carved up to: every
+    /// byte below it is in blocks, so moving the start there while the
+    /// lane still holds the old end leaves the same tail, and it bounds the
+    /// walk a reclaim makes to the bytes reserved since.
+    fn publish(&self, generation: u64, start: u64, fallback: u64, to: u64, fresh: bool) {
+        let b = floor_word(generation, start);
+        // SeqCst (all): the intent must precede the head CAS in the one
+        // total order that a helper's head load and lane load are part of
+        // (see `help_lane`).
+        if self.start.load(Ordering::SeqCst) != b {
+            if fresh {
+                self.to.store(0, Ordering::SeqCst);
+            }
+            self.start.store(b, Ordering::SeqCst);
+        }
+        self.fallback.store(fallback, Ordering::SeqCst);
+        self.to.store(to, Ordering::SeqCst);
+    }
+
+    /// Confirms the intent `to` if the lane still holds it (idempotent).
+    fn confirm(&self, to: u64) {
+        // SeqCst: see `publish`. A failed CAS means the lane moved on (the
+        // owner confirmed it and published anew) or a helper confirmed it.
+        if self.to.load(Ordering::SeqCst) == to {
+            let _ = self
+                .to
+                .compare_exchange(to, held(to), Ordering::SeqCst, Ordering::SeqCst);
+        }
+    }
+
+    /// Empties the lane (its owner, or the reclaimer that adopted it, once
+    /// the region is accounted for).
+    pub(crate) fn clear(&self) {
+        // SeqCst: see `publish`.
+        self.to.store(0, Ordering::SeqCst);
+    }
+
+    /// What the lane holds, with the head word `head` read after its owner
+    /// stopped (died, or is the caller). `Err` names a word the algorithm
+    /// never writes.
+    pub(crate) fn resolve(&self, head: u64, capacity: u64) -> Result<Option<Region>, Fault> {
+        // SeqCst: see `publish`.
+        let to = self.to.load(Ordering::SeqCst);
+        if to == 0 {
+            return Ok(None);
+        }
+        let (gen_lo, start) = floor_unpack(self.start.load(Ordering::SeqCst));
+        let h = Head::unpack(to);
+        let end = if h.tag == 0 || head == to {
+            h.cursor
+        } else {
+            // An intent whose head is gone: its CAS failed (whoever moved
+            // the head on from it would have confirmed it).
+            self.fallback.load(Ordering::SeqCst)
+        };
+        if start > end || end > capacity || end % GRAIN != 0 {
+            return Err(Fault::Corrupt {
+                what: "a reservation record's start and end disagree",
+                word: OFF_RECORDS,
+            });
+        }
+        Ok(Some(Region { gen_lo, start, end }))
+    }
+}
+
+impl Record {
+    fn new() -> Self {
+        Record {
+            owner: AtomicU64::new(0),
+            lanes: [Lane::new(), Lane::new()],
+            _pad: pad(),
+        }
+    }
+
+    /// The owner word.
+    pub(crate) fn owner(&self) -> &shm_layout::OwnerSlot {
+        shm_layout::OwnerSlot::from_atomic(&self.owner)
+    }
+
+    /// Lane `i` (`LANE_CHUNK` or `LANE_LARGE`).
+    pub(crate) fn lane(&self, i: usize) -> &Lane {
+        &self.lanes[i % LANES]
+    }
 }
 
 #[cfg(not(shm_loom))]
@@ -103,6 +282,8 @@ const _: () = {
     assert!(offset_of!(BumpState, head) as u64 == OFF_HEAD);
     assert!(offset_of!(BumpState, allocations) == 0x180);
     assert!(offset_of!(BumpState, high_water) == 0x200);
+    assert!(offset_of!(BumpState, records) as u64 == OFF_RECORDS);
+    assert!(size_of::<Record>() as u64 == RECORD_LEN);
     assert!(OFF_EPOCH % shm_layout::CACHE_LINE == 0 && OFF_HEAD % shm_layout::CACHE_LINE == 0);
 };
 
@@ -139,7 +320,8 @@ pub(crate) enum Fault {
     MarkReleased { current: u64 },
 }
 
-/// A give-back of the unused tail `cur..end` of a chunk reserved in `epoch`.
+/// A give-back of the unused tail `cur..end` of a chunk reserved in
+/// `epoch`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct GiveBack {
     pub epoch: u64,
@@ -179,6 +361,7 @@ impl BumpState {
             _pad3: pad(),
             high_water: AtomicU64::new(0),
             _pad4: pad(),
+            records: std::array::from_fn(|_| Record::new()),
         };
         s.init(capacity, salt);
         s
@@ -197,6 +380,14 @@ impl BumpState {
         self.head.store(0, Ordering::Relaxed);
         self.allocations.store(0, Ordering::Relaxed);
         self.high_water.store(0, Ordering::Relaxed);
+        for r in &self.records {
+            r.owner.store(0, Ordering::Relaxed);
+            for l in &r.lanes {
+                l.to.store(0, Ordering::Relaxed);
+                l.start.store(0, Ordering::Relaxed);
+                l.fallback.store(0, Ordering::Relaxed);
+            }
+        }
         self.magic.store(STATE_MAGIC, Ordering::Relaxed);
     }
 
@@ -250,6 +441,12 @@ impl BumpState {
             if h.cursor > capacity {
                 return Err(Fault::Corrupt {
                     what: "the head cursor lies past the end of the pool",
+                    word: OFF_HEAD,
+                });
+            }
+            if h.tag > (RECORDS * LANES) as u64 {
+                return Err(Fault::Corrupt {
+                    what: "the head's lane tag names no reservation record",
                     word: OFF_HEAD,
                 });
             }
@@ -362,29 +559,90 @@ impl BumpState {
         }
     }
 
+    /// The head word (loom models).
+    #[cfg(all(test, shm_loom))]
+    pub(crate) fn head_raw(&self) -> u64 {
+        self.head.load(Ordering::SeqCst)
+    }
+
+    /// Record `i`, if there is one.
+    pub(crate) fn record(&self, i: usize) -> Option<&Record> {
+        self.records.get(i)
+    }
+
+    /// The lane a head tag names (`None` for 0 or a tag past the table).
+    fn lane_of_tag(&self, tag: u64) -> Option<&Lane> {
+        let t = usize::try_from(tag.checked_sub(1)?).ok()?;
+        Some(self.records.get(t / LANES)?.lane(t % LANES))
+    }
+
+    /// Confirms the intent of the lane that installed `head`, before the
+    /// caller's CAS moves the head on from it: so a head that moved on
+    /// from a lane's intent leaves that intent confirmed, and an intent
+    /// still unconfirmed once its head is gone failed.
+    ///
+    /// Why the intent is there to see: the lane stored it before its head
+    /// CAS, and the caller read the head that CAS installed; all SeqCst, so
+    /// the caller's lane load comes after the store in the total order.
+    fn help_lane(&self, head: u64) {
+        if let Some(lane) = self.lane_of_tag(Head::unpack(head).tag) {
+            lane.confirm(head);
+        }
+    }
+
     /// Reserves pool bytes with one CAS on `head`: `plan` sees a snapshot
     /// and returns the new cursor (past the snapshot's, at most `capacity`,
-    /// a multiple of 8) or a fault. Returns the snapshot the CAS succeeded
-    /// on and the new cursor: the bytes between are the caller's.
+    /// a multiple of 8) and where the reservation `lane` records starts
+    /// (the snapshot's cursor for a new one; for an extension of the chunk
+    /// the lane holds, how far its owner has carved it), or a fault. With a lane `(tag, lane)` the reservation is
+    /// published in it before the CAS and confirmed after. Returns the
+    /// snapshot the CAS succeeded on and the new cursor: the bytes between
+    /// are the caller's.
     pub(crate) fn reserve(
         &self,
         capacity: u64,
-        mut plan: impl FnMut(&Snapshot) -> Result<u64, Fault>,
+        lane: Option<(u64, &Lane)>,
+        plan: impl FnMut(&Snapshot) -> Result<(u64, u64), Fault>,
     ) -> Result<(Snapshot, u64), Fault> {
-        for _ in 0..MAX_RETRIES {
+        self.reserve_with(capacity, lane, plan, MAX_RETRIES, true)
+    }
+
+    /// `reserve`, with `attempts` CAS attempts at most and the lane's own
+    /// confirmation left out if `!confirm` (the loom models' death right
+    /// after the CAS).
+    pub(crate) fn reserve_with(
+        &self,
+        capacity: u64,
+        lane: Option<(u64, &Lane)>,
+        mut plan: impl FnMut(&Snapshot) -> Result<(u64, u64), Fault>,
+        attempts: u32,
+        confirm: bool,
+    ) -> Result<(Snapshot, u64), Fault> {
+        for _ in 0..attempts {
             let snap = self.snapshot(capacity)?;
-            let new = plan(&snap)?;
-            if new <= snap.cursor || new > capacity || new % GRAIN != 0 {
+            self.help_lane(snap.head);
+            let (new, start) = plan(&snap)?;
+            if new <= snap.cursor || new > capacity || new % GRAIN != 0 || start > snap.cursor {
                 debug_assert!(false, "a plan returned cursor {new} from {snap:?}");
                 return Err(Fault::Exhausted {
-                    available: capacity - snap.cursor,
+                    available: capacity.saturating_sub(snap.cursor),
                 });
             }
             let next = Head {
                 cursor: new,
+                tag: lane.map_or(0, |(t, _)| t),
                 ..Head::unpack(snap.head)
             }
             .pack();
+            if let Some((_, l)) = lane {
+                l.publish(
+                    snap.generation,
+                    start,
+                    snap.cursor,
+                    next,
+                    start == snap.cursor,
+                );
+            }
             // SYNC POINT (reserve): the linearization point of a chunk or
             // block reservation. SeqCst: see `snapshot`.
             if self
@@ -392,6 +650,9 @@ impl BumpState {
                 .compare_exchange(snap.head, next, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
+                if let (Some((_, l)), true) = (lane, confirm) {
+                    l.confirm(next);
+                }
                 return Ok((snap, new));
             }
             spin_loop();
@@ -401,13 +662,20 @@ impl BumpState {
 
     /// Starts a new epoch with one CAS on `head` and completes it. Returns
     /// the snapshot it replaced and the state it installed.
+    ///
+    /// A mark's give-back is published in `lane` (the marking thread's
+    /// chunk lane, tag given) as a reservation would be: its intent is the
+    /// shorter chunk.
     pub(crate) fn transition(
         &self,
         capacity: u64,
         t: Transition,
+        lane: Option<(u64, &Lane)>,
     ) -> Result<(Snapshot, Snapshot), Fault> {
         for _ in 0..MAX_RETRIES {
             let snap = self.snapshot(capacity)?;
+            self.help_lane(snap.head);
+            let mut given: Option<GiveBack> = None;
             let (cursor, bump, reset) = match t {
                 Transition::Reset => (0, true, true),
                 Transition::Mark(give_back) => match give_back {
@@ -417,6 +685,7 @@ impl BumpState {
                             && gb.cur <= gb.end
                             && gb.cur % GRAIN == 0 =>
                     {
+                        given = Some(gb);
                         (gb.cur, false, false)
                     }
                     _ => (snap.cursor, false, false),
@@ -439,12 +708,17 @@ impl BumpState {
                 }
             };
             let old = Head::unpack(snap.head);
+            let recorded: Option<(GiveBack, (u64, &Lane))> = given.zip(lane);
             let next = Head {
                 cursor,
                 epoch_lo: epoch_lo(snap.epoch.wrapping_add(1)),
+                tag: recorded.map_or(0, |(_, (t, _))| t),
                 parity: old.parity ^ bump,
                 reset,
             };
+            if let Some((gb, (_, l))) = recorded {
+                l.publish(snap.generation, gb.cur, snap.cursor, next.pack(), false);
+            }
             // SYNC POINT (transition): the linearization point of reset,
             // mark and rewind. SeqCst: see `snapshot`.
             if self
@@ -452,6 +726,9 @@ impl BumpState {
                 .compare_exchange(snap.head, next.pack(), Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
+                if let Some((_, (_, l))) = recorded {
+                    l.confirm(next.pack());
+                }
                 self.help(snap.epoch, snap.generation, next);
                 let generation = snap.generation.wrapping_add(u64::from(bump));
                 let after = Snapshot {

@@ -5,7 +5,9 @@ use super::*;
 #[test]
 fn reserve_reset_mark_rewind() {
     let s = BumpState::new(1024, 7);
-    let (snap, new) = s.reserve(1024, |sn| Ok(sn.cursor + 64)).unwrap();
+    let (snap, new) = s
+        .reserve(1024, None, |sn| Ok((sn.cursor + 64, sn.cursor)))
+        .unwrap();
     assert_eq!((snap.cursor, new, snap.generation), (0, 64, 0));
     s.flush_allocations(0, 3);
     assert_eq!(s.allocations(0), 3);
@@ -14,14 +16,17 @@ fn reserve_reset_mark_rewind() {
         cur: 40,
         end: 64,
     };
-    let (_, mark) = s.transition(1024, Transition::Mark(Some(gb))).unwrap();
+    let (_, mark) = s
+        .transition(1024, Transition::Mark(Some(gb)), None)
+        .unwrap();
     assert_eq!((mark.cursor, mark.epoch), (40, 1));
-    s.reserve(1024, |sn| Ok(sn.cursor + 100 * GRAIN)).unwrap();
+    s.reserve(1024, None, |sn| Ok((sn.cursor + 100 * GRAIN, sn.cursor)))
+        .unwrap();
     let rewind = Transition::Rewind {
         generation: 0,
         cursor: 40,
     };
-    let (before, after) = s.transition(1024, rewind).unwrap();
+    let (before, after) = s.transition(1024, rewind, None).unwrap();
     assert_eq!((before.cursor, after.cursor, after.epoch), (840, 40, 2));
     assert_eq!(
         (after.generation, after.floor, after.reset_generation),
@@ -29,15 +34,15 @@ fn reserve_reset_mark_rewind() {
     );
     assert_eq!(s.snapshot(1024).unwrap(), after);
     assert_eq!(s.allocations(1), 3);
-    let (_, reset) = s.transition(1024, Transition::Reset).unwrap();
+    let (_, reset) = s.transition(1024, Transition::Reset, None).unwrap();
     assert_eq!((reset.cursor, reset.generation, reset.epoch), (0, 2, 3));
     assert_eq!(s.allocations(2), 0);
     assert_eq!(s.snapshot(1024).unwrap(), reset);
     assert_eq!(
-        s.transition(1024, rewind),
+        s.transition(1024, rewind, None),
         Err(Fault::WrongGeneration { current: 2 })
     );
-    let full = s.reserve(1024, |sn| {
+    let full = s.reserve(1024, None, |sn| {
         Err(Fault::Exhausted {
             available: 1024 - sn.cursor,
         })
@@ -52,6 +57,7 @@ fn corrupt_heads_are_reported() {
         Head {
             cursor,
             epoch_lo,
+            tag: 0,
             parity,
             reset: false,
         }

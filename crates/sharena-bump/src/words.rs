@@ -4,8 +4,14 @@
 use crate::state::GRAIN;
 
 const CURSOR_BITS: u32 = 44;
-const EPOCH_BITS: u32 = 18;
+/// Bits of the head's lane tag (which reservation record last moved it).
+const TAG_BITS: u32 = 8;
+const TAG_SHIFT: u32 = CURSOR_BITS;
+const EPOCH_BITS: u32 = 10;
+const EPOCH_SHIFT: u32 = CURSOR_BITS + TAG_BITS;
 const RESET_BIT: u32 = 62;
+/// The largest lane tag (0 is "no lane").
+pub(crate) const MAX_TAG: u64 = (1 << TAG_BITS) - 1;
 /// Bits of the generation tag in the floor word.
 pub(crate) const FLOOR_TAG_BITS: u32 = 20;
 const CURSOR_MASK: u64 = (1 << CURSOR_BITS) - 1;
@@ -18,8 +24,12 @@ const VALUE_MASK: u64 = (1 << VALUE_BITS) - 1;
 pub(crate) struct Head {
     /// Pool-relative bytes handed out (a multiple of 8, below 2^47).
     pub cursor: u64,
-    /// The low 18 bits of the epoch this head belongs to.
+    /// The low 10 bits of the epoch this head belongs to.
     pub epoch_lo: u64,
+    /// The reservation lane whose intent installed this head (0: none, a
+    /// transition or a reservation without a record): whoever moves the
+    /// head on confirms that lane's intent first (`BumpState::help_lane`).
+    pub tag: u64,
     /// The low bit of the generation this head belongs to.
     pub parity: bool,
     /// Set by the transition that installed this head if it was a reset.
@@ -29,8 +39,10 @@ pub(crate) struct Head {
 impl Head {
     pub(crate) fn pack(self) -> u64 {
         debug_assert!(self.cursor % GRAIN == 0 && self.cursor / GRAIN <= CURSOR_MASK);
+        debug_assert!(self.tag <= MAX_TAG);
         (self.cursor / GRAIN)
-            | (self.epoch_lo & EPOCH_MASK) << CURSOR_BITS
+            | (self.tag & MAX_TAG) << TAG_SHIFT
+            | (self.epoch_lo & EPOCH_MASK) << EPOCH_SHIFT
             | u64::from(self.reset) << RESET_BIT
             | u64::from(self.parity) << 63
     }
@@ -38,7 +50,8 @@ impl Head {
     pub(crate) fn unpack(raw: u64) -> Self {
         Head {
             cursor: (raw & CURSOR_MASK) * GRAIN,
-            epoch_lo: (raw >> CURSOR_BITS) & EPOCH_MASK,
+            tag: (raw >> TAG_SHIFT) & MAX_TAG,
+            epoch_lo: (raw >> EPOCH_SHIFT) & EPOCH_MASK,
             parity: raw >> 63 == 1,
             reset: (raw >> RESET_BIT) & 1 == 1,
         }
@@ -80,8 +93,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn head_round_trips(cursor in 0u64..(1 << 44), epoch in any::<u64>(), parity in any::<bool>()) {
-            let h = Head { cursor: cursor * GRAIN, epoch_lo: epoch_lo(epoch), parity, reset: !parity };
+        fn head_round_trips(cursor in 0u64..(1 << 44), epoch in any::<u64>(), parity in any::<bool>(), tag in 0..=MAX_TAG) {
+            let h = Head { cursor: cursor * GRAIN, epoch_lo: epoch_lo(epoch), tag, parity, reset: !parity };
             prop_assert_eq!(Head::unpack(h.pack()), h);
         }
 

@@ -26,11 +26,34 @@ fn alloc_write_read_and_alignment() {
     assert_eq!(a.read_value(v).unwrap(), 0xDEAD_BEEF);
     let s = a.alloc_slice(&[1u32, 2, 3]).unwrap();
     assert_eq!(a.read_slice(s, 3).unwrap(), vec![1, 2, 3]);
-    // Writes past the block are refused and write nothing.
+    // Bytes past the size asked for (5, in a block of 8) are refused,
+    // naming that size, and nothing is written; the zero-copy path
+    // reaches to the usable size.
+    assert_eq!(a.requested_size(x).unwrap(), 5);
+    for (at, len) in [(0u64, 6u64), (0, 9), (5, 1), (4, 2)] {
+        assert!(
+            matches!(
+                a.write_at(x, at, &vec![0; len as usize]),
+                Err(Error::OutOfBounds { block_len: 5, .. })
+            ),
+            "write {len} at {at}"
+        );
+    }
     assert!(matches!(
-        a.write(x, &[0; 9]),
-        Err(Error::OutOfBounds { block_len: 8, .. })
+        a.read(x, 6),
+        Err(Error::OutOfBounds { block_len: 5, .. })
     ));
+    let mut six = [0u8; 6];
+    assert!(matches!(
+        a.read_into(x, &mut six),
+        Err(Error::OutOfBounds { block_len: 5, .. })
+    ));
+    assert!(matches!(
+        a.read_slice(s, 4),
+        Err(Error::OutOfBounds { block_len: 12, .. })
+    ));
+    assert!(a.block_ptr(x, 0, 8).is_ok());
+    assert!(a.block_ptr(x, 0, 9).is_err());
     assert_eq!(a.read(x, 5).unwrap(), b"hello");
     let st = a.stats();
     assert_eq!(st.allocations, 16);
@@ -323,7 +346,8 @@ fn attach_checks_kind_and_state() {
         HeapSegment::with(BumpKind, 4096, 1024, p, true),
         Err(Error::InvalidSize { .. })
     ));
-    // Corrupt words: capacity, head cursor, head tag, magic.
+    // Corrupt words: capacity, head cursor, head epoch tag, head lane tag,
+    // magic.
     let state_word = |seg: &mut HeapSegment, word: u64, v: u64| {
         let at = seg.as_ref().region(RegionId::State).offset + word;
         // SAFETY: `byte_ptr` checked the bounds; the word is 8-aligned and
@@ -333,7 +357,8 @@ fn attach_checks_kind_and_state() {
     for (word, v, at) in [
         (0x008, 1u64 << 40, 0x008),
         (0x100, (1 << 40) - 1, 0x100),
-        (0x100, 7 << 44, 0x100),
+        (0x100, 7 << 52, 0x100),
+        (0x100, 255 << 44, 0x100),
         (0x100, 1 << 63, 0x100),
         (0x000, 0, 0x000),
     ] {

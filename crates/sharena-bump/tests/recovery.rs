@@ -1,6 +1,8 @@
 //! Recovery on a bump segment: `check` walks the blocks, `runs` splits the
-//! pool at the cursor, `share` accepts live blocks only, and `reclaim_dead`
-//! frees the process-table entries of dead processes and nothing else.
+//! pool at the cursor, `share` accepts live blocks only, `reclaim_dead`
+//! frees the process-table entries of dead processes and frees no block,
+//! and hostile words in a dead attachment's reservation record panic
+//! nothing.
 
 mod common;
 
@@ -79,4 +81,48 @@ fn reclaim_frees_a_dead_attachments_table_entry() {
         Err(shm_layout::Error::ProcessTableFull { .. })
     ));
     drop(arena);
+}
+
+/// Hostile words in a dead attachment's reservation record (each word of
+/// record 0 but its owner, set to each hostile value): `reclaim_dead`,
+/// `check`, allocation, reset and drop never panic (the test profile
+/// checks overflow), whatever they answer.
+#[test]
+fn hostile_record_words_never_panic() {
+    use shm_layout::{OwnerId, RegionId};
+    let hostile = [
+        u64::MAX,
+        0,
+        1,
+        1 << 63,
+        u64::from(u32::MAX),
+        7,
+        0x1_0000_0008,
+        (1 << 44) - 1,
+        (1 << 52) - 8,
+    ];
+    // A pid no process has (Linux caps pids below 2^22).
+    let dead = OwnerId::new(4_000_000, 0, 1).unwrap();
+    for word in 1..7usize {
+        for &v in &hostile {
+            let mut seg = common::HeapSegment::new(1 << 16, 0).unwrap();
+            let rec = seg.as_ref().region(RegionId::State).offset + 0x280;
+            let p = seg.byte_ptr(rec).cast::<u64>();
+            let a = Bump::attach(seg).unwrap();
+            a.alloc(24).unwrap();
+            // SAFETY: `p` points at record 0 inside the buffer `a` owns,
+            // alive and 8-aligned; words 0..8 are the record's.
+            unsafe {
+                p.write_volatile(dead.raw());
+                p.add(word).write_volatile(v);
+            }
+            let _ = a.reclaim_dead();
+            let _ = a.check();
+            let _ = a.alloc(16);
+            let _ = a.runs(8);
+            let _ = a.reset();
+            let _ = a.alloc(1 << 14);
+            drop(a);
+        }
+    }
 }

@@ -136,3 +136,35 @@ fn resets_racing_allocations_leave_no_overlap() {
     assert_eq!(st.used + st.available, st.capacity);
     assert_eq!(a.generation().unwrap(), 50);
 }
+
+/// Threads of two handles race for chunks, so each often leaves a chunk
+/// whose end is no longer the cursor's for a new one; the second handle
+/// then drops. Every tail left behind is a filler: the bytes in use (the
+/// first handle's chunk spares aside) are exactly the blocks', fillers
+/// and headers included.
+#[test]
+fn tails_left_by_threads_are_accounted() {
+    let seg = common::HeapSegment::new(16 << 20, 1024).unwrap();
+    // SAFETY: both views are dropped at the end of this function, before
+    // `seg`, which owns the buffer (locals drop in reverse order).
+    let (first, second) = unsafe { (seg.open_again(), seg.open_again()) };
+    let first = Bump::attach(first).unwrap();
+    let second = Bump::attach(second).unwrap();
+    let barrier = Barrier::new(THREADS as usize);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let a = if t % 2 == 0 { &first } else { &second };
+            let barrier = &barrier;
+            s.spawn(move || {
+                barrier.wait();
+                for i in 0..PER_THREAD / 4 {
+                    a.alloc(8 + (i * 13 + t) % 120).unwrap();
+                }
+            });
+        }
+    });
+    drop(second);
+    let r = shm_layout::Recover::check(&first).unwrap();
+    assert!(r.ok(), "{:?}", r.problems);
+    assert_eq!(first.stats().used, r.used_bytes, "a tail nobody holds");
+}
