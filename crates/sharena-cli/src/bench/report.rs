@@ -148,7 +148,7 @@ fn bar_lines(figs: &[Figure], json: bool) -> Vec<String> {
     for b in frag_bars() {
         let Some(frag) = figs
             .iter()
-            .find(|f| f.subject == b.subject && f.wl == b.wl && f.p == b.p)
+            .find(|f| f.subject == b.subject && f.wl == b.wl && f.p == b.p && f.run.frag.is_some())
             .and_then(|f| f.run.frag)
         else {
             continue;
@@ -325,6 +325,9 @@ mod tests {
             fig("slab", "W2", 1, 300, None),
             fig("rts-alloc", "W2", 1, 200, None),
             fig("system", "W2", 1, 200, None),
+            // The timed figure comes first, as in a run: the pass is found
+            // past it.
+            fig("freelist", "W3", 1, 500, None),
             fig("freelist", "W3", 1, 0, Some(frag)),
         ];
         let lines = bar_lines(&figs, false);
