@@ -1,62 +1,5 @@
-//! Typed objects by name: [`Objects::find_or_construct`], [`Objects::find`],
-//! [`Objects::wait_for`] and [`Objects::destroy`] on the [`Bump`],
-//! [`FreeList`] and [`Slab`] handles.
-//!
-//! An object is a `Pod` value in a block of the allocator, after a small
-//! header that records its type (name, size and alignment) and whether it
-//! is built, and published under a name in the segment's directory (so it
-//! is shared: no process's death frees it). Of several processes racing on
-//! one name, one publishes first and runs the constructor; the others wait
-//! for it on a futex ([`shm_layout::wait`]) and get the same object. A
-//! lookup with another type is [`Error::TypeMismatch`], never a
-//! reinterpretation.
-//!
-//! # Deaths
-//! - A builder that dies before its object is READY (or whose constructor
-//!   panics) wedges nobody: a waiter sees it dead (its pid and start time
-//!   are in the record), takes the build over with one CAS and runs its own
-//!   constructor. So the constructor runs in exactly one process per
-//!   object *that is completed*; a constructor cut short by a death may
-//!   have run too.
-//! - A process that dies between allocating the block and publishing it
-//!   leaves a block that `reclaim_dead` frees (it was never shared), or,
-//!   dying between sharing and publishing, a shared block nobody names
-//!   (kept until freed, as with [`Named::publish`]).
-//! - Waits are bounded: [`Objects::find_or_construct_within`] takes the
-//!   longest wait for a live builder (10 s for the plain call), after which
-//!   it is [`Error::Timeout`].
-//!
-//! The first [`Objects::wait_for`] on a segment builds one more typed
-//! object, named `.sharena/built` (an [`Event`](shm_layout::wait::Event)
-//! that every completed construction notifies); it shows in the directory
-//! like any other name.
-//!
-//! The handle heap ([`Handles`](crate::Handles)) has no typed objects: its
-//! blocks move when it compacts.
-//!
-//! # Example
-//! ```
-//! use bytemuck::{Pod, Zeroable};
-//! use sharena::{field, FreeList, Objects};
-//! use sharena::layout::sync::Ordering;
-//!
-//! #[derive(Clone, Copy, Pod, Zeroable)]
-//! #[repr(C)]
-//! struct Config { version: u64, hits: u64 }
-//!
-//! let name = format!("/sharena-doc-typed-{}", std::process::id());
-//! let heap = FreeList::create(&name, 16 << 20)?;
-//! let cfg = heap.find_or_construct("config", || Config { version: 3, hits: 0 })?;
-//! cfg.atomic_u64(field!(Config, hits))?.fetch_add(1, Ordering::SeqCst);
-//! // Another process (or this one, again) finds the same object.
-//! let again = heap.find::<Config>("config")?.unwrap();
-//! assert_eq!(again.get()?.hits, 1);
-//! assert!(heap.find::<u32>("config").is_err()); // another type
-//! heap.destroy::<Config>("config")?;
-//! assert!(heap.find::<Config>("config")?.is_none());
-//! sharena::Segment::unlink(&name)?;
-//! # Ok::<(), sharena::Error>(())
-//! ```
+//! Typed objects by name: the [`Objects`] trait (its docs say what it
+//! does and what a death leaves), [`Shared`] and [`Field`].
 
 mod record;
 mod shared;
@@ -77,8 +20,65 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 /// it again and again, or hostile bytes, make an error, not a hang).
 const MAX_ROUNDS: u32 = 1 << 16;
 
-/// Typed objects by name on an allocator handle (see the [module
-/// docs](self)).
+/// Typed objects by name: [`Objects::find_or_construct`], [`Objects::find`],
+/// [`Objects::wait_for`] and [`Objects::destroy`] on the [`Bump`],
+/// [`FreeList`] and [`Slab`] handles.
+///
+/// An object is a `Pod` value in a block of the allocator, after a small
+/// header that records its type (name, size and alignment) and whether it
+/// is built, and published under a name in the segment's directory (so it
+/// is shared: no process's death frees it). Of several processes racing on
+/// one name, one publishes first and runs the constructor; the others wait
+/// for it on a futex ([`shm_layout::wait`]) and get the same object. A
+/// lookup with another type is [`Error::TypeMismatch`], never a
+/// reinterpretation.
+///
+/// # Deaths
+/// - A builder that dies before its object is READY (or whose constructor
+///   panics) wedges nobody: a waiter sees it dead (its pid and start time
+///   are in the record), takes the build over with one CAS and runs its own
+///   constructor. So the constructor runs in exactly one process per
+///   object *that is completed*; a constructor cut short by a death may
+///   have run too.
+/// - A process that dies between allocating the block and publishing it
+///   leaves a block that `reclaim_dead` frees (it was never shared), or,
+///   dying between sharing and publishing, a shared block nobody names
+///   (kept until freed, as with [`Named::publish`]).
+/// - Waits are bounded: [`Objects::find_or_construct_within`] takes the
+///   longest wait for a live builder (10 s for the plain call), after which
+///   it is [`Error::Timeout`].
+///
+/// The first [`Objects::wait_for`] on a segment builds one more typed
+/// object, named `.sharena/built` (an [`Event`](shm_layout::wait::Event)
+/// that every completed construction notifies); it shows in the directory
+/// like any other name.
+///
+/// The handle heap ([`Handles`](crate::Handles)) has no typed objects: its
+/// blocks move when it compacts.
+///
+/// # Example
+/// ```
+/// use bytemuck::{Pod, Zeroable};
+/// use sharena::{field, FreeList, Objects};
+/// use sharena::layout::sync::Ordering;
+///
+/// #[derive(Clone, Copy, Pod, Zeroable)]
+/// #[repr(C)]
+/// struct Config { version: u64, hits: u64 }
+///
+/// let name = format!("/sharena-doc-typed-{}", std::process::id());
+/// let heap = FreeList::create(&name, 16 << 20)?;
+/// let cfg = heap.find_or_construct("config", || Config { version: 3, hits: 0 })?;
+/// cfg.atomic_u64(field!(Config, hits))?.fetch_add(1, Ordering::SeqCst);
+/// // Another process (or this one, again) finds the same object.
+/// let again = heap.find::<Config>("config")?.unwrap();
+/// assert_eq!(again.get()?.hits, 1);
+/// assert!(heap.find::<u32>("config").is_err()); // another type
+/// heap.destroy::<Config>("config")?;
+/// assert!(heap.find::<Config>("config")?.is_none());
+/// sharena::Segment::unlink(&name)?;
+/// # Ok::<(), sharena::Error>(())
+/// ```
 pub trait Objects: Named {
     /// The allocator whose blocks hold the objects.
     type Alloc: ShmAllocator + ?Sized;
