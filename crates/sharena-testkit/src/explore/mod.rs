@@ -33,6 +33,7 @@ pub mod handles;
 pub mod layout;
 pub mod queue;
 pub mod slab;
+pub mod wait;
 
 pub use engine::{explore, guarded, Options};
 pub use notes::{Note, Notes};
@@ -114,5 +115,6 @@ pub fn all() -> Vec<&'static dyn Scenario> {
     v.extend(freelist::scenarios());
     v.extend(handles::scenarios());
     v.extend(queue::scenarios());
+    v.extend(wait::scenarios());
     v
 }
