@@ -378,6 +378,9 @@ fn slab_pair_threads(c: &mut Criterion) {
     g.finish();
 }
 
+/// Bytes of one slab registry entry (format 2: one line, `CacheHead`).
+const SLAB_ENTRY_LEN: u64 = 128;
+
 /// Bytes of the reclaim bench's segment.
 const RECLAIM_SEGMENT: u64 = 64 << 20;
 /// Slots the dead process holds.
@@ -389,8 +392,9 @@ fn kill_in_place(victim: Slab, mine_before: &[u32]) {
     let view = victim.segment().view();
     let me = victim.owner_id();
     let dead = OwnerId::new(me.pid(), me.epoch(), me.start_ticks() + 1).expect("a pid");
-    let geo = victim.geometry();
-    let entry_len = 128 + (4 * geo.cache_cap).next_multiple_of(128);
+    // Slab format 2 (docs/FORMAT.md): each registry entry is one 128-byte
+    // line, its owner word first.
+    let entry_len = SLAB_ENTRY_LEN;
     let id = u64::from(victim.cache_id());
     let owner_at = view.region(RegionId::State).offset + 0x200 + id * entry_len;
     let word = view.atomic_u64(Offset::new(owner_at)).expect("in bounds");
@@ -428,7 +432,7 @@ fn reclaim_after_a_death(slab: &Slab, mid_push: bool) -> Duration {
     }
     if mid_push {
         let view = victim.segment().view();
-        let entry_len = 128 + (4 * victim.geometry().cache_cap).next_multiple_of(128);
+        let entry_len = SLAB_ENTRY_LEN;
         let at = view.region(RegionId::State).offset
             + 0x200
             + u64::from(victim.cache_id()) * entry_len
