@@ -701,50 +701,11 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Bump<S> {
         self.check(offset)
     }
 
-    /// Copies `data` into the block at `offset`, `at` bytes in: any byte
-    /// past the size the allocation asked for is [`Error::OutOfBounds`]
-    /// (naming that size) and nothing is written. `block_ptr` reaches to
-    /// [`usable_size`](ShmAllocator::usable_size) instead.
-    fn write_at(&self, offset: Offset, at: u64, data: &[u8]) -> Result<()> {
-        self.check_requested(offset, at, data.len() as u64)?;
-        // `check_requested` bounded `at + len` by the block, in the pool.
-        self.view()
-            .write_bytes(Offset::new(offset.get() + at), data)
-    }
-
-    /// Reads `len` bytes from the block's start, within the size asked for
-    /// (as `write_at`).
-    fn read(&self, offset: Offset, len: u64) -> Result<Vec<u8>> {
-        self.check_requested(offset, 0, len)?;
-        let mut out = vec![0u8; len as usize];
-        self.view().read_bytes(offset, &mut out)?;
-        Ok(out)
-    }
-
-    /// Fills `out` from the block's start, within the size asked for.
-    fn read_into(&self, offset: Offset, out: &mut [u8]) -> Result<()> {
-        self.check_requested(offset, 0, out.len() as u64)?;
-        self.view().read_bytes(offset, out)
-    }
-
-    /// Reads `n` values of `T` from the block's start, within the size
-    /// asked for.
-    fn read_slice<T: bytemuck::Pod>(
-        &self,
-        at: shm_layout::TypedOffset<T>,
-        n: usize,
-    ) -> Result<Vec<T>> {
-        if !at.offset().is_aligned(core::mem::align_of::<T>() as u64) {
-            return Err(Error::InvalidOffset {
-                offset: at.offset().get(),
-                reason: "not aligned for its type",
-            });
-        }
-        let bytes = (n as u64).checked_mul(core::mem::size_of::<T>() as u64);
-        self.check_requested(at.offset(), 0, bytes.unwrap_or(u64::MAX))?;
-        let mut out = vec![T::zeroed(); n];
-        self.read_into(at.offset(), bytemuck::cast_slice_mut(&mut out))?;
-        Ok(out)
+    /// The size asked for (the header's slack subtracted): what `write_at`,
+    /// `read`, `read_into` and `read_slice` may touch; `block_ptr` reaches
+    /// to [`usable_size`](ShmAllocator::usable_size) instead.
+    fn requested_size(&self, offset: Offset) -> Result<u64> {
+        Bump::requested_size(self, offset)
     }
 
     fn stats(&self) -> AllocStats {

@@ -31,21 +31,6 @@ impl<S: AsRef<SegmentView>> Bump<S> {
         self.check_full(offset).map(|(len, slack)| len - slack)
     }
 
-    /// `Ok` if bytes `at..at + len` of the block at `offset` lie within the
-    /// size its allocation asked for, else [`Error::OutOfBounds`] naming
-    /// that size.
-    pub(crate) fn check_requested(&self, offset: Offset, at: u64, len: u64) -> Result<()> {
-        let asked = self.requested_size(offset)?;
-        match at.checked_add(len) {
-            Some(end) if end <= asked => Ok(()),
-            _ => Err(Error::OutOfBounds {
-                offset: offset.get(),
-                len: at.saturating_add(len),
-                block_len: asked,
-            }),
-        }
-    }
-
     /// As `check`, with the header's slack: (usable length, slack).
     fn check_full(&self, offset: Offset) -> Result<(u64, u64)> {
         let o = offset.get();

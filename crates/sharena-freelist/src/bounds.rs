@@ -8,7 +8,7 @@ use crate::block::{slack_of, HEADER};
 use crate::class::GRANULE_SHIFT;
 use crate::FreeList;
 use shm_layout::sync::Ordering;
-use shm_layout::{Error, Offset, Result, SegmentView};
+use shm_layout::{Offset, Result, SegmentView};
 
 impl<S: AsRef<SegmentView>> FreeList<S> {
     /// The size the allocation of the live block at `offset` asked for:
@@ -36,34 +36,5 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
                 "a slack past the block's usable bytes",
             ))),
         }
-    }
-
-    /// `Ok` if bytes `at..at + len` of the block at `offset` lie within the
-    /// size its allocation asked for, else [`Error::OutOfBounds`] naming
-    /// that size.
-    pub(crate) fn check_requested(&self, offset: Offset, at: u64, len: u64) -> Result<()> {
-        let asked = self.requested_size(offset)?;
-        match at.checked_add(len) {
-            Some(end) if end <= asked => Ok(()),
-            _ => Err(Error::OutOfBounds {
-                offset: offset.get(),
-                len: at.saturating_add(len),
-                block_len: asked,
-            }),
-        }
-    }
-
-    /// `write_at` of the trait, checked at the requested size.
-    pub(crate) fn write_requested(&self, offset: Offset, at: u64, data: &[u8]) -> Result<()> {
-        self.check_requested(offset, at, data.len() as u64)?;
-        // `check_requested` bounded `at + len` by the block, inside the pool.
-        self.view()
-            .write_bytes(Offset::new(offset.get() + at), data)
-    }
-
-    /// `read_into` of the trait, checked at the requested size.
-    pub(crate) fn read_requested(&self, offset: Offset, out: &mut [u8]) -> Result<()> {
-        self.check_requested(offset, 0, out.len() as u64)?;
-        self.view().read_bytes(offset, out)
     }
 }

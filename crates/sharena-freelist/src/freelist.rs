@@ -10,8 +10,7 @@ use shm_layout::sync::thread_id;
 use shm_layout::sync::{AtomicU64, Ordering};
 use shm_layout::{
     fork_generation, AllocStats, AllocatorKind, Error, Offset, OwnerId, OwnerSlot, ProcTable,
-    RegionId, Registration, Result, SegmentView, ShmAllocator, TypedOffset, CACHE_LINE,
-    PARAM_NAMES,
+    RegionId, Registration, Result, SegmentView, ShmAllocator, CACHE_LINE, PARAM_NAMES,
 };
 use std::sync::{Arc, Mutex};
 
@@ -576,42 +575,11 @@ impl<S: AsRef<SegmentView>> ShmAllocator for FreeList<S> {
         self.free_into(&pool, owner_id, b, tag, mine)
     }
 
-    /// Copies `data` into the block at `offset`, `at` bytes in: any byte
-    /// past the size the allocation asked for is [`Error::OutOfBounds`]
-    /// (naming that size) and nothing is written. `block_ptr` reaches to
+    /// The size the allocation asked for: what `write_at`, `read`,
+    /// `read_into` and `read_slice` may touch; `block_ptr` reaches to
     /// [`usable_size`](ShmAllocator::usable_size) instead.
-    fn write_at(&self, offset: Offset, at: u64, data: &[u8]) -> Result<()> {
-        self.write_requested(offset, at, data)
-    }
-
-    /// Reads `len` bytes from the block's start, within the size asked for
-    /// (as `write_at`).
-    fn read(&self, offset: Offset, len: u64) -> Result<Vec<u8>> {
-        self.check_requested(offset, 0, len)?;
-        let mut out = vec![0u8; len as usize];
-        self.view().read_bytes(offset, &mut out)?;
-        Ok(out)
-    }
-
-    /// Fills `out` from the block's start, within the size asked for.
-    fn read_into(&self, offset: Offset, out: &mut [u8]) -> Result<()> {
-        self.read_requested(offset, out)
-    }
-
-    /// Reads `n` values of `T` from the block's start, within the size
-    /// asked for.
-    fn read_slice<T: bytemuck::Pod>(&self, at: TypedOffset<T>, n: usize) -> Result<Vec<T>> {
-        if !at.offset().is_aligned(core::mem::align_of::<T>() as u64) {
-            return Err(Error::InvalidOffset {
-                offset: at.offset().get(),
-                reason: "not aligned for its type",
-            });
-        }
-        let bytes = (n as u64).checked_mul(core::mem::size_of::<T>() as u64);
-        self.check_requested(at.offset(), 0, bytes.unwrap_or(u64::MAX))?;
-        let mut out = vec![T::zeroed(); n];
-        self.read_requested(at.offset(), bytemuck::cast_slice_mut(&mut out))?;
-        Ok(out)
+    fn requested_size(&self, offset: Offset) -> Result<u64> {
+        FreeList::requested_size(self, offset)
     }
 
     fn usable_size(&self, offset: Offset) -> Result<u64> {

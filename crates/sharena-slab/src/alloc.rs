@@ -8,7 +8,7 @@ use crate::word::{SlotState, SlotWord, GEN_MASK, GEN_ONE, KIND_MASK};
 use crate::Slab;
 use shm_layout::fork_generation;
 use shm_layout::sync::Ordering;
-use shm_layout::{AllocStats, Error, Offset, Result, SegmentView, ShmAllocator, TypedOffset};
+use shm_layout::{AllocStats, Error, Offset, Result, SegmentView, ShmAllocator};
 
 impl<S: AsRef<SegmentView>> Slab<S> {
     /// The slot index of `offset`, or why it is not a slot start.
@@ -72,21 +72,6 @@ impl<S: AsRef<SegmentView>> Slab<S> {
                 let index = self.index_of(offset)?;
                 Err(self.corrupt(Fault::Slot(index, "a slack past the slot size")))
             }
-        }
-    }
-
-    /// `Ok` if bytes `at..at + len` of the slot at `offset` lie within the
-    /// size its allocation asked for, else [`Error::OutOfBounds`] naming
-    /// that size.
-    fn check_requested(&self, offset: Offset, at: u64, len: u64) -> Result<()> {
-        let asked = self.requested_size(offset)?;
-        match at.checked_add(len) {
-            Some(end) if end <= asked => Ok(()),
-            _ => Err(Error::OutOfBounds {
-                offset: offset.get(),
-                len: at.saturating_add(len),
-                block_len: asked,
-            }),
         }
     }
 
@@ -361,60 +346,10 @@ impl<S: AsRef<SegmentView>> ShmAllocator for Slab<S> {
         Ok(self.geo.slot_size)
     }
 
-    /// Copies `data` into the slot at `offset`, `at` bytes in: any byte
-    /// past the size the allocation asked for is [`Error::OutOfBounds`]
-    /// (naming that size) and nothing is written. `block_ptr` reaches to
-    /// [`usable_size`](ShmAllocator::usable_size), the slot size, instead.
-    fn write_at(&self, offset: Offset, at: u64, data: &[u8]) -> Result<()> {
-        self.check_requested(offset, at, data.len() as u64)?;
-        // `check_requested` bounded `at + len` by the slot, inside the pool.
-        self.view()
-            .write_bytes(Offset::new(offset.get() + at), data)
-    }
-
-    /// Reads `len` bytes from the slot's start, within the size asked for
-    /// (as `write_at`).
-    fn read(&self, offset: Offset, len: u64) -> Result<Vec<u8>> {
-        self.check_requested(offset, 0, len)?;
-        let mut out = vec![0u8; len as usize];
-        self.view().read_bytes(offset, &mut out)?;
-        Ok(out)
-    }
-
-    /// Fills `out` from the slot's start, within the size asked for.
-    fn read_into(&self, offset: Offset, out: &mut [u8]) -> Result<()> {
-        self.check_requested(offset, 0, out.len() as u64)?;
-        self.view().read_bytes(offset, out)
-    }
-
-    /// Reads `n` values of `T` from the slot's start, within the size
-    /// asked for.
-    fn read_slice<T: bytemuck::Pod>(&self, at: TypedOffset<T>, n: usize) -> Result<Vec<T>> {
-        if !at.offset().is_aligned(core::mem::align_of::<T>() as u64) {
-            return Err(Error::InvalidOffset {
-                offset: at.offset().get(),
-                reason: "not aligned for its type",
-            });
-        }
-        let bytes = (n as u64).checked_mul(core::mem::size_of::<T>() as u64);
-        self.check_requested(at.offset(), 0, bytes.unwrap_or(u64::MAX))?;
-        let mut out = vec![T::zeroed(); n];
-        self.read_into(at.offset(), bytemuck::cast_slice_mut(&mut out))?;
-        Ok(out)
-    }
-
-    /// Live allocations are counted from the slot words (ALLOCATED slots
-    /// among those ever handed out), not from the per-entry counters: a
-    /// process killed between a slot-word store and its counter store leaves
-    /// the counters off by one for good, while the slot words are what
-    /// `reclaim_dead` repairs. O(slots ever used): about 1 ms per million.
-    /// A snapshot taken while others work may be off by the operations in
-    /// flight. `high_water` is the slots ever handed out of the never-used
-    /// counter: the slab's footprint, an upper bound of the most bytes in
-    /// use at once.
-    /// O(1): the slot count times the slot size.
-    fn capacity(&self) -> u64 {
-        self.geo.slot_count * self.geo.slot_size
+    /// The size the allocation asked for: what `write_at`, `read`,
+    /// `read_into` and `read_slice` may touch.
+    fn requested_size(&self, offset: Offset) -> Result<u64> {
+        Slab::requested_size(self, offset)
     }
 
     fn stats(&self) -> AllocStats {

@@ -51,6 +51,28 @@ pub trait ShmAllocator {
     /// Statistics.
     fn stats(&self) -> AllocStats;
 
+    /// The size the allocation of the live block at `offset` asked for:
+    /// what the checked reads and writes below may touch. Allocators that
+    /// record it return it; the default is [`usable_size`](Self::usable_size).
+    fn requested_size(&self, offset: Offset) -> Result<u64> {
+        self.usable_size(offset)
+    }
+
+    /// `Ok` if bytes `at..at + len` of the block at `offset` lie within its
+    /// [`requested_size`](Self::requested_size), else
+    /// [`Error::OutOfBounds`] naming that size.
+    fn check_requested(&self, offset: Offset, at: u64, len: u64) -> Result<()> {
+        let asked = self.requested_size(offset)?;
+        match at.checked_add(len) {
+            Some(end) if end <= asked => Ok(()),
+            _ => Err(Error::OutOfBounds {
+                offset: offset.get(),
+                len: at.saturating_add(len),
+                block_len: asked,
+            }),
+        }
+    }
+
     /// Allocates `size` bytes at the allocator's natural alignment (8).
     fn alloc(&self, size: u64) -> Result<Offset> {
         self.alloc_aligned(size, 8)
@@ -91,29 +113,36 @@ pub trait ShmAllocator {
     }
 
     /// Copies `data` into the block at `offset`, from its start; a write
-    /// longer than the block is [`Error::OutOfBounds`] and writes nothing.
+    /// past the size the allocation asked for is [`Error::OutOfBounds`] and
+    /// writes nothing.
     fn write(&self, offset: Offset, data: &[u8]) -> Result<()> {
         self.write_at(offset, 0, data)
     }
 
-    /// Copies `data` into the block at `offset`, starting `at` bytes in.
+    /// Copies `data` into the block at `offset`, starting `at` bytes in,
+    /// within its [`requested_size`](Self::requested_size).
     fn write_at(&self, offset: Offset, at: u64, data: &[u8]) -> Result<()> {
-        self.block_ptr(offset, at, data.len() as u64)?;
+        self.check_requested(offset, at, data.len() as u64)?;
+        // `check_requested` bounded `at + len` by a live block; the view
+        // checks the bytes against the segment once more (so a wrong
+        // `requested_size` is an error, never a wrap or a stray write).
         self.view()
-            .write_bytes(Offset::new(offset.get() + at), data)
+            .write_bytes(Offset::new(offset.get().wrapping_add(at)), data)
     }
 
-    /// Reads `len` bytes from the start of the block at `offset`.
+    /// Reads `len` bytes from the start of the block at `offset`, within its
+    /// requested size.
     fn read(&self, offset: Offset, len: u64) -> Result<Vec<u8>> {
-        self.block_ptr(offset, 0, len)?;
+        self.check_requested(offset, 0, len)?;
         let mut out = vec![0u8; len as usize];
         self.view().read_bytes(offset, &mut out)?;
         Ok(out)
     }
 
-    /// Fills `out` from the start of the block at `offset`.
+    /// Fills `out` from the start of the block at `offset`, within its
+    /// requested size.
     fn read_into(&self, offset: Offset, out: &mut [u8]) -> Result<()> {
-        self.block_ptr(offset, 0, out.len() as u64)?;
+        self.check_requested(offset, 0, out.len() as u64)?;
         self.view().read_bytes(offset, out)
     }
 
@@ -151,17 +180,11 @@ pub trait ShmAllocator {
     }
 
     /// Reads `n` elements of `T` starting at `at` (checked against the
-    /// block's length: `n` too large is [`Error::OutOfBounds`]).
+    /// block's requested size: `n` too large is [`Error::OutOfBounds`]).
     fn read_slice<T: Pod>(&self, at: TypedOffset<T>, n: usize) -> Result<Vec<T>> {
         check_aligned(at)?;
         let bytes = (n as u64).checked_mul(core::mem::size_of::<T>() as u64);
-        if bytes.is_none_or(|b| b > self.usable_size(at.offset()).unwrap_or(0)) {
-            return Err(Error::OutOfBounds {
-                offset: at.offset().get(),
-                len: bytes.unwrap_or(u64::MAX),
-                block_len: self.usable_size(at.offset())?,
-            });
-        }
+        self.check_requested(at.offset(), 0, bytes.unwrap_or(u64::MAX))?;
         let mut out = vec![T::zeroed(); n];
         self.read_into(at.offset(), bytemuck::cast_slice_mut(&mut out))?;
         Ok(out)
