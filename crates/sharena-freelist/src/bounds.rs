@@ -15,7 +15,7 @@ impl<S: AsRef<SegmentView>> FreeList<S> {
     /// what `read`, `write` and the typed helpers may touch. At most
     /// [`usable_size`](shm_layout::ShmAllocator::usable_size), which the zero-copy
     /// path (`block_ptr`) may touch. Errors as `usable_size` does; a slack
-    /// that leaves no byte is [`Error::Corrupt`].
+    /// that leaves no byte is [`Error::Corrupt`](shm_layout::Error::Corrupt).
     pub fn requested_size(&self, offset: Offset) -> Result<u64> {
         let pool = self.pool();
         let (b, tag, head) = self.locate(&pool, offset)?;
